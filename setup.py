@@ -1,0 +1,35 @@
+"""Build of the C engine. Everything else is in pyproject.toml.
+
+Environment switches used by the test scripts:
+  LEAKTRACE_WERROR=1                   turn warnings into errors (CI)
+  LEAKTRACE_SANITIZE=address,undefined build with sanitizers
+"""
+
+import os
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+SOURCES = sorted(str(p) for p in Path("src/core").glob("lt_*.c"))
+
+compile_args = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
+link_args: list[str] = []
+if os.environ.get("LEAKTRACE_WERROR"):
+    compile_args.append("-Werror")
+sanitize = os.environ.get("LEAKTRACE_SANITIZE")
+if sanitize:
+    compile_args += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g", "-O1"]
+    link_args += [f"-fsanitize={sanitize}"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "leaktrace._core",
+            sources=SOURCES,
+            include_dirs=["src/core"],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+            depends=sorted(str(p) for p in Path("src/core").glob("*.h")),
+        )
+    ]
+)

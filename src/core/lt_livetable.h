@@ -1,0 +1,61 @@
+/* lt_livetable.h - the live table: address -> (size, stack node).
+ *
+ * One entry per live tracked block, 16 bytes each, in an open-addressing
+ * table with linear probing and backward-shift deletion (no tombstones, so
+ * lookups of absent addresses stay short after heavy churn). The table grows
+ * by doubling when it is three quarters full and never shrinks, so its size
+ * follows the peak number of live blocks.
+ *
+ * Sizes up to 4 GiB - 2 are stored inline; larger blocks are marked inline and
+ * their size kept in a small side table.
+ *
+ * Not thread-safe: the tracker calls it with TRACKER_LOCK held. Memory comes
+ * from lt_rawalloc.
+ */
+#ifndef LT_LIVETABLE_H
+#define LT_LIVETABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uintptr_t addr; /* 0: empty slot */
+    uint32_t node;  /* stack node that allocated the block */
+    uint32_t size;  /* LT_LIVE_BIG_SIZE: look in the big-size side table */
+} lt_live_entry;
+
+#define LT_LIVE_BIG_SIZE UINT32_MAX
+
+typedef struct {
+    uintptr_t addr;
+    uint64_t size;
+} lt_big_entry;
+
+typedef struct {
+    lt_live_entry *slots;
+    size_t mask;      /* capacity - 1; capacity is a power of two */
+    size_t count;     /* live entries */
+    lt_big_entry *big; /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
+    size_t nbig;
+    size_t big_capacity;
+} lt_livetable;
+
+/* Returns 0, or -1 when memory is short. */
+int lt_livetable_init(lt_livetable *table, size_t initial_capacity);
+void lt_livetable_destroy(lt_livetable *table);
+void lt_livetable_clear(lt_livetable *table);
+
+/* Records a block. An existing entry for addr is replaced (its old values are
+ * returned through replaced_size and replaced_node, and the function returns 1).
+ * Returns 0 when inserted, 1 when replaced, -1 when memory is short (nothing
+ * changed). */
+int lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t node,
+                        uint64_t *replaced_size, uint32_t *replaced_node);
+
+/* Removes a block: returns 1 and its size and node, or 0 when absent. */
+int lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node);
+
+/* Bytes of memory the table occupies. */
+size_t lt_livetable_memory(const lt_livetable *table);
+
+#endif /* LT_LIVETABLE_H */

@@ -1,0 +1,374 @@
+/* lt_reader.c - see lt_reader.h. */
+#include "lt_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    const uint8_t *pos, *end;
+} cursor;
+
+static int
+fail(lt_capture *cap, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(cap->error, sizeof(cap->error), fmt, args);
+    va_end(args);
+    return -1;
+}
+
+/* Grows *array to hold one more element. */
+static int
+grow(void **array, size_t *cap, size_t count, size_t elsize)
+{
+    if (count < *cap) {
+        return 0;
+    }
+    size_t new_cap = *cap ? *cap * 2 : 64;
+    void *bigger = realloc(*array, new_cap * elsize);
+    if (!bigger) {
+        return -1;
+    }
+    *array = bigger;
+    *cap = new_cap;
+    return 0;
+}
+
+static int
+read_u64(cursor *c, uint64_t *v)
+{
+    return lt_varint_decode(&c->pos, c->end, v);
+}
+
+static int
+read_id(cursor *c, size_t limit, uint32_t *id)
+{
+    uint64_t v;
+    if (read_u64(c, &v) < 0 || v >= limit) {
+        return -1;
+    }
+    *id = (uint32_t)v;
+    return 0;
+}
+
+static int
+read_str(cursor *c, lt_rstring *s)
+{
+    uint64_t len;
+    if (read_u64(c, &len) < 0 || len > (uint64_t)(c->end - c->pos)) {
+        return -1;
+    }
+    s->ptr = (const char *)c->pos;
+    s->len = (size_t)len;
+    c->pos += len;
+    return 0;
+}
+
+#define NO_MEMORY(cap) fail(cap, "out of memory while reading the capture")
+
+static int
+parse_meta(lt_capture *cap, cursor *c)
+{
+    if (grow((void **)&cap->meta, &cap->meta_cap, cap->nmeta, sizeof(lt_rmeta)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    lt_rmeta *m = &cap->meta[cap->nmeta];
+    if (read_str(c, &m->key) < 0 || read_str(c, &m->value) < 0) {
+        return -1;
+    }
+    cap->nmeta++;
+    return 0;
+}
+
+static int
+parse_string(lt_capture *cap, cursor *c)
+{
+    if (grow((void **)&cap->strings, &cap->strings_cap, cap->nstrings, sizeof(lt_rstring)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    if (cap->nstrings >= UINT32_MAX - 1) {
+        return -1;
+    }
+    cap->strings[cap->nstrings].ptr = (const char *)c->pos;
+    cap->strings[cap->nstrings].len = (size_t)(c->end - c->pos);
+    cap->nstrings++;
+    c->pos = c->end;
+    return 0;
+}
+
+static int
+parse_frame(lt_capture *cap, cursor *c)
+{
+    if (grow((void **)&cap->frames, &cap->frames_cap, cap->nframes, sizeof(lt_rframe)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    lt_rframe *f = &cap->frames[cap->nframes];
+    uint64_t line;
+    if (cap->nframes >= UINT32_MAX - 1 || read_id(c, cap->nstrings, &f->function) < 0 ||
+        read_id(c, cap->nstrings, &f->file) < 0 || read_u64(c, &line) < 0) {
+        return -1;
+    }
+    f->line = lt_zigzag_decode(line);
+    cap->nframes++;
+    return 0;
+}
+
+static int
+parse_node(lt_capture *cap, cursor *c)
+{
+    if (grow((void **)&cap->nodes, &cap->nodes_cap, cap->nnodes, sizeof(lt_rnode)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    lt_rnode *n = &cap->nodes[cap->nnodes];
+    if (cap->nnodes >= UINT32_MAX - 1 || read_id(c, cap->nnodes, &n->parent) < 0 ||
+        read_id(c, cap->nframes, &n->frame) < 0) {
+        return -1;
+    }
+    cap->nnodes++;
+    return 0;
+}
+
+#define SITE_MIN_BYTES 5 /* five varints */
+
+static int
+parse_snapshot(lt_capture *cap, cursor *c)
+{
+    if (grow((void **)&cap->snapshots, &cap->snapshots_cap, cap->nsnapshots,
+             sizeof(lt_rsnapshot)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    lt_rsnapshot *s = &cap->snapshots[cap->nsnapshots];
+    memset(s, 0, sizeof(*s));
+    uint64_t kind, label, nsites;
+    if (read_u64(c, &s->seq) < 0 || s->seq != cap->nsnapshots || read_u64(c, &kind) < 0 ||
+        kind >= LT_SNAP_KIND_COUNT || read_u64(c, &s->time_ns) < 0 || read_u64(c, &label) < 0 ||
+        label > cap->nstrings || read_u64(c, &s->heap_bytes) < 0 ||
+        read_u64(c, &s->heap_count) < 0 || read_u64(c, &nsites) < 0 ||
+        nsites > (uint64_t)(c->end - c->pos) / SITE_MIN_BYTES) {
+        return -1;
+    }
+    s->kind = (uint32_t)kind;
+    s->label = label ? (uint32_t)(label - 1) : UINT32_MAX;
+    if (nsites) {
+        s->sites = malloc((size_t)nsites * sizeof(lt_rsite));
+        if (!s->sites) {
+            return NO_MEMORY(cap);
+        }
+    }
+    /* Count the snapshot now so that close() frees its sites on error. */
+    cap->nsnapshots++;
+    uint64_t node = 0;
+    for (uint64_t i = 0; i < nsites; i++) {
+        lt_rsite *site = &s->sites[i];
+        uint64_t delta;
+        if (read_u64(c, &delta) < 0 || (i > 0 && delta == 0) || delta >= cap->nnodes - node ||
+            read_u64(c, &site->live_count) < 0 || read_u64(c, &site->live_bytes) < 0 ||
+            read_u64(c, &site->alloc_count) < 0 || read_u64(c, &site->alloc_bytes) < 0) {
+            return -1;
+        }
+        node += delta;
+        site->node = (uint32_t)node;
+        s->nsites++;
+    }
+    return 0;
+}
+
+static int
+parse_stats(lt_capture *cap, cursor *c)
+{
+    uint64_t nfields;
+    if (read_u64(c, &nfields) < 0 || nfields > (uint64_t)(c->end - c->pos)) {
+        return -1;
+    }
+    for (uint64_t i = 0; i < nfields; i++) {
+        uint64_t v;
+        if (read_u64(c, &v) < 0) {
+            return -1;
+        }
+        if (i < LT_STAT_COUNT) {
+            cap->stats[i] = v;
+        }
+    }
+    cap->has_stats = 1;
+    return 0;
+}
+
+static int
+parse_end(lt_capture *cap, cursor *c)
+{
+    uint64_t counts[4];
+    for (int i = 0; i < 4; i++) {
+        if (read_u64(c, &counts[i]) < 0) {
+            return -1;
+        }
+    }
+    if (counts[0] != cap->nstrings || counts[1] != cap->nframes || counts[2] != cap->nnodes ||
+        counts[3] != cap->nsnapshots) {
+        return fail(cap, "corrupt capture: its closing record does not match its contents");
+    }
+    cap->complete = 1;
+    return 0;
+}
+
+static const char *
+record_name(unsigned type)
+{
+    switch (type) {
+    case LT_REC_META: return "meta";
+    case LT_REC_STRING: return "string";
+    case LT_REC_FRAME: return "frame";
+    case LT_REC_NODE: return "node";
+    case LT_REC_SNAPSHOT: return "snapshot";
+    case LT_REC_STATS: return "stats";
+    case LT_REC_END: return "end";
+    default: return "unknown";
+    }
+}
+
+static int
+parse_records(lt_capture *cap, const uint8_t *data, size_t size)
+{
+    cursor file = {data + LT_HEADER_SIZE, data + size};
+    while (file.pos < file.end) {
+        size_t offset = (size_t)(file.pos - data);
+        if (cap->complete) {
+            return fail(cap, "corrupt capture: data after the closing record at byte %zu", offset);
+        }
+        unsigned type = *file.pos++;
+        uint64_t len;
+        const uint8_t *len_start = file.pos;
+        if (lt_varint_decode(&file.pos, file.end, &len) < 0) {
+            if (file.end - len_start < LT_VARINT_MAX_BYTES) {
+                break; /* cut inside the record header */
+            }
+            return fail(cap, "corrupt capture: bad record length at byte %zu", offset);
+        }
+        if (len > (uint64_t)(file.end - file.pos)) {
+            break; /* cut inside the record */
+        }
+        cursor c = {file.pos, file.pos + len};
+        int r;
+        switch (type) {
+        case LT_REC_META: r = parse_meta(cap, &c); break;
+        case LT_REC_STRING: r = parse_string(cap, &c); break;
+        case LT_REC_FRAME: r = parse_frame(cap, &c); break;
+        case LT_REC_NODE: r = parse_node(cap, &c); break;
+        case LT_REC_SNAPSHOT: r = parse_snapshot(cap, &c); break;
+        case LT_REC_STATS: r = parse_stats(cap, &c); break;
+        case LT_REC_END: r = parse_end(cap, &c); break;
+        default:
+            if (type < LT_REC_FIRST_OPTIONAL) {
+                return fail(cap,
+                            "capture has record type 0x%02x at byte %zu, unknown to this "
+                            "leaktrace (written by a newer version?)",
+                            type, offset);
+            }
+            c.pos = c.end;
+            r = 0;
+        }
+        if (r < 0 || c.pos != c.end) {
+            if (!cap->error[0]) {
+                fail(cap, "corrupt capture: invalid %s record at byte %zu", record_name(type),
+                     offset);
+            }
+            return -1;
+        }
+        file.pos = c.end;
+        cap->valid_size = (size_t)(file.pos - data);
+    }
+    return 0;
+}
+
+int
+lt_reader_parse(lt_capture *cap, const uint8_t *data, size_t size)
+{
+    memset(cap, 0, sizeof(*cap));
+    cap->data = data;
+    cap->file_size = size;
+    if (size < LT_HEADER_SIZE || memcmp(data, LT_MAGIC, LT_MAGIC_SIZE) != 0) {
+        if (size >= LT_MAGIC_SIZE && memcmp(data, LT_MAGIC, LT_MAGIC_SIZE) == 0) {
+            return fail(cap, "truncated capture: the file ends inside its header");
+        }
+        return fail(cap, "not a leaktrace capture (bad magic number)");
+    }
+    cap->major = (unsigned)data[8] | (unsigned)data[9] << 8;
+    cap->minor = (unsigned)data[10] | (unsigned)data[11] << 8;
+    if (cap->major > LT_FORMAT_MAJOR) {
+        return fail(cap,
+                    "capture format version %u is newer than this leaktrace reads (%u); "
+                    "upgrade leaktrace",
+                    cap->major, LT_FORMAT_MAJOR);
+    }
+    if (cap->major < 1) {
+        return fail(cap, "corrupt capture: invalid format version %u", cap->major);
+    }
+    /* The root node is implicit. */
+    if (grow((void **)&cap->nodes, &cap->nodes_cap, 0, sizeof(lt_rnode)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    cap->nodes[0].parent = 0;
+    cap->nodes[0].frame = UINT32_MAX;
+    cap->nnodes = 1;
+    cap->valid_size = LT_HEADER_SIZE;
+    return parse_records(cap, data, size);
+}
+
+int
+lt_reader_open(lt_capture *cap, const char *path)
+{
+    memset(cap, 0, sizeof(*cap));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return fail(cap, "cannot open %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int err = errno;
+        close(fd);
+        return fail(cap, "cannot read %s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(cap, "cannot read %s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    if (size == 0) {
+        close(fd);
+        return fail(cap, "not a leaktrace capture: %s is empty", path);
+    }
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        return fail(cap, "cannot read %s: %s", path, strerror(err));
+    }
+    int r = lt_reader_parse(cap, map, size);
+    cap->mapped = 1;
+    cap->map_size = size;
+    return r;
+}
+
+void
+lt_reader_close(lt_capture *cap)
+{
+    for (size_t i = 0; i < cap->nsnapshots; i++) {
+        free(cap->snapshots[i].sites);
+    }
+    free(cap->snapshots);
+    free(cap->strings);
+    free(cap->frames);
+    free(cap->nodes);
+    free(cap->meta);
+    if (cap->mapped) {
+        munmap((void *)cap->data, cap->map_size);
+    }
+    memset(cap, 0, sizeof(*cap));
+}

@@ -1,0 +1,89 @@
+/* lt_reader.h - reads and validates a capture (lt_format.h).
+ *
+ * The reader trusts nothing: every length, count and id is checked against
+ * the bytes that remain and the ids defined so far, so a corrupt, truncated
+ * or hostile file yields an error message, never a crash. Memory use is
+ * bounded by a small multiple of the file size (every record costs at least
+ * two bytes of input).
+ *
+ * Strings point into the mapped file; everything stays valid until
+ * lt_reader_close(). Not thread-safe; one capture per lt_capture.
+ */
+#ifndef LT_READER_H
+#define LT_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lt_format.h"
+
+#define LT_READER_ERROR_MAX 256
+
+typedef struct {
+    const char *ptr;
+    size_t len;
+} lt_rstring;
+
+typedef struct {
+    uint32_t function, file; /* string ids */
+    int64_t line;
+} lt_rframe;
+
+typedef struct {
+    uint32_t parent, frame; /* node 0 (the root) has frame UINT32_MAX */
+} lt_rnode;
+
+typedef struct {
+    uint32_t node;
+    uint64_t live_count, live_bytes, alloc_count, alloc_bytes;
+} lt_rsite;
+
+typedef struct {
+    uint64_t seq;
+    uint32_t kind;  /* lt_snapshot_kind */
+    uint32_t label; /* string id, or UINT32_MAX */
+    uint64_t time_ns;
+    uint64_t heap_bytes, heap_count;
+    lt_rsite *sites;
+    size_t nsites;
+} lt_rsnapshot;
+
+typedef struct {
+    lt_rstring key, value;
+} lt_rmeta;
+
+typedef struct {
+    unsigned major, minor;
+    lt_rstring *strings;
+    size_t nstrings, strings_cap;
+    lt_rframe *frames;
+    size_t nframes, frames_cap;
+    lt_rnode *nodes;
+    size_t nnodes, nodes_cap;
+    lt_rsnapshot *snapshots;
+    size_t nsnapshots, snapshots_cap;
+    lt_rmeta *meta;
+    size_t nmeta, meta_cap;
+    uint64_t stats[LT_STAT_COUNT];
+    int has_stats;
+    int complete;      /* ended with a valid END record */
+    size_t valid_size; /* bytes up to the end of the last whole record */
+    size_t file_size;
+    char error[LT_READER_ERROR_MAX];
+
+    const uint8_t *data; /* the mapping, or caller's buffer */
+    size_t map_size;
+    int mapped;
+} lt_capture;
+
+/* Parses a buffer the caller keeps alive. Returns 0, or -1 with cap->error
+ * set. A capture without its END record parses as incomplete (complete == 0,
+ * valid_size telling how far it reaches); callers decide whether to accept. */
+int lt_reader_parse(lt_capture *cap, const uint8_t *data, size_t size);
+
+/* Maps and parses a file. Returns 0, or -1 with cap->error set. */
+int lt_reader_open(lt_capture *cap, const char *path);
+
+void lt_reader_close(lt_capture *cap);
+
+#endif /* LT_READER_H */

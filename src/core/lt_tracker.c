@@ -1,0 +1,549 @@
+/* lt_tracker.c - see lt_tracker.h. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "lt_tracker.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "lt_frames.h"
+#include "lt_intern.h"
+#include "lt_livetable.h"
+#include "lt_lock.h"
+#include "lt_rawalloc.h"
+
+/* ---- state ---- */
+
+typedef struct {
+    PyMemAllocatorEx saved; /* the allocator we forward to */
+    int may_lack_gil;       /* RAW: the caller may not hold the GIL */
+} lt_domain;
+
+/* Written with the GIL held while the hooks are not installed; read by hooks. */
+static lt_domain domains[3];
+static int max_depth;
+static uint32_t generation; /* bumped by every start: invalidates stack caches */
+static uint64_t start_ns;
+
+static lt_lock TRACKER_LOCK = LT_LOCK_INIT;
+
+/* Protected by TRACKER_LOCK. */
+static int active;  /* also read without the lock as a hint */
+static int have_data;
+static lt_livetable live;
+static lt_intern intern;
+static uint64_t heap_bytes, heap_count;
+static uint64_t stats[LT_STAT_COUNT];
+
+/* A thread's last captured stack, outermost frame first, with the node of each
+ * prefix. Most allocations happen under the stack of the previous one, or one
+ * that differs only in the innermost frames: those frames alone are interned
+ * again. Owned by its thread; freed when the thread exits. */
+typedef struct {
+    uint32_t generation;
+    int capacity;
+    int depth;
+    int truncated;
+    lt_rawframe *cached; /* [capacity] outermost first */
+    uint32_t *nodes;     /* [capacity] node of the stack cached[0..i] */
+    lt_rawframe *walk;   /* [capacity] scratch: the walk, innermost first */
+} lt_thread;
+
+/* Per-thread, in the initial-exec model: a hook reads them with one
+ * instruction. `reentrant` is set while a hook runs the real allocator, whose
+ * nested calls into other domains (pymalloc hands large blocks to RAW) are
+ * then passed through instead of being recorded twice. */
+static __thread int reentrant __attribute__((tls_model("initial-exec")));
+static __thread lt_thread *this_thread __attribute__((tls_model("initial-exec")));
+
+/* Marks a thread whose state was freed at exit (destructors of other
+ * thread-locals may still allocate): such a thread records empty stacks. */
+static lt_thread exited_thread;
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- per-thread stack caches ---- */
+
+static size_t
+thread_size(int capacity)
+{
+    return sizeof(lt_thread) + (size_t)capacity * (2 * sizeof(lt_rawframe) + sizeof(uint32_t));
+}
+
+static void
+thread_free(lt_thread *th)
+{
+    if (th && th != &exited_thread) {
+        lt_raw_free(th, thread_size(th->capacity));
+    }
+}
+
+static void
+thread_destructor(void *ptr)
+{
+    thread_free(ptr);
+    this_thread = &exited_thread;
+}
+
+static void
+make_thread_key(void)
+{
+    if (pthread_key_create(&thread_key, thread_destructor) != 0) {
+        thread_key = 0;
+    }
+}
+
+/* Returns the calling thread's cache sized for the current depth limit, or
+ * NULL when it cannot have one (no memory, or the thread is exiting). */
+static lt_thread *
+thread_get(void)
+{
+    lt_thread *th = this_thread;
+    if (th == &exited_thread) {
+        return NULL;
+    }
+    if (th && th->capacity >= max_depth) {
+        return th;
+    }
+    lt_thread *fresh = lt_raw_malloc(thread_size(max_depth));
+    if (!fresh) {
+        return NULL;
+    }
+    memset(fresh, 0, sizeof(*fresh));
+    fresh->capacity = max_depth;
+    fresh->cached = (lt_rawframe *)(fresh + 1);
+    fresh->walk = fresh->cached + max_depth;
+    fresh->nodes = (uint32_t *)(fresh->walk + max_depth);
+    thread_free(th);
+    this_thread = fresh;
+    pthread_setspecific(thread_key, fresh);
+    return fresh;
+}
+
+/* Walks the stack into th->walk and returns how many of its outermost frames
+ * match the cached stack. No lock: only this thread touches th. */
+static int
+walk_stack(PyThreadState *tstate, lt_thread *th, int *depth, int *truncated)
+{
+    int n = lt_frames_walk(tstate, th->walk, max_depth, truncated);
+    *depth = n;
+    if (th->generation != generation || th->truncated != *truncated) {
+        return 0;
+    }
+    int limit = n < th->depth ? n : th->depth;
+    int common = 0;
+    const lt_rawframe *outermost = th->walk + n - 1;
+    while (common < limit && outermost[-common].code == th->cached[common].code &&
+           outermost[-common].position == th->cached[common].position) {
+        common++;
+    }
+    return common;
+}
+
+static uint32_t
+intern_frame_unlocked(const lt_rawframe *raw)
+{
+    uint64_t fingerprint = lt_frames_fingerprint(raw);
+    uint32_t id = lt_intern_find_frame(&intern, raw->code, raw->position, fingerprint);
+    if (id != LT_NO_ID) {
+        return id;
+    }
+    lt_frame_description desc;
+    lt_frames_describe(raw, &desc);
+    uint32_t function = lt_intern_string(&intern, desc.function, desc.function_len);
+    uint32_t file = lt_intern_string(&intern, desc.file, desc.file_len);
+    if (function == LT_NO_ID || file == LT_NO_ID) {
+        return LT_NO_ID;
+    }
+    return lt_intern_add_frame(&intern, raw->code, raw->position, fingerprint, function, file,
+                               desc.line);
+}
+
+/* Interns the frames above the common prefix and returns the stack's node,
+ * updating the thread's cache to the new stack. */
+static uint32_t
+stack_node_unlocked(lt_thread *th, int depth, int common, int truncated)
+{
+    uint32_t node;
+    if (common > 0) {
+        node = th->nodes[common - 1];
+    }
+    else if (truncated) {
+        node = lt_intern_node(&intern, LT_ROOT_NODE, LT_TRUNCATED_FRAME);
+    }
+    else {
+        node = LT_ROOT_NODE;
+    }
+    th->generation = generation;
+    th->truncated = truncated;
+    th->depth = common;
+    const lt_rawframe *outermost = th->walk + depth - 1;
+    for (int level = common; level < depth && node != LT_NO_ID; level++) {
+        uint32_t frame = intern_frame_unlocked(&outermost[-level]);
+        node = frame == LT_NO_ID ? LT_NO_ID : lt_intern_node(&intern, node, frame);
+        if (node != LT_NO_ID) {
+            th->cached[level] = outermost[-level];
+            th->nodes[level] = node;
+            th->depth = level + 1;
+        }
+    }
+    return node;
+}
+
+/* ---- recording ---- */
+
+static void
+record_alloc_unlocked(uintptr_t addr, uint64_t size, uint32_t node)
+{
+    uint64_t old_size;
+    uint32_t old_node;
+    int r = lt_livetable_insert(&live, addr, size, node, &old_size, &old_node);
+    if (r < 0) {
+        stats[LT_STAT_DROPPED_ALLOCS]++;
+        return;
+    }
+    if (r == 1) {
+        /* The block's free went unseen; forget the old allocation. */
+        lt_node *old = &intern.nodes[old_node];
+        old->live_bytes -= old_size;
+        old->live_count--;
+        heap_bytes -= old_size;
+        heap_count--;
+    }
+    lt_node *n = &intern.nodes[node];
+    n->live_bytes += size;
+    n->live_count++;
+    n->alloc_bytes += size;
+    n->alloc_count++;
+    heap_bytes += size;
+    heap_count++;
+    stats[LT_STAT_TOTAL_BYTES] += size;
+    stats[LT_STAT_TOTAL_ALLOCS]++;
+    if (heap_bytes > stats[LT_STAT_PEAK_BYTES]) {
+        stats[LT_STAT_PEAK_BYTES] = heap_bytes;
+    }
+}
+
+static void
+track_alloc(const lt_domain *domain, void *ptr, size_t size)
+{
+    if (!__atomic_load_n(&active, __ATOMIC_RELAXED)) {
+        return;
+    }
+    PyThreadState *tstate =
+        domain->may_lack_gil ? lt_frames_attached_tstate() : lt_frames_gil_tstate();
+    lt_thread *th = tstate ? thread_get() : NULL;
+    int depth = 0, truncated = 0, common = 0;
+    if (th) {
+        common = walk_stack(tstate, th, &depth, &truncated);
+    }
+    lt_lock_acquire(&TRACKER_LOCK);
+    if (active) {
+        uint32_t node = LT_ROOT_NODE;
+        if (th) {
+            node = stack_node_unlocked(th, depth, common, truncated);
+        }
+        else {
+            stats[LT_STAT_NO_STACK_ALLOCS]++;
+        }
+        if (node == LT_NO_ID) {
+            stats[LT_STAT_DROPPED_ALLOCS]++;
+        }
+        else {
+            record_alloc_unlocked((uintptr_t)ptr, size, node);
+        }
+    }
+    lt_lock_release(&TRACKER_LOCK);
+}
+
+/* Forgets a block. Returns 1 with its size and node when it was tracked. */
+static int
+track_free(void *ptr, uint64_t *size, uint32_t *node)
+{
+    int found = 0;
+    lt_lock_acquire(&TRACKER_LOCK);
+    if (have_data && lt_livetable_remove(&live, (uintptr_t)ptr, size, node)) {
+        lt_node *n = &intern.nodes[*node];
+        n->live_bytes -= *size;
+        n->live_count--;
+        heap_bytes -= *size;
+        heap_count--;
+        stats[LT_STAT_TOTAL_FREES]++;
+        found = 1;
+    }
+    lt_lock_release(&TRACKER_LOCK);
+    return found;
+}
+
+/* Puts back a block whose realloc failed, as it was. */
+static void
+restore_block(void *ptr, uint64_t size, uint32_t node)
+{
+    lt_lock_acquire(&TRACKER_LOCK);
+    if (have_data) {
+        uint64_t old_size;
+        uint32_t old_node;
+        if (lt_livetable_insert(&live, (uintptr_t)ptr, size, node, &old_size, &old_node) >= 0) {
+            intern.nodes[node].live_bytes += size;
+            intern.nodes[node].live_count++;
+            heap_bytes += size;
+            heap_count++;
+            stats[LT_STAT_TOTAL_FREES]--;
+        }
+    }
+    lt_lock_release(&TRACKER_LOCK);
+}
+
+/* ---- hooks ----
+ * Frees forget the block before the real free: once freed, the address can
+ * be handed to another thread, whose new entry must not be removed by us. */
+
+static void *
+hook_malloc(void *ctx, size_t size)
+{
+    lt_domain *domain = ctx;
+    if (reentrant) {
+        return domain->saved.malloc(domain->saved.ctx, size);
+    }
+    reentrant = 1;
+    void *ptr = domain->saved.malloc(domain->saved.ctx, size);
+    if (ptr) {
+        track_alloc(domain, ptr, size);
+    }
+    reentrant = 0;
+    return ptr;
+}
+
+static void *
+hook_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    lt_domain *domain = ctx;
+    if (reentrant) {
+        return domain->saved.calloc(domain->saved.ctx, nelem, elsize);
+    }
+    reentrant = 1;
+    void *ptr = domain->saved.calloc(domain->saved.ctx, nelem, elsize);
+    if (ptr) {
+        /* The allocator checked nelem * elsize for overflow. */
+        track_alloc(domain, ptr, nelem * elsize);
+    }
+    reentrant = 0;
+    return ptr;
+}
+
+static void *
+hook_realloc(void *ctx, void *old, size_t size)
+{
+    lt_domain *domain = ctx;
+    if (reentrant) {
+        return domain->saved.realloc(domain->saved.ctx, old, size);
+    }
+    reentrant = 1;
+    uint64_t old_size = 0;
+    uint32_t old_node = 0;
+    int was_tracked = old && track_free(old, &old_size, &old_node);
+    void *ptr = domain->saved.realloc(domain->saved.ctx, old, size);
+    if (ptr) {
+        track_alloc(domain, ptr, size);
+    }
+    else if (was_tracked) {
+        restore_block(old, old_size, old_node);
+    }
+    reentrant = 0;
+    return ptr;
+}
+
+static void
+hook_free(void *ctx, void *ptr)
+{
+    lt_domain *domain = ctx;
+    if (reentrant || !ptr) {
+        domain->saved.free(domain->saved.ctx, ptr);
+        return;
+    }
+    reentrant = 1;
+    uint64_t size;
+    uint32_t node;
+    track_free(ptr, &size, &node);
+    domain->saved.free(domain->saved.ctx, ptr);
+    reentrant = 0;
+}
+
+/* ---- fork ----
+ * The lock must not be held by a thread that does not exist in the child. A
+ * child stops recording (it inherits the parent's tables but not its capture
+ * file; following children is later work), so its hooks merely forward. */
+
+static void
+before_fork(void)
+{
+    lt_lock_acquire(&TRACKER_LOCK);
+}
+
+static void
+after_fork_parent(void)
+{
+    lt_lock_release(&TRACKER_LOCK);
+}
+
+static void
+after_fork_child(void)
+{
+    active = 0;
+    lt_lock_release(&TRACKER_LOCK);
+}
+
+/* ---- sessions ---- */
+
+static const PyMemAllocatorDomain domain_ids[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                   PYMEM_DOMAIN_OBJ};
+
+static void
+release_unlocked(void)
+{
+    if (have_data) {
+        lt_livetable_destroy(&live);
+        lt_intern_destroy(&intern);
+        have_data = 0;
+    }
+}
+
+lt_start_result
+lt_tracker_start(int depth)
+{
+    static int fork_handlers_installed;
+    if (lt_tracker_is_active()) {
+        return LT_START_ALREADY_ACTIVE;
+    }
+    if (depth < 1 || depth > LT_MAX_DEPTH_LIMIT) {
+        return LT_START_BAD_DEPTH;
+    }
+    pthread_once(&thread_key_once, make_thread_key);
+    if (!fork_handlers_installed) {
+        if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
+            return LT_START_NO_MEMORY;
+        }
+        fork_handlers_installed = 1;
+    }
+
+    lt_lock_acquire(&TRACKER_LOCK);
+    release_unlocked();
+    lt_lock_release(&TRACKER_LOCK);
+    if (lt_livetable_init(&live, 1 << 16) < 0) {
+        return LT_START_NO_MEMORY;
+    }
+    if (lt_intern_init(&intern) < 0) {
+        lt_livetable_destroy(&live);
+        return LT_START_NO_MEMORY;
+    }
+    memset(stats, 0, sizeof(stats));
+    heap_bytes = heap_count = 0;
+    max_depth = depth;
+    stats[LT_STAT_MAX_DEPTH] = (uint64_t)depth;
+    generation++;
+    lt_raw_reset_peak();
+    start_ns = now_ns();
+
+    for (int i = 0; i < 3; i++) {
+        PyMem_GetAllocator(domain_ids[i], &domains[i].saved);
+        domains[i].may_lack_gil = domain_ids[i] == PYMEM_DOMAIN_RAW;
+    }
+    lt_lock_acquire(&TRACKER_LOCK);
+    have_data = 1;
+    active = 1;
+    lt_lock_release(&TRACKER_LOCK);
+    for (int i = 0; i < 3; i++) {
+        PyMemAllocatorEx hooks = {&domains[i], hook_malloc, hook_calloc, hook_realloc,
+                                  hook_free};
+        PyMem_SetAllocator(domain_ids[i], &hooks);
+    }
+    return LT_START_OK;
+}
+
+void
+lt_tracker_stop(void)
+{
+    if (!lt_tracker_is_active()) {
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMem_SetAllocator(domain_ids[i], &domains[i].saved);
+    }
+    lt_lock_acquire(&TRACKER_LOCK);
+    active = 0;
+    stats[LT_STAT_DURATION_NS] = now_ns() - start_ns;
+    lt_lock_release(&TRACKER_LOCK);
+}
+
+int
+lt_tracker_is_active(void)
+{
+    return __atomic_load_n(&active, __ATOMIC_RELAXED);
+}
+
+static void
+fill_stats_unlocked(lt_tracker_stats *out)
+{
+    memcpy(out->fields, stats, sizeof(stats));
+    if (active) {
+        out->fields[LT_STAT_DURATION_NS] = now_ns() - start_ns;
+    }
+    out->fields[LT_STAT_TRACKER_PEAK_BYTES] = lt_raw_peak_bytes();
+    out->heap_bytes = heap_bytes;
+    out->heap_count = heap_count;
+    out->tracker_bytes = lt_raw_current_bytes();
+    out->nodes = have_data ? intern.nnodes : 0;
+    out->frames = have_data ? intern.nframes : 0;
+    out->strings = have_data ? intern.nstrings : 0;
+}
+
+void
+lt_tracker_get_stats(lt_tracker_stats *out)
+{
+    lt_lock_acquire(&TRACKER_LOCK);
+    fill_stats_unlocked(out);
+    lt_lock_release(&TRACKER_LOCK);
+}
+
+int
+lt_tracker_snapshot(lt_writer *writer, lt_snapshot_kind kind, const char *label,
+                    size_t label_len)
+{
+    int result = -1;
+    /* The writer's buffer comes from lt_rawalloc, not from a hooked domain,
+     * so encoding under the lock cannot re-enter the hooks. */
+    lt_lock_acquire(&TRACKER_LOCK);
+    if (have_data) {
+        lt_snapshot_info info = {kind, now_ns() - start_ns, LT_NO_ID, heap_bytes, heap_count};
+        if (label) {
+            info.label = lt_intern_string(&intern, label, label_len);
+        }
+        if (!label || info.label != LT_NO_ID) {
+            result = lt_writer_snapshot(writer, &intern, &info);
+        }
+    }
+    lt_lock_release(&TRACKER_LOCK);
+    return result;
+}
+
+void
+lt_tracker_release(void)
+{
+    if (lt_tracker_is_active()) {
+        return;
+    }
+    lt_lock_acquire(&TRACKER_LOCK);
+    release_unlocked();
+    lt_lock_release(&TRACKER_LOCK);
+}

@@ -1,0 +1,65 @@
+/* lt_tracker.h - the allocation hooks and the state they record.
+ *
+ * lt_tracker_start() wraps CPython's three allocator domains (RAW, MEM, OBJ,
+ * PEP 445). Each allocation is recorded in the live table with the stack
+ * node of the Python stack that made it; each free removes its entry; every
+ * stack node keeps live and cumulative counters. Nothing is written to disk
+ * here: lt_tracker_snapshot() hands the state to a writer.
+ *
+ * Locking. TRACKER_LOCK (an lt_lock) protects the live table, the intern
+ * tables, the node counters and the statistics. The hooks take it once per
+ * call; the writer takes it while encoding a snapshot. Per-thread stack caches
+ * are only touched by their own thread. start/stop/snapshot/release require
+ * the GIL.
+ *
+ * The hooks never fail an allocation: when the tracker cannot record one
+ * (its own memory exhausted), the allocation is counted as dropped and the
+ * program carries on. They never raise and never call into Python code.
+ */
+#ifndef LT_TRACKER_H
+#define LT_TRACKER_H
+
+#include <stdint.h>
+
+#include "lt_format.h"
+#include "lt_writer.h"
+
+#define LT_MAX_DEPTH_LIMIT 1024
+
+typedef struct {
+    uint64_t fields[LT_STAT_COUNT]; /* indexed by lt_stat_field */
+    uint64_t heap_bytes;            /* tracked bytes live now */
+    uint64_t heap_count;            /* tracked blocks live now */
+    uint64_t tracker_bytes;         /* the tracker's own memory now */
+    uint64_t nodes, frames, strings;
+} lt_tracker_stats;
+
+typedef enum {
+    LT_START_OK = 0,
+    LT_START_ALREADY_ACTIVE = -1,
+    LT_START_NO_MEMORY = -2,
+    LT_START_BAD_DEPTH = -3,
+} lt_start_result;
+
+/* Installs the hooks. Any data kept from a previous session is released.
+ * Requires the GIL. */
+lt_start_result lt_tracker_start(int max_depth);
+
+/* Restores the allocators that were in place at start. The recorded state is
+ * kept for snapshots and statistics until lt_tracker_release() or the next
+ * start. Requires the GIL. */
+void lt_tracker_stop(void);
+
+int lt_tracker_is_active(void);
+
+/* Encodes the current state as a snapshot into the writer (under the lock);
+ * the caller flushes. label may be NULL. Returns 0 or -1 (memory). */
+int lt_tracker_snapshot(lt_writer *writer, lt_snapshot_kind kind, const char *label,
+                        size_t label_len);
+
+void lt_tracker_get_stats(lt_tracker_stats *out);
+
+/* Frees everything recorded. Requires the GIL and a stopped tracker. */
+void lt_tracker_release(void);
+
+#endif /* LT_TRACKER_H */

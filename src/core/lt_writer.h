@@ -1,0 +1,65 @@
+/* lt_writer.h - encodes records of the capture format (lt_format.h) into a
+ * buffer and writes them to a file.
+ *
+ * Encoding functions append to the buffer only; lt_writer_flush() performs the
+ * write(2) calls, so the tracker can encode under its lock and write outside
+ * it. After the first I/O error the writer keeps the errno in `error` and
+ * discards further output; the caller reports it once.
+ *
+ * A writer belongs to the process that opened it: after fork(), a child's
+ * flushes are no-ops, so parent and child never interleave in one file.
+ * Not thread-safe; the Python module calls it with the GIL held.
+ */
+#ifndef LT_WRITER_H
+#define LT_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lt_format.h"
+#include "lt_intern.h"
+
+typedef struct {
+    int fd;
+    pid_t owner;
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t strings_done, frames_done, nodes_done; /* definitions already encoded */
+    uint64_t snapshots;
+    uint64_t bytes_written;
+    int error; /* errno of the first failure; 0 while all is well */
+} lt_writer;
+
+typedef struct {
+    lt_snapshot_kind kind;
+    uint64_t time_ns;
+    uint32_t label; /* string id, or LT_NO_ID */
+    uint64_t heap_bytes;
+    uint64_t heap_count;
+} lt_snapshot_info;
+
+/* Creates (truncates) the file and encodes the header. Returns 0, or -1 with
+ * errno set. */
+int lt_writer_open(lt_writer *w, const char *path);
+
+int lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *value,
+                   size_t value_len);
+
+/* Encodes the strings, frames and nodes defined since the previous call, then
+ * a snapshot of every node that has allocated. Call with the tracker's lock
+ * held (it reads the node counters). Returns 0 or -1 (memory). */
+int lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *info);
+
+int lt_writer_stats(lt_writer *w, const uint64_t *fields, size_t nfields);
+
+/* Writes out the buffer. Returns 0, or -1 when the writer is in error. */
+int lt_writer_flush(lt_writer *w);
+
+/* Encodes the END record, flushes and closes. Returns 0 or -1 (see error). */
+int lt_writer_close(lt_writer *w);
+
+/* Closes without completing the capture and frees the buffer. */
+void lt_writer_abandon(lt_writer *w);
+
+#endif /* LT_WRITER_H */
