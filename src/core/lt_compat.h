@@ -104,8 +104,8 @@ lt_compat_previous_frame(lt_pyframe *frame)
 #endif
 }
 
-/* The frame's code object, or NULL when the frame is not a Python frame that
- * has started running (shim frames, frames still being set up). */
+/* The frame's code object, or NULL for frames that hold no Python code
+ * (shim frames that C code pushes on 3.12+). */
 static inline PyCodeObject *
 lt_compat_frame_code(lt_pyframe *frame)
 {
@@ -115,21 +115,24 @@ lt_compat_frame_code(lt_pyframe *frame)
     }
 #endif
 #if PY_VERSION_HEX >= 0x030D0000
-    if (!PyCode_Check(frame->f_executable)) {
-        return NULL;
-    }
-#endif
-#if PY_VERSION_HEX >= 0x030B0000
-    if (_PyFrame_IsIncomplete(frame)) {
-        return NULL;
-    }
-#endif
-#if PY_VERSION_HEX >= 0x030D0000
-    return (PyCodeObject *)frame->f_executable;
-#elif PY_VERSION_HEX >= 0x030B0000
-    return frame->f_code;
+    return PyCode_Check(frame->f_executable) ? (PyCodeObject *)frame->f_executable : NULL;
 #else
     return frame->f_code;
+#endif
+}
+
+/* Whether a frame that holds code is not part of the stack a traceback would
+ * show: a frame still being set up (cells and free variables are made before
+ * its first instruction), or an internal helper frame that never becomes
+ * traceable (3.13 runs __init__ under such a frame). */
+static inline int
+lt_compat_frame_incomplete(lt_pyframe *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return _PyFrame_IsIncomplete(frame);
+#else
+    (void)frame;
+    return 0;
 #endif
 }
 

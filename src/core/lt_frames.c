@@ -20,23 +20,23 @@ lt_frames_gil_tstate(void)
 int
 lt_frames_walk(PyThreadState *tstate, lt_rawframe *out, int max, int *truncated)
 {
-    int n = 0;
     *truncated = 0;
+    lt_rawframe *slot = out + max;
     for (lt_pyframe *frame = lt_compat_top_frame(tstate); frame;
          frame = lt_compat_previous_frame(frame)) {
         PyCodeObject *code = lt_compat_frame_code(frame);
-        if (!code) {
+        if (!code || lt_compat_frame_incomplete(frame)) {
             continue;
         }
-        if (n == max) {
+        if (slot == out) {
             *truncated = 1;
             break;
         }
-        out[n].code = (uintptr_t)code;
-        out[n].position = lt_compat_frame_position(frame);
-        n++;
+        slot--;
+        slot->code = (uintptr_t)code;
+        slot->position = lt_compat_frame_position(frame);
     }
-    return n;
+    return (int)(out + max - slot);
 }
 
 uint64_t

@@ -25,8 +25,10 @@ PyThreadState *lt_frames_attached_tstate(void);
 /* The thread state of the calling thread, which holds the GIL. */
 PyThreadState *lt_frames_gil_tstate(void);
 
-/* Writes the thread's Python frames, innermost first, up to max of them.
- * Returns how many were written; *truncated is set when more exist. */
+/* Reads the thread's Python frames, up to max of them, into out[0..max) from
+ * the end: the innermost frame lands in out[max - 1] and the outermost read
+ * in out[max - n], so out + max - n lists the stack outermost first. Returns
+ * n; *truncated is set when more frames exist beyond the max. */
 int lt_frames_walk(PyThreadState *tstate, lt_rawframe *out, int max, int *truncated);
 
 /* A value that changes when another code object takes the same address. */

@@ -24,7 +24,8 @@ typedef struct {
 /* Written with the GIL held while the hooks are not installed; read by hooks. */
 static lt_domain domains[3];
 static int max_depth;
-static uint32_t generation; /* bumped by every start: invalidates stack caches */
+static uint32_t generation; /* bumped by every start: invalidates thread caches */
+static uint32_t truncated_root; /* node of the truncation marker below the root */
 static uint64_t start_ns;
 
 static lt_lock TRACKER_LOCK = LT_LOCK_INIT;
@@ -37,10 +38,20 @@ static lt_intern intern;
 static uint64_t heap_bytes, heap_count;
 static uint64_t stats[LT_STAT_COUNT];
 
+/* Node ids are immutable within a session, so a thread may remember them
+ * without the lock: (parent node, raw frame) -> node, direct-mapped. */
+#define SITE_CACHE_SIZE 256
+
+typedef struct {
+    uintptr_t code, position;
+    uint32_t parent, node;
+} lt_site_entry;
+
 /* A thread's last captured stack, outermost frame first, with the node of each
  * prefix. Most allocations happen under the stack of the previous one, or one
- * that differs only in the innermost frames: those frames alone are interned
- * again. Owned by its thread; freed when the thread exits. */
+ * that differs only in the innermost frames; those frames are looked up in the
+ * thread's site cache, and only what it misses is interned under the lock.
+ * Owned by its thread; freed when the thread exits. */
 typedef struct {
     uint32_t generation;
     int capacity;
@@ -48,7 +59,8 @@ typedef struct {
     int truncated;
     lt_rawframe *cached; /* [capacity] outermost first */
     uint32_t *nodes;     /* [capacity] node of the stack cached[0..i] */
-    lt_rawframe *walk;   /* [capacity] scratch: the walk, innermost first */
+    lt_rawframe *walk;   /* [capacity] scratch: the walk (see lt_frames_walk) */
+    lt_site_entry sites[SITE_CACHE_SIZE]; /* valid while generation matches */
 } lt_thread;
 
 /* Per-thread, in the initial-exec model: a hook reads them with one
@@ -131,24 +143,33 @@ thread_get(void)
     return fresh;
 }
 
-/* Walks the stack into th->walk and returns how many of its outermost frames
- * match the cached stack. No lock: only this thread touches th. */
-static int
-walk_stack(PyThreadState *tstate, lt_thread *th, int *depth, int *truncated)
+/* Walks the stack into th->walk and returns it, outermost frame first, with
+ * the number of its outermost frames that match the cached stack. No lock:
+ * only this thread touches th. */
+static const lt_rawframe *
+walk_stack(PyThreadState *tstate, lt_thread *th, int *depth, int *truncated, int *common)
 {
     int n = lt_frames_walk(tstate, th->walk, max_depth, truncated);
+    const lt_rawframe *stack = th->walk + max_depth - n;
     *depth = n;
-    if (th->generation != generation || th->truncated != *truncated) {
-        return 0;
+    *common = 0;
+    if (th->generation != generation) {
+        memset(th->sites, 0, sizeof(th->sites));
+        th->generation = generation;
+        th->depth = 0;
+        return stack;
+    }
+    if (th->truncated != *truncated) {
+        return stack;
     }
     int limit = n < th->depth ? n : th->depth;
-    int common = 0;
-    const lt_rawframe *outermost = th->walk + n - 1;
-    while (common < limit && outermost[-common].code == th->cached[common].code &&
-           outermost[-common].position == th->cached[common].position) {
-        common++;
+    int k = 0;
+    while (k < limit && stack[k].code == th->cached[k].code &&
+           stack[k].position == th->cached[k].position) {
+        k++;
     }
-    return common;
+    *common = k;
+    return stack;
 }
 
 static uint32_t
@@ -170,33 +191,63 @@ intern_frame_unlocked(const lt_rawframe *raw)
                                desc.line);
 }
 
-/* Interns the frames above the common prefix and returns the stack's node,
- * updating the thread's cache to the new stack. */
-static uint32_t
-stack_node_unlocked(lt_thread *th, int depth, int common, int truncated)
+static inline lt_site_entry *
+site_slot(lt_thread *th, uint32_t parent, const lt_rawframe *raw)
 {
-    uint32_t node;
-    if (common > 0) {
-        node = th->nodes[common - 1];
-    }
-    else if (truncated) {
-        node = lt_intern_node(&intern, LT_ROOT_NODE, LT_TRUNCATED_FRAME);
-    }
-    else {
-        node = LT_ROOT_NODE;
-    }
-    th->generation = generation;
+    uintptr_t h = (raw->position ^ (raw->code >> 4) ^ ((uintptr_t)parent << 7)) *
+                  (uintptr_t)0x9E3779B97F4A7C15ull;
+    return &th->sites[(h >> 40) & (SITE_CACHE_SIZE - 1)];
+}
+
+/* Extends the thread's cached stack with the walked frames above the common
+ * prefix that its site cache knows, without the lock. Returns the number of
+ * levels resolved; th->nodes holds their nodes. */
+static int
+resolve_cached(lt_thread *th, const lt_rawframe *stack, int depth, int common, int truncated)
+{
     th->truncated = truncated;
     th->depth = common;
-    const lt_rawframe *outermost = th->walk + depth - 1;
-    for (int level = common; level < depth && node != LT_NO_ID; level++) {
-        uint32_t frame = intern_frame_unlocked(&outermost[-level]);
-        node = frame == LT_NO_ID ? LT_NO_ID : lt_intern_node(&intern, node, frame);
-        if (node != LT_NO_ID) {
-            th->cached[level] = outermost[-level];
-            th->nodes[level] = node;
-            th->depth = level + 1;
+    uint32_t node = common > 0 ? th->nodes[common - 1]
+                               : (truncated ? truncated_root : LT_ROOT_NODE);
+    int level = common;
+    for (; level < depth; level++) {
+        const lt_site_entry *e = site_slot(th, node, &stack[level]);
+        if (e->node == 0 || e->parent != node || e->code != stack[level].code ||
+            e->position != stack[level].position) {
+            break;
         }
+        node = e->node;
+        th->cached[level] = stack[level];
+        th->nodes[level] = node;
+    }
+    th->depth = level;
+    return level;
+}
+
+/* Interns the levels the site cache missed and returns the stack's node. */
+static uint32_t
+intern_rest_unlocked(lt_thread *th, const lt_rawframe *stack, int depth, int level)
+{
+    uint32_t node = level > 0 ? th->nodes[level - 1]
+                              : (th->truncated ? truncated_root : LT_ROOT_NODE);
+    for (; level < depth; level++) {
+        uint32_t frame = intern_frame_unlocked(&stack[level]);
+        if (frame == LT_NO_ID) {
+            return LT_NO_ID;
+        }
+        uint32_t parent = node;
+        node = lt_intern_node(&intern, parent, frame);
+        if (node == LT_NO_ID) {
+            return LT_NO_ID;
+        }
+        lt_site_entry *e = site_slot(th, parent, &stack[level]);
+        e->code = stack[level].code;
+        e->position = stack[level].position;
+        e->parent = parent;
+        e->node = node;
+        th->cached[level] = stack[level];
+        th->nodes[level] = node;
+        th->depth = level + 1;
     }
     return node;
 }
@@ -244,18 +295,26 @@ track_alloc(const lt_domain *domain, void *ptr, size_t size)
     PyThreadState *tstate =
         domain->may_lack_gil ? lt_frames_attached_tstate() : lt_frames_gil_tstate();
     lt_thread *th = tstate ? thread_get() : NULL;
-    int depth = 0, truncated = 0, common = 0;
+    int depth = 0, resolved = 0;
+    const lt_rawframe *stack = NULL;
     if (th) {
-        common = walk_stack(tstate, th, &depth, &truncated);
+        int truncated, common;
+        stack = walk_stack(tstate, th, &depth, &truncated, &common);
+        resolved = resolve_cached(th, stack, depth, common, truncated);
     }
     lt_lock_acquire(&TRACKER_LOCK);
     if (active) {
-        uint32_t node = LT_ROOT_NODE;
-        if (th) {
-            node = stack_node_unlocked(th, depth, common, truncated);
+        uint32_t node;
+        if (!th) {
+            node = LT_ROOT_NODE;
+            stats[LT_STAT_NO_STACK_ALLOCS]++;
+        }
+        else if (resolved == depth) {
+            node = depth > 0 ? th->nodes[depth - 1]
+                             : (th->truncated ? truncated_root : LT_ROOT_NODE);
         }
         else {
-            stats[LT_STAT_NO_STACK_ALLOCS]++;
+            node = intern_rest_unlocked(th, stack, depth, resolved);
         }
         if (node == LT_NO_ID) {
             stats[LT_STAT_DROPPED_ALLOCS]++;
@@ -440,10 +499,16 @@ lt_tracker_start(int depth)
     lt_lock_acquire(&TRACKER_LOCK);
     release_unlocked();
     lt_lock_release(&TRACKER_LOCK);
-    if (lt_livetable_init(&live, 1 << 16) < 0) {
+    if (lt_livetable_init(&live, 4096) < 0) {
         return LT_START_NO_MEMORY;
     }
     if (lt_intern_init(&intern) < 0) {
+        lt_livetable_destroy(&live);
+        return LT_START_NO_MEMORY;
+    }
+    truncated_root = lt_intern_node(&intern, LT_ROOT_NODE, LT_TRUNCATED_FRAME);
+    if (truncated_root == LT_NO_ID) {
+        lt_intern_destroy(&intern);
         lt_livetable_destroy(&live);
         return LT_START_NO_MEMORY;
     }

@@ -1,0 +1,91 @@
+"""The process that runs a program under ``leaktrace run``.
+
+The command line parser execs a fresh interpreter into this module, so that the
+tracked program shares its heap with nothing of leaktrace's but the C engine and
+this file: the command's own imports (argparse and the reporters) would otherwise
+sit in the program's heap and slow its garbage collector. Reporting modules are
+imported only after tracking has stopped.
+
+Invoked as ``python -c <stub> OPTION=VALUE ... -- (script | -m module) [args ...]``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import _core, runner
+
+EXIT_BAD_INPUT = 2
+
+
+def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    split = argv.index("--")
+    options = dict(item.split("=", 1) for item in argv[:split])
+    return options, argv[split + 1 :]
+
+
+def _error(message: str) -> None:
+    print(f"leaktrace: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def main(argv: list[str]) -> None:
+    options, target = _parse(argv)
+    module = target[1] if target[0] == "-m" else None
+    try:
+        if module is None:
+            code = runner.prepare_script(target[0], target[1:])
+        else:
+            code = None
+            runner.prepare_module(module, target[2:])
+    except runner.RunError as e:
+        _error(str(e))
+
+    output = options["output"]
+    meta = {
+        "command": options["command"],
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "pid": str(os.getpid()),
+        "leaktrace_version": options["version"],
+        "cwd": os.getcwd(),
+        "platform": " ".join(os.uname()),
+    }
+    try:
+        _core.start(output, int(options["depth"]), meta)
+        tracking = True
+    except OSError as e:
+        print(f"leaktrace: cannot write capture {output}: {e.strerror}; running untracked",
+              file=sys.stderr)
+        tracking = False
+
+    outcome, main_module = runner.execute(code, module)
+    if tracking:
+        _finish_tracking(output, options)
+    del main_module
+    runner.finish(outcome)
+
+
+def _finish_tracking(output: str, options: dict[str, str]) -> None:
+    try:
+        runner.collect_and_stop()
+    except OSError as e:
+        print(f"leaktrace: capture {output} is incomplete: {e.strerror}", file=sys.stderr)
+        return
+    if options["quiet"] == "1":
+        return
+    from .capture import Capture, CaptureError
+    from .report import FORMATS, render_text
+
+    try:
+        capture = Capture(output)
+    except CaptureError as e:
+        print(f"leaktrace: cannot read back {output}: {e}", file=sys.stderr)
+        return
+    include_all = options["all"] == "1"
+    if options["format"] == "text":
+        text = render_text(capture, top=int(options["top"]), include_all=include_all)
+    else:
+        text = FORMATS[options["format"]](capture, include_all=include_all)
+    sys.stderr.write(text)
+    sys.stderr.write(f"leaktrace: capture written to {output}\n")

@@ -1,0 +1,185 @@
+"""Reading captures: stacks, sites and the classification of what is a user's leak.
+
+The C reader (``_core.read_capture``) validates the file and returns its tables;
+this module turns them into frames, stacks and sites and decides which sites a
+report shows.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _core
+
+CaptureError = _core.CaptureError
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
+_RUNPY_FILES = (os.path.abspath(runpy.__file__), "<frozen runpy>")
+_IMPORT_MACHINERY = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+
+SNAPSHOT_KINDS = ("interval", "mark", "final")
+TRUNCATED_FRAME = 0  # frame id of the marker the format puts below truncated stacks
+
+
+@dataclass(frozen=True)
+class Frame:
+    function: str
+    file: str
+    line: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"function": self.function, "file": self.file, "line": self.line}
+
+
+@dataclass
+class Site:
+    """Allocations grouped by their (trimmed) stack, innermost frame first."""
+
+    stack: tuple[Frame, ...]
+    bytes: int = 0
+    count: int = 0
+    alloc_bytes: int = 0
+    alloc_count: int = 0
+    truncated: bool = False  # outer frames beyond the depth limit were not recorded
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "bytes": self.bytes,
+            "count": self.count,
+            "allocated_bytes": self.alloc_bytes,
+            "allocations": self.alloc_count,
+            "truncated": self.truncated,
+            "stack": [f.to_json() for f in self.stack],
+        }
+
+
+@dataclass
+class Excluded:
+    """Live memory a leak report leaves out, with the reason."""
+
+    bytes: int = 0
+    count: int = 0
+
+    def add(self, site: Site) -> None:
+        self.bytes += site.bytes
+        self.count += site.count
+
+
+@dataclass
+class Snapshot:
+    seq: int
+    kind: str
+    time_ns: int
+    label: str | None
+    heap_bytes: int
+    heap_count: int
+    raw_sites: list[tuple[int, int, int, int, int]] = field(repr=False)
+
+
+def _is_own_frame(frame: Frame) -> bool:
+    return frame.file.startswith(_PACKAGE_DIR) or frame.file in _RUNPY_FILES
+
+
+def _is_import_frame(frame: Frame) -> bool:
+    return frame.file in _IMPORT_MACHINERY
+
+
+class Capture:
+    """A capture file, read and validated."""
+
+    def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False) -> None:
+        self.path = os.fspath(path)
+        data = _core.read_capture(self.path, allow_partial=allow_partial)
+        self.complete: bool = data["complete"]
+        self.valid_size: int = data["valid_size"]
+        self.file_size: int = data["file_size"]
+        self.format_version: tuple[int, int] = data["format_version"]
+        self.meta: dict[str, str] = data["meta"]
+        self.stats: dict[str, int] = data["stats"] or {}
+        self._frames = [Frame(*f) for f in data["frames"]]
+        self._nodes: list[tuple[int, int]] = data["nodes"]
+        self._stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {}
+        self.snapshots = [
+            Snapshot(
+                s["seq"],
+                SNAPSHOT_KINDS[s["kind"]],
+                s["time_ns"],
+                s["label"],
+                s["heap_bytes"],
+                s["heap_count"],
+                s["sites"],
+            )
+            for s in data["snapshots"]
+        ]
+
+    @property
+    def final(self) -> Snapshot:
+        """The last snapshot: taken at stop, or the last one a partial capture holds."""
+        return self.snapshots[-1]
+
+    def stack(self, node: int) -> tuple[tuple[Frame, ...], bool]:
+        """The recorded stack of a node, innermost frame first, and whether it was truncated."""
+        cached = self._stacks.get(node)
+        if cached is None:
+            frames = []
+            truncated = False
+            n = node
+            while n:
+                parent, frame = self._nodes[n]
+                if frame == TRUNCATED_FRAME:
+                    truncated = True
+                else:
+                    frames.append(self._frames[frame])
+                n = parent
+            cached = self._stacks[node] = (tuple(frames), truncated)
+        return cached
+
+    def sites(self, snapshot: Snapshot | None = None) -> list[Site]:
+        """Every site of a snapshot with its full stack (nothing trimmed or left out)."""
+        snap = snapshot or self.final
+        sites = []
+        for node, live_count, live_bytes, alloc_count, alloc_bytes in snap.raw_sites:
+            stack, truncated = self.stack(node)
+            sites.append(Site(stack, live_bytes, live_count, alloc_bytes, alloc_count, truncated))
+        return sites
+
+    def leaks(
+        self, snapshot: Snapshot | None = None, *, include_all: bool = False
+    ) -> tuple[list[Site], dict[str, Excluded]]:
+        """Live sites grouped by trimmed stack, largest first, and what was left out.
+
+        leaktrace's own frames and runpy's are trimmed from the outer end of each
+        stack. Unless include_all is set, allocations made while importing a module
+        and allocations with no Python frame (made by the interpreter itself, or by
+        threads without the GIL) are left out of the list and summed up instead.
+        """
+        grouped: dict[tuple[tuple[Frame, ...], bool], Site] = {}
+        excluded = {"imports": Excluded(), "no_python_frame": Excluded()}
+        for site in self.sites(snapshot):
+            if site.count == 0:
+                continue
+            stack = list(site.stack)
+            while stack and not site.truncated and _is_own_frame(stack[-1]):
+                stack.pop()
+            if not include_all:
+                if not site.stack:
+                    excluded["no_python_frame"].add(site)
+                    continue
+                if not stack:
+                    continue  # made by leaktrace itself while stopping
+                if any(_is_import_frame(f) for f in stack):
+                    excluded["imports"].add(site)
+                    continue
+            key = (tuple(stack), site.truncated)
+            group = grouped.get(key)
+            if group is None:
+                group = grouped[key] = Site(key[0], truncated=site.truncated)
+            group.bytes += site.bytes
+            group.count += site.count
+            group.alloc_bytes += site.alloc_bytes
+            group.alloc_count += site.alloc_count
+        ranked = sorted(grouped.values(), key=lambda s: (-s.bytes, -s.count))
+        return ranked, excluded

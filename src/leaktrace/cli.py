@@ -1,0 +1,230 @@
+"""The ``leaktrace`` command. Each subcommand is a small object: prepare_parser, then run.
+
+Errors in what the user gave us (a missing script, a corrupt capture, a wrong flag, an
+unwritable path) print one line and exit with status 2. A program run under
+``leaktrace run`` keeps its own exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from typing import NoReturn, Protocol
+
+from . import __version__, _core
+from .capture import Capture, CaptureError
+from .report import FORMATS, render_text
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class Command(Protocol):
+    name: str
+    help: str
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int: ...
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--top", type=int, default=10, metavar="N", help="sites to show in text (default 10)"
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        dest="include_all",
+        help="also list import-time allocations and those without a Python frame",
+    )
+
+
+def _write_output(text: str, path: str | None) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+class RunCommand:
+    name = "run"
+    help = "run a Python program and report what it leaks"
+    # Options of ours that take a value; everything from the script (or -m MOD) on
+    # belongs to the program.
+    _VALUED = frozenset({"-o", "--output", "--depth", "--top", "--format"})
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.usage = "leaktrace run [options] (script.py | -m module) [args ...]"
+        parser.add_argument(
+            "-o", "--output", metavar="FILE", help="capture file (default leaktrace-NAME.PID.ltc)"
+        )
+        parser.add_argument(
+            "--depth",
+            type=int,
+            default=64,
+            metavar="N",
+            help=f"Python frames kept per stack, 1 to {_core.MAX_DEPTH_LIMIT} (default 64)",
+        )
+        parser.add_argument(
+            "--format", choices=sorted(FORMATS), default="text", help="report format on stderr"
+        )
+        parser.add_argument("-q", "--quiet", action="store_true", help="write no report")
+        _add_report_options(parser)
+        parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
+        parser.add_argument("script", nargs="?", help="the script to run")
+
+    @classmethod
+    def split(cls, argv: list[str]) -> tuple[list[str], list[str]]:
+        """Splits the run arguments into ours (up to and including the target) and the program's."""
+        i = 0
+        while i < len(argv):
+            token = argv[i]
+            if token == "-m":
+                return argv[: i + 2], argv[i + 2 :]
+            if token in cls._VALUED:
+                i += 2
+                continue
+            if token.startswith("-") and token != "-":
+                i += 1
+                continue
+            return argv[: i + 1], argv[i + 1 :]
+        return argv, []
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int:
+        if (args.script is None) == (args.module is None):
+            raise UsageError("give a script or -m MODULE (see 'leaktrace run --help')")
+        if not 1 <= args.depth <= _core.MAX_DEPTH_LIMIT:
+            raise UsageError(f"--depth must be between 1 and {_core.MAX_DEPTH_LIMIT}")
+        if args.top < 1:
+            raise UsageError("--top must be at least 1")
+        if args.script is not None and not os.path.isfile(args.script):
+            what = "is a directory" if os.path.isdir(args.script) else "does not exist"
+            raise UsageError(f"script {args.script} {what}")
+        if not sys.executable:
+            raise UsageError("cannot find the Python interpreter to run the program with")
+        target = ["-m", args.module] if args.module else [args.script]
+        stem = os.path.splitext(os.path.basename(target[-1].rstrip(os.sep)))[0] or "program"
+        options = {
+            "output": args.output or f"leaktrace-{stem}.{os.getpid()}.ltc",
+            "depth": args.depth,
+            "format": args.format,
+            "quiet": int(args.quiet),
+            "top": args.top,
+            "all": int(args.include_all),
+            "version": __version__,
+            "command": shlex.join(["python", *target, *extra]),
+        }
+        # A fresh interpreter (the same pid, flags and environment) runs the
+        # program: see _bootstrap for why.
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        stub = (
+            f"import sys; sys.path.insert(0, {package_parent!r}); "
+            "from leaktrace._bootstrap import main; del sys.path[0]; main(sys.argv[1:])"
+        )
+        argv = [
+            sys.executable,
+            *subprocess._args_from_interpreter_flags(),  # type: ignore[attr-defined]
+            "-c",
+            stub,
+            *(f"{key}={value}" for key, value in options.items()),
+            "--",
+            *target,
+            *extra,
+        ]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, argv)
+        raise AssertionError("unreachable")
+
+
+class ReportCommand:
+    name = "report"
+    help = "render a capture as text or JSON"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("capture", help="a capture file written by leaktrace run")
+        parser.add_argument("--format", choices=sorted(FORMATS), default="text")
+        parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+        parser.add_argument(
+            "--partial",
+            action="store_true",
+            help="read a capture whose process died before closing it",
+        )
+        _add_report_options(parser)
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int:
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        try:
+            capture = Capture(args.capture, allow_partial=args.partial)
+        except CaptureError as e:
+            raise UsageError(f"{args.capture}: {e}") from None
+        if args.format == "text":
+            text = render_text(capture, top=args.top, include_all=args.include_all)
+        else:
+            text = FORMATS[args.format](capture, include_all=args.include_all)
+        _write_output(text, args.output)
+        return 0
+
+
+COMMANDS: list[Command] = [RunCommand(), ReportCommand()]
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = _Parser(
+        prog="leaktrace",
+        description="Find memory leaks in Python programs.",
+    )
+    parser.add_argument("--version", action="version", version=f"leaktrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = {}
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.prepare_parser(p)
+        subparsers[command.name] = p
+    return parser, subparsers
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser, _ = build_parser()
+    extra: list[str] = []
+    if argv and argv[0] == "run":
+        ours, extra = RunCommand.split(argv[1:])
+        argv = ["run", *ours]
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_BAD_INPUT
+        command = next(c for c in COMMANDS if c.name == args.command)
+        return command.run(args, extra)
+    except UsageError as e:
+        print(f"leaktrace: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+    except KeyboardInterrupt:
+        print("leaktrace: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Running a program under tracking exactly as ``python script.py`` or ``python -m mod`` would.
+
+The program runs in this process, in a fresh ``__main__`` module that stays alive until
+the final snapshot (as the real one does until shutdown), so module-level state counts as
+live at exit. Its exit code, output and tracebacks are the ones Python would give.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import importlib.machinery
+import importlib.util
+import io
+import os
+import runpy
+import signal
+import sys
+import threading
+import traceback
+import types
+from dataclasses import dataclass
+
+from . import _core
+
+
+class RunError(Exception):
+    """The program cannot be started (missing script, unknown module)."""
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    interrupted: bool = False
+
+
+def _load_script(path: str) -> types.CodeType:
+    try:
+        with io.open_code(path) as f:
+            source = f.read()
+    except IsADirectoryError:
+        raise RunError(f"{path} is a directory, not a script") from None
+    except OSError as e:
+        raise RunError(f"cannot open {path}: {e.strerror}") from None
+    try:
+        return compile(source, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as e:
+        raise RunError(f"{path} does not compile: {e}") from None
+
+
+def _fresh_main(file: str | None) -> types.ModuleType:
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    if file is not None:
+        main.__file__ = file
+        main.__cached__ = None
+        main.__loader__ = importlib.machinery.SourceFileLoader("__main__", file)
+    sys.modules["__main__"] = main
+    return main
+
+
+def _strip_own_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    own_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    runpy_files = (os.path.abspath(runpy.__file__), "<frozen runpy>")
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not (filename.startswith(own_dir) or filename in runpy_files):
+            break
+        tb = tb.tb_next
+    return tb
+
+
+def _exit_code_of(exc: SystemExit) -> int:
+    """What Python's own handling of SystemExit would exit with (printing its message)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _join_threads() -> None:
+    """Wait for non-daemon threads, as the interpreter does when the main module ends."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon and thread.is_alive():
+            thread.join()
+
+
+def prepare_script(path: str, args: list[str]) -> types.CodeType:
+    # Python 3.9+ gives the main script an absolute __file__ and co_filename.
+    code = _load_script(os.path.abspath(path))
+    sys.argv[:] = [path, *args]
+    sys.path[0:1] = [os.path.dirname(os.path.realpath(path))]
+    return code
+
+
+def prepare_module(name: str, args: list[str]) -> None:
+    sys.argv[:] = ["-m", *args]  # runpy replaces argv[0] with the module's file
+    sys.path[0:1] = [os.getcwd()]
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as e:
+        raise RunError(f"cannot find module {name!r}: {e}") from None
+    if spec is None:
+        raise RunError(f"no module named {name!r}")
+
+
+def execute(script_code: types.CodeType | None, module: str | None) -> tuple[Outcome, object]:
+    """Run the prepared program; returns its outcome and its __main__ module.
+
+    The caller keeps the module alive until after the final snapshot.
+    """
+    main = _fresh_main(script_code.co_filename if script_code else None)
+    try:
+        if script_code is not None:
+            exec(script_code, main.__dict__)
+        else:
+            runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
+        _join_threads()
+    except SystemExit as e:
+        return Outcome(_exit_code_of(e)), main
+    except KeyboardInterrupt as e:
+        _print_exception(e)
+        return Outcome(130, interrupted=True), main
+    except BaseException as e:
+        _print_exception(e)
+        return Outcome(1), main
+    return Outcome(0), main
+
+
+def _print_exception(exc: BaseException) -> None:
+    exc.__traceback__ = _strip_own_frames(exc.__traceback__)
+    try:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    except Exception:
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+def finish(outcome: Outcome) -> None:
+    """Leave the process as Python would have after the program ended."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    if outcome.interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    sys.exit(outcome.exit_code)
+
+
+def collect_and_stop() -> dict[str, int]:
+    """A full collection, then the final snapshot, closing the capture."""
+    gc.collect()
+    return _core.stop()
