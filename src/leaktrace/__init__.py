@@ -17,8 +17,8 @@ import os
 
 __version__ = "0.1.0"
 
-from . import _core  # noqa: E402
-from .capture import Capture, CaptureError, Frame, Site  # noqa: E402
+from . import _core
+from .capture import Capture, CaptureError, Frame, Site
 
 __all__ = [
     "Capture",

@@ -55,8 +55,10 @@ def main(argv: list[str]) -> None:
         _core.start(output, int(options["depth"]), meta)
         tracking = True
     except OSError as e:
-        print(f"leaktrace: cannot write capture {output}: {e.strerror}; running untracked",
-              file=sys.stderr)
+        print(
+            f"leaktrace: cannot write capture {output}: {e.strerror}; running untracked",
+            file=sys.stderr,
+        )
         tracking = False
 
     outcome, main_module = runner.execute(code, module)

@@ -8,6 +8,7 @@ live at exit. Its exit code, output and tracebacks are the ones Python would giv
 from __future__ import annotations
 
 import builtins
+import contextlib
 import gc
 import importlib.machinery
 import importlib.util
@@ -141,10 +142,8 @@ def _print_exception(exc: BaseException) -> None:
 def finish(outcome: Outcome) -> None:
     """Leave the process as Python would have after the program ended."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
     if outcome.interrupted:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
