@@ -325,7 +325,9 @@ int
 lt_reader_open(lt_capture *cap, const char *path)
 {
     memset(cap, 0, sizeof(*cap));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking, so that a FIFO or a device fails the regular-file check
+     * below instead of blocking the open until a writer comes. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         return fail(cap, "cannot open %s: %s", path, strerror(errno));
     }

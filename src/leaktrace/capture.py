@@ -83,6 +83,20 @@ def _is_own_frame(frame: Frame) -> bool:
     return frame.file.startswith(_PACKAGE_DIR) or frame.file in _RUNPY_FILES
 
 
+def _trim_own_frames(stack: tuple[Frame, ...]) -> tuple[Frame, ...]:
+    """Drops leaktrace's and runpy's frames from the outer end of a stack.
+
+    ``leaktrace run`` starts the program from a ``python -c`` stub, whose frame is
+    ``<string>`` just outside leaktrace's own frames.
+    """
+    end = len(stack)
+    if end >= 2 and stack[-1].file == "<string>" and _is_own_frame(stack[-2]):
+        end -= 1
+    while end and _is_own_frame(stack[end - 1]):
+        end -= 1
+    return stack[:end]
+
+
 def _is_import_frame(frame: Frame) -> bool:
     return frame.file in _IMPORT_MACHINERY
 
@@ -161,9 +175,7 @@ class Capture:
         for site in self.sites(snapshot):
             if site.count == 0:
                 continue
-            stack = list(site.stack)
-            while stack and not site.truncated and _is_own_frame(stack[-1]):
-                stack.pop()
+            stack = site.stack if site.truncated else _trim_own_frames(site.stack)
             if not include_all:
                 if not site.stack:
                     excluded["no_python_frame"].add(site)
@@ -173,7 +185,7 @@ class Capture:
                 if any(_is_import_frame(f) for f in stack):
                     excluded["imports"].add(site)
                     continue
-            key = (tuple(stack), site.truncated)
+            key = (stack, site.truncated)
             group = grouped.get(key)
             if group is None:
                 group = grouped[key] = Site(key[0], truncated=site.truncated)

@@ -31,7 +31,12 @@ def _display_path(path: str) -> str:
 
 
 def _source(frame: Frame) -> str:
-    return linecache.getline(frame.file, frame.line).strip() if frame.line > 0 else ""
+    if frame.line <= 0:
+        return ""
+    try:
+        return linecache.getline(frame.file, frame.line).strip()
+    except (OSError, ValueError):  # e.g. a file name with a NUL byte
+        return ""
 
 
 def _frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:

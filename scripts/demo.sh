@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the bundled leaky program under leaktrace and shows the report.
+# Installs what it needs itself: a venv in .venv/demo with leaktrace built from here.
+set -eu
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+venv=.venv/demo
+if [ ! -x "$venv/bin/leaktrace" ]; then
+    echo "== setting up $venv (one time)"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check .
+fi
+echo "== $venv/bin/leaktrace run -o leaky_app.ltc examples/leaky_app.py"
+"$venv/bin/leaktrace" run -o leaky_app.ltc examples/leaky_app.py
+echo
+echo "== the same capture as JSON for CI: $venv/bin/leaktrace report leaky_app.ltc --format json"
+"$venv/bin/leaktrace" report leaky_app.ltc --format json | head -n 24
+echo "   ..."

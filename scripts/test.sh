@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on every CPython 3.10-3.13 on this machine, then once
+# more with the C engine built under AddressSanitizer and UndefinedBehaviorSanitizer.
+# Installs what it needs itself: one venv per version under .venv/, the package
+# built with -Werror, pytest from PyPI, and Debian's valgrind if it is missing.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh -k pattern      extra arguments go to pytest
+#   LEAKTRACE_PYTHONS="3.12" scripts/test.sh     only these versions
+#   LEAKTRACE_NO_SANITIZE=1 scripts/test.sh      skip the sanitizer run
+#
+# The last line counts every test of every run: "total: N passed, N failed, N skipped".
+set -u
+cd "$(dirname "$0")/.."
+root=$(pwd)
+reports="$root/.venv/reports"
+rm -rf "$reports"
+mkdir -p "$reports"
+
+need_apt=()
+command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "== installing ${need_apt[*]} with apt-get"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}") >/dev/null ||
+        echo "warning: could not install ${need_apt[*]}"
+fi
+
+find_python() {  # prints the path of CPython $1 (e.g. 3.12), or nothing
+    local v=$1 candidate
+    for candidate in "$(command -v "python$v" 2>/dev/null)" \
+        "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python"$v"; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ] &&
+            "$candidate" -c 'import sys, sysconfig; assert sys.implementation.name == "cpython"; assert sysconfig.get_paths()["include"]' 2>/dev/null; then
+            echo "$candidate"
+            return
+        fi
+    done
+}
+
+versions=${LEAKTRACE_PYTHONS:-"3.10 3.11 3.12 3.13"}
+runs=()
+failed_setup=0
+for v in $versions; do
+    py=$(find_python "$v")
+    if [ -z "$py" ]; then
+        echo "== Python $v: not on this machine, skipped"
+        continue
+    fi
+    runs+=("$v:$py")
+done
+if [ ${#runs[@]} -eq 0 ]; then
+    echo "no CPython 3.10-3.13 found" >&2
+    echo "total: 0 passed, 1 failed"
+    exit 1
+fi
+
+setup_venv() {  # venv-dir python [env assignments for the build...]
+    local venv=$1 py=$2
+    shift 2
+    if [ ! -x "$venv/bin/python" ]; then
+        "$py" -m venv "$venv" || return 1
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1
+    env "$@" "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+        --force-reinstall --no-deps "$root" || return 1
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$root[test]" || return 1
+}
+
+run_pytest() {  # label venv-dir [env assignments...] -- pytest args
+    local label=$1 venv=$2
+    shift 2
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    echo "== $label: pytest"
+    (cd "$root" && env "${envs[@]}" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        --junitxml="$reports/$label.xml" "$@")
+}
+
+status=0
+for run in "${runs[@]}"; do
+    v=${run%%:*}
+    py=${run#*:}
+    venv="$root/.venv/py$v"
+    echo "== Python $v ($py): building with -Werror"
+    if ! setup_venv "$venv" "$py" LEAKTRACE_WERROR=1; then
+        echo "== Python $v: build or install FAILED"
+        failed_setup=$((failed_setup + 1))
+        status=1
+        continue
+    fi
+    run_pytest "py$v" "$venv" LEAKTRACE_WERROR=1 -- "$@" || status=1
+done
+
+if [ -z "${LEAKTRACE_NO_SANITIZE:-}" ]; then
+    # One more run with ASan and UBSan in the C engine, on the newest version here.
+    last=${runs[${#runs[@]}-1]}
+    v=${last%%:*}
+    py=${last#*:}
+    venv="$root/.venv/asan$v"
+    libasan=$(gcc -print-file-name=libasan.so)
+    echo "== Python $v: building with AddressSanitizer and UndefinedBehaviorSanitizer"
+    if setup_venv "$venv" "$py" LEAKTRACE_WERROR=1 LEAKTRACE_SANITIZE=address,undefined; then
+        # CPython itself is not instrumented: preload the runtime, and leave leak
+        # checking off (the interpreter keeps memory until exit on purpose).
+        run_pytest "asan$v" "$venv" LD_PRELOAD="$libasan" LEAKTRACE_SANITIZE=address,undefined \
+            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 -- "$@" || status=1
+    else
+        echo "== sanitizer build FAILED"
+        failed_setup=$((failed_setup + 1))
+        status=1
+    fi
+fi
+
+python3 - "$reports" "$failed_setup" <<'EOF'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in sorted(glob.glob(sys.argv[1] + "/*.xml")):
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        tests, fails = int(suite.get("tests", 0)), int(suite.get("failures", 0))
+        errors, skips = int(suite.get("errors", 0)), int(suite.get("skipped", 0))
+        print(f"   {path.rsplit('/', 1)[-1][:-4]:>10}: {tests - fails - errors - skips} passed,"
+              f" {fails + errors} failed, {skips} skipped")
+        passed += tests - fails - errors - skips
+        failed += fails + errors
+        skipped += skips
+failed += int(sys.argv[2])
+print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+EOF
+exit $status
