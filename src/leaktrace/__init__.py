@@ -7,18 +7,27 @@ the ``leaktrace`` command, reports, and a small API::
     leaktrace.start("app.ltc")
     ...
     leaktrace.stop()
-    for site in leaktrace.load("app.ltc").leaks()[0][:5]:
-        print(site.bytes, site.stack[0])
+    sites, excluded = leaktrace.load("app.ltc").leaks()
+
+Importing the package loads only the C engine: ``leaktrace run`` imports it into the
+tracked program's process, whose heap should hold as little of leaktrace as possible.
+The reading and reporting modules load on first use.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from . import _core
 
 __version__ = "0.1.0"
 
-from . import _core
-from .capture import Capture, CaptureError, Frame, Site
+CaptureError = _core.CaptureError
+
+if TYPE_CHECKING:
+    from .capture import Capture, Frame, Site
 
 __all__ = [
     "Capture",
@@ -33,9 +42,22 @@ __all__ = [
 ]
 
 
+def session_meta(command: str) -> dict[str, str]:
+    """The facts stored in a capture's META records."""
+    return {
+        "command": command,
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "pid": str(os.getpid()),
+        "leaktrace_version": __version__,
+        "cwd": os.getcwd(),
+        "platform": " ".join(os.uname()),
+    }
+
+
 def start(path: str | os.PathLike[str], *, max_depth: int = 64) -> None:
     """Start tracking every Python allocation into a new capture file."""
-    _core.start(os.fspath(path), max_depth, {"command": "leaktrace.start()"})
+    argv = " ".join(sys.argv) if sys.argv else ""
+    _core.start(os.fspath(path), max_depth, session_meta(f"leaktrace.start() in {argv}".strip()))
 
 
 def snapshot(label: str | None = None) -> int:
@@ -54,4 +76,14 @@ def is_tracking() -> bool:
 
 def load(path: str | os.PathLike[str], *, allow_partial: bool = False) -> Capture:
     """Read and validate a capture file."""
+    from .capture import Capture
+
     return Capture(path, allow_partial=allow_partial)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Capture", "Frame", "Site"):
+        from . import capture
+
+        return getattr(capture, name)
+    raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")

@@ -11,10 +11,9 @@ Invoked as ``python -c <stub> OPTION=VALUE ... -- (script | -m module) [args ...
 
 from __future__ import annotations
 
-import os
 import sys
 
-from . import _core, runner
+from . import _core, runner, session_meta
 
 EXIT_BAD_INPUT = 2
 
@@ -43,16 +42,8 @@ def main(argv: list[str]) -> None:
         _error(str(e))
 
     output = options["output"]
-    meta = {
-        "command": options["command"],
-        "python_version": ".".join(map(str, sys.version_info[:3])),
-        "pid": str(os.getpid()),
-        "leaktrace_version": options["version"],
-        "cwd": os.getcwd(),
-        "platform": " ".join(os.uname()),
-    }
     try:
-        _core.start(output, int(options["depth"]), meta)
+        _core.start(output, int(options["depth"]), session_meta(options["command"]))
         tracking = True
     except OSError as e:
         print(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import _core
 
-CaptureError = _core.CaptureError
+CaptureError = _core.CaptureError  # re-exported for the reporters
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 _RUNPY_FILES = (os.path.abspath(runpy.__file__), "<frozen runpy>")

@@ -127,7 +127,6 @@ class RunCommand:
             "quiet": int(args.quiet),
             "top": args.top,
             "all": int(args.include_all),
-            "version": __version__,
             "command": shlex.join(["python", *target, *extra]),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the

@@ -3,6 +3,10 @@
 The program runs in this process, in a fresh ``__main__`` module that stays alive until
 the final snapshot (as the real one does until shutdown), so module-level state counts as
 live at exit. Its exit code, output and tracebacks are the ones Python would give.
+
+This module is imported into the tracked program's process before the program starts,
+so it imports only what Python itself has loaded at start-up; the rest is imported
+where it is needed.
 """
 
 from __future__ import annotations
@@ -10,17 +14,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import gc
-import importlib.machinery
-import importlib.util
 import io
 import os
-import runpy
-import signal
 import sys
-import threading
-import traceback
 import types
-from dataclasses import dataclass
 
 from . import _core
 
@@ -29,10 +26,12 @@ class RunError(Exception):
     """The program cannot be started (missing script, unknown module)."""
 
 
-@dataclass
 class Outcome:
-    exit_code: int
-    interrupted: bool = False
+    __slots__ = ("exit_code", "interrupted")
+
+    def __init__(self, exit_code: int, interrupted: bool = False) -> None:
+        self.exit_code = exit_code
+        self.interrupted = interrupted
 
 
 def _load_script(path: str) -> types.CodeType:
@@ -53,6 +52,8 @@ def _fresh_main(file: str | None) -> types.ModuleType:
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     if file is not None:
+        import importlib.machinery
+
         main.__file__ = file
         main.__cached__ = None
         main.__loader__ = importlib.machinery.SourceFileLoader("__main__", file)
@@ -62,7 +63,8 @@ def _fresh_main(file: str | None) -> types.ModuleType:
 
 def _strip_own_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     own_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    runpy_files = (os.path.abspath(runpy.__file__), "<frozen runpy>")
+    runpy = sys.modules.get("runpy")
+    runpy_files = (os.path.abspath(runpy.__file__) if runpy else "", "<frozen runpy>")
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if not (filename.startswith(own_dir) or filename in runpy_files):
@@ -84,6 +86,9 @@ def _exit_code_of(exc: SystemExit) -> int:
 
 def _join_threads() -> None:
     """Wait for non-daemon threads, as the interpreter does when the main module ends."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return  # the program started no Python thread
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon and thread.is_alive():
             thread.join()
@@ -100,6 +105,8 @@ def prepare_script(path: str, args: list[str]) -> types.CodeType:
 def prepare_module(name: str, args: list[str]) -> None:
     sys.argv[:] = ["-m", *args]  # runpy replaces argv[0] with the module's file
     sys.path[0:1] = [os.getcwd()]
+    import importlib.util
+
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError) as e:
@@ -118,6 +125,8 @@ def execute(script_code: types.CodeType | None, module: str | None) -> tuple[Out
         if script_code is not None:
             exec(script_code, main.__dict__)
         else:
+            import runpy
+
             runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
         _join_threads()
     except SystemExit as e:
@@ -136,15 +145,19 @@ def _print_exception(exc: BaseException) -> None:
     try:
         sys.excepthook(type(exc), exc, exc.__traceback__)
     except Exception:
+        import traceback
+
         traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
 def finish(outcome: Outcome) -> None:
     """Leave the process as Python would have after the program ended."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed or replaced
             stream.flush()
     if outcome.interrupted:
+        import signal
+
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     sys.exit(outcome.exit_code)
