@@ -135,10 +135,19 @@ lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t
     for (;;) {
         lt_live_entry *e = &table->slots[i];
         if (e->addr == addr) {
-            /* A block we missed the free of (freed through an untracked path). */
-            *replaced_size = e->size == LT_LIVE_BIG_SIZE ? take_big(table, addr) : e->size;
+            /* A block we missed the free of (freed through an untracked path).
+             * Touch the side table only in ways that cannot fail halfway. */
+            int was_big = e->size == LT_LIVE_BIG_SIZE;
+            lt_big_entry *old_big = was_big ? find_big(table, addr) : NULL;
+            *replaced_size = old_big ? old_big->size : e->size;
             *replaced_node = e->node;
-            if (inline_size == LT_LIVE_BIG_SIZE && put_big(table, addr, size) < 0) {
+            if (old_big && inline_size == LT_LIVE_BIG_SIZE) {
+                old_big->size = size;
+            }
+            else if (old_big) {
+                take_big(table, addr);
+            }
+            else if (inline_size == LT_LIVE_BIG_SIZE && put_big(table, addr, size) < 0) {
                 return -1;
             }
             e->size = inline_size;

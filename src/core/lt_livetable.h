@@ -7,7 +7,8 @@
  * follows the peak number of live blocks.
  *
  * Sizes up to 4 GiB - 2 are stored inline; larger blocks are marked inline and
- * their size kept in a small side table.
+ * their size kept in a side table searched linearly: blocks of 4 GiB are few
+ * (a process has room for a handful), so a hash there would be dead weight.
  *
  * Not thread-safe: the tracker calls it with TRACKER_LOCK held. Memory comes
  * from lt_rawalloc.

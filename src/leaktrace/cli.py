@@ -170,10 +170,16 @@ class ReportCommand:
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.top < 1:
+            raise UsageError("--top must be at least 1")
         try:
             capture = Capture(args.capture, allow_partial=args.partial)
         except CaptureError as e:
-            raise UsageError(f"{args.capture}: {e}") from None
+            message = str(e)
+            # Errors about opening name the file already; errors about content do not.
+            raise UsageError(
+                message if args.capture in message else f"{args.capture}: {message}"
+            ) from None
         if args.format == "text":
             text = render_text(capture, top=args.top, include_all=args.include_all)
         else:
