@@ -124,7 +124,19 @@ lt_compat_frame_code(lt_pyframe *frame)
 /* Whether a frame that holds code is not part of the stack a traceback would
  * show: a frame still being set up (cells and free variables are made before
  * its first instruction), or an internal helper frame that never becomes
- * traceable (3.13 runs __init__ under such a frame). */
+ * traceable (3.13 runs __init__ under such a frame).
+ *
+ * Setting a frame up runs no Python code, so a frame being set up can only be
+ * the innermost one. Before 3.13 that is the only case, and the walk checks
+ * the innermost frame alone (saving a load from every code object); 3.13's
+ * helper frames can sit anywhere in the chain, so there every frame is
+ * checked. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define LT_COMPAT_CHECK_EVERY_FRAME_COMPLETE 1
+#else
+#define LT_COMPAT_CHECK_EVERY_FRAME_COMPLETE 0
+#endif
+
 static inline int
 lt_compat_frame_incomplete(lt_pyframe *frame)
 {

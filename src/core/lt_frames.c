@@ -22,10 +22,17 @@ lt_frames_walk(PyThreadState *tstate, lt_rawframe *out, int max, int *truncated)
 {
     *truncated = 0;
     lt_rawframe *slot = out + max;
-    for (lt_pyframe *frame = lt_compat_top_frame(tstate); frame;
-         frame = lt_compat_previous_frame(frame)) {
+    lt_pyframe *frame = lt_compat_top_frame(tstate);
+    /* Skip what is not (yet) part of the stack at the top. */
+    for (; frame; frame = lt_compat_previous_frame(frame)) {
+        if (lt_compat_frame_code(frame) && !lt_compat_frame_incomplete(frame)) {
+            break;
+        }
+    }
+    for (; frame; frame = lt_compat_previous_frame(frame)) {
         PyCodeObject *code = lt_compat_frame_code(frame);
-        if (!code || lt_compat_frame_incomplete(frame)) {
+        if (!code ||
+            (LT_COMPAT_CHECK_EVERY_FRAME_COMPLETE && lt_compat_frame_incomplete(frame))) {
             continue;
         }
         if (slot == out) {
