@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ltx_support import at, marker_lines, sites_at
+from ltx_support import STAT_KEYS, at, marker_lines, sites_at
 
 import leaktrace
 from leaktrace import CaptureError, Frame, _core
@@ -21,18 +21,6 @@ from leaktrace.report import render_json, render_text
 
 THIS_FILE = (lambda: None).__code__.co_filename
 LINE = marker_lines(THIS_FILE)
-
-STAT_KEYS = {
-    "peak_bytes",
-    "total_allocated_bytes",
-    "total_allocations",
-    "total_frees",
-    "tracker_memory_bytes",
-    "dropped_allocations",
-    "no_stack_allocations",
-    "duration_ns",
-    "max_depth",
-}
 
 
 def test_round_trip(ext, tmp_path):

@@ -15,6 +15,21 @@ from typing import NamedTuple
 
 from leaktrace import Capture, Frame, Site
 
+# The statistics every capture and stop() carry (docs/capture-format.md).
+STAT_KEYS = frozenset(
+    {
+        "peak_bytes",
+        "total_allocated_bytes",
+        "total_allocations",
+        "total_frees",
+        "tracker_memory_bytes",
+        "dropped_allocations",
+        "no_stack_allocations",
+        "duration_ns",
+        "max_depth",
+    }
+)
+
 _MARKER = re.compile(r"#\s*@([\w.-]+)\s*$")
 
 
