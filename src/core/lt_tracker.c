@@ -74,7 +74,10 @@ static __thread lt_thread *this_thread __attribute__((tls_model("initial-exec"))
  * thread-locals may still allocate): such a thread records empty stacks. */
 static lt_thread exited_thread;
 
+/* The key's destructor frees a thread's cache when the thread exits. Without
+ * a key (creation failed), caches of exiting threads are simply not freed. */
 static pthread_key_t thread_key;
+static int have_thread_key;
 static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 
 static uint64_t
@@ -111,9 +114,7 @@ thread_destructor(void *ptr)
 static void
 make_thread_key(void)
 {
-    if (pthread_key_create(&thread_key, thread_destructor) != 0) {
-        thread_key = 0;
-    }
+    have_thread_key = pthread_key_create(&thread_key, thread_destructor) == 0;
 }
 
 /* Returns the calling thread's cache sized for the current depth limit, or
@@ -139,7 +140,9 @@ thread_get(void)
     fresh->nodes = (uint32_t *)(fresh->walk + max_depth);
     thread_free(th);
     this_thread = fresh;
-    pthread_setspecific(thread_key, fresh);
+    if (have_thread_key) {
+        pthread_setspecific(thread_key, fresh);
+    }
     return fresh;
 }
 
