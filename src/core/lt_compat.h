@@ -33,6 +33,10 @@
 #error "leaktrace supports CPython 3.10 to 3.13"
 #endif
 
+#ifdef Py_GIL_DISABLED
+#error "leaktrace does not support free-threaded builds yet: its hooks rely on the GIL"
+#endif
+
 #include <stdint.h>
 
 #if PY_VERSION_HEX >= 0x030B0000

@@ -31,6 +31,10 @@
 
 #define LT_VARINT_MAX_BYTES 10
 
+/* The most frames a recorded stack may have (plus the truncation marker);
+ * readers reject deeper node chains. */
+#define LT_MAX_STACK_DEPTH 1024
+
 typedef enum {
     /* key:str value:str - facts about the run (python_version, command, ...) */
     LT_REC_META = 0x01,

@@ -125,6 +125,12 @@ core_start(PyObject *module, PyObject *args, PyObject *kwargs)
     case LT_START_NO_MEMORY:
         PyErr_NoMemory();
         goto error;
+    case LT_START_HOOKS_BURIED:
+        PyErr_SetString(PyExc_RuntimeError,
+                        "leaktrace cannot start: its previous hooks are still installed beneath "
+                        "another allocator hook (a tracer such as tracemalloc started after "
+                        "leaktrace); stop that tracer first");
+        goto error;
     default:
         PyErr_SetString(PyExc_RuntimeError, "leaktrace could not start tracking");
         goto error;
@@ -184,7 +190,16 @@ core_stop(PyObject *module, PyObject *unused)
     lt_tracker_stats stats;
     lt_tracker_get_stats(&stats);
     int stats_failed = lt_writer_stats(&session_writer, stats.fields, LT_STAT_COUNT) < 0;
-    int close_failed = lt_writer_close(&session_writer) < 0;
+    int close_failed = 0;
+    if (snapshot_failed || stats_failed) {
+        /* Without its final snapshot the capture must not claim to be whole:
+         * write what was encoded, but no closing record. */
+        lt_writer_flush(&session_writer);
+        lt_writer_abandon(&session_writer);
+    }
+    else {
+        close_failed = lt_writer_close(&session_writer) < 0;
+    }
     lt_tracker_release();
     PyObject *path = session_path;
     session_path = NULL;
@@ -426,11 +441,10 @@ PyInit__core(void)
             return NULL;
         }
     }
-    Py_INCREF(CaptureError);
-    if (PyModule_AddObject(module, "CaptureError", CaptureError) < 0 ||
+    /* The module holds its own reference; the static one stays for reuse. */
+    if (PyModule_AddObjectRef(module, "CaptureError", CaptureError) < 0 ||
         PyModule_AddIntConstant(module, "MAX_DEPTH_LIMIT", LT_MAX_DEPTH_LIMIT) < 0 ||
         PyModule_AddIntConstant(module, "FORMAT_MAJOR", LT_FORMAT_MAJOR) < 0) {
-        Py_DECREF(CaptureError);
         Py_DECREF(module);
         return NULL;
     }

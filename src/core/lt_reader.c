@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,6 +130,11 @@ parse_node(lt_capture *cap, cursor *c)
     if (cap->nnodes >= UINT32_MAX - 1 || read_id(c, cap->nnodes, &n->parent) < 0 ||
         read_id(c, cap->nframes, &n->frame) < 0) {
         return -1;
+    }
+    n->depth = cap->nodes[n->parent].depth + 1;
+    if (n->depth > LT_MAX_STACK_DEPTH + 1) {
+        return fail(cap, "corrupt capture: a stack deeper than %d frames",
+                    LT_MAX_STACK_DEPTH);
     }
     cap->nnodes++;
     return 0;
@@ -316,6 +320,7 @@ lt_reader_parse(lt_capture *cap, const uint8_t *data, size_t size)
     }
     cap->nodes[0].parent = 0;
     cap->nodes[0].frame = UINT32_MAX;
+    cap->nodes[0].depth = 0;
     cap->nnodes = 1;
     cap->valid_size = LT_HEADER_SIZE;
     return parse_records(cap, data, size);
@@ -346,15 +351,33 @@ lt_reader_open(lt_capture *cap, const char *path)
         close(fd);
         return fail(cap, "not a leaktrace capture: %s is empty", path);
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int err = errno;
-    close(fd);
-    if (map == MAP_FAILED) {
-        return fail(cap, "cannot read %s: %s", path, strerror(err));
+    uint8_t *data = malloc(size);
+    if (!data) {
+        close(fd);
+        return NO_MEMORY(cap);
     }
-    int r = lt_reader_parse(cap, map, size);
-    cap->mapped = 1;
-    cap->map_size = size;
+    /* The file may shrink (or grow) while it is read: what is read is what
+     * is parsed. */
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, data + got, size - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            free(data);
+            return fail(cap, "cannot read %s: %s", path, strerror(err));
+        }
+        if (n == 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    int r = lt_reader_parse(cap, data, got);
+    cap->owns_data = 1;
     return r;
 }
 
@@ -369,8 +392,8 @@ lt_reader_close(lt_capture *cap)
     free(cap->frames);
     free(cap->nodes);
     free(cap->meta);
-    if (cap->mapped) {
-        munmap((void *)cap->data, cap->map_size);
+    if (cap->owns_data) {
+        free((void *)cap->data);
     }
     memset(cap, 0, sizeof(*cap));
 }

@@ -1,12 +1,15 @@
 /* lt_reader.h - reads and validates a capture (lt_format.h).
  *
  * The reader trusts nothing: every length, count and id is checked against
- * the bytes that remain and the ids defined so far, so a corrupt, truncated
- * or hostile file yields an error message, never a crash. Memory use is
- * bounded by a small multiple of the file size (every record costs at least
- * two bytes of input).
+ * the bytes that remain and the ids defined so far, and node chains may not
+ * be deeper than LT_MAX_STACK_DEPTH + 1, so a corrupt, truncated or hostile
+ * file yields an error message, never a crash. Memory use is bounded by a
+ * small multiple of the file size (every record costs at least two bytes of
+ * input).
  *
- * Strings point into the mapped file; everything stays valid until
+ * lt_reader_open() reads the file into memory rather than mapping it, so a
+ * file truncated by another process meanwhile cannot fault the reader.
+ * Strings point into that buffer; everything stays valid until
  * lt_reader_close(). Not thread-safe; one capture per lt_capture.
  */
 #ifndef LT_READER_H
@@ -31,6 +34,7 @@ typedef struct {
 
 typedef struct {
     uint32_t parent, frame; /* node 0 (the root) has frame UINT32_MAX */
+    uint32_t depth;         /* frames from the root; 0 for the root */
 } lt_rnode;
 
 typedef struct {
@@ -71,9 +75,8 @@ typedef struct {
     size_t file_size;
     char error[LT_READER_ERROR_MAX];
 
-    const uint8_t *data; /* the mapping, or caller's buffer */
-    size_t map_size;
-    int mapped;
+    const uint8_t *data; /* the file's bytes: owned by lt_reader_open, else the caller's */
+    int owns_data;
 } lt_capture;
 
 /* Parses a buffer the caller keeps alive. Returns 0, or -1 with cap->error
@@ -81,7 +84,7 @@ typedef struct {
  * valid_size telling how far it reaches); callers decide whether to accept. */
 int lt_reader_parse(lt_capture *cap, const uint8_t *data, size_t size);
 
-/* Maps and parses a file. Returns 0, or -1 with cap->error set. */
+/* Reads and parses a file. Returns 0, or -1 with cap->error set. */
 int lt_reader_open(lt_capture *cap, const char *path);
 
 void lt_reader_close(lt_capture *cap);

@@ -19,6 +19,7 @@
 typedef struct {
     PyMemAllocatorEx saved; /* the allocator we forward to */
     int may_lack_gil;       /* RAW: the caller may not hold the GIL */
+    int installed;          /* our hooks are in the domain's chain */
 } lt_domain;
 
 /* Written with the GIL held while the hooks are not installed; read by hooks. */
@@ -120,24 +121,24 @@ make_thread_key(void)
 /* Returns the calling thread's cache sized for the current depth limit, or
  * NULL when it cannot have one (no memory, or the thread is exiting). */
 static lt_thread *
-thread_get(void)
+thread_get(int depth_limit)
 {
     lt_thread *th = this_thread;
     if (th == &exited_thread) {
         return NULL;
     }
-    if (th && th->capacity >= max_depth) {
+    if (th && th->capacity >= depth_limit) {
         return th;
     }
-    lt_thread *fresh = lt_raw_malloc(thread_size(max_depth));
+    lt_thread *fresh = lt_raw_malloc(thread_size(depth_limit));
     if (!fresh) {
         return NULL;
     }
     memset(fresh, 0, sizeof(*fresh));
-    fresh->capacity = max_depth;
+    fresh->capacity = depth_limit;
     fresh->cached = (lt_rawframe *)(fresh + 1);
-    fresh->walk = fresh->cached + max_depth;
-    fresh->nodes = (uint32_t *)(fresh->walk + max_depth);
+    fresh->walk = fresh->cached + depth_limit;
+    fresh->nodes = (uint32_t *)(fresh->walk + depth_limit);
     thread_free(th);
     this_thread = fresh;
     if (have_thread_key) {
@@ -150,15 +151,16 @@ thread_get(void)
  * the number of its outermost frames that match the cached stack. No lock:
  * only this thread touches th. */
 static const lt_rawframe *
-walk_stack(PyThreadState *tstate, lt_thread *th, int *depth, int *truncated, int *common)
+walk_stack(PyThreadState *tstate, lt_thread *th, int depth_limit, uint32_t session,
+           int *depth, int *truncated, int *common)
 {
-    int n = lt_frames_walk(tstate, th->walk, max_depth, truncated);
-    const lt_rawframe *stack = th->walk + max_depth - n;
+    int n = lt_frames_walk(tstate, th->walk, depth_limit, truncated);
+    const lt_rawframe *stack = th->walk + depth_limit - n;
     *depth = n;
     *common = 0;
-    if (th->generation != generation) {
+    if (th->generation != session) {
         memset(th->sites, 0, sizeof(th->sites));
-        th->generation = generation;
+        th->generation = session;
         th->depth = 0;
         return stack;
     }
@@ -297,17 +299,26 @@ track_alloc(const lt_domain *domain, void *ptr, size_t size)
     }
     PyThreadState *tstate =
         domain->may_lack_gil ? lt_frames_attached_tstate() : lt_frames_gil_tstate();
-    lt_thread *th = tstate ? thread_get() : NULL;
+    /* Read once: with a single GIL no session can start while a hook holding
+     * it runs, but isolated subinterpreters (3.12+) break that assumption,
+     * and a stale limit or node id must then not index anything. */
+    int depth_limit = max_depth;
+    uint32_t session = generation;
+    lt_thread *th = tstate ? thread_get(depth_limit) : NULL;
     int depth = 0, resolved = 0;
     const lt_rawframe *stack = NULL;
     if (th) {
         int truncated, common;
-        stack = walk_stack(tstate, th, &depth, &truncated, &common);
+        stack = walk_stack(tstate, th, depth_limit, session, &depth, &truncated, &common);
         resolved = resolve_cached(th, stack, depth, common, truncated);
     }
     lt_lock_acquire(&TRACKER_LOCK);
     if (active) {
         uint32_t node;
+        if (th && session != generation) {
+            th->generation = 0; /* its nodes belong to a finished session */
+            th = NULL;
+        }
         if (!th) {
             node = LT_ROOT_NODE;
             stats[LT_STAT_NO_STACK_ALLOCS]++;
@@ -348,12 +359,13 @@ track_free(void *ptr, uint64_t *size, uint32_t *node)
     return found;
 }
 
-/* Puts back a block whose realloc failed, as it was. */
+/* Puts back a block whose realloc failed, as it was, unless a new session
+ * started meanwhile (its node id would mean nothing there). */
 static void
-restore_block(void *ptr, uint64_t size, uint32_t node)
+restore_block(void *ptr, uint64_t size, uint32_t node, uint32_t session)
 {
     lt_lock_acquire(&TRACKER_LOCK);
-    if (have_data) {
+    if (have_data && session == generation) {
         uint64_t old_size;
         uint32_t old_node;
         if (lt_livetable_insert(&live, (uintptr_t)ptr, size, node, &old_size, &old_node) >= 0) {
@@ -368,13 +380,18 @@ restore_block(void *ptr, uint64_t size, uint32_t node)
 }
 
 /* ---- hooks ----
+ * PyMem_SetAllocator() copies the struct without any atomicity, and a RAW
+ * caller without the GIL may read the new function with the old ctx. So the
+ * hooks ignore ctx: each domain has its own thin wrappers that name their
+ * domain, and they are installed with the wrapped allocator's own ctx, so
+ * that every mix of old and new fields still calls a consistent pair.
+ *
  * Frees forget the block before the real free: once freed, the address can
  * be handed to another thread, whose new entry must not be removed by us. */
 
-static void *
-hook_malloc(void *ctx, size_t size)
+static inline void *
+do_malloc(lt_domain *domain, size_t size)
 {
-    lt_domain *domain = ctx;
     if (reentrant) {
         return domain->saved.malloc(domain->saved.ctx, size);
     }
@@ -387,10 +404,9 @@ hook_malloc(void *ctx, size_t size)
     return ptr;
 }
 
-static void *
-hook_calloc(void *ctx, size_t nelem, size_t elsize)
+static inline void *
+do_calloc(lt_domain *domain, size_t nelem, size_t elsize)
 {
-    lt_domain *domain = ctx;
     if (reentrant) {
         return domain->saved.calloc(domain->saved.ctx, nelem, elsize);
     }
@@ -404,32 +420,30 @@ hook_calloc(void *ctx, size_t nelem, size_t elsize)
     return ptr;
 }
 
-static void *
-hook_realloc(void *ctx, void *old, size_t size)
+static inline void *
+do_realloc(lt_domain *domain, void *old, size_t size)
 {
-    lt_domain *domain = ctx;
     if (reentrant) {
         return domain->saved.realloc(domain->saved.ctx, old, size);
     }
     reentrant = 1;
     uint64_t old_size = 0;
-    uint32_t old_node = 0;
+    uint32_t old_node = 0, old_generation = generation;
     int was_tracked = old && track_free(old, &old_size, &old_node);
     void *ptr = domain->saved.realloc(domain->saved.ctx, old, size);
     if (ptr) {
         track_alloc(domain, ptr, size);
     }
     else if (was_tracked) {
-        restore_block(old, old_size, old_node);
+        restore_block(old, old_size, old_node, old_generation);
     }
     reentrant = 0;
     return ptr;
 }
 
-static void
-hook_free(void *ctx, void *ptr)
+static inline void
+do_free(lt_domain *domain, void *ptr)
 {
-    lt_domain *domain = ctx;
     if (reentrant || !ptr) {
         domain->saved.free(domain->saved.ctx, ptr);
         return;
@@ -442,14 +456,56 @@ hook_free(void *ctx, void *ptr)
     reentrant = 0;
 }
 
+#define DEFINE_HOOKS(N)                                                                  \
+    static void *hook_malloc_##N(void *ctx, size_t size)                                 \
+    {                                                                                    \
+        (void)ctx;                                                                       \
+        return do_malloc(&domains[N], size);                                             \
+    }                                                                                    \
+    static void *hook_calloc_##N(void *ctx, size_t nelem, size_t elsize)                 \
+    {                                                                                    \
+        (void)ctx;                                                                       \
+        return do_calloc(&domains[N], nelem, elsize);                                    \
+    }                                                                                    \
+    static void *hook_realloc_##N(void *ctx, void *ptr, size_t size)                     \
+    {                                                                                    \
+        (void)ctx;                                                                       \
+        return do_realloc(&domains[N], ptr, size);                                       \
+    }                                                                                    \
+    static void hook_free_##N(void *ctx, void *ptr)                                      \
+    {                                                                                    \
+        (void)ctx;                                                                       \
+        do_free(&domains[N], ptr);                                                       \
+    }
+
+DEFINE_HOOKS(0)
+DEFINE_HOOKS(1)
+DEFINE_HOOKS(2)
+
+/* The hooks of each domain, in the order of domain_ids; ctx is filled in
+ * from the wrapped allocator when they are installed. */
+static const PyMemAllocatorEx hook_table[3] = {
+    {NULL, hook_malloc_0, hook_calloc_0, hook_realloc_0, hook_free_0},
+    {NULL, hook_malloc_1, hook_calloc_1, hook_realloc_1, hook_free_1},
+    {NULL, hook_malloc_2, hook_calloc_2, hook_realloc_2, hook_free_2},
+};
+
 /* ---- fork ----
- * The lock must not be held by a thread that does not exist in the child. A
- * child stops recording (it inherits the parent's tables but not its capture
- * file; following children is later work), so its hooks merely forward. */
+ * The lock must not be held by a thread that does not exist in the child.
+ * Other prepare handlers may run after ours and allocate (some take the GIL
+ * and run Python code), so the forking thread also holds the re-entry guard:
+ * its allocations pass through instead of waiting for the lock it holds.
+ * A child stops recording (it inherits the parent's tables but not its
+ * capture file; following children is later work): its hooks merely forward
+ * until stop() uninstalls them. */
+
+static int reentrant_before_fork;
 
 static void
 before_fork(void)
 {
+    reentrant_before_fork = reentrant;
+    reentrant = 1;
     lt_lock_acquire(&TRACKER_LOCK);
 }
 
@@ -457,6 +513,7 @@ static void
 after_fork_parent(void)
 {
     lt_lock_release(&TRACKER_LOCK);
+    reentrant = reentrant_before_fork;
 }
 
 static void
@@ -464,6 +521,7 @@ after_fork_child(void)
 {
     active = 0;
     lt_lock_release(&TRACKER_LOCK);
+    reentrant = reentrant_before_fork;
 }
 
 /* ---- sessions ---- */
@@ -481,6 +539,15 @@ release_unlocked(void)
     }
 }
 
+/* Whether our hooks are what a domain calls first now. */
+static int
+hooks_on_top(int i)
+{
+    PyMemAllocatorEx current;
+    PyMem_GetAllocator(domain_ids[i], &current);
+    return current.malloc == hook_table[i].malloc;
+}
+
 lt_start_result
 lt_tracker_start(int depth)
 {
@@ -490,6 +557,14 @@ lt_tracker_start(int depth)
     }
     if (depth < 1 || depth > LT_MAX_DEPTH_LIMIT) {
         return LT_START_BAD_DEPTH;
+    }
+    /* Hooks left installed by a stop() that found another tracer above them
+     * still forward to what they wrapped; wrapping that tracer as well would
+     * make a loop. */
+    for (int i = 0; i < 3; i++) {
+        if (domains[i].installed && !hooks_on_top(i)) {
+            return LT_START_HOOKS_BURIED;
+        }
     }
     pthread_once(&thread_key_once, make_thread_key);
     if (!fork_handlers_installed) {
@@ -523,18 +598,25 @@ lt_tracker_start(int depth)
     lt_raw_reset_peak();
     start_ns = now_ns();
 
+    /* Hooks still installed and on top (a forked child's, say) keep what they
+     * wrap; the others wrap what is installed now. */
     for (int i = 0; i < 3; i++) {
-        PyMem_GetAllocator(domain_ids[i], &domains[i].saved);
-        domains[i].may_lack_gil = domain_ids[i] == PYMEM_DOMAIN_RAW;
+        if (!domains[i].installed) {
+            PyMem_GetAllocator(domain_ids[i], &domains[i].saved);
+            domains[i].may_lack_gil = domain_ids[i] == PYMEM_DOMAIN_RAW;
+        }
     }
     lt_lock_acquire(&TRACKER_LOCK);
     have_data = 1;
     active = 1;
     lt_lock_release(&TRACKER_LOCK);
     for (int i = 0; i < 3; i++) {
-        PyMemAllocatorEx hooks = {&domains[i], hook_malloc, hook_calloc, hook_realloc,
-                                  hook_free};
-        PyMem_SetAllocator(domain_ids[i], &hooks);
+        if (!domains[i].installed) {
+            PyMemAllocatorEx hooks = hook_table[i];
+            hooks.ctx = domains[i].saved.ctx;
+            PyMem_SetAllocator(domain_ids[i], &hooks);
+            domains[i].installed = 1;
+        }
     }
     return LT_START_OK;
 }
@@ -542,16 +624,22 @@ lt_tracker_start(int depth)
 void
 lt_tracker_stop(void)
 {
-    if (!lt_tracker_is_active()) {
-        return;
-    }
-    for (int i = 0; i < 3; i++) {
-        PyMem_SetAllocator(domain_ids[i], &domains[i].saved);
-    }
     lt_lock_acquire(&TRACKER_LOCK);
+    if (active) {
+        stats[LT_STAT_DURATION_NS] = now_ns() - start_ns;
+    }
     active = 0;
-    stats[LT_STAT_DURATION_NS] = now_ns() - start_ns;
     lt_lock_release(&TRACKER_LOCK);
+    /* Restore only where our hooks are on top. Where another tracer has
+     * wrapped them, it keeps what it expects and they forward without
+     * recording; where the allocators were replaced under us, we cannot tell
+     * that from being wrapped, and the hooks count as still installed. */
+    for (int i = 0; i < 3; i++) {
+        if (domains[i].installed && hooks_on_top(i)) {
+            PyMem_SetAllocator(domain_ids[i], &domains[i].saved);
+            domains[i].installed = 0;
+        }
+    }
 }
 
 int

@@ -24,7 +24,7 @@
 #include "lt_format.h"
 #include "lt_writer.h"
 
-#define LT_MAX_DEPTH_LIMIT 1024
+#define LT_MAX_DEPTH_LIMIT LT_MAX_STACK_DEPTH
 
 typedef struct {
     uint64_t fields[LT_STAT_COUNT]; /* indexed by lt_stat_field */
@@ -39,15 +39,20 @@ typedef enum {
     LT_START_ALREADY_ACTIVE = -1,
     LT_START_NO_MEMORY = -2,
     LT_START_BAD_DEPTH = -3,
+    /* Our hooks from an earlier session are still installed beneath another
+     * tracer's (started after leaktrace and not stopped since). */
+    LT_START_HOOKS_BURIED = -4,
 } lt_start_result;
 
 /* Installs the hooks. Any data kept from a previous session is released.
  * Requires the GIL. */
 lt_start_result lt_tracker_start(int max_depth);
 
-/* Restores the allocators that were in place at start. The recorded state is
- * kept for snapshots and statistics until lt_tracker_release() or the next
- * start. Requires the GIL. */
+/* Stops recording and restores the allocators that were in place at start,
+ * in every domain where our hooks are still on top (elsewhere they stay in
+ * the chain and forward). The recorded state is kept for snapshots and
+ * statistics until lt_tracker_release() or the next start. Requires the GIL.
+ * Also the way a forked child (which stops recording at fork) uninstalls. */
 void lt_tracker_stop(void);
 
 int lt_tracker_is_active(void);

@@ -11,6 +11,7 @@ Invoked as ``python -c <stub> OPTION=VALUE ... -- (script | -m module) [args ...
 
 from __future__ import annotations
 
+import os
 import sys
 
 from . import _core, runner, session_meta
@@ -52,8 +53,13 @@ def main(argv: list[str]) -> None:
         )
         tracking = False
 
+    pid = os.getpid()
     outcome, main_module = runner.execute(code, module)
-    if tracking:
+    if tracking and os.getpid() != pid:
+        # A forked child that returned: it stopped recording at fork and the
+        # capture is its parent's. Uninstall the hooks and leave quietly.
+        _core.stop()
+    elif tracking:
         _finish_tracking(output, options)
     del main_module
     runner.finish(outcome)

@@ -115,7 +115,7 @@ class Capture:
         self.stats: dict[str, int] = data["stats"] or {}
         self._frames = [Frame(*f) for f in data["frames"]]
         self._nodes: list[tuple[int, int]] = data["nodes"]
-        self._stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {}
+        self._stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}
         self.snapshots = [
             Snapshot(
                 s["seq"],
@@ -137,19 +137,24 @@ class Capture:
     def stack(self, node: int) -> tuple[tuple[Frame, ...], bool]:
         """The recorded stack of a node, innermost frame first, and whether it was truncated."""
         cached = self._stacks.get(node)
-        if cached is None:
-            frames = []
-            truncated = False
-            n = node
-            while n:
-                parent, frame = self._nodes[n]
-                if frame == TRUNCATED_FRAME:
-                    truncated = True
-                else:
-                    frames.append(self._frames[frame])
-                n = parent
-            cached = self._stacks[node] = (tuple(frames), truncated)
-        return cached
+        if cached is not None:
+            return cached
+        # Walk up to the nearest ancestor already built, then build down from it,
+        # so that every node's stack is built once (the reader caps the depth).
+        chain = []
+        n = node
+        while n not in self._stacks:  # the root (0) is always there
+            chain.append(n)
+            n = self._nodes[n][0]
+        frames, truncated = self._stacks[n]
+        for n in reversed(chain):
+            frame = self._nodes[n][1]
+            if frame == TRUNCATED_FRAME:
+                truncated = True
+            else:
+                frames = (self._frames[frame], *frames)
+            self._stacks[n] = (frames, truncated)
+        return self._stacks[node]
 
     def sites(self, snapshot: Snapshot | None = None) -> list[Site]:
         """Every site of a snapshot with its full stack (nothing trimmed or left out)."""

@@ -407,7 +407,7 @@ test_capture_round_trip(void)
     /* The same through the mapping. */
     lt_capture cap;
     CHECK(lt_reader_open(&cap, path) == 0);
-    CHECK(cap.mapped);
+    CHECK(cap.owns_data);
     check_sample(&cap, &s, 1);
     lt_reader_close(&cap);
     CHECK(cap.data == NULL);
@@ -1116,12 +1116,12 @@ test_capture_open_errors(void)
     CHECK_CONTAINS(cap.error, "is empty");
     lt_reader_close(&cap);
 
-    /* A mapped file with bad contents: the error comes from the parser and
+    /* A file read from disk with bad contents: the error comes from the parser and
      * close() still unmaps. */
     CHECK(write_file(path, "hello world, not a capture", 26) == 0);
     CHECK(lt_reader_open(&cap, path) < 0);
     CHECK_CONTAINS(cap.error, "bad magic");
-    CHECK(cap.mapped);
+    CHECK(cap.owns_data);
     lt_reader_close(&cap);
     unlink(path);
 }
