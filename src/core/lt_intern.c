@@ -5,7 +5,7 @@
 
 #include "lt_rawalloc.h"
 
-#define CHUNK_SIZE (64 * 1024)
+#define CHUNK_SIZE (16 * 1024)
 
 struct lt_chunk {
     lt_chunk *next;
@@ -273,8 +273,8 @@ int
 lt_intern_init(lt_intern *in)
 {
     memset(in, 0, sizeof(*in));
-    if (map_init(&in->string_map, 1024) < 0 || map_init(&in->frame_map, 1024) < 0 ||
-        map_init(&in->node_map, 1024) < 0) {
+    if (map_init(&in->string_map, 256) < 0 || map_init(&in->frame_map, 256) < 0 ||
+        map_init(&in->node_map, 256) < 0) {
         goto error;
     }
     uint32_t marker = lt_intern_string(in, "<truncated>", 11);

@@ -577,7 +577,7 @@ lt_tracker_start(int depth)
     lt_lock_acquire(&TRACKER_LOCK);
     release_unlocked();
     lt_lock_release(&TRACKER_LOCK);
-    if (lt_livetable_init(&live, 4096) < 0) {
+    if (lt_livetable_init(&live, 1024) < 0) {
         return LT_START_NO_MEMORY;
     }
     if (lt_intern_init(&intern) < 0) {

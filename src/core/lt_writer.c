@@ -14,7 +14,7 @@ reserve(lt_writer *w, size_t extra)
     if (w->len + extra <= w->cap) {
         return 0;
     }
-    size_t cap = w->cap ? w->cap : 64 * 1024;
+    size_t cap = w->cap ? w->cap : 16 * 1024;
     while (cap < w->len + extra) {
         cap *= 2;
     }
