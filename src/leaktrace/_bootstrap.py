@@ -74,17 +74,15 @@ def _finish_tracking(output: str, options: dict[str, str]) -> None:
     if options["quiet"] == "1":
         return
     from .capture import Capture, CaptureError
-    from .report import FORMATS, render_text
+    from .report import render
 
     try:
         capture = Capture(output)
     except CaptureError as e:
         print(f"leaktrace: cannot read back {output}: {e}", file=sys.stderr)
         return
-    include_all = options["all"] == "1"
-    if options["format"] == "text":
-        text = render_text(capture, top=int(options["top"]), include_all=include_all)
-    else:
-        text = FORMATS[options["format"]](capture, include_all=include_all)
+    text = render(
+        capture, options["format"], top=int(options["top"]), include_all=options["all"] == "1"
+    )
     sys.stderr.write(text)
     sys.stderr.write(f"leaktrace: capture written to {output}\n")

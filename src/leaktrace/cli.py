@@ -16,7 +16,7 @@ from typing import NoReturn, Protocol
 
 from . import __version__, _core
 from .capture import Capture, CaptureError
-from .report import FORMATS, render_text
+from .report import FORMATS, render
 
 EXIT_BAD_INPUT = 2
 
@@ -82,7 +82,7 @@ class RunCommand:
             help=f"Python frames kept per stack, 1 to {_core.MAX_DEPTH_LIMIT} (default 64)",
         )
         parser.add_argument(
-            "--format", choices=sorted(FORMATS), default="text", help="report format on stderr"
+            "--format", choices=FORMATS, default="text", help="report format on stderr"
         )
         parser.add_argument("-q", "--quiet", action="store_true", help="write no report")
         _add_report_options(parser)
@@ -158,7 +158,7 @@ class ReportCommand:
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("capture", help="a capture file written by leaktrace run")
-        parser.add_argument("--format", choices=sorted(FORMATS), default="text")
+        parser.add_argument("--format", choices=FORMATS, default="text")
         parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
         parser.add_argument(
             "--partial",
@@ -180,10 +180,7 @@ class ReportCommand:
             raise UsageError(
                 message if args.capture in message else f"{args.capture}: {message}"
             ) from None
-        if args.format == "text":
-            text = render_text(capture, top=args.top, include_all=args.include_all)
-        else:
-            text = FORMATS[args.format](capture, include_all=args.include_all)
+        text = render(capture, args.format, top=args.top, include_all=args.include_all)
         _write_output(text, args.output)
         return 0
 

@@ -127,4 +127,13 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-FORMATS = {"text": render_text, "json": render_json}
+FORMATS = ("text", "json")
+
+
+def render(capture: Capture, fmt: str, *, top: int = 10, include_all: bool = False) -> str:
+    """The report of a capture in one of FORMATS."""
+    if fmt == "text":
+        return render_text(capture, top=top, include_all=include_all)
+    if fmt == "json":
+        return render_json(capture, include_all=include_all)
+    raise ValueError(f"unknown report format {fmt!r}")
