@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs the bundled leaky program under leaktrace and shows the report.
-# Installs what it needs itself: a venv in .venv/demo with leaktrace built from here.
+# Installs what it needs itself: a C compiler from Debian's packages if there is
+# none, and a venv in .venv/demo with leaktrace built from here.
 set -eu
 cd "$(dirname "$0")/.."
+if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
+    echo "== installing gcc with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null
+fi
 python=${PYTHON:-python3}
 venv=.venv/demo
 if [ ! -x "$venv/bin/leaktrace" ]; then
