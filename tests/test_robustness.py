@@ -7,7 +7,6 @@ instead of the test run."""
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from capture_craft import REC_FRAME, REC_NODE, REC_STRING, header, record, varints
 
 
 def run_child(code: str, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -182,27 +182,13 @@ def test_run_program_whose_forked_child_returns(tmp_path: Path) -> None:
     assert result.stderr.count("capture written to") == 1, result.stderr
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while v >= 0x80:
-        out.append(v & 0x7F | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def _record(rtype: int, payload: bytes) -> bytes:
-    return bytes([rtype]) + _varint(len(payload)) + payload
-
-
 def test_capture_with_a_stack_deeper_than_any_writer_makes(tmp_path: Path) -> None:
     # A chain of nodes, each with a site, made stack building quadratic: the reader
     # now rejects chains deeper than the deepest stack the format allows.
-    header = b"\x89LTCAP\r\n" + struct.pack("<HHI", 1, 0, 0)
-    body = _record(0x02, b"f") + _record(0x03, _varint(0) + _varint(0) + _varint(2))
-    body += b"".join(_record(0x04, _varint(i) + _varint(0)) for i in range(3000))
+    body = record(REC_STRING, b"f") + record(REC_FRAME, varints(0, 0, 2))
+    body += b"".join(record(REC_NODE, varints(i, 0)) for i in range(3000))
     path = tmp_path / "deep.ltc"
-    path.write_bytes(header + body)
+    path.write_bytes(header() + body)
     result = subprocess.run(
         [sys.executable, "-m", "leaktrace", "report", "--partial", str(path)],
         capture_output=True,
