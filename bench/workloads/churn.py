@@ -8,20 +8,12 @@ Usage: python churn.py [SCALE]
 
 from __future__ import annotations
 
-import sys
+from _scale import read_scale
 
 BASE_ROUNDS = 11000
 ROWS = 120
 # Kept alive until exit on purpose: something for a leak report to find.
 CACHE: dict[int, list[int]] = {}
-
-
-def read_scale() -> float:
-    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-    if scale <= 0:
-        msg = f"scale must be positive, got {scale}"
-        raise SystemExit(msg)
-    return scale
 
 
 def one_round(r: int) -> int:

@@ -9,20 +9,13 @@ Usage: python json_roundtrip.py [SCALE]
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
+
+from _scale import read_scale
 
 BASE_ROUNDS = 16000
 # Kept alive until exit on purpose: something for a leak report to find.
 KEPT: list[dict[str, Any]] = []
-
-
-def read_scale() -> float:
-    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-    if scale <= 0:
-        msg = f"scale must be positive, got {scale}"
-        raise SystemExit(msg)
-    return scale
 
 
 def make_doc(seed: int) -> dict[str, Any]:

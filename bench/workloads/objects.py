@@ -9,7 +9,7 @@ Usage: python objects.py [SCALE]
 
 from __future__ import annotations
 
-import sys
+from _scale import read_scale
 
 BASE_ROUNDS = 12000
 BATCH = 200
@@ -31,14 +31,6 @@ class Node:
         self.value = value
         self.next = next_node
         self.tag = tag
-
-
-def read_scale() -> float:
-    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-    if scale <= 0:
-        msg = f"scale must be positive, got {scale}"
-        raise SystemExit(msg)
-    return scale
 
 
 def build_batch(seed: int) -> tuple[Node | None, list[Point]]:

@@ -12,19 +12,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from _scale import read_scale
+
 BASE_ROUNDS = 7000
 MIN_DEPTH = 200
 MAX_DEPTH = 500
 # Kept alive until exit on purpose: something for a leak report to find.
 KEPT: list[tuple[Any, ...]] = []
-
-
-def read_scale() -> float:
-    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-    if scale <= 0:
-        msg = f"scale must be positive, got {scale}"
-        raise SystemExit(msg)
-    return scale
 
 
 def build(depth: int, seed: int) -> tuple[Any, ...]:
