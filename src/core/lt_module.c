@@ -260,7 +260,7 @@ decode(const char *ptr, size_t len)
 }
 
 static PyObject *
-build_snapshot(const lt_capture *cap, const lt_rsnapshot *s, PyObject *strings)
+build_snapshot(const lt_rsnapshot *s, PyObject *strings)
 {
     PyObject *sites = PyList_New((Py_ssize_t)s->nsites);
     if (!sites) {
@@ -282,7 +282,6 @@ build_snapshot(const lt_capture *cap, const lt_rsnapshot *s, PyObject *strings)
     if (s->label != UINT32_MAX) {
         label = PyList_GET_ITEM(strings, s->label);
     }
-    (void)cap;
     return Py_BuildValue("{s:K,s:I,s:K,s:O,s:K,s:K,s:N}", "seq", (unsigned long long)s->seq,
                          "kind", s->kind, "time_ns", (unsigned long long)s->time_ns, "label",
                          label, "heap_bytes", (unsigned long long)s->heap_bytes, "heap_count",
@@ -326,7 +325,7 @@ build_capture(const lt_capture *cap)
         PyList_SET_ITEM(nodes, (Py_ssize_t)i, t);
     }
     for (size_t i = 0; i < cap->nsnapshots; i++) {
-        PyObject *s = build_snapshot(cap, &cap->snapshots[i], strings);
+        PyObject *s = build_snapshot(&cap->snapshots[i], strings);
         if (!s) {
             goto error;
         }
