@@ -36,6 +36,7 @@ __all__ = [
     "Site",
     "is_tracking",
     "load",
+    "mark",
     "snapshot",
     "start",
     "stop",
@@ -54,14 +55,32 @@ def session_meta(command: str) -> dict[str, str]:
     }
 
 
-def start(path: str | os.PathLike[str], *, max_depth: int = 64) -> None:
-    """Start tracking every Python allocation into a new capture file."""
+def start(
+    path: str | os.PathLike[str], *, max_depth: int = 64, interval: float | None = None
+) -> None:
+    """Start tracking every Python allocation into a new capture file.
+
+    With ``interval`` (seconds), a native thread also snapshots live memory that often.
+    """
     argv = " ".join(sys.argv) if sys.argv else ""
     _core.start(os.fspath(path), max_depth, session_meta(f"leaktrace.start() in {argv}".strip()))
+    if interval:
+        try:
+            _core.start_timer(interval)
+        except BaseException:
+            _core.stop()
+            raise
 
 
 def snapshot(label: str | None = None) -> int:
     """Record the live memory per site now; returns the snapshot's number."""
+    return _core.snapshot(label)
+
+
+def mark(label: str) -> int:
+    """Record a snapshot named ``label`` (a point of the program to compare with others)."""
+    if not isinstance(label, str):
+        raise TypeError("label must be a str")
     return _core.snapshot(label)
 
 
