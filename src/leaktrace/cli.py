@@ -195,7 +195,65 @@ class ReportCommand:
         return 0
 
 
-COMMANDS: list[Command] = [RunCommand(), ReportCommand()]
+def _load(path: str, partial: bool) -> Capture:
+    try:
+        return Capture(path, allow_partial=partial)
+    except CaptureError as e:
+        message = str(e)
+        raise UsageError(message if path in message else f"{path}: {message}") from None
+
+
+class DiffCommand:
+    name = "diff"
+    help = "compare live memory per site between two snapshots (of one capture or two)"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.usage = "leaktrace diff BEFORE.ltc [AFTER.ltc] [--from N] [--to M] [options]"
+        parser.add_argument("before", help="a capture")
+        parser.add_argument(
+            "after", nargs="?", help="a second capture (default: compare within BEFORE)"
+        )
+        parser.add_argument(
+            "--from",
+            dest="start",
+            type=int,
+            metavar="N",
+            help="snapshot of BEFORE; negative counts from the end "
+            "(default: first with one capture, final with two)",
+        )
+        parser.add_argument(
+            "--to",
+            dest="end",
+            type=int,
+            metavar="M",
+            help="snapshot of AFTER (or of BEFORE alone); default: its final one",
+        )
+        parser.add_argument("--format", choices=FORMATS, default="text")
+        parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+        parser.add_argument("--partial", action="store_true", help="accept truncated captures")
+        _add_report_options(parser)
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int:
+        from . import diff
+
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.top < 1:
+            raise UsageError("--top must be at least 1")
+        before = _load(args.before, args.partial)
+        after = _load(args.after, args.partial) if args.after else None
+        try:
+            d = diff.diff(
+                before, after, start=args.start, end=args.end, include_all=args.include_all
+            )
+        except IndexError as e:
+            raise UsageError(str(e)) from None
+        text = diff.render_json(d) if args.format == "json" else diff.render_text(d, top=args.top)
+        _write_output(text, args.output)
+        return 0
+
+
+COMMANDS: list[Command] = [RunCommand(), ReportCommand(), DiffCommand()]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
