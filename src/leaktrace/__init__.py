@@ -27,19 +27,27 @@ __version__ = "0.1.0"
 CaptureError = _core.CaptureError
 
 if TYPE_CHECKING:
+    from .api import LeakError, check, no_growth, parse_size, track
     from .capture import Capture, Frame, Site
+    from .diff import diff
 
 __all__ = [
     "Capture",
     "CaptureError",
     "Frame",
+    "LeakError",
     "Site",
+    "check",
+    "diff",
     "is_tracking",
     "load",
     "mark",
+    "no_growth",
+    "parse_size",
     "snapshot",
     "start",
     "stop",
+    "track",
 ]
 
 
@@ -100,9 +108,20 @@ def load(path: str | os.PathLike[str], *, allow_partial: bool = False) -> Captur
     return Capture(path, allow_partial=allow_partial)
 
 
+_API = ("track", "check", "no_growth", "LeakError", "parse_size")
+
+
 def __getattr__(name: str) -> Any:
     if name in ("Capture", "Frame", "Site"):
         from . import capture
 
         return getattr(capture, name)
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    if name == "diff":
+        from .diff import diff
+
+        return diff
     raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")
