@@ -108,6 +108,13 @@ def load(path: str | os.PathLike[str], *, allow_partial: bool = False) -> Captur
     return Capture(path, allow_partial=allow_partial)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext leaktrace``: registers the ``%%leaktrace`` cell magic."""
+    from .ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
 _API = ("track", "check", "no_growth", "LeakError", "parse_size")
 
 

@@ -185,7 +185,8 @@ def describe(g: SiteGrowth, max_frames: int = 4) -> str:
             f" (confidence {g.growth.confidence:.2f})"
         )
     lines = [head]
-    for frame in g.site.stack[:max_frames]:
+    stack = [f for f in g.site.stack if not f.file.startswith(_PACKAGE_DIR)]
+    for frame in stack[:max_frames]:
         lines.append(f"    {_display_path(frame.file)}:{frame.line} in {frame.function}")
     if not g.site.stack:
         lines.append("    <no Python frame>")
