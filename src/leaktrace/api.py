@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import os
 import re
 import tempfile
@@ -165,8 +166,10 @@ class Tracker:
             lines = [f"leaktrace: {len(leaking)} leaking sites"]
         else:
             live = sum(g.site.bytes for g in growth)
-            lines = [f"leaktrace: no leaking site; {format_bytes(live)} still live in "
-                     f"{len(growth)} sites"]
+            lines = [
+                f"leaktrace: no leaking site; {format_bytes(live)} still live in "
+                f"{len(growth)} sites"
+            ]
         for g in shown[:top]:
             lines.append(describe(g))
         return "\n".join(lines) + "\n"
@@ -181,11 +184,11 @@ def describe(g: SiteGrowth, max_frames: int = 4) -> str:
         rate = format_bytes(abs(g.growth.rate))
         sign = "+" if g.growth.rate >= 0 else "-"
         head += (
-            f", {g.growth.kind} {sign}{rate}/{g.growth.unit}"
-            f" (confidence {g.growth.confidence:.2f})"
+            f", {g.growth.kind} {sign}{rate}/{g.growth.unit} (confidence {g.growth.confidence:.2f})"
         )
     lines = [head]
-    stack = [f for f in g.site.stack if not f.file.startswith(_PACKAGE_DIR)]
+    # Frames outside leaktrace's own (check() and the plugin's hooks) belong to the caller.
+    stack = list(itertools.takewhile(lambda f: not f.file.startswith(_PACKAGE_DIR), g.site.stack))
     for frame in stack[:max_frames]:
         lines.append(f"    {_display_path(frame.file)}:{frame.line} in {frame.function}")
     if not g.site.stack:

@@ -116,7 +116,9 @@ def render_text(d: Diff, *, top: int = 10, max_frames: int = 8) -> str:
             f"#{rank}  {_signed(site.bytes_delta)} ({site.count_delta:+,} blocks): "
             f"{format_bytes(site.bytes_before)} -> {format_bytes(site.bytes_after)}"
         )
-        out.extend(_frame_lines(site.stack, max_frames) if site.stack else ["    <no Python frame>"])
+        out.extend(
+            _frame_lines(site.stack, max_frames) if site.stack else ["    <no Python frame>"]
+        )
     if len(d.sites) > len(shown):
         out.append("")
         out.append(f"... and {len(d.sites) - len(shown)} more changed sites")

@@ -66,9 +66,7 @@ def mann_kendall_p(ys: Sequence[float]) -> float:
     continuity correction; 1.0 when every value is equal.
     """
     n = len(ys)
-    s = sum(
-        (ys[j] > ys[i]) - (ys[j] < ys[i]) for i in range(n) for j in range(i + 1, n)
-    )
+    s = sum((ys[j] > ys[i]) - (ys[j] < ys[i]) for i in range(n) for j in range(i + 1, n))
     ties: dict[float, int] = {}
     for y in ys:
         ties[y] = ties.get(y, 0) + 1
