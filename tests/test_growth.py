@@ -58,6 +58,11 @@ def test_leak_rate_is_per_iteration() -> None:
     assert g.confidence > 0.95
 
 
+def test_thin_keeps_the_ends() -> None:
+    assert growth.thin(10, 4) == [0, 3, 6, 9]
+    assert growth.thin(1000, 128)[-1] == 999 and len(growth.thin(1000, 128)) == 128
+
+
 @pytest.mark.parametrize(
     ("text", "size"),
     [(0, 0), ("512", 512), ("1 KB", 1000), ("1KiB", 1024), ("10 MB", 10_000_000), ("2 k", 2048)],

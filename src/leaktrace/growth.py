@@ -17,6 +17,7 @@ from .capture import Capture, Frame, Snapshot
 
 MIN_POINTS = 4  # fewer snapshots than this: no site is classed
 MAX_P_VALUE = 0.05  # the tail's rise must be this unlikely without a trend
+MAX_POINTS = 128  # longer series are thinned to this many evenly spaced snapshots
 LEAKING, PLATEAUED, NOISE = "leaking", "plateaued", "noise"
 _RANK = {LEAKING: 0, PLATEAUED: 1, NOISE: 2}
 
@@ -97,6 +98,11 @@ def classify(xs: Sequence[float], ys: Sequence[int], unit: str) -> Growth:
     return Growth(NOISE, rate, unit, p, total, tuple(ys))
 
 
+def thin(n: int, limit: int) -> list[int]:
+    """limit evenly spaced indexes of range(n), the first and the last included."""
+    return sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+
+
 def series(
     capture: Capture,
     snapshots: Sequence[Snapshot],
@@ -131,6 +137,10 @@ def analyze(
         return None
     if xs is None:
         xs = [s.time_ns / 1e9 for s in snaps]
+    if len(snaps) > MAX_POINTS:
+        keep = thin(len(snaps), MAX_POINTS)
+        snaps = [snaps[i] for i in keep]
+        xs = [xs[i] for i in keep]
     return {
         key: classify(xs, ys, unit)
         for key, ys in series(capture, snaps, include_all=include_all).items()
