@@ -139,7 +139,7 @@ lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
     if (init_once() < 0) {
         return -1;
     }
-    timer_tstate = PyThreadState_New(PyThreadState_GET()->interp);
+    timer_tstate = PyThreadState_New(PyInterpreterState_Get());
     if (!timer_tstate) {
         errno = ENOMEM;
         return -1;

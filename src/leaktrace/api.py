@@ -91,7 +91,12 @@ class Tracker:
         else:
             self.path = os.fspath(self._given_path)
         gc.collect()
-        _core.start(self.path, self.max_depth, session_meta("leaktrace.track()"))
+        try:
+            _core.start(self.path, self.max_depth, session_meta("leaktrace.track()"))
+        except BaseException:
+            if self._given_path is None:
+                os.unlink(self.path)
+            raise
         if self.interval:
             try:
                 _core.start_timer(self.interval)
@@ -104,10 +109,10 @@ class Tracker:
         self._stop()
 
     def _stop(self) -> None:
-        gc.collect()
-        _core.stop()
         assert self.path is not None
+        gc.collect()
         try:
+            _core.stop()
             self.capture = Capture(self.path)
         finally:
             if self._given_path is None:
