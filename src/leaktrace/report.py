@@ -8,10 +8,12 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .capture import Capture, Frame, Site
+from .capture import Capture, Excluded, Frame, Site
 
 if TYPE_CHECKING:
-    from .growth import Growth
+    from .growth import Growth, SiteKey
+
+    Ranked = tuple[list[Site], dict[str, Excluded], dict[SiteKey, Growth] | None]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -56,7 +58,7 @@ def _frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
     return lines
 
 
-def _ranked(capture: Capture, include_all: bool) -> tuple[list[Site], dict, dict | None]:
+def _ranked(capture: Capture, include_all: bool) -> Ranked:
     """The final snapshot's sites, leaking ones first when the capture has a series."""
     from .growth import analyze, rank_key
 
@@ -134,7 +136,7 @@ def render_text(
     return "\n".join(out) + "\n"
 
 
-def _site_json(site: Site, growth: dict | None) -> dict[str, object]:
+def _site_json(site: Site, growth: dict[SiteKey, Growth] | None) -> dict[str, object]:
     doc = site.to_json()
     site_growth = growth.get((site.stack, site.truncated)) if growth else None
     doc["growth"] = site_growth.to_json() if site_growth else None
