@@ -179,3 +179,16 @@ def test_report_json_has_growth(tmp_path: Path) -> None:
     assert first["growth"]["class"] == "leaking"
     assert first["growth"]["unit"] == "second"
     assert len(first["growth"]["series"]) == len(leaktrace.load(out).snapshots)
+
+
+def test_interval_leaves_the_reported_sites_alone(tmp_path: Path) -> None:
+    script = tmp_path / "steady.py"
+    script.write_text("import time\nkeep = [bytearray(100) for _ in range(100)]\ntime.sleep(0.1)\n")
+    plain, timed = tmp_path / "plain.ltc", tmp_path / "timed.ltc"
+    for out, extra in ((plain, []), (timed, ["--interval", "0.01"])):
+        proc = _leaktrace("run", "-q", *extra, "-o", str(out), str(script))
+        assert proc.returncode == 0, proc.stderr
+    a, b = leaktrace.load(plain), leaktrace.load(timed)
+    assert len(b.snapshots) > 3
+    assert leaktrace.diff(a, b).sites == []
+    assert a.stats["no_stack_allocations"] == b.stats["no_stack_allocations"] == 0
