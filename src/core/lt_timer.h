@@ -6,6 +6,8 @@
  * variable (CLOCK_MONOTONIC); at each deadline it takes the GIL with a thread
  * state created by lt_timer_start() in the caller's thread, so the timer
  * thread itself never allocates from a Python domain, and calls the tick.
+ * (PyGILState_Ensure would create and free a thread state, from the tracked
+ * RAW domain, at every tick.)
  *
  * There is one timer per process. Locking:
  *   - TIMER_LOCK (a pthread mutex) protects the stop request and the wake-up;
