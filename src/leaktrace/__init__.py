@@ -29,7 +29,7 @@ CaptureError = _core.CaptureError
 if TYPE_CHECKING:
     from .api import LeakError, check, no_growth, parse_size, track
     from .capture import Capture, Frame, Site
-    from .diff import diff
+    from .compare import diff
 
 __all__ = [
     "Capture",
@@ -127,8 +127,8 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
-    if name == "diff":
-        from .diff import diff
+    if name == "diff":  # (in compare.py: a submodule named diff would shadow it)
+        from .compare import diff
 
         return diff
     raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")

@@ -234,7 +234,7 @@ class DiffCommand:
         _add_report_options(parser)
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
-        from . import diff
+        from . import compare
 
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
@@ -243,12 +243,16 @@ class DiffCommand:
         before = _load(args.before, args.partial)
         after = _load(args.after, args.partial) if args.after else None
         try:
-            d = diff.diff(
+            d = compare.diff(
                 before, after, start=args.start, end=args.end, include_all=args.include_all
             )
         except IndexError as e:
             raise UsageError(str(e)) from None
-        text = diff.render_json(d) if args.format == "json" else diff.render_text(d, top=args.top)
+        text = (
+            compare.render_json(d)
+            if args.format == "json"
+            else compare.render_text(d, top=args.top)
+        )
         _write_output(text, args.output)
         return 0
 
