@@ -57,6 +57,10 @@ typedef enum {
     /* nstrings nframes nnodes nsnapshots: the totals, for verification */
     LT_REC_END = 0x07,
     LT_REC_FIRST_OPTIONAL = 0x40,
+    /* seq rss_bytes: facts about snapshot `seq` beyond the tracked heap; it
+     * follows that snapshot's record. rss_bytes is the process's resident
+     * set size (/proc/self/statm) when the snapshot was taken. Optional. */
+    LT_REC_SNAPSHOT_EXTRA = 0x42,
 } lt_record_type;
 
 typedef enum {

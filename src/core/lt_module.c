@@ -12,6 +12,8 @@
 
 #include "lt_format.h"
 #include "lt_reader.h"
+#include "lt_rss.h"
+#include "lt_timer.h"
 #include "lt_tracker.h"
 #include "lt_writer.h"
 
@@ -141,6 +143,21 @@ error:
     return NULL;
 }
 
+/* Encodes a snapshot and, when the process's RSS can be read, its extra
+ * record; the caller flushes. Returns 0 or -1 (memory). */
+static int
+record_snapshot(lt_snapshot_kind kind, const char *label, size_t label_len)
+{
+    if (lt_tracker_snapshot(&session_writer, kind, label, label_len) < 0) {
+        return -1;
+    }
+    uint64_t rss;
+    if (lt_rss_bytes(&rss) == 0 && lt_writer_snapshot_extra(&session_writer, rss) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 core_snapshot(PyObject *module, PyObject *args)
 {
@@ -166,7 +183,7 @@ core_snapshot(PyObject *module, PyObject *args)
         }
     }
     uint64_t seq = session_writer.snapshots;
-    if (lt_tracker_snapshot(&session_writer, LT_SNAP_MARK, text, (size_t)len) < 0) {
+    if (record_snapshot(LT_SNAP_MARK, text, (size_t)len) < 0) {
         return PyErr_NoMemory();
     }
     if (lt_writer_flush(&session_writer) < 0) {
@@ -180,12 +197,12 @@ core_stop(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
+    lt_timer_stop(); /* releases the GIL while joining: check the session after it */
     if (!session_path) {
         PyErr_SetString(PyExc_RuntimeError, "leaktrace is not tracking");
         return NULL;
     }
-    int snapshot_failed =
-        lt_tracker_snapshot(&session_writer, LT_SNAP_FINAL, NULL, 0) < 0;
+    int snapshot_failed = record_snapshot(LT_SNAP_FINAL, NULL, 0) < 0;
     lt_tracker_stop();
     lt_tracker_stats stats;
     lt_tracker_get_stats(&stats);
@@ -251,6 +268,92 @@ core_stats(PyObject *module, PyObject *unused)
     return dict;
 }
 
+/* ---- interval snapshots ---- */
+
+/* Runs on the timer thread with the GIL held. Errors stay in the writer and
+ * surface when the session stops. */
+static int
+interval_tick(void *unused)
+{
+    (void)unused;
+    if (!session_path || !lt_tracker_is_active()) {
+        return 0;
+    }
+    if (record_snapshot(LT_SNAP_INTERVAL, NULL, 0) < 0) {
+        return -1;
+    }
+    return lt_writer_flush(&session_writer);
+}
+
+static PyObject *
+core_stop_timer(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    lt_timer_stop();
+    Py_RETURN_NONE;
+}
+
+/* The timer thread must be gone before the interpreter is finalized. */
+static int
+register_atexit(PyObject *module)
+{
+    static int registered;
+    if (registered) {
+        return 0;
+    }
+    PyObject *func = PyObject_GetAttrString(module, "stop_timer");
+    if (!func) {
+        return -1;
+    }
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *r = atexit ? PyObject_CallMethod(atexit, "register", "O", func) : NULL;
+    Py_XDECREF(atexit);
+    Py_DECREF(func);
+    if (!r) {
+        return -1;
+    }
+    Py_DECREF(r);
+    registered = 1;
+    return 0;
+}
+
+static PyObject *
+core_start_timer(PyObject *module, PyObject *args)
+{
+    double seconds;
+    if (!PyArg_ParseTuple(args, "d:start_timer", &seconds)) {
+        return NULL;
+    }
+    if (!(seconds >= 0.001 && seconds <= 86400.0)) {
+        PyErr_SetString(PyExc_ValueError, "interval must be between 0.001 and 86400 seconds");
+        return NULL;
+    }
+    if (!lt_tracker_is_active() || !session_path) {
+        PyErr_SetString(PyExc_RuntimeError, "leaktrace is not tracking");
+        return NULL;
+    }
+    if (register_atexit(module) < 0) {
+        return NULL;
+    }
+    if (lt_timer_start((uint64_t)(seconds * 1e9), interval_tick, NULL) < 0) {
+        if (errno == EBUSY) {
+            PyErr_SetString(PyExc_RuntimeError, "the snapshot timer is already running");
+            return NULL;
+        }
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_timer_ticks(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(lt_timer_ticks());
+}
+
 /* ---- reading ---- */
 
 static PyObject *
@@ -282,10 +385,15 @@ build_snapshot(const lt_rsnapshot *s, PyObject *strings)
     if (s->label != UINT32_MAX) {
         label = PyList_GET_ITEM(strings, s->label);
     }
-    return Py_BuildValue("{s:K,s:I,s:K,s:O,s:K,s:K,s:N}", "seq", (unsigned long long)s->seq,
+    PyObject *rss = s->has_rss ? PyLong_FromUnsignedLongLong(s->rss_bytes) : Py_NewRef(Py_None);
+    if (!rss) {
+        Py_DECREF(sites);
+        return NULL;
+    }
+    return Py_BuildValue("{s:K,s:I,s:K,s:O,s:K,s:K,s:N,s:N}", "seq", (unsigned long long)s->seq,
                          "kind", s->kind, "time_ns", (unsigned long long)s->time_ns, "label",
                          label, "heap_bytes", (unsigned long long)s->heap_bytes, "heap_count",
-                         (unsigned long long)s->heap_count, "sites", sites);
+                         (unsigned long long)s->heap_count, "sites", sites, "rss_bytes", rss);
 }
 
 static PyObject *
@@ -413,6 +521,13 @@ static PyMethodDef core_methods[] = {
     {"is_tracking", core_is_tracking, METH_NOARGS, "is_tracking()\n--\n\n"},
     {"stats", core_stats, METH_NOARGS,
      "stats()\n--\n\nStatistics of the current (or last) session."},
+    {"start_timer", core_start_timer, METH_VARARGS,
+     "start_timer(seconds)\n--\n\nTake an interval snapshot every `seconds` from a native "
+     "thread."},
+    {"stop_timer", core_stop_timer, METH_NOARGS,
+     "stop_timer()\n--\n\nStop interval snapshots (tracking goes on)."},
+    {"timer_ticks", core_timer_ticks, METH_NOARGS,
+     "timer_ticks()\n--\n\nInterval snapshots taken by the current (or last) timer."},
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},

@@ -186,6 +186,21 @@ parse_snapshot(lt_capture *cap, cursor *c)
 }
 
 static int
+parse_snapshot_extra(lt_capture *cap, cursor *c)
+{
+    uint64_t seq;
+    if (read_u64(c, &seq) < 0 || cap->nsnapshots == 0 || seq != cap->nsnapshots - 1) {
+        return -1;
+    }
+    lt_rsnapshot *s = &cap->snapshots[seq];
+    if (s->has_rss || read_u64(c, &s->rss_bytes) < 0) {
+        return -1;
+    }
+    s->has_rss = 1;
+    return 0;
+}
+
+static int
 parse_stats(lt_capture *cap, cursor *c)
 {
     uint64_t nfields;
@@ -233,6 +248,7 @@ record_name(unsigned type)
     case LT_REC_SNAPSHOT: return "snapshot";
     case LT_REC_STATS: return "stats";
     case LT_REC_END: return "end";
+    case LT_REC_SNAPSHOT_EXTRA: return "snapshot extra";
     default: return "unknown";
     }
 }
@@ -268,6 +284,7 @@ parse_records(lt_capture *cap, const uint8_t *data, size_t size)
         case LT_REC_SNAPSHOT: r = parse_snapshot(cap, &c); break;
         case LT_REC_STATS: r = parse_stats(cap, &c); break;
         case LT_REC_END: r = parse_end(cap, &c); break;
+        case LT_REC_SNAPSHOT_EXTRA: r = parse_snapshot_extra(cap, &c); break;
         default:
             if (type < LT_REC_FIRST_OPTIONAL) {
                 return fail(cap,

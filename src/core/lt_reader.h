@@ -50,6 +50,8 @@ typedef struct {
     uint64_t heap_bytes, heap_count;
     lt_rsite *sites;
     size_t nsites;
+    int has_rss; /* an LT_REC_SNAPSHOT_EXTRA record followed it */
+    uint64_t rss_bytes;
 } lt_rsnapshot;
 
 typedef struct {

@@ -219,6 +219,21 @@ error:
 }
 
 int
+lt_writer_snapshot_extra(lt_writer *w, uint64_t rss_bytes)
+{
+    size_t start;
+    if (w->snapshots == 0 || begin_record(w, LT_REC_SNAPSHOT_EXTRA, &start) < 0) {
+        return -1;
+    }
+    if (put_varint(w, w->snapshots - 1) < 0 || put_varint(w, rss_bytes) < 0) {
+        abort_record(w, start);
+        return -1;
+    }
+    end_record(w, start);
+    return 0;
+}
+
+int
 lt_writer_stats(lt_writer *w, const uint64_t *fields, size_t nfields)
 {
     size_t start;

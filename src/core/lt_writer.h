@@ -51,6 +51,10 @@ int lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *va
  * held (it reads the node counters). Returns 0 or -1 (memory). */
 int lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *info);
 
+/* Encodes an LT_REC_SNAPSHOT_EXTRA record for the last snapshot encoded.
+ * Returns 0 or -1 (memory, or no snapshot yet). */
+int lt_writer_snapshot_extra(lt_writer *w, uint64_t rss_bytes);
+
 int lt_writer_stats(lt_writer *w, const uint64_t *fields, size_t nfields);
 
 /* Writes out the buffer. Returns 0, or -1 when the writer is in error. */

@@ -27,18 +27,27 @@ __version__ = "0.1.0"
 CaptureError = _core.CaptureError
 
 if TYPE_CHECKING:
+    from .api import LeakError, check, no_growth, parse_size, track
     from .capture import Capture, Frame, Site
+    from .compare import diff
 
 __all__ = [
     "Capture",
     "CaptureError",
     "Frame",
+    "LeakError",
     "Site",
+    "check",
+    "diff",
     "is_tracking",
     "load",
+    "mark",
+    "no_growth",
+    "parse_size",
     "snapshot",
     "start",
     "stop",
+    "track",
 ]
 
 
@@ -54,14 +63,32 @@ def session_meta(command: str) -> dict[str, str]:
     }
 
 
-def start(path: str | os.PathLike[str], *, max_depth: int = 64) -> None:
-    """Start tracking every Python allocation into a new capture file."""
+def start(
+    path: str | os.PathLike[str], *, max_depth: int = 64, interval: float | None = None
+) -> None:
+    """Start tracking every Python allocation into a new capture file.
+
+    With ``interval`` (seconds), a native thread also snapshots live memory that often.
+    """
     argv = " ".join(sys.argv) if sys.argv else ""
     _core.start(os.fspath(path), max_depth, session_meta(f"leaktrace.start() in {argv}".strip()))
+    if interval:
+        try:
+            _core.start_timer(interval)
+        except BaseException:
+            _core.stop()
+            raise
 
 
 def snapshot(label: str | None = None) -> int:
     """Record the live memory per site now; returns the snapshot's number."""
+    return _core.snapshot(label)
+
+
+def mark(label: str) -> int:
+    """Record a snapshot named ``label`` (a point of the program to compare with others)."""
+    if not isinstance(label, str):
+        raise TypeError("label must be a str")
     return _core.snapshot(label)
 
 
@@ -81,9 +108,27 @@ def load(path: str | os.PathLike[str], *, allow_partial: bool = False) -> Captur
     return Capture(path, allow_partial=allow_partial)
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext leaktrace``: registers the ``%%leaktrace`` cell magic."""
+    from .ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+_API = ("track", "check", "no_growth", "LeakError", "parse_size")
+
+
 def __getattr__(name: str) -> Any:
     if name in ("Capture", "Frame", "Site"):
         from . import capture
 
         return getattr(capture, name)
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    if name == "diff":  # (in compare.py: a submodule named diff would shadow it)
+        from .compare import diff
+
+        return diff
     raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")

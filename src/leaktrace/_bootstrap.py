@@ -52,6 +52,8 @@ def main(argv: list[str]) -> None:
             file=sys.stderr,
         )
         tracking = False
+    if tracking and float(options["interval"]):
+        _core.start_timer(float(options["interval"]))
 
     pid = os.getpid()
     outcome, main_module = runner.execute(code, module)

@@ -77,6 +77,7 @@ class Snapshot:
     heap_bytes: int
     heap_count: int
     raw_sites: list[tuple[int, int, int, int, int]] = field(repr=False)
+    rss_bytes: int | None = None  # the process's resident set size, when recorded
 
 
 def _is_own_frame(frame: Frame) -> bool:
@@ -125,6 +126,7 @@ class Capture:
                 s["heap_bytes"],
                 s["heap_count"],
                 s["sites"],
+                s["rss_bytes"],
             )
             for s in data["snapshots"]
         ]

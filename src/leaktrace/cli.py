@@ -67,7 +67,7 @@ class RunCommand:
     help = "run a Python program and report what it leaks"
     # Options of ours that take a value; everything from the script (or -m MOD) on
     # belongs to the program.
-    _VALUED = frozenset({"-o", "--output", "--depth", "--top", "--format"})
+    _VALUED = frozenset({"-o", "--output", "--depth", "--top", "--format", "--interval"})
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.usage = "leaktrace run [options] (script.py | -m module) [args ...]"
@@ -85,6 +85,13 @@ class RunCommand:
             "--format", choices=FORMATS, default="text", help="report format on stderr"
         )
         parser.add_argument("-q", "--quiet", action="store_true", help="write no report")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="also snapshot live memory every SECONDS, for growth over time",
+        )
         _add_report_options(parser)
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
@@ -113,6 +120,8 @@ class RunCommand:
             raise UsageError(f"--depth must be between 1 and {_core.MAX_DEPTH_LIMIT}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        if args.interval and not 0.001 <= args.interval <= 86400:
+            raise UsageError("--interval must be between 0.001 and 86400 seconds")
         if args.script is not None and not os.path.isfile(args.script):
             what = "is a directory" if os.path.isdir(args.script) else "does not exist"
             raise UsageError(f"script {args.script} {what}")
@@ -127,6 +136,7 @@ class RunCommand:
             "quiet": int(args.quiet),
             "top": args.top,
             "all": int(args.include_all),
+            "interval": args.interval,
             "command": shlex.join(["python", *target, *extra]),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the
@@ -185,7 +195,69 @@ class ReportCommand:
         return 0
 
 
-COMMANDS: list[Command] = [RunCommand(), ReportCommand()]
+def _load(path: str, partial: bool) -> Capture:
+    try:
+        return Capture(path, allow_partial=partial)
+    except CaptureError as e:
+        message = str(e)
+        raise UsageError(message if path in message else f"{path}: {message}") from None
+
+
+class DiffCommand:
+    name = "diff"
+    help = "compare live memory per site between two snapshots (of one capture or two)"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.usage = "leaktrace diff BEFORE.ltc [AFTER.ltc] [--from N] [--to M] [options]"
+        parser.add_argument("before", help="a capture")
+        parser.add_argument(
+            "after", nargs="?", help="a second capture (default: compare within BEFORE)"
+        )
+        parser.add_argument(
+            "--from",
+            dest="start",
+            type=int,
+            metavar="N",
+            help="snapshot of BEFORE; negative counts from the end "
+            "(default: first with one capture, final with two)",
+        )
+        parser.add_argument(
+            "--to",
+            dest="end",
+            type=int,
+            metavar="M",
+            help="snapshot of AFTER (or of BEFORE alone); default: its final one",
+        )
+        parser.add_argument("--format", choices=FORMATS, default="text")
+        parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+        parser.add_argument("--partial", action="store_true", help="accept truncated captures")
+        _add_report_options(parser)
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int:
+        from . import compare
+
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.top < 1:
+            raise UsageError("--top must be at least 1")
+        before = _load(args.before, args.partial)
+        after = _load(args.after, args.partial) if args.after else None
+        try:
+            d = compare.diff(
+                before, after, start=args.start, end=args.end, include_all=args.include_all
+            )
+        except IndexError as e:
+            raise UsageError(str(e)) from None
+        text = (
+            compare.render_json(d)
+            if args.format == "json"
+            else compare.render_text(d, top=args.top)
+        )
+        _write_output(text, args.output)
+        return 0
+
+
+COMMANDS: list[Command] = [RunCommand(), ReportCommand(), DiffCommand()]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

@@ -6,8 +6,14 @@ import json
 import linecache
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from .capture import Capture, Frame
+from .capture import Capture, Excluded, Frame, Site
+
+if TYPE_CHECKING:
+    from .growth import Growth, SiteKey
+
+    Ranked = tuple[list[Site], dict[str, Excluded], dict[SiteKey, Growth] | None]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -52,10 +58,26 @@ def _frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
     return lines
 
 
+def _ranked(capture: Capture, include_all: bool) -> Ranked:
+    """The final snapshot's sites, leaking ones first when the capture has a series."""
+    from .growth import analyze, rank_key
+
+    sites, excluded = capture.leaks(include_all=include_all)
+    growth = analyze(capture, include_all=include_all)
+    if growth is not None:
+        sites.sort(key=lambda s: rank_key(growth.get((s.stack, s.truncated)), s.bytes))
+    return sites, excluded, growth
+
+
+def _growth_line(growth: Growth) -> str:
+    rate = f"{'+' if growth.rate >= 0 else '-'}{format_bytes(abs(growth.rate))}/{growth.unit}"
+    return f"    growth: {growth.kind.upper()} {rate}, confidence {growth.confidence:.2f}"
+
+
 def render_text(
     capture: Capture, *, top: int = 10, max_frames: int = 8, include_all: bool = False
 ) -> str:
-    sites, excluded = capture.leaks(include_all=include_all)
+    sites, excluded, growth = _ranked(capture, include_all)
     stats = capture.stats
     live = sum(s.bytes for s in sites)
     out = []
@@ -88,9 +110,19 @@ def render_text(
     ]
     if hidden:
         out.append(f"  not shown: {', '.join(hidden)} (--all shows them)")
+    if growth is not None:
+        kinds = [g.kind for g in growth.values()]
+        out.append(
+            f"  growth over {len(capture.snapshots)} snapshots: "
+            + ", ".join(f"{kinds.count(k)} {k}" for k in ("leaking", "plateaued"))
+            + " (docs/growth.md)"
+        )
     for rank, site in enumerate(sites[:top], 1):
         out.append("")
         out.append(f"#{rank}  {format_bytes(site.bytes)} in {site.count:,} blocks")
+        site_growth = growth.get((site.stack, site.truncated)) if growth else None
+        if site_growth is not None:
+            out.append(_growth_line(site_growth))
         if site.stack:
             out.extend(_frame_lines(site.stack, max_frames))
         else:
@@ -104,12 +136,19 @@ def render_text(
     return "\n".join(out) + "\n"
 
 
+def _site_json(site: Site, growth: dict[SiteKey, Growth] | None) -> dict[str, object]:
+    doc = site.to_json()
+    site_growth = growth.get((site.stack, site.truncated)) if growth else None
+    doc["growth"] = site_growth.to_json() if site_growth else None
+    return doc
+
+
 def render_json(capture: Capture, *, include_all: bool = False) -> str:
-    sites, excluded = capture.leaks(include_all=include_all)
+    sites, excluded, growth = _ranked(capture, include_all)
     stats = capture.stats
     doc: dict[str, object] = {
         "schema_version": JSON_SCHEMA_VERSION,
-        "leaks": [s.to_json() for s in sites],
+        "leaks": [_site_json(s, growth) for s in sites],
         "peak_bytes": stats.get("peak_bytes"),
         "total_allocated_bytes": stats.get("total_allocated_bytes"),
         "total_allocations": stats.get("total_allocations"),

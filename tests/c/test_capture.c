@@ -12,6 +12,7 @@
 #include "lt_intern.h"
 #include "lt_rawalloc.h"
 #include "lt_reader.h"
+#include "lt_rss.h"
 #include "lt_writer.h"
 
 /* A string literal as (pointer, length), embedded NULs included. */
@@ -1171,6 +1172,61 @@ test_writer_errors(void)
     unlink(path);
 }
 
+/* ---- snapshot extras (0x42) and the RSS ---- */
+
+static void
+test_snapshot_extra(void)
+{
+    /* Written by the writer after its snapshot, read back onto it. */
+    char path[4096];
+    temp_path(path, sizeof(path));
+    lt_intern in;
+    lt_writer w;
+    CHECK(lt_intern_init(&in) == 0);
+    CHECK(lt_writer_open(&w, path) == 0);
+    CHECK(lt_writer_snapshot_extra(&w, 1) < 0); /* no snapshot yet */
+    lt_snapshot_info info = {LT_SNAP_INTERVAL, 5, LT_NO_ID, 0, 0};
+    CHECK(lt_writer_snapshot(&w, &in, &info) == 0);
+    CHECK(lt_writer_snapshot_extra(&w, 123456789) == 0);
+    info.kind = LT_SNAP_FINAL;
+    CHECK(lt_writer_snapshot(&w, &in, &info) == 0);
+    CHECK(lt_writer_close(&w) == 0);
+    lt_intern_destroy(&in);
+    lt_capture cap;
+    CHECK(lt_reader_open(&cap, path) == 0);
+    CHECK_U64(cap.nsnapshots, ==, 2);
+    CHECK(cap.snapshots[0].has_rss);
+    CHECK_U64(cap.snapshots[0].rss_bytes, ==, 123456789);
+    CHECK(!cap.snapshots[1].has_rss);
+    lt_reader_close(&cap);
+    unlink(path);
+
+    /* Crafted: it must name the snapshot just read, once. */
+    bytes b;
+    put_base(&b);
+    RECORD(&b, LT_REC_SNAPSHOT_EXTRA, 0, 4096);
+    expect_error(&b, __LINE__, "invalid snapshot extra record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_SNAPSHOT, 0, 0, 0, 0, 0, 0, 0);
+    RECORD(&b, LT_REC_SNAPSHOT_EXTRA, 1, 4096);
+    expect_error(&b, __LINE__, "invalid snapshot extra record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_SNAPSHOT, 0, 0, 0, 0, 0, 0, 0);
+    RECORD(&b, LT_REC_SNAPSHOT_EXTRA, 0, 4096);
+    RECORD(&b, LT_REC_SNAPSHOT_EXTRA, 0, 4096);
+    expect_error(&b, __LINE__, "invalid snapshot extra record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_SNAPSHOT, 0, 0, 0, 0, 0, 0, 0);
+    RECORD(&b, LT_REC_SNAPSHOT_EXTRA, 0, 4096);
+    expect_ok(&b, __LINE__, 0);
+
+    /* The RSS of this process: whole pages, and more than nothing. */
+    uint64_t rss = 0;
+    CHECK(lt_rss_bytes(&rss) == 0);
+    CHECK_U64(rss, >, 0);
+    CHECK_U64(rss % (uint64_t)sysconf(_SC_PAGESIZE), ==, 0);
+}
+
 const test_case capture_tests[] = {
     {"capture_round_trip", test_capture_round_trip},
     {"capture_round_trip_many_nodes", test_capture_round_trip_many_nodes},
@@ -1183,5 +1239,6 @@ const test_case capture_tests[] = {
     {"capture_crafted_records", test_capture_crafted_records},
     {"capture_open_errors", test_capture_open_errors},
     {"writer_errors", test_writer_errors},
+    {"snapshot_extra", test_snapshot_extra},
     {NULL, NULL},
 };

@@ -1,0 +1,105 @@
+"""The in-process API: track(), check() and the no_growth decorator."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import leaktrace
+
+HERE = str(Path(__file__).resolve())
+
+
+def _temp_captures() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "leaktrace-*.ltc")))
+
+
+def test_track_reports_what_the_block_left_alive() -> None:
+    before = _temp_captures()
+    kept = []
+    with leaktrace.track() as t:
+        kept.append(bytearray(30_000))
+        line = sys._getframe().f_lineno - 1
+        scratch = bytearray(90_000)
+        del scratch
+    assert _temp_captures() == before  # the temporary capture is gone
+    sites = t.growth()
+    top = sites[0]
+    assert top.frame is not None and (top.frame.file, top.frame.line) == (HERE, line)
+    assert 30_000 <= top.site.bytes < 30_200
+    assert top.growth is None  # one snapshot: no series
+    assert t.leaks() == []
+    report = t.report()
+    assert report.startswith("leaktrace: no leaking site; ")
+    assert f"test_track_api.py:{line} in test_track_reports_what_the_block_left_alive" in report
+
+
+def test_track_keeps_a_given_path(tmp_path: Path) -> None:
+    path = tmp_path / "kept.ltc"
+    with leaktrace.track(path) as t:
+        t.snapshot("middle")
+    assert [s.label for s in leaktrace.load(path).snapshots] == ["middle", None]
+
+
+def test_track_refuses_to_nest() -> None:
+    with leaktrace.track(), pytest.raises(RuntimeError, match="already tracking"):
+        leaktrace.track().__enter__()
+
+
+def test_results_only_after_the_block() -> None:
+    t = leaktrace.track()
+    with pytest.raises(RuntimeError, match="once tracking has stopped"):
+        t.leaks()
+
+
+def test_check_returns_growth_per_iteration() -> None:
+    kept: list[bytes] = []
+
+    def leak(size: int) -> None:
+        kept.append(b"x" * size)
+
+    result = leaktrace.check(leak, 2000, warmup=2, iterations=5)
+    assert len(kept) == 7
+    [g] = result.leaking
+    assert g.frame is not None and g.frame.function.endswith("leak")
+    assert g.growth is not None and g.growth.unit == "iteration"
+    assert 2000 <= g.growth.rate <= 2100
+    assert len(g.growth.series) == 6
+    assert result.growth_per_iteration == g.growth.rate
+    with pytest.raises(ValueError, match="iterations >= 3"):
+        leaktrace.check(leak, 1, iterations=2)
+
+
+def test_no_growth_decorator() -> None:
+    kept: list[bytearray] = []
+
+    @leaktrace.no_growth(iterations=5)
+    def leaky() -> None:
+        kept.append(bytearray(4000))
+
+    @leaktrace.no_growth(max_growth="8 KiB", iterations=5)
+    def tolerated() -> None:
+        kept.append(bytearray(4000))
+
+    @leaktrace.no_growth(iterations=5)
+    def clean() -> None:
+        data = bytearray(4000)
+        del data
+
+    with pytest.raises(leaktrace.LeakError) as info:
+        leaky()
+    message = str(info.value)
+    assert message.startswith("leaktrace: 1 leaking sites\n")
+    # co_firstlineno is the decorator's line
+    line = leaky.__wrapped__.__code__.co_firstlineno + 2  # type: ignore[attr-defined]
+    [where] = [text for text in message.splitlines() if f"test_track_api.py:{line} in " in text]
+    assert where.endswith("leaky")
+    tolerated()
+    clean()
+    with pytest.raises(ValueError, match="not a size"):
+        leaktrace.no_growth("lots")
