@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lt_format.h"
+#include "lt_native.h"
 #include "lt_reader.h"
 #include "lt_tracker.h"
 #include "lt_writer.h"
@@ -83,13 +84,14 @@ write_meta(PyObject *meta)
 static PyObject *
 core_start(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"path", "max_depth", "meta", NULL};
+    static char *keywords[] = {"path", "max_depth", "meta", "native", NULL};
     PyObject *path;
     int max_depth = 64;
     PyObject *meta = NULL;
+    int native = 0;
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!:start", keywords, &path, &max_depth,
-                                     &PyDict_Type, &meta)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!p:start", keywords, &path, &max_depth,
+                                     &PyDict_Type, &meta, &native)) {
         return NULL;
     }
     if (lt_tracker_is_active() || session_path) {
@@ -121,6 +123,14 @@ core_start(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     switch (lt_tracker_start(max_depth)) {
     case LT_START_OK:
+        if (native && lt_native_install() < 0) {
+            lt_tracker_stop();
+            lt_tracker_release();
+            PyErr_SetString(PyExc_RuntimeError,
+                            "leaktrace cannot track native allocations: the C library's "
+                            "allocator functions were not found");
+            goto error;
+        }
         Py_RETURN_NONE;
     case LT_START_NO_MEMORY:
         PyErr_NoMemory();
@@ -184,6 +194,7 @@ core_stop(PyObject *module, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "leaktrace is not tracking");
         return NULL;
     }
+    lt_native_uninstall();
     int snapshot_failed =
         lt_tracker_snapshot(&session_writer, LT_SNAP_FINAL, NULL, 0) < 0;
     lt_tracker_stop();
@@ -249,6 +260,30 @@ core_stats(PyObject *module, PyObject *unused)
     }
     Py_DECREF(extra);
     return dict;
+}
+
+/* ---- native interception, for the tests ---- */
+
+static PyObject *
+core_native_hook_address(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name) {
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong((unsigned long long)lt_native_hook_address(name));
+}
+
+static PyObject *
+core_native_patched_slots(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    if (!lt_native_is_installed()) {
+        return PyLong_FromLong(0);
+    }
+    return PyLong_FromSize_t(lt_native_patched_slots());
 }
 
 /* ---- reading ---- */
@@ -405,7 +440,8 @@ core_read_capture(PyObject *module, PyObject *args, PyObject *kwargs)
 
 static PyMethodDef core_methods[] = {
     {"start", (PyCFunction)(void (*)(void))core_start, METH_VARARGS | METH_KEYWORDS,
-     "start(path, max_depth=64, meta=None)\n--\n\nStart tracking into a new capture file."},
+     "start(path, max_depth=64, meta=None, native=False)\n--\n\nStart tracking into a new "
+     "capture file; native=True also tracks the malloc family and mmap of C code."},
     {"snapshot", core_snapshot, METH_VARARGS,
      "snapshot(label=None)\n--\n\nRecord a snapshot of live memory; returns its number."},
     {"stop", core_stop, METH_NOARGS,
@@ -413,6 +449,10 @@ static PyMethodDef core_methods[] = {
     {"is_tracking", core_is_tracking, METH_NOARGS, "is_tracking()\n--\n\n"},
     {"stats", core_stats, METH_NOARGS,
      "stats()\n--\n\nStatistics of the current (or last) session."},
+    {"native_hook_address", core_native_hook_address, METH_O,
+     "native_hook_address(symbol)\n--\n\nAddress of leaktrace's hook for a C symbol, or 0."},
+    {"native_patched_slots", core_native_patched_slots, METH_NOARGS,
+     "native_patched_slots()\n--\n\nGOT slots pointing at leaktrace's hooks now."},
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},

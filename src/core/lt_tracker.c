@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lt_frames.h"
 #include "lt_intern.h"
@@ -19,6 +20,7 @@
 typedef struct {
     PyMemAllocatorEx saved; /* the allocator we forward to */
     int may_lack_gil;       /* RAW: the caller may not hold the GIL */
+    int native;             /* malloc family: record the caller's own stack */
     int installed;          /* our hooks are in the domain's chain */
 } lt_domain;
 
@@ -297,8 +299,9 @@ track_alloc(const lt_domain *domain, void *ptr, size_t size)
     if (!__atomic_load_n(&active, __ATOMIC_RELAXED)) {
         return;
     }
-    PyThreadState *tstate =
-        domain->may_lack_gil ? lt_frames_attached_tstate() : lt_frames_gil_tstate();
+    PyThreadState *tstate = domain->native         ? lt_frames_thread_tstate()
+                            : domain->may_lack_gil ? lt_frames_attached_tstate()
+                                                   : lt_frames_gil_tstate();
     /* Read once: with a single GIL no session can start while a hook holding
      * it runs, but isolated subinterpreters (3.12+) break that assumption,
      * and a stale limit or node id must then not index anything. */
@@ -702,4 +705,69 @@ lt_tracker_release(void)
     lt_lock_acquire(&TRACKER_LOCK);
     release_unlocked();
     lt_lock_release(&TRACKER_LOCK);
+}
+
+/* ---- native allocations ---- */
+
+static lt_domain native_domain = {.native = 1};
+
+int
+lt_tracker_native_enter(void)
+{
+    if (reentrant) {
+        return 0;
+    }
+    reentrant = 1;
+    return 1;
+}
+
+void
+lt_tracker_native_leave(void)
+{
+    reentrant = 0;
+}
+
+void
+lt_tracker_native_alloc(void *ptr, size_t size)
+{
+    track_alloc(&native_domain, ptr, size);
+}
+
+void
+lt_tracker_native_free(void *ptr)
+{
+    uint64_t size;
+    uint32_t node;
+    track_free(ptr, &size, &node);
+}
+
+void
+lt_tracker_native_forget(void *ptr, lt_native_forgotten *out)
+{
+    out->session = generation;
+    out->found = track_free(ptr, &out->size, &out->node);
+}
+
+void
+lt_tracker_native_unforget(void *ptr, const lt_native_forgotten *forgotten)
+{
+    if (forgotten->found) {
+        restore_block(ptr, forgotten->size, forgotten->node, forgotten->session);
+    }
+}
+
+void
+lt_tracker_native_unmap(void *addr, size_t len)
+{
+    uint64_t size;
+    uint32_t node;
+    uint32_t session = generation;
+    if (!track_free(addr, &size, &node)) {
+        return;
+    }
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t gone = ((uint64_t)len + page - 1) & ~(page - 1);
+    if (gone < size) {
+        restore_block((char *)addr + gone, size - gone, node, session);
+    }
 }

@@ -54,10 +54,18 @@ def session_meta(command: str) -> dict[str, str]:
     }
 
 
-def start(path: str | os.PathLike[str], *, max_depth: int = 64) -> None:
-    """Start tracking every Python allocation into a new capture file."""
+def start(
+    path: str | os.PathLike[str], *, max_depth: int = 64, native_allocs: bool = True
+) -> None:
+    """Start tracking every Python allocation into a new capture file.
+
+    With ``native_allocs`` (the default), allocations that C code makes with the
+    malloc family and mmap are tracked too, at the Python line that called it.
+    """
     argv = " ".join(sys.argv) if sys.argv else ""
-    _core.start(os.fspath(path), max_depth, session_meta(f"leaktrace.start() in {argv}".strip()))
+    meta = session_meta(f"leaktrace.start() in {argv}".strip())
+    meta["native_allocs"] = str(int(native_allocs))
+    _core.start(os.fspath(path), max_depth, meta, native_allocs)
 
 
 def snapshot(label: str | None = None) -> int:

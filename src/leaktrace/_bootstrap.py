@@ -44,7 +44,10 @@ def main(argv: list[str]) -> None:
 
     output = options["output"]
     try:
-        _core.start(output, int(options["depth"]), session_meta(options["command"]))
+        native_allocs = options.get("native_allocs") == "1"
+        meta = session_meta(options["command"])
+        meta["native_allocs"] = str(int(native_allocs))
+        _core.start(output, int(options["depth"]), meta, native_allocs)
         tracking = True
     except OSError as e:
         print(

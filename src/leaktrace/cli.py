@@ -85,6 +85,13 @@ class RunCommand:
             "--format", choices=FORMATS, default="text", help="report format on stderr"
         )
         parser.add_argument("-q", "--quiet", action="store_true", help="write no report")
+        parser.add_argument(
+            "--native-allocs",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="also track malloc/mmap calls of C code, at the calling Python line "
+            "(default: on)",
+        )
         _add_report_options(parser)
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
@@ -127,6 +134,7 @@ class RunCommand:
             "quiet": int(args.quiet),
             "top": args.top,
             "all": int(args.include_all),
+            "native_allocs": int(args.native_allocs),
             "command": shlex.join(["python", *target, *extra]),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the
