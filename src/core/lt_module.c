@@ -275,15 +275,35 @@ core_native_hook_address(PyObject *module, PyObject *arg)
     return PyLong_FromUnsignedLongLong((unsigned long long)lt_native_hook_address(name));
 }
 
+/* [(slot address, value before), ...] of every GOT slot patched now. */
 static PyObject *
-core_native_patched_slots(PyObject *module, PyObject *unused)
+core_native_patches(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
-    if (!lt_native_is_installed()) {
-        return PyLong_FromLong(0);
+    size_t n = lt_native_patches(NULL, NULL, 0);
+    uintptr_t *slots = PyMem_Calloc(n ? n : 1, 2 * sizeof(uintptr_t));
+    if (!slots) {
+        return PyErr_NoMemory();
     }
-    return PyLong_FromSize_t(lt_native_patched_slots());
+    uintptr_t *originals = slots + (n ? n : 1);
+    /* A dlopen in another thread may add patches meanwhile: they are left out. */
+    size_t copied = lt_native_patches(slots, originals, n);
+    if (copied > n) {
+        copied = n;
+    }
+    PyObject *list = PyList_New((Py_ssize_t)copied);
+    for (size_t i = 0; list && i < copied; i++) {
+        PyObject *t = Py_BuildValue("(KK)", (unsigned long long)slots[i],
+                                    (unsigned long long)originals[i]);
+        if (!t) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    PyMem_Free(slots);
+    return list;
 }
 
 /* ---- reading ---- */
@@ -451,8 +471,8 @@ static PyMethodDef core_methods[] = {
      "stats()\n--\n\nStatistics of the current (or last) session."},
     {"native_hook_address", core_native_hook_address, METH_O,
      "native_hook_address(symbol)\n--\n\nAddress of leaktrace's hook for a C symbol, or 0."},
-    {"native_patched_slots", core_native_patched_slots, METH_NOARGS,
-     "native_patched_slots()\n--\n\nGOT slots pointing at leaktrace's hooks now."},
+    {"native_patches", core_native_patches, METH_NOARGS,
+     "native_patches()\n--\n\n[(slot, original), ...]: the GOT slots patched now."},
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},

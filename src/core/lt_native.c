@@ -450,8 +450,12 @@ static const lt_hooked hooked[] = {
 };
 
 #define NHOOKED (sizeof(hooked) / sizeof(hooked[0]))
-/* The allocator functions come first in hooked[]: dlsym replaces these. */
+/* The allocator functions come first in hooked[]: dlsym replaces these.
+ * The interpreter's slots are patched from dlopen on (imports load
+ * extensions through its dlopen), not its allocator or dlsym slots. */
 #define NALLOCATORS 14
+#define NLOADER_FIRST 14
+#define NLOADER_END 17
 
 static const lt_hooked *
 find_hooked(const char *name)
@@ -536,7 +540,7 @@ grow(void **array, size_t *cap, size_t count, size_t item)
 static int
 skipped_object(const struct dl_phdr_info *info)
 {
-    if (info->dlpi_addr == own_base || info->dlpi_addr == interpreter_base) {
+    if (info->dlpi_addr == own_base) {
         return 1;
     }
     const char *name = info->dlpi_name ? info->dlpi_name : "";
@@ -558,7 +562,8 @@ typedef struct {
     uintptr_t relro_lo, relro_hi; /* its RELRO pages */
     const ElfW(Sym) *symtab;
     const char *strtab;
-    int restore; /* 0: patch; 1: put the originals back */
+    int restore;     /* 0: patch; 1: put the originals back */
+    int loader_only; /* the interpreter: only dlopen, dlmopen and dlclose */
     int failed;
 } lt_scan;
 
@@ -609,7 +614,7 @@ visit_slot(lt_scan *scan, const ElfW(Rela) *rel)
         return;
     }
     const lt_hooked *h = find_hooked(scan->strtab + sym->st_name);
-    if (!h || !*h->real) {
+    if (!h || !*h->real || (scan->loader_only && (h - hooked < NLOADER_FIRST || h - hooked >= NLOADER_END))) {
         return;
     }
     uintptr_t slot = scan->info->dlpi_addr + rel->r_offset;
@@ -758,7 +763,9 @@ visit_object(struct dl_phdr_info *info, size_t size, void *arg)
             return 0;
         }
     }
-    lt_scan scan = {.info = info, .restore = walk->restore};
+    lt_scan scan = {.info = info,
+                    .restore = walk->restore,
+                    .loader_only = info->dlpi_addr == interpreter_base};
     scan_object(&scan);
     if (scan.failed) {
         walk->failed = 1;
@@ -884,10 +891,14 @@ lt_native_is_installed(void)
 }
 
 size_t
-lt_native_patched_slots(void)
+lt_native_patches(uintptr_t *slots, uintptr_t *originals, size_t max)
 {
     pthread_mutex_lock(&PATCH_LOCK);
     size_t n = npatches;
+    for (size_t i = 0; i < n && i < max; i++) {
+        slots[i] = patches[i].slot;
+        originals[i] = patches[i].original;
+    }
     pthread_mutex_unlock(&PATCH_LOCK);
     return n;
 }

@@ -13,12 +13,13 @@
  * itself (ctypes finds libc's malloc that way).
  *
  * Objects left alone: leaktrace._core itself (its own memory must never be
- * traced), the object that holds the interpreter (libpython or a statically
- * linked python executable: its allocations are seen through the PyMem
- * domains, and its direct calls are pymalloc's arenas and the frame stack,
- * whose contents are counted object by object - see docs/architecture.md),
- * libc and the dynamic loader (their internal calls do not go through a GOT),
- * the vDSO and sanitizer runtimes. An object whose slot is bound to another
+ * traced), libc and the dynamic loader (their internal calls do not go
+ * through a GOT), the vDSO and sanitizer runtimes. In the object that holds
+ * the interpreter (libpython, or a python executable linked statically) only
+ * dlopen, dlmopen and dlclose are hooked, since imports load extensions
+ * through them: its allocations are seen through the PyMem domains, and its
+ * direct calls are pymalloc's arenas and the frame stack, whose contents are
+ * counted object by object (see docs/architecture.md). An object whose slot is bound to another
  * definition than the global one (RTLD_DEEPBIND, its own allocator) is left
  * alone for that symbol.
  *
@@ -61,9 +62,10 @@ void lt_native_uninstall(void);
 
 int lt_native_is_installed(void);
 
-/* For the tests: the number of slots patched now, and the address our hook
- * for a symbol would put in a slot (0 when the symbol is not hooked). */
-size_t lt_native_patched_slots(void);
+/* For the tests. Copies up to max of the slots patched now (slot address and
+ * the value it held before) and returns how many there are in all. */
+size_t lt_native_patches(uintptr_t *slots, uintptr_t *originals, size_t max);
+/* The address our hook for a symbol puts in a slot (0 when not hooked). */
 uintptr_t lt_native_hook_address(const char *symbol);
 
 #endif /* LT_NATIVE_H */

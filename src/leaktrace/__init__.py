@@ -54,9 +54,7 @@ def session_meta(command: str) -> dict[str, str]:
     }
 
 
-def start(
-    path: str | os.PathLike[str], *, max_depth: int = 64, native_allocs: bool = True
-) -> None:
+def start(path: str | os.PathLike[str], *, max_depth: int = 64, native_allocs: bool = True) -> None:
     """Start tracking every Python allocation into a new capture file.
 
     With ``native_allocs`` (the default), allocations that C code makes with the

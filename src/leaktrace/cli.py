@@ -89,8 +89,7 @@ class RunCommand:
             "--native-allocs",
             action=argparse.BooleanOptionalAction,
             default=True,
-            help="also track malloc/mmap calls of C code, at the calling Python line "
-            "(default: on)",
+            help="also track malloc/mmap calls of C code, at the calling Python line (default: on)",
         )
         _add_report_options(parser)
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
