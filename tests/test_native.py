@@ -353,3 +353,67 @@ def test_pure_python_counts_do_not_change(tmp_path):
         line = site_line(program, marker)
         assert bytes_at(native, program, line) == bytes_at(python_only, program, line)
         assert bytes_at(native, program, line)[0] > 0
+
+
+# ---- native frames (--native) ----
+
+
+def c_line(text: str) -> int:
+    """The line of ltx_native.c holding text."""
+    source = Path(__file__).resolve().parent / "testext" / "ltx_native.c"
+    (number,) = [i for i, line in enumerate(source.read_text().splitlines(), 1) if text in line]
+    return number
+
+
+def test_native_frames_merged_with_python_frames(native_ext, capture_path):
+    _core.start(capture_path, native=True, native_frames=True)
+    h = native_ext.malloc(4_567)  # @native-frames
+    h_mmap = native_ext.mmap(8_192)  # @native-frames-mmap
+    _core.stop()
+    capture = leaktrace.load(capture_path)
+    (site,) = [s for s in capture.sites() if s.bytes == 4_567]
+    c_frame, py_frame = site.stack[:2]
+    assert (c_frame.kind, c_frame.function, os.path.basename(c_frame.file), c_frame.line) == (
+        "native",
+        "ltxn_malloc",
+        "ltx_native.c",
+        c_line("return heap_handle(malloc((size_t)n), (size_t)n);"),
+    )
+    assert (py_frame.kind, py_frame.file, py_frame.line) == (
+        "python",
+        THIS_FILE,
+        LINE["native-frames"],
+    )
+    (mapped,) = [s for s in capture.sites() if s.bytes == 8_192]
+    assert mapped.stack[0].function == "ltxn_mmap"
+    assert mapped.stack[1].line == LINE["native-frames-mmap"]
+    native_ext.free(h)
+    native_ext.munmap(h_mmap, 8_192)
+
+
+def test_native_frames_in_json_report(native_ext_path, tmp_path):
+    program = PROGRAMS / "late_import.py"
+    out = tmp_path / "late.ltc"
+    proc = subprocess.run(
+        [sys.executable, "-m", "leaktrace", "run", "--native", "--format", "json", "-o",
+         str(out), str(program), str(native_ext_path), "65432"],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stderr[: proc.stderr.rindex("}") + 1])
+    (site,) = [s for s in report["leaks"] if s["bytes"] == 65_432]
+    assert [(f["kind"], f["function"]) for f in site["stack"][:1]] == [("native", "ltxn_malloc")]
+    assert (site["stack"][1]["kind"], site["stack"][1]["line"]) == (
+        "python",
+        site_line(program, "LATE-SITE"),
+    )
+
+
+def test_native_needs_native_allocs(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "leaktrace", "run", "--native", "--no-native-allocs",
+         str(PROGRAMS / "pure_python.py")],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--native" in proc.stderr

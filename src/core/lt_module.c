@@ -14,6 +14,7 @@
 #include "lt_native.h"
 #include "lt_reader.h"
 #include "lt_tracker.h"
+#include "lt_unwind.h"
 #include "lt_writer.h"
 
 /* Protected by the GIL. */
@@ -81,17 +82,36 @@ write_meta(PyObject *meta)
     return 0;
 }
 
+static int
+write_native_map(void *arg, uint64_t base, uint64_t start, uint64_t end, const char *path,
+                 size_t path_len, const uint8_t *build_id, size_t build_id_len)
+{
+    (void)arg;
+    return lt_writer_native_map(&session_writer, base, start, end, path, path_len, build_id,
+                                build_id_len);
+}
+
+/* The loaded objects, for symbolizing native frames when reporting. */
+static int
+write_native_maps(void)
+{
+    return lt_unwind_for_each_object(write_native_map, NULL) != 0 ? -1 : 0;
+}
+
+/* Whether the session records native frames (its maps are written at stop). */
+static int session_native_frames;
+
 static PyObject *
 core_start(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"path", "max_depth", "meta", "native", NULL};
+    static char *keywords[] = {"path", "max_depth", "meta", "native", "native_frames", NULL};
     PyObject *path;
     int max_depth = 64;
     PyObject *meta = NULL;
-    int native = 0;
+    int native = 0, native_frames = 0;
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!p:start", keywords, &path, &max_depth,
-                                     &PyDict_Type, &meta, &native)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!pp:start", keywords, &path, &max_depth,
+                                     &PyDict_Type, &meta, &native, &native_frames)) {
         return NULL;
     }
     if (lt_tracker_is_active() || session_path) {
@@ -117,10 +137,21 @@ core_start(PyObject *module, PyObject *args, PyObject *kwargs)
     if ((meta && write_meta(meta) < 0)) {
         goto error;
     }
+    if (lt_tracker_set_native_frames(native_frames) < 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "leaktrace cannot record native frames: the interpreter's own code "
+                        "was not found among the loaded objects");
+        goto error;
+    }
+    if (native_frames && write_native_maps() < 0) {
+        PyErr_NoMemory();
+        goto error;
+    }
     if (lt_writer_flush(&session_writer) < 0) {
         raise_writer_error(session_writer.error);
         goto error;
     }
+    session_native_frames = native_frames;
     switch (lt_tracker_start(max_depth)) {
     case LT_START_OK:
         if (native && lt_native_install() < 0) {
@@ -196,6 +227,7 @@ core_stop(PyObject *module, PyObject *unused)
     }
     lt_native_uninstall();
     int snapshot_failed =
+        (session_native_frames && write_native_maps() < 0) ||
         lt_tracker_snapshot(&session_writer, LT_SNAP_FINAL, NULL, 0) < 0;
     lt_tracker_stop();
     lt_tracker_stats stats;
@@ -347,7 +379,7 @@ static PyObject *
 build_capture(const lt_capture *cap)
 {
     PyObject *result = NULL, *strings = NULL, *frames = NULL, *nodes = NULL, *snapshots = NULL,
-             *meta = NULL, *stats = Py_None;
+             *meta = NULL, *native_maps = NULL, *stats = Py_None;
     Py_INCREF(stats);
     if (!(strings = PyList_New((Py_ssize_t)cap->nstrings)) ||
         !(frames = PyList_New((Py_ssize_t)cap->nframes)) ||
@@ -396,24 +428,39 @@ build_capture(const lt_capture *cap)
             goto error;
         }
     }
+    if (!(native_maps = PyList_New((Py_ssize_t)cap->nnative_maps))) {
+        goto error;
+    }
+    for (size_t i = 0; i < cap->nnative_maps; i++) {
+        const lt_rnative_map *m = &cap->native_maps[i];
+        PyObject *t = Py_BuildValue("(KKKy#y#)", (unsigned long long)m->base,
+                                    (unsigned long long)m->start, (unsigned long long)m->end,
+                                    m->path.ptr, (Py_ssize_t)m->path.len, m->build_id.ptr,
+                                    (Py_ssize_t)m->build_id.len);
+        if (!t) {
+            goto error;
+        }
+        PyList_SET_ITEM(native_maps, (Py_ssize_t)i, t);
+    }
     if (cap->has_stats) {
         Py_DECREF(stats);
         if (!(stats = stats_dict(cap->stats))) {
             goto error;
         }
     }
-    result = Py_BuildValue("{s:(II),s:O,s:n,s:n,s:O,s:O,s:O,s:O,s:O,s:O}", "format_version",
-                           cap->major, cap->minor, "complete", cap->complete ? Py_True : Py_False,
-                           "valid_size", (Py_ssize_t)cap->valid_size, "file_size",
-                           (Py_ssize_t)cap->file_size, "meta", meta, "strings", strings,
-                           "frames", frames, "nodes", nodes, "snapshots", snapshots, "stats",
-                           stats);
+    result = Py_BuildValue("{s:(II),s:O,s:n,s:n,s:O,s:O,s:O,s:O,s:O,s:O,s:O}",
+                           "format_version", cap->major, cap->minor, "complete",
+                           cap->complete ? Py_True : Py_False, "valid_size",
+                           (Py_ssize_t)cap->valid_size, "file_size", (Py_ssize_t)cap->file_size,
+                           "meta", meta, "strings", strings, "frames", frames, "nodes", nodes,
+                           "snapshots", snapshots, "stats", stats, "native_maps", native_maps);
 error:
     Py_XDECREF(strings);
     Py_XDECREF(frames);
     Py_XDECREF(nodes);
     Py_XDECREF(snapshots);
     Py_XDECREF(meta);
+    Py_XDECREF(native_maps);
     Py_XDECREF(stats);
     return result;
 }

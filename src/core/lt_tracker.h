@@ -93,6 +93,12 @@ typedef struct {
 
 void lt_tracker_native_forget(void *ptr, lt_native_forgotten *out);
 void lt_tracker_native_unforget(void *ptr, const lt_native_forgotten *forgotten);
+/* Whether the native stack (lt_unwind.h) is recorded below the Python one for
+ * native allocations and RAW-domain calls, from the next start on. Requires
+ * the GIL and a stopped tracker; returns 0, or -1 when unwinding cannot be
+ * set up (or the tracker is active). */
+int lt_tracker_set_native_frames(int on);
+
 /* munmap(addr, len): forgets the mapping that starts at addr; when only its
  * first pages go, the rest stays recorded at the same site. */
 void lt_tracker_native_unmap(void *addr, size_t len);

@@ -91,6 +91,12 @@ class RunCommand:
             default=True,
             help="also track malloc/mmap calls of C code, at the calling Python line (default: on)",
         )
+        parser.add_argument(
+            "--native",
+            action="store_true",
+            help="also record the C frames of native allocations (slower; names and "
+            "file:line come from the objects' symbols and debug info when reporting)",
+        )
         _add_report_options(parser)
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
@@ -119,6 +125,8 @@ class RunCommand:
             raise UsageError(f"--depth must be between 1 and {_core.MAX_DEPTH_LIMIT}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        if args.native and not args.native_allocs:
+            raise UsageError("--native needs native allocation tracking (drop --no-native-allocs)")
         if args.script is not None and not os.path.isfile(args.script):
             what = "is a directory" if os.path.isdir(args.script) else "does not exist"
             raise UsageError(f"script {args.script} {what}")
@@ -134,6 +142,7 @@ class RunCommand:
             "top": args.top,
             "all": int(args.include_all),
             "native_allocs": int(args.native_allocs),
+            "native_frames": int(args.native),
             "command": shlex.join(["python", *target, *extra]),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the

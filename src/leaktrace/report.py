@@ -43,7 +43,9 @@ def _frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
     frames = list(stack)
     lines = []
     for frame in frames[:max_frames]:
-        lines.append(f"    {_display_path(frame.file)}:{frame.line} in {frame.function}")
+        where = f"{_display_path(frame.file)}:{frame.line}" if frame.line else frame.file
+        native = " [native]" if frame.kind == "native" else ""
+        lines.append(f"    {where} in {frame.function}{native}")
         source = _source(frame)
         if source:
             lines.append(f"        {source}")
