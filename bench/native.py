@@ -6,6 +6,7 @@ one child process per mode and keeps the median of each:
 * ``untracked``        ``python w.py``
 * ``leaktrace-py``     ``python -m leaktrace run -q --no-native-allocs w.py``
 * ``leaktrace``        ``python -m leaktrace run -q w.py`` (native allocations on, the default)
+* ``leaktrace-native`` ``python -m leaktrace run -q --native w.py`` (plus C frames)
 * ``memray-native``    ``python -m memray run --native -q -f -o CAPTURE w.py``
 
 Each child's CPU time (user + system, from ``os.wait4``) is measured beside its wall
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 WORKLOADS = Path(__file__).resolve().parent / "native_workloads"
-MODES = ("untracked", "leaktrace-py", "leaktrace", "memray-native")
+MODES = ("untracked", "leaktrace-py", "leaktrace", "leaktrace-native", "memray-native")
 
 
 def command(python: str, mode: str, workload: Path, scale: str, capture: Path) -> list[str]:
@@ -41,6 +42,8 @@ def command(python: str, mode: str, workload: Path, scale: str, capture: Path) -
                 str(capture), *target]  # fmt: skip
     if mode == "leaktrace":
         return [python, "-m", "leaktrace", "run", "-q", "-o", str(capture), *target]
+    if mode == "leaktrace-native":
+        return [python, "-m", "leaktrace", "run", "-q", "--native", "-o", str(capture), *target]
     if mode == "memray-native":
         return [python, "-m", "memray", "run", "--native", "-q", "-f", "-o", str(capture),
                 *target]  # fmt: skip
