@@ -24,6 +24,7 @@ from ltx_support import at, marker_lines, root
 
 import leaktrace
 from leaktrace import _core
+from leaktrace.report import render
 
 THIS_FILE = (lambda: None).__code__.co_filename
 LINE = marker_lines(THIS_FILE)
@@ -384,6 +385,10 @@ def test_native_frames_merged_with_python_frames(native_ext, capture_path):
         THIS_FILE,
         LINE["native-frames"],
     )
+    text = render(capture, "text", top=1000, include_all=True).splitlines()
+    c_row = next(i for i, row in enumerate(text) if "in ltxn_malloc [native]" in row)
+    assert text[c_row].endswith(f"ltx_native.c:{c_frame.line} in ltxn_malloc [native]")
+    assert text[c_row + 1].strip().endswith(f":{LINE['native-frames']} in {py_frame.function}")
     (mapped,) = [s for s in capture.sites() if s.bytes == 8_192]
     assert mapped.stack[0].function == "ltxn_mmap"
     assert mapped.stack[1].line == LINE["native-frames-mmap"]
