@@ -400,6 +400,16 @@ def test_native_frames_merged_with_python_frames(native_ext, capture_path):
     native_ext.munmap(h_mmap, 8_192)
 
 
+def test_native_frames_of_a_thread_python_does_not_know(native_ext, capture_path):
+    _core.start(capture_path, native=True, native_frames=True)
+    h = native_ext.malloc_in_c_thread(3_000_029)
+    _core.stop()
+    native_ext.free(h)
+    (site,) = [s for s in leaktrace.load(capture_path).sites() if s.bytes == 3_000_029]
+    assert site.stack[0].function == "c_thread_main"
+    assert {f.kind for f in site.stack} == {"native"}
+
+
 def test_native_frames_in_json_report(native_ext_path, tmp_path):
     program = PROGRAMS / "late_import.py"
     out = tmp_path / "late.ltc"

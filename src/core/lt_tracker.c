@@ -176,7 +176,12 @@ static const lt_rawframe *
 walk_stack(PyThreadState *tstate, lt_thread *th, int depth_limit, int unwind, uint32_t session,
            int *depth, int *truncated, int *common)
 {
-    int n = lt_frames_walk(tstate, th->walk, depth_limit, truncated);
+    /* A thread Python does not know has native frames at most. */
+    int n = 0;
+    *truncated = 0;
+    if (tstate) {
+        n = lt_frames_walk(tstate, th->walk, depth_limit, truncated);
+    }
     const lt_rawframe *stack = th->walk + depth_limit - n;
     if (unwind) {
         n += append_native_frames(th->walk + depth_limit);
@@ -360,8 +365,9 @@ track_alloc(const lt_domain *domain, void *ptr, size_t size)
     int depth_limit = max_depth;
     uint32_t session = generation;
     int unwind = native_frames && (domain->native || domain->may_lack_gil);
-    lt_thread *th = tstate ? thread_get(depth_limit + (unwind ? LT_UNWIND_MAX_FRAMES : 0))
-                           : NULL;
+    lt_thread *th = tstate || unwind
+                        ? thread_get(depth_limit + (unwind ? LT_UNWIND_MAX_FRAMES : 0))
+                        : NULL;
     int depth = 0, resolved = 0;
     const lt_rawframe *stack = NULL;
     if (th) {
@@ -369,6 +375,9 @@ track_alloc(const lt_domain *domain, void *ptr, size_t size)
         stack = walk_stack(tstate, th, depth_limit, unwind, session, &depth, &truncated,
                            &common);
         resolved = resolve_cached(th, stack, depth, common, truncated);
+        if (!tstate && depth == 0) {
+            th = NULL; /* no frame of either kind: counted as without a stack */
+        }
     }
     lt_lock_acquire(&TRACKER_LOCK);
     if (active) {
