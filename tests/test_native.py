@@ -436,3 +436,75 @@ def test_native_needs_native_allocs(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--native" in proc.stderr
+
+
+# ---- dlopen on behalf of its caller ----
+
+DEP_SOURCE = "int ltx_dep_value(void) { return 42; }\n"
+RPATH_EXT_SOURCE = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlfcn.h>
+
+/* load(name): dlopen(name) by this object, then call ltx_dep_value() in it. */
+static PyObject *
+load(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name) {
+        return NULL;
+    }
+    void *handle = dlopen(name, RTLD_NOW);
+    if (!handle) {
+        PyErr_SetString(PyExc_OSError, dlerror());
+        return NULL;
+    }
+    int (*value)(void) = (int (*)(void))dlsym(handle, "ltx_dep_value");
+    return PyLong_FromLong(value ? value() : -1);
+}
+
+static PyMethodDef methods[] = {{"load", load, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "ltx_rpath", NULL, -1, methods};
+
+PyMODINIT_FUNC
+PyInit_ltx_rpath(void)
+{
+    return PyModule_Create(&def);
+}
+"""
+
+
+def compile_shared(source: Path, target: Path, *flags: str) -> None:
+    import shlex
+    import sysconfig
+
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    command = [*cc, "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}", *flags]
+    command += [str(source), "-o", str(target)]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_dlopen_searches_the_callers_runpath(tmp_path, capture_path):
+    """An extension that dlopens a bare name found through its own RUNPATH still finds it."""
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (tmp_path / "dep.c").write_text(DEP_SOURCE)
+    compile_shared(tmp_path / "dep.c", deps / "libltx_dep.so")
+    (tmp_path / "ltx_rpath.c").write_text(RPATH_EXT_SOURCE)
+    import sysconfig
+
+    ext_path = tmp_path / f"ltx_rpath{sysconfig.get_config_var('EXT_SUFFIX')}"
+    compile_shared(tmp_path / "ltx_rpath.c", ext_path, "-Wl,-rpath,$ORIGIN/deps")
+    from conftest import load_testext
+
+    module = load_testext(ext_path, "ltx_rpath")
+    start_native(capture_path)
+    try:
+        slots = {slot for slot, _ in _core.native_patches()}
+        assert slots, "nothing was patched"
+        # Through our dlopen hook, with the extension's RUNPATH, not _core's.
+        assert module.load("libltx_dep.so") == 42
+    finally:
+        _core.stop()
