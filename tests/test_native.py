@@ -13,13 +13,16 @@ import ctypes
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import sysconfig
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_testext
 from ltx_support import at, marker_lines, root
 
 import leaktrace
@@ -476,9 +479,6 @@ PyInit_ltx_rpath(void)
 
 
 def compile_shared(source: Path, target: Path, *flags: str) -> None:
-    import shlex
-    import sysconfig
-
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     command = [*cc, "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}", *flags]
     command += [str(source), "-o", str(target)]
@@ -493,12 +493,8 @@ def test_dlopen_searches_the_callers_runpath(tmp_path, capture_path):
     (tmp_path / "dep.c").write_text(DEP_SOURCE)
     compile_shared(tmp_path / "dep.c", deps / "libltx_dep.so")
     (tmp_path / "ltx_rpath.c").write_text(RPATH_EXT_SOURCE)
-    import sysconfig
-
     ext_path = tmp_path / f"ltx_rpath{sysconfig.get_config_var('EXT_SUFFIX')}"
     compile_shared(tmp_path / "ltx_rpath.c", ext_path, "-Wl,-rpath,$ORIGIN/deps")
-    from conftest import load_testext
-
     module = load_testext(ext_path, "ltx_rpath")
     start_native(capture_path)
     try:
