@@ -21,6 +21,7 @@ need_apt=()
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v addr2line >/dev/null 2>&1 || need_apt+=(binutils)  # names of native frames
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing ${need_apt[*]} with apt-get"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}") >/dev/null ||

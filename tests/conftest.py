@@ -29,9 +29,14 @@ if str(TESTEXT_DIR) not in sys.path:
 
 def build_testext(out_dir: Path) -> Path:
     """Compiles ltx_testext into out_dir and returns the shared object's path."""
+    return build_extension(TESTEXT_SOURCE, out_dir)
+
+
+def build_extension(source: Path, out_dir: Path) -> Path:
+    """Compiles a one-file test extension (named after its source) into out_dir."""
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    target = out_dir / f"ltx_testext{suffix}"
+    target = out_dir / f"{source.stem}{suffix}"
     command = [
         *cc,
         "-std=gnu11",
@@ -48,22 +53,22 @@ def build_testext(out_dir: Path) -> Path:
     sanitize = os.environ.get("LEAKTRACE_SANITIZE")
     if sanitize:
         command += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer"]
-    command += [str(TESTEXT_SOURCE), "-o", str(target)]
+    command += [str(source), "-o", str(target)]
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
-            f"building ltx_testext failed ({proc.returncode}): {shlex.join(command)}\n"
+            f"building {source.stem} failed ({proc.returncode}): {shlex.join(command)}\n"
             f"{proc.stdout}{proc.stderr}"
         )
     return target
 
 
-def load_testext(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ltx_testext", path)
+def load_testext(path: Path, name: str = "ltx_testext") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    sys.modules["ltx_testext"] = module
+    sys.modules[name] = module
     return module
 
 
@@ -94,3 +99,20 @@ def _no_tracking_left():
 
     if _core.is_tracking():
         _core.stop()
+
+
+NATIVE_SOURCE = TESTEXT_DIR / "ltx_native.c"
+
+
+@pytest.fixture(scope="session")
+def native_ext_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ltx_native (C library allocations) built into its own directory."""
+    return build_extension(NATIVE_SOURCE, tmp_path_factory.mktemp("native"))
+
+
+@pytest.fixture
+def native_ext(native_ext_path: Path):
+    """ltx_native, loaded once; every block it holds is freed after the test."""
+    module = sys.modules.get("ltx_native") or load_testext(native_ext_path, "ltx_native")
+    yield module
+    module.free_all()

@@ -223,12 +223,13 @@ def test_render_json_keys_and_values(ext, tmp_path):
         assert {"bytes", "count", "stack"} <= set(leak)
         assert leak["count"] > 0
         for frame in leak["stack"]:
-            assert set(frame) == {"function", "file", "line"}
+            assert set(frame) == {"function", "file", "line", "kind"}
             assert isinstance(frame["line"], int)
     innermost = {
         "function": "test_render_json_keys_and_values",
         "file": THIS_FILE,
         "line": LINE["json-leak"],
+        "kind": "python",
     }
     ours = [leak for leak in doc["leaks"] if leak["stack"][0] == innermost]
     assert len(ours) == 1

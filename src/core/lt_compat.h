@@ -73,6 +73,19 @@ lt_compat_attached_tstate(void)
 #endif
 }
 
+/* The calling thread's own state, whether it holds the GIL or not; NULL for
+ * a thread the interpreter does not know. A thread without the GIL may read
+ * its own frame chain: it cannot change while the thread runs C code. The
+ * thread-specific slot behind PyGILState_GetThisThreadState() is read
+ * without any lock, and is cleared when the thread state is deleted and
+ * checked for initialization during finalization on every supported version. */
+static inline PyThreadState *
+lt_compat_thread_tstate(void)
+{
+    PyThreadState *attached = lt_compat_attached_tstate();
+    return attached ? attached : PyGILState_GetThisThreadState();
+}
+
 /* The thread state of a thread that is known to hold the GIL. */
 static inline PyThreadState *
 lt_compat_gil_tstate(void)

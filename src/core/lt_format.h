@@ -61,7 +61,21 @@ typedef enum {
      * follows that snapshot's record. rss_bytes is the process's resident
      * set size (/proc/self/statm) when the snapshot was taken. Optional. */
     LT_REC_SNAPSHOT_EXTRA = 0x42,
+    /* (optional, issue 3) a loaded object, for symbolizing native frames:
+     * base:varint start:varint end:varint path:str build_id:str, where str is
+     * length:varint bytes. base is the object's load bias (a return address
+     * minus base is an address in the ELF file), [start, end) its mapped
+     * range, build_id the raw bytes of its GNU build-id note (may be empty).
+     * Written at start and at stop; a later record for the same range
+     * replaces an earlier one. */
+    LT_REC_NATIVE_MAP = 0x41,
 } lt_record_type;
+
+/* Native frames (leaktrace run --native) are ordinary FRAME records whose
+ * file is LT_NATIVE_FILE, whose function is the return address in lowercase
+ * hexadecimal with a 0x prefix, and whose line is 0; reports symbolize them
+ * with the LT_REC_NATIVE_MAP records. */
+#define LT_NATIVE_FILE "<native>"
 
 typedef enum {
     LT_SNAP_INTERVAL = 0, /* taken by a timer */

@@ -17,6 +17,12 @@ lt_frames_gil_tstate(void)
     return lt_compat_gil_tstate();
 }
 
+PyThreadState *
+lt_frames_thread_tstate(void)
+{
+    return lt_compat_thread_tstate();
+}
+
 int
 lt_frames_walk(PyThreadState *tstate, lt_rawframe *out, int max, int *truncated)
 {

@@ -5,7 +5,9 @@
  * they are turned into names and lines only when a frame is seen for the
  * first time (lt_frames_describe), and that too allocates nothing.
  *
- * All functions except lt_frames_attached_tstate require the GIL.
+ * All functions except the *_tstate ones require the GIL, or, for the
+ * calling thread's own frames, that the thread be running C code (native
+ * allocations from threads that released the GIL).
  */
 #ifndef LT_FRAMES_H
 #define LT_FRAMES_H
@@ -24,6 +26,9 @@ typedef struct {
 PyThreadState *lt_frames_attached_tstate(void);
 /* The thread state of the calling thread, which holds the GIL. */
 PyThreadState *lt_frames_gil_tstate(void);
+/* The calling thread's own state, with or without the GIL (NULL when it has
+ * none). Its frames may be walked: they stay put while the thread is in C. */
+PyThreadState *lt_frames_thread_tstate(void);
 
 /* Reads the thread's Python frames, up to max of them, into out[0..max) from
  * the end: the innermost frame lands in out[max - 1] and the outermost read

@@ -11,10 +11,12 @@
 #include <string.h>
 
 #include "lt_format.h"
+#include "lt_native.h"
 #include "lt_reader.h"
 #include "lt_rss.h"
 #include "lt_timer.h"
 #include "lt_tracker.h"
+#include "lt_unwind.h"
 #include "lt_writer.h"
 
 /* Protected by the GIL. */
@@ -82,16 +84,36 @@ write_meta(PyObject *meta)
     return 0;
 }
 
+static int
+write_native_map(void *arg, uint64_t base, uint64_t start, uint64_t end, const char *path,
+                 size_t path_len, const uint8_t *build_id, size_t build_id_len)
+{
+    (void)arg;
+    return lt_writer_native_map(&session_writer, base, start, end, path, path_len, build_id,
+                                build_id_len);
+}
+
+/* The loaded objects, for symbolizing native frames when reporting. */
+static int
+write_native_maps(void)
+{
+    return lt_unwind_for_each_object(write_native_map, NULL) != 0 ? -1 : 0;
+}
+
+/* Whether the session records native frames (its maps are written at stop). */
+static int session_native_frames;
+
 static PyObject *
 core_start(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"path", "max_depth", "meta", NULL};
+    static char *keywords[] = {"path", "max_depth", "meta", "native", "native_frames", NULL};
     PyObject *path;
     int max_depth = 64;
     PyObject *meta = NULL;
+    int native = 0, native_frames = 0;
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!:start", keywords, &path, &max_depth,
-                                     &PyDict_Type, &meta)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!pp:start", keywords, &path, &max_depth,
+                                     &PyDict_Type, &meta, &native, &native_frames)) {
         return NULL;
     }
     if (lt_tracker_is_active() || session_path) {
@@ -117,12 +139,31 @@ core_start(PyObject *module, PyObject *args, PyObject *kwargs)
     if ((meta && write_meta(meta) < 0)) {
         goto error;
     }
+    if (lt_tracker_set_native_frames(native_frames) < 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "leaktrace cannot record native frames: the interpreter's own code "
+                        "was not found among the loaded objects");
+        goto error;
+    }
+    if (native_frames && write_native_maps() < 0) {
+        PyErr_NoMemory();
+        goto error;
+    }
     if (lt_writer_flush(&session_writer) < 0) {
         raise_writer_error(session_writer.error);
         goto error;
     }
+    session_native_frames = native_frames;
     switch (lt_tracker_start(max_depth)) {
     case LT_START_OK:
+        if (native && lt_native_install() < 0) {
+            lt_tracker_stop();
+            lt_tracker_release();
+            PyErr_SetString(PyExc_RuntimeError,
+                            "leaktrace cannot track native allocations: the C library's "
+                            "allocator functions were not found");
+            goto error;
+        }
         Py_RETURN_NONE;
     case LT_START_NO_MEMORY:
         PyErr_NoMemory();
@@ -202,7 +243,9 @@ core_stop(PyObject *module, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "leaktrace is not tracking");
         return NULL;
     }
-    int snapshot_failed = record_snapshot(LT_SNAP_FINAL, NULL, 0) < 0;
+    lt_native_uninstall();
+    int snapshot_failed = (session_native_frames && write_native_maps() < 0) ||
+                          record_snapshot(LT_SNAP_FINAL, NULL, 0) < 0;
     lt_tracker_stop();
     lt_tracker_stats stats;
     lt_tracker_get_stats(&stats);
@@ -354,6 +397,50 @@ core_timer_ticks(PyObject *module, PyObject *unused)
     return PyLong_FromUnsignedLongLong(lt_timer_ticks());
 }
 
+/* ---- native interception, for the tests ---- */
+
+static PyObject *
+core_native_hook_address(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name) {
+        return NULL;
+    }
+    return PyLong_FromUnsignedLongLong((unsigned long long)lt_native_hook_address(name));
+}
+
+/* [(slot address, value before), ...] of every GOT slot patched now. */
+static PyObject *
+core_native_patches(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    size_t n = lt_native_patches(NULL, NULL, 0);
+    uintptr_t *slots = PyMem_Calloc(n ? n : 1, 2 * sizeof(uintptr_t));
+    if (!slots) {
+        return PyErr_NoMemory();
+    }
+    uintptr_t *originals = slots + (n ? n : 1);
+    /* A dlopen in another thread may add patches meanwhile: they are left out. */
+    size_t copied = lt_native_patches(slots, originals, n);
+    if (copied > n) {
+        copied = n;
+    }
+    PyObject *list = PyList_New((Py_ssize_t)copied);
+    for (size_t i = 0; list && i < copied; i++) {
+        PyObject *t = Py_BuildValue("(KK)", (unsigned long long)slots[i],
+                                    (unsigned long long)originals[i]);
+        if (!t) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    PyMem_Free(slots);
+    return list;
+}
+
 /* ---- reading ---- */
 
 static PyObject *
@@ -400,7 +487,7 @@ static PyObject *
 build_capture(const lt_capture *cap)
 {
     PyObject *result = NULL, *strings = NULL, *frames = NULL, *nodes = NULL, *snapshots = NULL,
-             *meta = NULL, *stats = Py_None;
+             *meta = NULL, *native_maps = NULL, *stats = Py_None;
     Py_INCREF(stats);
     if (!(strings = PyList_New((Py_ssize_t)cap->nstrings)) ||
         !(frames = PyList_New((Py_ssize_t)cap->nframes)) ||
@@ -449,24 +536,39 @@ build_capture(const lt_capture *cap)
             goto error;
         }
     }
+    if (!(native_maps = PyList_New((Py_ssize_t)cap->nnative_maps))) {
+        goto error;
+    }
+    for (size_t i = 0; i < cap->nnative_maps; i++) {
+        const lt_rnative_map *m = &cap->native_maps[i];
+        PyObject *t = Py_BuildValue("(KKKy#y#)", (unsigned long long)m->base,
+                                    (unsigned long long)m->start, (unsigned long long)m->end,
+                                    m->path.ptr, (Py_ssize_t)m->path.len, m->build_id.ptr,
+                                    (Py_ssize_t)m->build_id.len);
+        if (!t) {
+            goto error;
+        }
+        PyList_SET_ITEM(native_maps, (Py_ssize_t)i, t);
+    }
     if (cap->has_stats) {
         Py_DECREF(stats);
         if (!(stats = stats_dict(cap->stats))) {
             goto error;
         }
     }
-    result = Py_BuildValue("{s:(II),s:O,s:n,s:n,s:O,s:O,s:O,s:O,s:O,s:O}", "format_version",
-                           cap->major, cap->minor, "complete", cap->complete ? Py_True : Py_False,
-                           "valid_size", (Py_ssize_t)cap->valid_size, "file_size",
-                           (Py_ssize_t)cap->file_size, "meta", meta, "strings", strings,
-                           "frames", frames, "nodes", nodes, "snapshots", snapshots, "stats",
-                           stats);
+    result = Py_BuildValue("{s:(II),s:O,s:n,s:n,s:O,s:O,s:O,s:O,s:O,s:O,s:O}",
+                           "format_version", cap->major, cap->minor, "complete",
+                           cap->complete ? Py_True : Py_False, "valid_size",
+                           (Py_ssize_t)cap->valid_size, "file_size", (Py_ssize_t)cap->file_size,
+                           "meta", meta, "strings", strings, "frames", frames, "nodes", nodes,
+                           "snapshots", snapshots, "stats", stats, "native_maps", native_maps);
 error:
     Py_XDECREF(strings);
     Py_XDECREF(frames);
     Py_XDECREF(nodes);
     Py_XDECREF(snapshots);
     Py_XDECREF(meta);
+    Py_XDECREF(native_maps);
     Py_XDECREF(stats);
     return result;
 }
@@ -513,7 +615,8 @@ core_read_capture(PyObject *module, PyObject *args, PyObject *kwargs)
 
 static PyMethodDef core_methods[] = {
     {"start", (PyCFunction)(void (*)(void))core_start, METH_VARARGS | METH_KEYWORDS,
-     "start(path, max_depth=64, meta=None)\n--\n\nStart tracking into a new capture file."},
+     "start(path, max_depth=64, meta=None, native=False)\n--\n\nStart tracking into a new "
+     "capture file; native=True also tracks the malloc family and mmap of C code."},
     {"snapshot", core_snapshot, METH_VARARGS,
      "snapshot(label=None)\n--\n\nRecord a snapshot of live memory; returns its number."},
     {"stop", core_stop, METH_NOARGS,
@@ -528,6 +631,10 @@ static PyMethodDef core_methods[] = {
      "stop_timer()\n--\n\nStop interval snapshots (tracking goes on)."},
     {"timer_ticks", core_timer_ticks, METH_NOARGS,
      "timer_ticks()\n--\n\nInterval snapshots taken by the current (or last) timer."},
+    {"native_hook_address", core_native_hook_address, METH_O,
+     "native_hook_address(symbol)\n--\n\nAddress of leaktrace's hook for a C symbol, or 0."},
+    {"native_patches", core_native_patches, METH_NOARGS,
+     "native_patches()\n--\n\n[(slot, original), ...]: the GOT slots patched now."},
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},

@@ -237,6 +237,35 @@ parse_end(lt_capture *cap, cursor *c)
     return 0;
 }
 
+static int
+read_bytes(cursor *c, lt_rstring *out)
+{
+    uint64_t len;
+    if (read_u64(c, &len) < 0 || len > (uint64_t)(c->end - c->pos)) {
+        return -1;
+    }
+    out->ptr = (const char *)c->pos;
+    out->len = (size_t)len;
+    c->pos += len;
+    return 0;
+}
+
+static int
+parse_native_map(lt_capture *cap, cursor *c)
+{
+    if (grow((void **)&cap->native_maps, &cap->native_maps_cap, cap->nnative_maps,
+             sizeof(lt_rnative_map)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    lt_rnative_map *m = &cap->native_maps[cap->nnative_maps];
+    if (read_u64(c, &m->base) < 0 || read_u64(c, &m->start) < 0 || read_u64(c, &m->end) < 0 ||
+        m->end < m->start || read_bytes(c, &m->path) < 0 || read_bytes(c, &m->build_id) < 0) {
+        return -1;
+    }
+    cap->nnative_maps++;
+    return 0;
+}
+
 static const char *
 record_name(unsigned type)
 {
@@ -249,6 +278,7 @@ record_name(unsigned type)
     case LT_REC_STATS: return "stats";
     case LT_REC_END: return "end";
     case LT_REC_SNAPSHOT_EXTRA: return "snapshot extra";
+    case LT_REC_NATIVE_MAP: return "native map";
     default: return "unknown";
     }
 }
@@ -285,6 +315,7 @@ parse_records(lt_capture *cap, const uint8_t *data, size_t size)
         case LT_REC_STATS: r = parse_stats(cap, &c); break;
         case LT_REC_END: r = parse_end(cap, &c); break;
         case LT_REC_SNAPSHOT_EXTRA: r = parse_snapshot_extra(cap, &c); break;
+        case LT_REC_NATIVE_MAP: r = parse_native_map(cap, &c); break;
         default:
             if (type < LT_REC_FIRST_OPTIONAL) {
                 return fail(cap,
@@ -409,6 +440,7 @@ lt_reader_close(lt_capture *cap)
     free(cap->frames);
     free(cap->nodes);
     free(cap->meta);
+    free(cap->native_maps);
     if (cap->owns_data) {
         free((void *)cap->data);
     }

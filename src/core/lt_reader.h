@@ -58,6 +58,12 @@ typedef struct {
     lt_rstring key, value;
 } lt_rmeta;
 
+/* An LT_REC_NATIVE_MAP record. */
+typedef struct {
+    uint64_t base, start, end;
+    lt_rstring path, build_id;
+} lt_rnative_map;
+
 typedef struct {
     unsigned major, minor;
     lt_rstring *strings;
@@ -70,6 +76,8 @@ typedef struct {
     size_t nsnapshots, snapshots_cap;
     lt_rmeta *meta;
     size_t nmeta, meta_cap;
+    lt_rnative_map *native_maps;
+    size_t nnative_maps, native_maps_cap;
     uint64_t stats[LT_STAT_COUNT];
     int has_stats;
     int complete;      /* ended with a valid END record */

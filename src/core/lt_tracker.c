@@ -7,24 +7,28 @@
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lt_frames.h"
 #include "lt_intern.h"
 #include "lt_livetable.h"
 #include "lt_lock.h"
 #include "lt_rawalloc.h"
+#include "lt_unwind.h"
 
 /* ---- state ---- */
 
 typedef struct {
     PyMemAllocatorEx saved; /* the allocator we forward to */
     int may_lack_gil;       /* RAW: the caller may not hold the GIL */
+    int native;             /* malloc family: record the caller's own stack */
     int installed;          /* our hooks are in the domain's chain */
 } lt_domain;
 
 /* Written with the GIL held while the hooks are not installed; read by hooks. */
 static lt_domain domains[3];
 static int max_depth;
+static int native_frames; /* also unwind native frames (native and RAW calls) */
 static uint32_t generation; /* bumped by every start: invalidates thread caches */
 static uint32_t truncated_root; /* node of the truncation marker below the root */
 static uint64_t start_ns;
@@ -150,12 +154,38 @@ thread_get(int depth_limit)
 /* Walks the stack into th->walk and returns it, outermost frame first, with
  * the number of its outermost frames that match the cached stack. No lock:
  * only this thread touches th. */
+/* Native frames are raw frames with this code and the return address as
+ * their position; no code object lives at address 1. */
+#define NATIVE_CODE ((uintptr_t)1)
+
+/* Writes the native frames of the calling thread at out, outermost first,
+ * and returns their number (at most LT_UNWIND_MAX_FRAMES). */
+static int
+append_native_frames(lt_rawframe *out)
+{
+    uintptr_t pcs[LT_UNWIND_MAX_FRAMES];
+    int n = lt_unwind_stack(pcs, LT_UNWIND_MAX_FRAMES);
+    for (int i = 0; i < n; i++) {
+        out[i].code = NATIVE_CODE;
+        out[i].position = pcs[n - 1 - i];
+    }
+    return n;
+}
+
 static const lt_rawframe *
-walk_stack(PyThreadState *tstate, lt_thread *th, int depth_limit, uint32_t session,
+walk_stack(PyThreadState *tstate, lt_thread *th, int depth_limit, int unwind, uint32_t session,
            int *depth, int *truncated, int *common)
 {
-    int n = lt_frames_walk(tstate, th->walk, depth_limit, truncated);
+    /* A thread Python does not know has native frames at most. */
+    int n = 0;
+    *truncated = 0;
+    if (tstate) {
+        n = lt_frames_walk(tstate, th->walk, depth_limit, truncated);
+    }
     const lt_rawframe *stack = th->walk + depth_limit - n;
+    if (unwind) {
+        n += append_native_frames(th->walk + depth_limit);
+    }
     *depth = n;
     *common = 0;
     if (th->generation != session) {
@@ -178,8 +208,37 @@ walk_stack(PyThreadState *tstate, lt_thread *th, int depth_limit, uint32_t sessi
 }
 
 static uint32_t
+intern_native_frame_unlocked(uintptr_t pc)
+{
+    uint32_t id = lt_intern_find_frame(&intern, NATIVE_CODE, pc, 0);
+    if (id != LT_NO_ID) {
+        return id;
+    }
+    char hex[2 + 2 * sizeof(uintptr_t)];
+    size_t len = 0;
+    hex[len++] = '0';
+    hex[len++] = 'x';
+    int shift = (int)(8 * sizeof(uintptr_t)) - 4;
+    while (shift > 0 && !((pc >> shift) & 0xf)) {
+        shift -= 4;
+    }
+    for (; shift >= 0; shift -= 4) {
+        hex[len++] = "0123456789abcdef"[(pc >> shift) & 0xf];
+    }
+    uint32_t function = lt_intern_string(&intern, hex, len);
+    uint32_t file = lt_intern_string(&intern, LT_NATIVE_FILE, sizeof(LT_NATIVE_FILE) - 1);
+    if (function == LT_NO_ID || file == LT_NO_ID) {
+        return LT_NO_ID;
+    }
+    return lt_intern_add_frame(&intern, NATIVE_CODE, pc, 0, function, file, 0);
+}
+
+static uint32_t
 intern_frame_unlocked(const lt_rawframe *raw)
 {
+    if (raw->code == NATIVE_CODE) {
+        return intern_native_frame_unlocked(raw->position);
+    }
     uint64_t fingerprint = lt_frames_fingerprint(raw);
     uint32_t id = lt_intern_find_frame(&intern, raw->code, raw->position, fingerprint);
     if (id != LT_NO_ID) {
@@ -297,20 +356,28 @@ track_alloc(const lt_domain *domain, void *ptr, size_t size)
     if (!__atomic_load_n(&active, __ATOMIC_RELAXED)) {
         return;
     }
-    PyThreadState *tstate =
-        domain->may_lack_gil ? lt_frames_attached_tstate() : lt_frames_gil_tstate();
+    PyThreadState *tstate = domain->native         ? lt_frames_thread_tstate()
+                            : domain->may_lack_gil ? lt_frames_attached_tstate()
+                                                   : lt_frames_gil_tstate();
     /* Read once: with a single GIL no session can start while a hook holding
      * it runs, but isolated subinterpreters (3.12+) break that assumption,
      * and a stale limit or node id must then not index anything. */
     int depth_limit = max_depth;
     uint32_t session = generation;
-    lt_thread *th = tstate ? thread_get(depth_limit) : NULL;
+    int unwind = native_frames && (domain->native || domain->may_lack_gil);
+    lt_thread *th = tstate || unwind
+                        ? thread_get(depth_limit + (unwind ? LT_UNWIND_MAX_FRAMES : 0))
+                        : NULL;
     int depth = 0, resolved = 0;
     const lt_rawframe *stack = NULL;
     if (th) {
         int truncated, common;
-        stack = walk_stack(tstate, th, depth_limit, session, &depth, &truncated, &common);
+        stack = walk_stack(tstate, th, depth_limit, unwind, session, &depth, &truncated,
+                           &common);
         resolved = resolve_cached(th, stack, depth, common, truncated);
+        if (!tstate && depth == 0) {
+            th = NULL; /* no frame of either kind: counted as without a stack */
+        }
     }
     lt_lock_acquire(&TRACKER_LOCK);
     if (active) {
@@ -702,4 +769,82 @@ lt_tracker_release(void)
     lt_lock_acquire(&TRACKER_LOCK);
     release_unlocked();
     lt_lock_release(&TRACKER_LOCK);
+}
+
+/* ---- native allocations ---- */
+
+static lt_domain native_domain = {.native = 1};
+
+int
+lt_tracker_native_enter(void)
+{
+    if (reentrant) {
+        return 0;
+    }
+    reentrant = 1;
+    return 1;
+}
+
+void
+lt_tracker_native_leave(void)
+{
+    reentrant = 0;
+}
+
+void
+lt_tracker_native_alloc(void *ptr, size_t size)
+{
+    track_alloc(&native_domain, ptr, size);
+}
+
+void
+lt_tracker_native_free(void *ptr)
+{
+    uint64_t size;
+    uint32_t node;
+    track_free(ptr, &size, &node);
+}
+
+void
+lt_tracker_native_forget(void *ptr, lt_native_forgotten *out)
+{
+    out->session = generation;
+    out->found = track_free(ptr, &out->size, &out->node);
+}
+
+void
+lt_tracker_native_unforget(void *ptr, const lt_native_forgotten *forgotten)
+{
+    if (forgotten->found) {
+        restore_block(ptr, forgotten->size, forgotten->node, forgotten->session);
+    }
+}
+
+void
+lt_tracker_native_unmap(void *addr, size_t len)
+{
+    uint64_t size;
+    uint32_t node;
+    uint32_t session = generation;
+    if (!track_free(addr, &size, &node)) {
+        return;
+    }
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t gone = ((uint64_t)len + page - 1) & ~(page - 1);
+    if (gone < size) {
+        restore_block((char *)addr + gone, size - gone, node, session);
+    }
+}
+
+int
+lt_tracker_set_native_frames(int on)
+{
+    if (lt_tracker_is_active()) {
+        return -1;
+    }
+    if (on && lt_unwind_init() < 0) {
+        return -1;
+    }
+    native_frames = on;
+    return 0;
 }

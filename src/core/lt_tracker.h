@@ -19,6 +19,7 @@
 #ifndef LT_TRACKER_H
 #define LT_TRACKER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lt_format.h"
@@ -66,5 +67,40 @@ void lt_tracker_get_stats(lt_tracker_stats *out);
 
 /* Frees everything recorded. Requires the GIL and a stopped tracker. */
 void lt_tracker_release(void);
+
+
+/* ---- native allocations (called by the hooks of lt_native.c) ----
+ * A native hook calls lt_tracker_native_enter() before anything else; when it
+ * returns 0 the thread is already inside one of our hooks (a PyMem hook whose
+ * allocator called malloc, a signal handler interrupting a hook) and the hook
+ * only forwards. Otherwise it calls the real function, reports with one of
+ * the functions below, and ends with lt_tracker_native_leave(). They take
+ * TRACKER_LOCK once, never allocate from a hooked allocator, never call into
+ * Python and work with or without the GIL: the stack recorded is the calling
+ * thread's own Python stack (empty for threads Python does not know). */
+int lt_tracker_native_enter(void);
+void lt_tracker_native_leave(void);
+void lt_tracker_native_alloc(void *ptr, size_t size);
+void lt_tracker_native_free(void *ptr);
+
+/* A block forgotten before a realloc, to be put back if the realloc fails. */
+typedef struct {
+    uint64_t size;
+    uint32_t node;
+    uint32_t session;
+    int found;
+} lt_native_forgotten;
+
+void lt_tracker_native_forget(void *ptr, lt_native_forgotten *out);
+void lt_tracker_native_unforget(void *ptr, const lt_native_forgotten *forgotten);
+/* Whether the native stack (lt_unwind.h) is recorded below the Python one for
+ * native allocations and RAW-domain calls, from the next start on. Requires
+ * the GIL and a stopped tracker; returns 0, or -1 when unwinding cannot be
+ * set up (or the tracker is active). */
+int lt_tracker_set_native_frames(int on);
+
+/* munmap(addr, len): forgets the mapping that starts at addr; when only its
+ * first pages go, the rest stays recorded at the same site. */
+void lt_tracker_native_unmap(void *addr, size_t len);
 
 #endif /* LT_TRACKER_H */

@@ -57,6 +57,11 @@ int lt_writer_snapshot_extra(lt_writer *w, uint64_t rss_bytes);
 
 int lt_writer_stats(lt_writer *w, const uint64_t *fields, size_t nfields);
 
+/* Encodes an LT_REC_NATIVE_MAP record. Returns 0 or -1 (memory). */
+int lt_writer_native_map(lt_writer *w, uint64_t base, uint64_t start, uint64_t end,
+                         const char *path, size_t path_len, const uint8_t *build_id,
+                         size_t build_id_len);
+
 /* Writes out the buffer. Returns 0, or -1 when the writer is in error. */
 int lt_writer_flush(lt_writer *w);
 

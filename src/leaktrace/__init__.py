@@ -64,14 +64,26 @@ def session_meta(command: str) -> dict[str, str]:
 
 
 def start(
-    path: str | os.PathLike[str], *, max_depth: int = 64, interval: float | None = None
+    path: str | os.PathLike[str],
+    *,
+    max_depth: int = 64,
+    interval: float | None = None,
+    native_allocs: bool = True,
+    native_frames: bool = False,
 ) -> None:
     """Start tracking every Python allocation into a new capture file.
 
     With ``interval`` (seconds), a native thread also snapshots live memory that often.
+    With ``native_allocs`` (the default), allocations that C code makes with the
+    malloc family and mmap are tracked too, at the Python line that called it.
+    With ``native_frames``, those (and PyMem_Raw* calls) also record the C frames
+    between the Python line and the allocation, named when reporting.
     """
     argv = " ".join(sys.argv) if sys.argv else ""
-    _core.start(os.fspath(path), max_depth, session_meta(f"leaktrace.start() in {argv}".strip()))
+    meta = session_meta(f"leaktrace.start() in {argv}".strip())
+    meta["native_allocs"] = str(int(native_allocs))
+    meta["native_frames"] = str(int(native_frames))
+    _core.start(os.fspath(path), max_depth, meta, native_allocs, native_frames)
     if interval:
         try:
             _core.start_timer(interval)

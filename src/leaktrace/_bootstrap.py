@@ -44,7 +44,12 @@ def main(argv: list[str]) -> None:
 
     output = options["output"]
     try:
-        _core.start(output, int(options["depth"]), session_meta(options["command"]))
+        native_allocs = options.get("native_allocs") == "1"
+        native_frames = options.get("native_frames") == "1"
+        meta = session_meta(options["command"])
+        meta["native_allocs"] = str(int(native_allocs))
+        meta["native_frames"] = str(int(native_frames))
+        _core.start(output, int(options["depth"]), meta, native_allocs, native_frames)
         tracking = True
     except OSError as e:
         print(

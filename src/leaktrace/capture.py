@@ -12,7 +12,7 @@ import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _core
+from . import _core, symbols
 
 CaptureError = _core.CaptureError  # re-exported for the reporters
 
@@ -29,9 +29,10 @@ class Frame:
     function: str
     file: str
     line: int
+    kind: str = "python"  # or "native": a C frame (recorded with --native)
 
     def to_json(self) -> dict[str, object]:
-        return {"function": self.function, "file": self.file, "line": self.line}
+        return {"function": self.function, "file": self.file, "line": self.line, "kind": self.kind}
 
 
 @dataclass
@@ -115,6 +116,7 @@ class Capture:
         self.meta: dict[str, str] = data["meta"]
         self.stats: dict[str, int] = data["stats"] or {}
         self._frames = [Frame(*f) for f in data["frames"]]
+        self._symbolize_native_frames(data["native_maps"])
         self._nodes: list[tuple[int, int]] = data["nodes"]
         self._stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}
         self.snapshots = [
@@ -130,6 +132,18 @@ class Capture:
             )
             for s in data["snapshots"]
         ]
+
+    def _symbolize_native_frames(
+        self, native_maps: list[tuple[int, int, int, bytes, bytes]]
+    ) -> None:
+        native = [i for i, f in enumerate(self._frames) if f.file == symbols.NATIVE_FILE]
+        if not native:
+            return
+        addresses = {i: int(self._frames[i].function, 16) for i in native}
+        found = symbols.symbolize(addresses.values(), native_maps)
+        for i, address in addresses.items():
+            s = found[address]
+            self._frames[i] = Frame(s.function, s.file, s.line, "native")
 
     @property
     def final(self) -> Snapshot:

@@ -92,6 +92,18 @@ class RunCommand:
             metavar="SECONDS",
             help="also snapshot live memory every SECONDS, for growth over time",
         )
+        parser.add_argument(
+            "--native-allocs",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="also track malloc/mmap calls of C code, at the calling Python line (default: on)",
+        )
+        parser.add_argument(
+            "--native",
+            action="store_true",
+            help="also record the C frames of native allocations (slower; names and "
+            "file:line come from the objects' symbols and debug info when reporting)",
+        )
         _add_report_options(parser)
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
@@ -122,6 +134,8 @@ class RunCommand:
             raise UsageError("--top must be at least 1")
         if args.interval and not 0.001 <= args.interval <= 86400:
             raise UsageError("--interval must be between 0.001 and 86400 seconds")
+        if args.native and not args.native_allocs:
+            raise UsageError("--native needs native allocation tracking (drop --no-native-allocs)")
         if args.script is not None and not os.path.isfile(args.script):
             what = "is a directory" if os.path.isdir(args.script) else "does not exist"
             raise UsageError(f"script {args.script} {what}")
@@ -137,6 +151,8 @@ class RunCommand:
             "top": args.top,
             "all": int(args.include_all),
             "interval": args.interval,
+            "native_allocs": int(args.native_allocs),
+            "native_frames": int(args.native),
             "command": shlex.join(["python", *target, *extra]),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the

@@ -45,9 +45,32 @@ def _source(frame: Frame) -> str:
         return ""
 
 
+MAX_NATIVE_FRAMES = 5  # native frames shown per stack in text, innermost first
+
+
+def _native_lines(frames: list[Frame]) -> list[str]:
+    lines = []
+    for frame in frames[:MAX_NATIVE_FRAMES]:
+        # Without a line, the file is the source file alone or the object's path.
+        where = (
+            f"{_display_path(frame.file)}:{frame.line}"
+            if frame.line
+            else os.path.basename(frame.file)
+        )
+        lines.append(f"    {where} in {frame.function} [native]")
+    if len(frames) > MAX_NATIVE_FRAMES:
+        lines.append(f"    ... {len(frames) - MAX_NATIVE_FRAMES} more native frames")
+    return lines
+
+
 def _frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
     frames = list(stack)
-    lines = []
+    # Native frames (--native) precede the Python ones and do not count against max_frames.
+    native = 0
+    while native < len(frames) and frames[native].kind == "native":
+        native += 1
+    lines = _native_lines(frames[:native])
+    frames = frames[native:]
     for frame in frames[:max_frames]:
         lines.append(f"    {_display_path(frame.file)}:{frame.line} in {frame.function}")
         source = _source(frame)

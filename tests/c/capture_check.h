@@ -55,6 +55,16 @@ capture_check(const lt_capture *cap, unsigned *checksum)
             sum += (unsigned char)m->value.ptr[k];
         }
     }
+    for (size_t i = 0; i < cap->nnative_maps; i++) {
+        const lt_rnative_map *m = &cap->native_maps[i];
+        if (!capture_span_ok(cap, m->path.ptr, m->path.len) ||
+            !capture_span_ok(cap, m->build_id.ptr, m->build_id.len) || m->end < m->start) {
+            return "native map outside the input or inverted";
+        }
+        for (size_t k = 0; k < m->path.len; k++) {
+            sum += (unsigned char)m->path.ptr[k];
+        }
+    }
     for (size_t i = 0; i < cap->nframes; i++) {
         if (cap->frames[i].function >= cap->nstrings || cap->frames[i].file >= cap->nstrings) {
             return "frame names an undefined string";
