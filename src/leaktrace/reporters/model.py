@@ -76,6 +76,7 @@ class Profile:
     timeline: list[TimelinePoint]
     peak_index: int  # into timeline
     excluded: dict[str, Excluded] = field(default_factory=dict)
+    include_all: bool = False  # the excluded groups are shown, not summed up
 
     @property
     def last(self) -> TimelinePoint:
@@ -176,6 +177,7 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
         timeline=timeline,
         peak_index=data["peak_index"],
         excluded=excluded,
+        include_all=include_all,
     )
 
 
