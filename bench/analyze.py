@@ -59,7 +59,8 @@ def best(command: list[str], what: str, repeat: int) -> float:
 
 
 def mib(path: Path) -> str:
-    return f"{path.stat().st_size / 2**20:.1f} MiB"
+    size = path.stat().st_size
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 1024:.1f} KiB"
 
 
 def main() -> int:
