@@ -21,7 +21,7 @@ import pytest
 from report_support import sample_capture
 
 from leaktrace.reporters import html as html_report
-from leaktrace.reporters.model import Sample, load_profile
+from leaktrace.reporters.model import load_profile
 
 CHROMIUM = os.environ.get("LEAKTRACE_CHROMIUM", "/usr/bin/chromium")
 WIDTH = 1200
@@ -247,15 +247,10 @@ def test_growth_retention_and_native_frames(
 
     monkeypatch.setattr(html_report, "render", with_extras)
     profile = load_profile(sample)
-    work = next(s for s in profile.samples if s.frames[0].function == "work")
-    profile.samples.append(
-        Sample(
-            (NativeFrame("PyBytes_FromSize", "libpython3.so", 0), *work.frames),
-            False,
-            live_bytes=400,
-            live_count=1,
-        )
-    )
+    work = next(n for n, f in enumerate(profile.frame) if profile.stack(n)[0].function == "work")
+    profile.frames.append(NativeFrame("PyBytes_FromSize", "libpython3.so", 0))  # type: ignore[arg-type]
+    native = profile.add_node(work, len(profile.frames) - 1)
+    profile.live_bytes[native], profile.live_count[native] = 400, 1
     out = tmp_path / "extras.html"
     out.write_text(html_report.render_html(profile))
     with opened(browser, out) as page:
@@ -304,3 +299,31 @@ def test_size_is_bounded_by_stacks(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stderr
         sizes.append(html_file(capture, tmp_path / f"churn{n}.html").stat().st_size)
     assert abs(sizes[1] - sizes[0]) < 0.02 * sizes[0], sizes
+
+
+def test_large_captures_build_the_table_from_the_profile(
+    browser: Any, sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past JSON_SITES_LIMIT live sites the rows come from the profile: the same rows."""
+    monkeypatch.setattr(html_report, "JSON_SITES_LIMIT", 2)
+    out = tmp_path / "large.html"
+    out.write_text(html_report.render_html(load_profile(sample)))
+    with opened(browser, out) as page:
+        assert _functions(page) == ["work", "handle", "deep"]
+        cells = page.page.locator("#lt-sites tbody tr.lt-site-row").evaluate_all(
+            "rows => rows.map(r => [...r.children].slice(1, 5).map(c => c.textContent))"
+        )
+        assert cells == [
+            ["2.0 KiB", "3", "2.5 KiB", "4"],
+            ["1.5 KiB", "1", "5.9 KiB", "5"],
+            ["100 B", "1", "100 B", "1"],
+        ]
+        assert page.texts("#lt-sites-note") == [
+            "3 sites: growth and retention, when the capture has them, are in the JSON "
+            "report (the page shows them up to 2 sites)"
+        ]
+        page.page.locator("#lt-sites tr.lt-site-row", has_text="deep").click()
+        assert page.texts("#lt-sites tr.lt-detail div") == [
+            "deep  /app/c.py:3",
+            "... deeper frames were not recorded",
+        ]

@@ -13,7 +13,8 @@ distinct stacks, not with the number of allocations:
   up the tree.
 - ``sites``: the JSON report's leak sites (docs/json-schema.md) with stacks as frame
   indexes, so every key the JSON report has (``growth``, ``retention``...) reaches the
-  table. At most MAX_SITES, the largest.
+  table. At most MAX_SITES, the largest; past JSON_SITES_LIMIT live sites, the same
+  rows built from the profile, without the extras.
 - ``timeline``: ``[time_s, heap_bytes, rss_bytes or null, seq, kind, label]`` per
   snapshot.
 """
@@ -27,12 +28,11 @@ from typing import Any
 
 from ..capture import Capture, Frame
 from ..report import render
-from .model import FRAME_KINDS, Profile, frame_kind
+from .model import FRAME_KINDS, NO_FRAME, TRUNCATED, Profile, frame_kind
 
 MAX_SITES = 500
+JSON_SITES_LIMIT = 10_000
 _KIND_MARKER = len(FRAME_KINDS)
-TRUNCATED = "[truncated]"
-NO_FRAME = "[no Python frame]"
 
 
 class _Frames:
@@ -49,7 +49,8 @@ class _Frames:
         return i
 
     def frame(self, frame: Frame) -> int:
-        return self.add(frame.function, frame.file, frame.line, _kind_code(frame))
+        kind = _KIND_MARKER if frame in (TRUNCATED, NO_FRAME) else _kind_code(frame)
+        return self.add(frame.function, frame.file, frame.line, kind)
 
 
 def _kind_code(frame: Frame) -> int:
@@ -57,46 +58,79 @@ def _kind_code(frame: Frame) -> int:
 
 
 def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
-    parent, frame = [0], [-1]
-    values: dict[str, list[int]] = {k: [0] for k in ("leaked", "leakedCount", "peak", "peakCount")}
-    children: dict[tuple[int, int], int] = {}
-    for sample in profile.samples:
-        if not (sample.live_bytes or sample.peak_bytes):
-            continue
-        path = [frames.frame(f) for f in reversed(sample.frames)]
-        if sample.truncated:
-            path.insert(0, frames.add(TRUNCATED, "", 0, _KIND_MARKER))
-        if not path:
-            path = [frames.add(NO_FRAME, "", 0, _KIND_MARKER)]
-        node = 0
-        for fid in path:
-            child = children.get((node, fid))
-            if child is None:
-                child = children[(node, fid)] = len(parent)
-                parent.append(node)
-                frame.append(fid)
-                for column in values.values():
-                    column.append(0)
-            node = child
-        values["leaked"][node] += sample.live_bytes
-        values["leakedCount"][node] += sample.live_count
-        values["peak"][node] += sample.peak_bytes
-        values["peakCount"][node] += sample.peak_count
-    return {"parent": parent, "frame": frame, **values}
+    """The profile's tree, pruned to the nodes whose subtree leaked or was alive at
+    the peak, and renumbered (parents still come first)."""
+    count = len(profile.parent)
+    parent = profile.parent
+    weight = [profile.live_bytes[n] + profile.peak_bytes[n] for n in range(count)]
+    for n in range(count - 1, 0, -1):
+        weight[parent[n]] += weight[n]
+    kept = [n for n in range(count) if weight[n] or n == 0]
+    number = {n: i for i, n in enumerate(kept)}
+    frame_ids = {}
+    tree: dict[str, list[int]] = {"parent": [], "frame": []}
+    columns = {
+        "leaked": profile.live_bytes,
+        "leakedCount": profile.live_count,
+        "peak": profile.peak_bytes,
+        "peakCount": profile.peak_count,
+    }
+    for name in columns:
+        tree[name] = []
+    for n in kept:
+        tree["parent"].append(number[parent[n]])
+        f = profile.frame[n]
+        if f < 0:
+            tree["frame"].append(-1)
+        else:
+            fid = frame_ids.get(f)
+            if fid is None:
+                fid = frame_ids[f] = frames.frame(profile.frames[f])
+            tree["frame"].append(fid)
+        for name, values in columns.items():
+            tree[name].append(values[n])
+    return tree
 
 
-def _sites(profile: Profile, frames: _Frames) -> tuple[list[dict[str, Any]], dict[int, Any]]:
-    """The JSON report's leak sites, and the RSS per snapshot when the capture has it."""
-    capture = Capture(profile.path, allow_partial=True)
-    doc = json.loads(render(capture, "json", include_all=profile.include_all))
-    sites = doc["leaks"]
-    for site in sites[:MAX_SITES]:
-        site["stack"] = [
-            frames.add(f["function"], f["file"], f["line"], _json_kind_code(f))
-            for f in site["stack"]
-        ]
-    rss = {s.seq: getattr(s, "rss_bytes", None) for s in capture.snapshots}
-    return sites, rss
+def _sites(
+    profile: Profile, capture: Capture, frames: _Frames
+) -> tuple[list[dict[str, Any]], int, str | None]:
+    """The table's sites (at most MAX_SITES), how many there are, and a note when the
+    extras of the JSON report are not shown.
+
+    Up to JSON_SITES_LIMIT live sites, the rows are the JSON report's, so that every
+    field it has (growth, retention) reaches the table. Beyond, the JSON report costs
+    seconds per ten thousand sites, and the rows come from the profile instead.
+    """
+    live = [n for n in profile.nodes_by_size() if profile.live_count[n]]
+    if len(live) <= JSON_SITES_LIMIT:
+        doc = json.loads(render(capture, "json", include_all=profile.include_all))
+        sites = doc["leaks"]
+        for site in sites[:MAX_SITES]:
+            site["stack"] = [
+                frames.add(f["function"], f["file"], f["line"], _json_kind_code(f))
+                for f in site["stack"]
+            ]
+        return sites[:MAX_SITES], len(sites), None
+    rows = []
+    for node in live[:MAX_SITES]:
+        stack = profile.stack(node)
+        truncated = stack[-1] == TRUNCATED
+        rows.append(
+            {
+                "bytes": profile.live_bytes[node],
+                "count": profile.live_count[node],
+                "allocated_bytes": profile.alloc_bytes[node],
+                "allocations": profile.alloc_count[node],
+                "truncated": truncated,
+                "stack": [frames.frame(f) for f in (stack[:-1] if truncated else stack)],
+            }
+        )
+    note = (
+        f"{len(live):,} sites: growth and retention, when the capture has them, are in the "
+        f"JSON report (the page shows them up to {JSON_SITES_LIMIT:,} sites)"
+    )
+    return rows, len(live), note
 
 
 def _json_kind_code(frame: dict[str, Any]) -> int:
@@ -107,7 +141,11 @@ def _json_kind_code(frame: dict[str, Any]) -> int:
 def report_data(profile: Profile) -> dict[str, Any]:
     frames = _Frames()
     tree = _tree(profile, frames)
-    sites, rss = _sites(profile, frames)
+    # The whole-file reader also gives what the analyzer skips: RSS per snapshot,
+    # when the capture records it.
+    capture = Capture(profile.path, allow_partial=True)
+    rss = {s.seq: getattr(s, "rss_bytes", None) for s in capture.snapshots}
+    sites, nsites, sites_note = _sites(profile, capture, frames)
     stats = profile.stats
     last, peak = profile.last, profile.peak
     peak_label = (
@@ -120,7 +158,7 @@ def report_data(profile: Profile) -> dict[str, Any]:
         "command": profile.meta.get("command"),
         "partial": profile.partial_note(),
         "summary": {
-            "leaked_bytes": sum(s.live_bytes for s in profile.samples),
+            "leaked_bytes": sum(profile.live_bytes),
             "peak_bytes": stats.get("peak_bytes", peak.heap_bytes),
             "total_allocated_bytes": stats.get("total_allocated_bytes", 0),
             "total_allocations": stats.get("total_allocations", 0),
@@ -134,8 +172,9 @@ def report_data(profile: Profile) -> dict[str, Any]:
         ],
         "frames": frames.rows,
         "tree": tree,
-        "sites": sites[:MAX_SITES],
-        "sitesOmitted": max(0, len(sites) - MAX_SITES),
+        "sites": sites,
+        "sitesOmitted": nsites - len(sites),
+        "sitesNote": sites_note,
         "timeline": [
             [p.time_ns / 1e9, p.heap_bytes, rss.get(p.seq), p.seq, p.kind, p.label]
             for p in profile.timeline

@@ -15,8 +15,10 @@ Sample types, in this order (as Go's heap profiles have them): ``alloc_objects``
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 
-from .model import Profile
+from ..capture import Frame
+from .model import NO_FRAME, Profile
 
 SAMPLE_TYPES = (
     ("alloc_objects", "count"),
@@ -25,8 +27,6 @@ SAMPLE_TYPES = (
     ("inuse_space", "bytes"),
 )
 DEFAULT_SAMPLE_TYPE = "inuse_space"
-TRUNCATED_NAME = "[truncated]"
-NO_FRAME_NAME = "[no Python frame]"  # stacks without a frame, shown with --all
 
 # profile.proto field numbers
 _PROFILE_SAMPLE_TYPE = 1
@@ -75,7 +75,7 @@ def _int_field(field: int, value: int) -> bytes:
     return _tag(field, _WIRE_VARINT) + varint(value) if value else b""
 
 
-def _packed(field: int, values: list[int]) -> bytes:
+def _packed(field: int, values: Iterable[int]) -> bytes:
     return _bytes_field(field, b"".join(map(varint, values)))
 
 
@@ -103,34 +103,64 @@ def encode_profile(profile: Profile) -> bytes:
 
     functions: dict[tuple[str, str], int] = {}
     locations: dict[tuple[int, int], int] = {}
+    frame_locations: dict[int, int] = {}
     function_msgs = bytearray()
     location_msgs = bytearray()
 
-    def location_id(name: str, file: str, line: int) -> int:
-        fid = functions.get((name, file))
+    def location_id(frame: Frame) -> int:
+        fid = functions.get((frame.function, frame.file))
         if fid is None:
-            fid = functions[(name, file)] = len(functions) + 1
+            fid = functions[(frame.function, frame.file)] = len(functions) + 1
             # No system_name: pprof "demangles" names equal to it, and would cut
             # "<module>" down to nothing as if it were a C++ template.
-            msg = _int_field(_FUNCTION_ID, fid) + _int_field(_FUNCTION_NAME, strings(name))
-            msg += _int_field(_FUNCTION_FILENAME, strings(file))
+            msg = _int_field(_FUNCTION_ID, fid)
+            msg += _int_field(_FUNCTION_NAME, strings(frame.function))
+            msg += _int_field(_FUNCTION_FILENAME, strings(frame.file))
             function_msgs.extend(_bytes_field(_PROFILE_FUNCTION, msg))
-        lid = locations.get((fid, line))
+        lid = locations.get((fid, frame.line))
         if lid is None:
-            lid = locations[(fid, line)] = len(locations) + 1
-            line_msg = _int_field(_LINE_FUNCTION_ID, fid) + _int_field(_LINE_LINE, line)
+            lid = locations[(fid, frame.line)] = len(locations) + 1
+            line_msg = _int_field(_LINE_FUNCTION_ID, fid) + _int_field(_LINE_LINE, frame.line)
             msg = _int_field(_LOCATION_ID, lid) + _bytes_field(_LOCATION_LINE, line_msg)
             location_msgs.extend(_bytes_field(_PROFILE_LOCATION, msg))
         return lid
 
-    for sample in profile.samples:
-        if not sample.alloc_count:
+    # The packed location ids of each node's stack, innermost first: a node's are its
+    # own location's varint followed by its parent's, so each is encoded once.
+    parent, frame_of, frames = profile.parent, profile.frame, profile.frames
+    packed: dict[int, bytes] = {0: b""}
+
+    def stack_ids(node: int) -> bytes:
+        chain = []
+        n = node
+        while n not in packed:
+            chain.append(n)
+            n = parent[n]
+        # Numbered innermost first, in the order a reader meets them.
+        encoded = []
+        for c in chain:
+            f = frame_of[c]
+            lid = frame_locations.get(f)
+            if lid is None:
+                lid = frame_locations[f] = location_id(frames[f])
+            encoded.append(varint(lid))
+        ids = packed[n]
+        for c, enc in zip(reversed(chain), reversed(encoded), strict=True):
+            ids = enc + ids
+            packed[c] = ids
+        return packed[node] or varint(location_id(NO_FRAME))
+
+    for node in profile.nodes_by_size():
+        if not profile.alloc_count[node]:
             continue
-        ids = [location_id(f.function, f.file, f.line) for f in sample.frames]
-        if sample.truncated or not ids:
-            ids.append(location_id(TRUNCATED_NAME if sample.truncated else NO_FRAME_NAME, "", 0))
-        values = [sample.alloc_count, sample.alloc_bytes, sample.live_count, sample.live_bytes]
-        msg = _packed(_SAMPLE_LOCATION_ID, ids) + _packed(_SAMPLE_VALUE, values)
+        values = (
+            profile.alloc_count[node],
+            profile.alloc_bytes[node],
+            profile.live_count[node],
+            profile.live_bytes[node],
+        )
+        msg = _bytes_field(_SAMPLE_LOCATION_ID, stack_ids(node))
+        msg += _packed(_SAMPLE_VALUE, values)
         out += _bytes_field(_PROFILE_SAMPLE, msg)
 
     out += location_msgs

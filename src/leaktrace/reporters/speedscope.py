@@ -9,42 +9,53 @@ weighted by its bytes; stacks weighing nothing are left out.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from .. import __version__
 from ..capture import Frame
-from .folded import NO_FRAME, TRUNCATED
-from .model import Profile, Sample
+from .model import NO_FRAME, Profile
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
 
 def speedscope_document(profile: Profile) -> dict[str, object]:
     frames: list[dict[str, object]] = []
-    index: dict[object, int] = {}
+    index: dict[int, int] = {}  # profile frame -> speedscope frame
+    parent, frame_of = profile.parent, profile.frame
+    stacks: dict[int, list[int]] = {0: []}  # node -> speedscope frames, root first
 
-    def frame_id(key: object, entry: dict[str, object]) -> int:
-        i = index.get(key)
-        if i is None:
-            i = index[key] = len(frames)
-            frames.append(entry)
-        return i
+    def stack(node: int) -> list[int]:
+        chain = []
+        n = node
+        while n not in stacks:
+            chain.append(n)
+            n = parent[n]
+        built = stacks[n]
+        for c in reversed(chain):
+            f = frame_of[c]
+            i = index.get(f)
+            if i is None:
+                i = index[f] = len(frames)
+                frames.append(_frame_entry(profile.frames[f]))
+            built = [*built, i]
+            stacks[c] = built
+        if not built:  # the root's own values (--all)
+            i = index.get(-1)
+            if i is None:
+                i = index[-1] = len(frames)
+                frames.append(_frame_entry(NO_FRAME))
+            built = [i]
+        return built
 
-    def stack_ids(sample: Sample) -> list[int]:
-        ids = [frame_id(TRUNCATED, {"name": TRUNCATED})] if sample.truncated else []
-        for f in reversed(sample.frames):
-            ids.append(frame_id(f, _frame_entry(f)))
-        return ids or [frame_id(NO_FRAME, {"name": NO_FRAME})]
+    order = profile.nodes_by_size()
+    node_stacks = [stack(n) for n in order]
 
-    stacks = [stack_ids(s) for s in profile.samples]
-
-    def sampled(name: str, weight: Callable[[Sample], int]) -> dict[str, object]:
+    def sampled(name: str, weights_of: list[int]) -> dict[str, object]:
         samples, weights = [], []
-        for sample, stack in zip(profile.samples, stacks, strict=True):
-            w = weight(sample)
-            if w:
-                samples.append(stack)
-                weights.append(w)
+        for node, node_stack in zip(order, node_stacks, strict=True):
+            weight = weights_of[node]
+            if weight:
+                samples.append(node_stack)
+                weights.append(weight)
         return {
             "type": "sampled",
             "name": name,
@@ -61,12 +72,12 @@ def speedscope_document(profile: Profile) -> dict[str, object]:
         "$schema": SCHEMA,
         "shared": {"frames": frames},
         "profiles": [
-            sampled(f"leaked: alive at snapshot #{profile.last.seq}", lambda s: s.live_bytes),
+            sampled(f"leaked: alive at snapshot #{profile.last.seq}", profile.live_bytes),
             sampled(
                 f"peak: alive at snapshot #{peak.seq} ({peak.time_ns / 1e9:.3f} s)",
-                lambda s: s.peak_bytes,
+                profile.peak_bytes,
             ),
-            sampled("allocated since the start", lambda s: s.alloc_bytes),
+            sampled("allocated since the start", profile.alloc_bytes),
         ],
         "name": f"leaktrace: {command}",
         "activeProfileIndex": 0,
@@ -75,7 +86,9 @@ def speedscope_document(profile: Profile) -> dict[str, object]:
 
 
 def _frame_entry(frame: Frame) -> dict[str, object]:
-    entry: dict[str, object] = {"name": frame.function, "file": frame.file}
+    entry: dict[str, object] = {"name": frame.function}
+    if frame.file:  # markers have none
+        entry["file"] = frame.file
     if frame.line > 0:
         entry["line"] = frame.line
     return entry

@@ -363,6 +363,7 @@
       tbody.appendChild(tr);
     });
   }
+  if (D.sitesNote) app.appendChild(el("p", { cls: "lt-sub", id: "lt-sites-note", text: D.sitesNote }));
   if (D.sitesOmitted) app.appendChild(el("p", { cls: "lt-sub", text: fmtInt(D.sitesOmitted) + " smaller sites are not listed (the JSON report has them all)." }));
   if (hasRetention) app.appendChild(el("p", { cls: "lt-sub", text: "Click a row for its stack and what holds it." }));
   else app.appendChild(el("p", { cls: "lt-sub", text: "Click a row for its stack." }));
