@@ -1,7 +1,9 @@
 """Report speed: leaktrace's reporters against memray's, on captures of one program.
 
-The program (bench/analyze_program.py) makes at least 50 million allocations. It is
-captured, in the same run, by ``leaktrace run`` and by ``memray run
+Two programs: ``requests`` (bench/analyze_program.py, the default) makes at least 50
+million allocations at a few dozen stacks; ``stacks`` (bench/analyze_many_stacks.py)
+leaks 200,000 blocks at about as many distinct stacks. The program is captured, in the
+same run, by ``leaktrace run`` and by ``memray run
 --trace-python-allocators`` (so that memray sees the pymalloc allocations leaktrace
 sees), and by ``memray run --aggregate --trace-python-allocators`` (memray's own
 record-time aggregation). Then each report is timed as a user runs it, a whole
@@ -14,8 +16,8 @@ events = the allocations the capture represents (its STATS ``total_allocations``
 events/s = events / report seconds. The ratios divide memray's time by leaktrace's.
 A markdown table goes to stdout, progress to stderr.
 
-Usage: python bench/analyze.py [--iterations N] [--repeat N] [--python PATH]
-                               [--keep DIR]
+Usage: python bench/analyze.py [--program requests|stacks] [--iterations N] [--repeat N]
+                               [--python PATH] [--keep DIR]
 Needs memray in the interpreter that runs the program (pip install memray).
 """
 
@@ -32,10 +34,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PROGRAM = HERE / "analyze_program.py"
+PROGRAMS = {
+    "requests": HERE / "analyze_program.py",  # many events, few stacks
+    "stacks": HERE / "analyze_many_stacks.py",  # about one stack per leaked block
+}
 FORMATS = ("text", "json", "collapsed", "pprof", "speedscope", "html")
 MEMRAY_REPORTERS = ("flamegraph", "table")
-DEFAULT_ITERATIONS = 6_000_000  # about 54 M allocations
+DEFAULT_ITERATIONS = {"requests": 6_000_000, "stacks": 200_000}  # 54 M allocations; 194 k stacks
 
 
 def log(message: str) -> None:
@@ -65,7 +70,8 @@ def mib(path: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS)
+    parser.add_argument("--program", choices=sorted(PROGRAMS), default="requests")
+    parser.add_argument("--iterations", type=int, help="default: 6 M requests, 200 k stacks")
     parser.add_argument("--repeat", type=int, default=3, help="runs per report (best kept)")
     parser.add_argument("--python", default=sys.executable, help="interpreter with both tools")
     parser.add_argument("--keep", metavar="DIR", help="keep captures and reports here")
@@ -81,9 +87,10 @@ def main() -> int:
     ltc, mrb, mra = workdir / "run.ltc", workdir / "run.bin", workdir / "run-aggregate.bin"
     for path in (ltc, mrb, mra):
         path.unlink(missing_ok=True)
-    program = [str(PROGRAM), str(args.iterations)]
+    iterations = args.iterations or DEFAULT_ITERATIONS[args.program]
+    program = [str(PROGRAMS[args.program]), str(iterations)]
 
-    log(f"capturing {args.iterations:,} iterations with leaktrace ...")
+    log(f"capturing {PROGRAMS[args.program].name} {iterations:,} with leaktrace ...")
     t_lt = run([py, "-m", "leaktrace", "run", "-q", "-o", str(ltc), *program], "leaktrace run")
     log("capturing with memray --trace-python-allocators ...")
     memray_run = [py, "-m", "memray", "run", "-q", "-f", "--trace-python-allocators"]
@@ -98,6 +105,7 @@ def main() -> int:
         check=True,
     )
     events = json.loads(summary.stdout)["total_allocations"]
+    stacks = len(json.loads(summary.stdout)["leaks"])
     if events < 50_000_000:
         log(f"note: the capture holds {events:,} allocations, fewer than 50 M")
 
@@ -120,7 +128,8 @@ def main() -> int:
             if capture == mrb:
                 memray_times[reporter] = seconds
 
-    print(f"# Report speed ({events:,} allocation events)\n")
+    print(f"# Report speed: {PROGRAMS[args.program].name} ({events:,} allocation events, ")
+    print(f"{stacks:,} leaking stacks)\n")
     print(f"- machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}")
     version = subprocess.run(
         [py, "-c", "import sys, memray; print(sys.version.split()[0], memray.__version__)"],
