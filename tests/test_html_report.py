@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_support import sample_capture
+from report_support import sample_capture, sample_parts
 
 from leaktrace.reporters import html as html_report
 from leaktrace.reporters.model import load_profile
@@ -327,3 +327,23 @@ def test_large_captures_build_the_table_from_the_profile(
             "deep  /app/c.py:3",
             "... deeper frames were not recorded",
         ]
+
+
+def test_partial_capture_banner(browser: Any, tmp_path: Path) -> None:
+    head, second, _ = sample_parts()
+    capture = tmp_path / "cut.ltc"
+    capture.write_bytes(head + second[:5])  # killed while writing snapshot #1
+    result = subprocess.run(
+        [sys.executable, "-m", "leaktrace", "report", capture, "--format", "html", "-o",
+         tmp_path / "cut.html"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with opened(browser, tmp_path / "cut.html") as page:
+        assert page.texts("#lt-partial") == [
+            "Partial capture (the tracked process died before stopping): it "
+            f"reaches snapshot #0 at 1.000 s; {len(head)} of {len(head) + 5} bytes valid"
+        ]
+        assert page.page.locator("#lt-timeline circle").count() == 1

@@ -116,7 +116,7 @@
   var s = D.summary;
   app.appendChild(el("h1", { text: "leaktrace report" }));
   app.appendChild(el("p", { cls: "lt-sub", text: D.command || D.capture }));
-  if (D.partial) app.appendChild(el("div", { cls: "lt-banner", id: "lt-partial", text: "Partial capture: " + D.partial }));
+  if (D.partial) app.appendChild(el("div", { cls: "lt-banner", id: "lt-partial", text: D.partial.charAt(0).toUpperCase() + D.partial.slice(1) }));
 
   function card(value, label) { return el("div", { cls: "lt-card" }, [el("b", { text: value }), el("span", { text: label })]); }
   app.appendChild(el("div", { cls: "lt-cards" }, [
