@@ -339,3 +339,45 @@ def test_no_progress_bar_off_a_terminal(tmp_path: Path) -> None:
         assert os.read(read_end, 100) == b""
     finally:
         os.close(read_end)
+
+
+@pytest.mark.parametrize("include_all", [False, True])
+def test_profile_agrees_with_the_leak_report(tmp_path: Path, include_all: bool) -> None:
+    """The folded profile trims and leaves out exactly what Capture.leaks() does."""
+    program = tmp_path / "mixed.py"
+    program.write_text(
+        "import json, decimal\n"  # import-time allocations
+        "kept = []\n"
+        "def deep(n):\n"
+        "    if n:\n"
+        "        return deep(n - 1)\n"
+        "    kept.append(bytearray(3000))\n"
+        "for i in range(50):\n"
+        "    kept.append(json.dumps({'i': i}))\n"
+        "    deep(i % 7)\n"
+    )
+    capture = tmp_path / "mixed.ltc"
+    result = leaktrace("run", "-q", "--depth", "5", "-o", capture, program)
+    assert result.returncode == 0, result.stderr
+    from leaktrace import load
+    from leaktrace.reporters.model import TRUNCATED, load_profile
+
+    sites, excluded = load(capture).leaks(include_all=include_all)
+    profile = load_profile(capture, include_all=include_all)
+    folded = {}
+    for n in range(len(profile.parent)):
+        if profile.live_count[n]:
+            stack = profile.stack(n) if n else []
+            truncated = bool(stack) and stack[-1] == TRUNCATED
+            key = (tuple(stack[:-1] if truncated else stack), truncated)
+            folded[key] = (profile.live_bytes[n], profile.live_count[n])
+    expected = {(s.stack, s.truncated): (s.bytes, s.count) for s in sites}
+    assert folded == expected
+    assert any(truncated for _, truncated in expected)
+    assert {k: (e.bytes, e.count) for k, e in profile.excluded.items()} == (
+        {k: (e.bytes, e.count) for k, e in excluded.items()}
+        if not include_all
+        else {"imports": (0, 0), "no_python_frame": (0, 0)}
+    )
+    if not include_all:
+        assert excluded["imports"].bytes > 0
