@@ -128,8 +128,8 @@ def main() -> int:
             if capture == mrb:
                 memray_times[reporter] = seconds
 
-    print(f"# Report speed: {PROGRAMS[args.program].name} ({events:,} allocation events, ")
-    print(f"{stacks:,} leaking stacks)\n")
+    name = PROGRAMS[args.program].name
+    print(f"# Report speed: {name}, {events:,} allocations, {stacks:,} leaking stacks\n")
     print(f"- machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}")
     version = subprocess.run(
         [py, "-c", "import sys, memray; print(sys.version.split()[0], memray.__version__)"],
@@ -147,7 +147,7 @@ def main() -> int:
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for tool, report, seconds in rows:
         print(
-            f"| {tool} | {report} | {seconds:.3f} | {events / seconds / 1e6:,.0f} M "
+            f"| {tool} | {report} | {seconds:.3f} | {events / seconds / 1e6:,.1f} M "
             f"| {flame / seconds:,.1f}× | {table / seconds:,.1f}× |"  # noqa: RUF001
         )
     if not args.keep:
