@@ -28,6 +28,27 @@ if [ ${#need_apt[@]} -gt 0 ]; then
         echo "warning: could not install ${need_apt[*]}"
 fi
 
+# The report tests need the real pprof, built offline from Debian's Go source of it, and
+# a browser: Debian's chromium, driven by Playwright (from PyPI, in the test extra).
+need_apt=()
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/google/pprof ] || need_apt+=(golang-github-google-pprof-dev)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "== installing ${need_apt[*]} with apt-get"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}") >/dev/null ||
+        echo "warning: could not install ${need_apt[*]}"
+fi
+export LEAKTRACE_PPROF="$root/.venv/tools/pprof"
+if [ ! -x "$LEAKTRACE_PPROF" ]; then
+    echo "== building pprof from golang-github-google-pprof-dev"
+    mkdir -p "$root/.venv/tools"
+    GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="$root/.venv/tools/go-cache" \
+        go build -o "$LEAKTRACE_PPROF" github.com/google/pprof ||
+        echo "warning: could not build pprof"
+fi
+export LEAKTRACE_CHROMIUM=/usr/bin/chromium
+
 find_python() {  # prints the path of CPython $1 (e.g. 3.12), or nothing
     local v=$1 candidate
     for candidate in "$(command -v "python$v" 2>/dev/null)" \

@@ -10,8 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lt_analysis.h"
 #include "lt_format.h"
 #include "lt_native.h"
+#include "lt_progress.h"
 #include "lt_reader.h"
 #include "lt_rss.h"
 #include "lt_timer.h"
@@ -573,6 +575,34 @@ error:
     return result;
 }
 
+/* Raises CaptureError and returns -1 unless a parsed capture can be reported:
+ * it must hold a snapshot, and be complete unless partial ones are allowed. */
+static int
+check_readable(int complete, int allow_partial, size_t nsnapshots, uint64_t valid_size,
+               uint64_t file_size)
+{
+    if (!complete && !allow_partial) {
+        PyErr_Format(CaptureError,
+                     "truncated capture: it ends at byte %llu of %llu without its closing record "
+                     "(the tracked process was killed?); --partial reads what it holds",
+                     (unsigned long long)valid_size, (unsigned long long)file_size);
+        return -1;
+    }
+    if (nsnapshots == 0 && !complete) {
+        PyErr_Format(CaptureError,
+                     "truncated capture holds no snapshot: it ends at byte %llu of %llu, before "
+                     "its first snapshot was written",
+                     (unsigned long long)valid_size, (unsigned long long)file_size);
+        return -1;
+    }
+    if (nsnapshots == 0) {
+        PyErr_Format(CaptureError, "capture holds no snapshot (%llu bytes readable)",
+                     (unsigned long long)valid_size);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 core_read_capture(PyObject *module, PyObject *args, PyObject *kwargs)
 {
@@ -594,20 +624,171 @@ core_read_capture(PyObject *module, PyObject *args, PyObject *kwargs)
     if (r < 0) {
         PyErr_SetString(CaptureError, cap.error);
     }
-    else if (!cap.complete && !allow_partial) {
-        PyErr_Format(CaptureError,
-                     "truncated capture: it ends at byte %zu of %zu without its closing record "
-                     "(the tracked process was killed?); --partial reads what it holds",
-                     cap.valid_size, cap.file_size);
-    }
-    else if (cap.nsnapshots == 0) {
-        PyErr_Format(CaptureError, "capture holds no snapshot (%zu bytes readable)",
-                     cap.valid_size);
-    }
-    else {
+    else if (check_readable(cap.complete, allow_partial, cap.nsnapshots, cap.valid_size,
+                            cap.file_size) == 0) {
         result = build_capture(&cap);
     }
     lt_reader_close(&cap);
+    return result;
+}
+
+/* ---- analysing (streaming, for the reporters) ---- */
+
+static PyObject *
+analysis_text(const lt_analysis *a, lt_astring s)
+{
+    return decode(a->text + s.offset, s.len);
+}
+
+static PyObject *
+analysis_sites(const lt_asites *sites)
+{
+    PyObject *list = PyList_New((Py_ssize_t)sites->nsites);
+    if (!list) {
+        return NULL;
+    }
+    for (size_t i = 0; i < sites->nsites; i++) {
+        const lt_rsite *site = &sites->sites[i];
+        PyObject *t = Py_BuildValue("(IKKKK)", site->node, (unsigned long long)site->live_count,
+                                    (unsigned long long)site->live_bytes,
+                                    (unsigned long long)site->alloc_count,
+                                    (unsigned long long)site->alloc_bytes);
+        if (!t) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    return list;
+}
+
+static PyObject *
+build_analysis(const lt_analysis *a)
+{
+    PyObject *result = NULL, *strings = NULL, *frames = NULL, *nodes = NULL, *snapshots = NULL,
+             *meta = NULL, *last = NULL, *peak = NULL, *stats = Py_None;
+    Py_INCREF(stats);
+    if (!(strings = PyList_New((Py_ssize_t)a->nstrings)) ||
+        !(frames = PyList_New((Py_ssize_t)a->nframes)) ||
+        !(nodes = PyList_New((Py_ssize_t)a->nnodes)) ||
+        !(snapshots = PyList_New((Py_ssize_t)a->nsnapshots)) || !(meta = PyDict_New()) ||
+        !(last = analysis_sites(&a->last)) || !(peak = analysis_sites(&a->peak))) {
+        goto error;
+    }
+    for (size_t i = 0; i < a->nstrings; i++) {
+        PyObject *s = analysis_text(a, a->strings[i]);
+        if (!s) {
+            goto error;
+        }
+        PyList_SET_ITEM(strings, (Py_ssize_t)i, s);
+    }
+    for (size_t i = 0; i < a->nframes; i++) {
+        const lt_rframe *f = &a->frames[i];
+        PyObject *t = Py_BuildValue("(OOL)", PyList_GET_ITEM(strings, f->function),
+                                    PyList_GET_ITEM(strings, f->file), (long long)f->line);
+        if (!t) {
+            goto error;
+        }
+        PyList_SET_ITEM(frames, (Py_ssize_t)i, t);
+    }
+    for (size_t i = 0; i < a->nnodes; i++) {
+        long frame = a->nodes[i].frame == UINT32_MAX ? -1 : (long)a->nodes[i].frame;
+        PyObject *t = Py_BuildValue("(Il)", a->nodes[i].parent, frame);
+        if (!t) {
+            goto error;
+        }
+        PyList_SET_ITEM(nodes, (Py_ssize_t)i, t);
+    }
+    for (size_t i = 0; i < a->nsnapshots; i++) {
+        const lt_asnapshot *s = &a->snapshots[i];
+        PyObject *label = s->label == UINT32_MAX ? Py_None : PyList_GET_ITEM(strings, s->label);
+        PyObject *t = Py_BuildValue("(KIKOKK)", (unsigned long long)s->seq, s->kind,
+                                    (unsigned long long)s->time_ns, label,
+                                    (unsigned long long)s->heap_bytes,
+                                    (unsigned long long)s->heap_count);
+        if (!t) {
+            goto error;
+        }
+        PyList_SET_ITEM(snapshots, (Py_ssize_t)i, t);
+    }
+    for (size_t i = 0; i + 1 < a->nmeta; i += 2) {
+        PyObject *k = analysis_text(a, a->meta[i]);
+        PyObject *v = k ? analysis_text(a, a->meta[i + 1]) : NULL;
+        int r = v ? PyDict_SetItem(meta, k, v) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (r < 0) {
+            goto error;
+        }
+    }
+    if (a->has_stats) {
+        Py_DECREF(stats);
+        if (!(stats = stats_dict(a->stats))) {
+            goto error;
+        }
+    }
+    result = Py_BuildValue("{s:(II),s:O,s:K,s:K,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:n}",
+                           "format_version", a->major, a->minor, "complete",
+                           a->complete ? Py_True : Py_False, "valid_size",
+                           (unsigned long long)a->valid_size, "file_size",
+                           (unsigned long long)a->file_size, "meta", meta, "stats", stats,
+                           "frames", frames, "nodes", nodes, "snapshots", snapshots, "last", last,
+                           "peak", peak, "peak_index", (Py_ssize_t)a->peak_index);
+error:
+    Py_XDECREF(strings);
+    Py_XDECREF(frames);
+    Py_XDECREF(nodes);
+    Py_XDECREF(snapshots);
+    Py_XDECREF(meta);
+    Py_XDECREF(last);
+    Py_XDECREF(peak);
+    Py_XDECREF(stats);
+    return result;
+}
+
+static PyObject *
+core_analyze(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"path", "allow_partial", "progress_fd", "progress_delay", NULL};
+    PyObject *path;
+    int allow_partial = 0;
+    int progress_fd = -1;
+    double progress_delay = 0.5;
+    (void)module;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|pid:analyze", keywords,
+                                     PyUnicode_FSConverter, &path, &allow_partial, &progress_fd,
+                                     &progress_delay)) {
+        return NULL;
+    }
+    if (progress_delay < 0) {
+        Py_DECREF(path);
+        PyErr_SetString(PyExc_ValueError, "progress_delay must not be negative");
+        return NULL;
+    }
+    lt_analysis analysis;
+    lt_progress progress;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    if (progress_fd >= 0) {
+        lt_progress_init(&progress, progress_fd, "leaktrace: reading the capture",
+                         (uint64_t)(progress_delay * 1e9));
+    }
+    r = lt_analysis_run(&analysis, PyBytes_AS_STRING(path),
+                        progress_fd >= 0 ? lt_progress_update : NULL, &progress);
+    if (progress_fd >= 0) {
+        lt_progress_finish(&progress);
+    }
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    PyObject *result = NULL;
+    if (r < 0) {
+        PyErr_SetString(CaptureError, analysis.error);
+    }
+    else if (check_readable(analysis.complete, allow_partial, analysis.nsnapshots,
+                            analysis.valid_size, analysis.file_size) == 0) {
+        result = build_analysis(&analysis);
+    }
+    lt_analysis_free(&analysis);
     return result;
 }
 
@@ -638,6 +819,10 @@ static PyMethodDef core_methods[] = {
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},
+    {"analyze", (PyCFunction)(void (*)(void))core_analyze, METH_VARARGS | METH_KEYWORDS,
+     "analyze(path, allow_partial=False, progress_fd=-1, progress_delay=0.5)\n--\n\n"
+     "Stream through a capture: its trace tree, the sites of its last snapshot and of the one\n"
+     "with the highest heap, and a summary of every snapshot."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,6 +17,7 @@ from typing import NoReturn, Protocol
 from . import __version__, _core
 from .capture import Capture, CaptureError
 from .report import FORMATS, render
+from .reporters import BINARY_FORMATS, EXPORT_FORMATS, export
 
 EXIT_BAD_INPUT = 2
 
@@ -51,13 +52,21 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _write_output(text: str, path: str | None) -> None:
+def _write_output(text: str | bytes, path: str | None) -> None:
     if path is None or path == "-":
-        sys.stdout.write(text)
+        if isinstance(text, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
         return
     try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        if isinstance(text, bytes):
+            with open(path, "wb") as f:
+                f.write(text)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
@@ -180,16 +189,17 @@ class RunCommand:
 
 class ReportCommand:
     name = "report"
-    help = "render a capture as text or JSON"
+    help = "render a capture as text, JSON, HTML, pprof, folded stacks or speedscope"
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("capture", help="a capture file written by leaktrace run")
-        parser.add_argument("--format", choices=FORMATS, default="text")
+        parser.add_argument("--format", choices=FORMATS + EXPORT_FORMATS, default="text")
         parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
         parser.add_argument(
             "--partial",
             action="store_true",
-            help="read a capture whose process died before closing it",
+            help="accepted for compatibility: a capture whose process died is always read "
+            "up to its last snapshot, and the report says so",
         )
         _add_report_options(parser)
 
@@ -198,17 +208,35 @@ class ReportCommand:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        if args.format in EXPORT_FORMATS:
+            return self._export(args)
         try:
-            capture = Capture(args.capture, allow_partial=args.partial)
+            capture = Capture(args.capture, allow_partial=True)
         except CaptureError as e:
-            message = str(e)
-            # Errors about opening name the file already; errors about content do not.
-            raise UsageError(
-                message if args.capture in message else f"{args.capture}: {message}"
-            ) from None
+            raise _capture_error(args.capture, e) from None
         text = render(capture, args.format, top=args.top, include_all=args.include_all)
         _write_output(text, args.output)
         return 0
+
+    def _export(self, args: argparse.Namespace) -> int:
+        to_stdout = args.output is None or args.output == "-"
+        if args.format in BINARY_FORMATS and to_stdout and sys.stdout.isatty():
+            raise UsageError(f"{args.format} output is binary: give -o FILE or redirect stdout")
+        try:
+            profile, data = export(args.capture, args.format, include_all=args.include_all)
+        except CaptureError as e:
+            raise _capture_error(args.capture, e) from None
+        _write_output(data, args.output)
+        note = profile.partial_note()
+        if note:
+            print(f"leaktrace: note: {args.capture}: {note}", file=sys.stderr)
+        return 0
+
+
+def _capture_error(path: str, error: CaptureError) -> UsageError:
+    message = str(error)
+    # Errors about opening name the file already; errors about content do not.
+    return UsageError(message if path in message else f"{path}: {message}")
 
 
 def _load(path: str, partial: bool) -> Capture:

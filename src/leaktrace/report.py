@@ -107,7 +107,8 @@ def render_text(
     if not capture.complete:
         out.append(
             f"leaktrace: PARTIAL capture: it ends at byte {capture.valid_size} of "
-            f"{capture.file_size}; showing its last snapshot (#{capture.final.seq})"
+            f"{capture.file_size}; showing its last snapshot (#{capture.final.seq}, taken "
+            f"{capture.final.time_ns / 1e9:.3f} s after tracking began)"
         )
     command = capture.meta.get("command", "")
     out.append(

@@ -1,0 +1,273 @@
+"""The data every profile-shaped report is built from: a tree of stacks with values.
+
+The C analyzer (``_core.analyze``) streams through a capture and hands over the trace
+tree, the sites of the last snapshot and of the snapshot with the highest tracked heap,
+and one line per snapshot. This module folds that into a :class:`Profile`: the stacks
+as a tree merged from the outermost frame (a trie: one node per distinct stack prefix),
+with each node's own leaked, peak and cumulative values, plus the timeline. pprof,
+folded stacks, speedscope and HTML all read it, so they agree on every figure and on
+which stacks are shown.
+
+Stacks are trimmed and classified as ``Capture.leaks()`` does: leaktrace's and runpy's
+frames are dropped from the outer end, and (unless ``include_all``) allocations made
+inside the import machinery or with no Python frame are summed up in ``excluded``
+instead of shown. Unlike the leak list, a profile also keeps stacks whose memory was
+all freed: they carry allocation totals.
+
+The work is per node of the capture's tree and per distinct frame, never per frame of
+every stack, so a capture of a few hundred thousand distinct stacks folds in a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from .. import _core
+from ..capture import (
+    _IMPORT_MACHINERY,
+    SNAPSHOT_KINDS,
+    TRUNCATED_FRAME,
+    Excluded,
+    Frame,
+    _is_own_frame,
+)
+
+FRAME_KINDS = ("python", "native")
+PROGRESS_DELAY_S = 0.5
+TRUNCATED = Frame("[truncated]", "", 0)  # outer end of a stack deeper than --depth
+NO_FRAME = Frame("[no Python frame]", "", 0)  # shown for the root's own values (--all)
+
+# How a frame takes part in trimming and classification.
+_PLAIN, _OWN, _STUB, _IMPORT = range(4)
+# Where the stack of a capture node stands while folding, from the outer end.
+_PREFIX = 0  # every frame so far is leaktrace's or runpy's own: trimmed
+_AFTER_STUB = 1  # only the "python -c" stub's <string> frame so far
+_KEPT = 2  # the trimmed stack has begun
+
+
+def frame_kind(frame: Frame) -> str:
+    """``python`` or ``native``: captures with native frames tag their frames' kind."""
+    kind = getattr(frame, "kind", "python")
+    return kind if kind in FRAME_KINDS else "python"
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    seq: int
+    kind: str
+    time_ns: int
+    label: str | None
+    heap_bytes: int
+    heap_count: int
+
+
+@dataclass
+class Profile:
+    """Stacks merged into a tree. Node 0 is the root (the empty stack); every other
+    node is one frame below its parent (``parent[n] < n``), outermost frames near the
+    root. The value lists give each node's own values (its stack exactly, not its
+    subtree): bytes and blocks alive at the last snapshot (``live_*``, what leaked),
+    at the snapshot with the highest heap (``peak_*``), and allocated since tracking
+    began (``alloc_*``)."""
+
+    path: str
+    complete: bool
+    valid_size: int
+    file_size: int
+    meta: dict[str, str]
+    stats: dict[str, int]
+    frames: list[Frame]
+    parent: list[int]
+    frame: list[int]  # index into frames; -1 for the root
+    live_bytes: list[int]
+    live_count: list[int]
+    alloc_bytes: list[int]
+    alloc_count: list[int]
+    peak_bytes: list[int]
+    peak_count: list[int]
+    timeline: list[TimelinePoint]
+    peak_index: int  # into timeline
+    excluded: dict[str, Excluded] = field(default_factory=dict)
+    include_all: bool = False  # the excluded groups are shown, not summed up
+
+    @property
+    def last(self) -> TimelinePoint:
+        return self.timeline[-1]
+
+    @property
+    def peak(self) -> TimelinePoint:
+        return self.timeline[self.peak_index]
+
+    def nodes_by_size(self) -> list[int]:
+        """Nodes that allocated, by leaked, then peak, then allocated bytes, descending."""
+        nodes = [n for n in range(len(self.parent)) if self.alloc_count[n] or self.peak_count[n]]
+        nodes.sort(key=lambda n: (-self.live_bytes[n], -self.peak_bytes[n], -self.alloc_bytes[n]))
+        return nodes
+
+    def add_node(self, parent: int, frame: int) -> int:
+        """Appends a node with no values below parent; returns its number."""
+        self.parent.append(parent)
+        self.frame.append(frame)
+        for values in (self.live_bytes, self.live_count, self.alloc_bytes, self.alloc_count,
+                       self.peak_bytes, self.peak_count):  # fmt: skip
+            values.append(0)
+        return len(self.parent) - 1
+
+    def stack(self, node: int) -> list[Frame]:
+        """A node's frames, innermost first; the root's own values get NO_FRAME."""
+        frames = []
+        while node:
+            frames.append(self.frames[self.frame[node]])
+            node = self.parent[node]
+        return frames or [NO_FRAME]
+
+    def partial_note(self) -> str | None:
+        """One line saying how far a partial capture reaches, or None when it is whole."""
+        if self.complete:
+            return None
+        return (
+            f"partial capture (the tracked process died before stopping): it reaches snapshot "
+            f"#{self.last.seq} at {self.last.time_ns / 1e9:.3f} s; {self.valid_size} of "
+            f"{self.file_size} bytes valid"
+        )
+
+
+def _frame_classes(frames: list[Frame]) -> list[int]:
+    classes = []
+    for f in frames:
+        if _is_own_frame(f):
+            classes.append(_OWN)
+        elif f.file == "<string>":
+            classes.append(_STUB)
+        elif f.file in _IMPORT_MACHINERY:
+            classes.append(_IMPORT)
+        else:
+            classes.append(_PLAIN)
+    return classes
+
+
+def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> Profile:
+    """Analyses a capture (partial ones included) into a Profile.
+
+    A progress bar is drawn on stderr when it is a terminal and reading takes long.
+    Raises CaptureError for a file that cannot be reported.
+    """
+    path = os.fspath(path)
+    progress_fd = sys.stderr.fileno() if _is_terminal(sys.stderr) else -1
+    data = _core.analyze(
+        path, allow_partial=True, progress_fd=progress_fd, progress_delay=PROGRESS_DELAY_S
+    )
+    # Frames equal in value (two code objects, one name and line) are one frame.
+    frames: list[Frame] = []
+    canonical: list[int] = []
+    seen: dict[Frame, int] = {}
+    for raw in data["frames"]:
+        frame = Frame(*raw)
+        index = seen.get(frame)
+        if index is None:
+            index = seen[frame] = len(frames)
+            frames.append(frame)
+        canonical.append(index)
+    classes = _frame_classes(frames)
+    truncated_id = len(frames)
+    frames.append(TRUNCATED)
+
+    profile = Profile(
+        path=path,
+        complete=data["complete"],
+        valid_size=data["valid_size"],
+        file_size=data["file_size"],
+        meta=data["meta"],
+        stats=data["stats"] or {},
+        frames=frames,
+        parent=[0],
+        frame=[-1],
+        live_bytes=[0],
+        live_count=[0],
+        alloc_bytes=[0],
+        alloc_count=[0],
+        peak_bytes=[0],
+        peak_count=[0],
+        timeline=[
+            TimelinePoint(seq, SNAPSHOT_KINDS[kind], time_ns, label, heap_bytes, heap_count)
+            for seq, kind, time_ns, label, heap_bytes, heap_count in data["snapshots"]
+        ],
+        peak_index=data["peak_index"],
+        include_all=include_all,
+    )
+    children: dict[tuple[int, int], int] = {}
+
+    def child(parent: int, frame: int) -> int:
+        node = children.get((parent, frame))
+        if node is None:
+            node = children[(parent, frame)] = profile.add_node(parent, frame)
+        return node
+
+    # Fold the capture's nodes (parents first) into the profile's tree: where each
+    # node's stack lands after trimming, and whether it is left out.
+    nodes = data["nodes"]
+    count = len(nodes)
+    target = [0] * count  # profile node of each capture node
+    state = [_PREFIX] * count
+    in_import = [False] * count
+    frameless = [False] * count  # no Python frame at all
+    frameless[0] = True
+    for n in range(1, count):
+        p, f = nodes[n]
+        if f == TRUNCATED_FRAME:  # the writer puts it right below the root
+            target[n] = child(target[p], truncated_id)
+            state[n] = _KEPT
+            frameless[n] = frameless[p]
+            in_import[n] = in_import[p]
+            continue
+        f = canonical[f]
+        cls = classes[f]
+        in_import[n] = in_import[p] or cls == _IMPORT
+        if cls == _OWN and state[p] in (_PREFIX, _AFTER_STUB):
+            state[n] = _PREFIX
+            target[n] = 0
+        elif state[p] == _PREFIX and cls == _STUB and p == 0:
+            state[n] = _AFTER_STUB
+            target[n] = child(0, f)
+        else:
+            state[n] = _KEPT
+            target[n] = child(target[p], f)
+
+    # Where each capture node's values go: a profile node, or a reason to leave
+    # them out (only with include_all unset).
+    left_out = {"imports": Excluded(), "no_python_frame": Excluded()}
+    reason: list[str | None] = [None] * count
+    if not include_all:
+        for n in range(count):
+            if frameless[n]:
+                reason[n] = "no_python_frame"
+            elif state[n] == _PREFIX:
+                reason[n] = ""  # made by leaktrace itself while stopping: not counted
+            elif in_import[n]:
+                reason[n] = "imports"
+    for node, lc, lb, ac, ab in data["last"]:
+        why = reason[node]
+        if why is None:
+            t = target[node]
+            profile.live_count[t] += lc
+            profile.live_bytes[t] += lb
+            profile.alloc_count[t] += ac
+            profile.alloc_bytes[t] += ab
+        elif why:
+            left_out[why].bytes += lb
+            left_out[why].count += lc
+    for node, lc, lb, _, _ in data["peak"]:
+        if reason[node] is None:
+            profile.peak_count[target[node]] += lc
+            profile.peak_bytes[target[node]] += lb
+    profile.excluded = left_out
+    return profile
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return stream.isatty()  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
