@@ -51,6 +51,10 @@ int lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *va
  * held (it reads the node counters). Returns 0 or -1 (memory). */
 int lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *info);
 
+/* Encodes an optional record (type >= LT_REC_FIRST_OPTIONAL) with the given
+ * payload. Returns 0 or -1 (memory, or a type below the optional range). */
+int lt_writer_record(lt_writer *w, uint8_t type, const uint8_t *payload, size_t len);
+
 int lt_writer_stats(lt_writer *w, const uint64_t *fields, size_t nfields);
 
 /* Writes out the buffer. Returns 0, or -1 when the writer is in error. */

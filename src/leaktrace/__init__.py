@@ -28,17 +28,20 @@ CaptureError = _core.CaptureError
 
 if TYPE_CHECKING:
     from .capture import Capture, Frame, Site
+    from .retention import Path
 
 __all__ = [
     "Capture",
     "CaptureError",
     "Frame",
+    "Path",
     "Site",
     "is_tracking",
     "load",
     "snapshot",
     "start",
     "stop",
+    "why",
 ]
 
 
@@ -65,9 +68,20 @@ def snapshot(label: str | None = None) -> int:
     return _core.snapshot(label)
 
 
-def stop() -> dict[str, int]:
-    """Stop tracking, complete the capture and return its statistics."""
-    return _core.stop()
+def stop(*, retention_sites: int = 0) -> dict[str, int]:
+    """Stop tracking, complete the capture and return its statistics.
+
+    With retention_sites > 0, the capture also records why the surviving objects of
+    that many of the largest sites are alive (reference paths, leak suspects, cycles).
+    """
+    return _core.stop(retention_sites=retention_sites)
+
+
+def why(obj: object, *, max_paths: int = 5) -> list[Path]:
+    """The reference paths that keep obj alive, the shortest from a root first."""
+    from .retention import why as _why
+
+    return _why(obj, max_paths=max_paths)
 
 
 def is_tracking() -> bool:
@@ -86,4 +100,8 @@ def __getattr__(name: str) -> Any:
         from . import capture
 
         return getattr(capture, name)
+    if name == "Path":
+        from . import retention
+
+        return retention.Path
     raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")

@@ -1,0 +1,1384 @@
+/* lt_retain.c - see lt_retain.h. */
+#include "lt_compat.h"
+
+#include "lt_retain.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <structmember.h>
+#include <time.h>
+
+#include "lt_tracker.h"
+
+/* Flags of the analysis, above lt_graph's own. */
+enum {
+    FROM_ROOT = 4,     /* reached from a named root */
+    FROM_EXTERNAL = 8, /* reached only from an object held from outside */
+    SEED = 16,         /* joined to the super-root */
+};
+
+/* via[i] for a node the search reached: its parent, below count; a root's own
+ * node: count + root id; an object held from outside: EXTERNAL_MARK(g). */
+#define EXTERNAL_MARK(r) ((r)->graph.count + (r)->nroots)
+#define IGNORED_MARK(r) (EXTERNAL_MARK(r) + 1)
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- roots ---- */
+
+static int
+add_root(lt_retain *r, PyObject *obj, lt_root_kind kind, int tier, PyObject *name,
+         PyObject *local, int line)
+{
+    if (!obj) {
+        return 0;
+    }
+    uint32_t node = lt_graph_add(&r->graph, obj);
+    if (node == LT_GRAPH_NONE) {
+        return r->graph.finished ? 0 : -1;
+    }
+    if (r->nroots == r->roots_capacity) {
+        size_t old = r->roots_capacity, cap = old ? old * 2 : 256;
+        lt_root *bigger = lt_graph_alloc(&r->graph, cap * sizeof(lt_root));
+        if (!bigger) {
+            return -1;
+        }
+        if (old) {
+            memcpy(bigger, r->roots, old * sizeof(lt_root));
+        }
+        lt_graph_free(&r->graph, r->roots, old * sizeof(lt_root));
+        r->roots = bigger;
+        r->roots_capacity = (uint32_t)cap;
+    }
+    r->roots[r->nroots++] = (lt_root){node, (uint8_t)kind, (uint8_t)tier, line, name, local};
+    return 0;
+}
+
+static int
+add_module_roots(lt_retain *r)
+{
+    PyObject *modules = PyImport_GetModuleDict();
+    if (!modules || !PyDict_Check(modules)) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(modules, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) {
+            continue;
+        }
+        PyObject *target = PyModule_Check(value) ? PyModule_GetDict(value) : value;
+        if (add_root(r, target, LT_ROOT_MODULE, 0, key, NULL, 0) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+add_frame_roots(lt_retain *r, lt_pyframe *frame, int tier)
+{
+    PyCodeObject *code = lt_compat_frame_code(frame);
+    if (!code || lt_compat_frame_incomplete(frame)) {
+        return 0;
+    }
+    int offset = lt_compat_byte_offset(code, lt_compat_frame_position(frame));
+    int line = offset >= 0 ? PyCode_Addr2Line(code, offset) : code->co_firstlineno;
+    Py_ssize_t count;
+    PyObject **locals = lt_compat_frame_locals(frame, code, &count);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (locals[i] &&
+            add_root(r, locals[i], LT_ROOT_FRAME, tier, (PyObject *)code,
+                     lt_compat_local_name(code, i), line) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+add_thread_roots(lt_retain *r, int caller_frames)
+{
+    PyThreadState *self = lt_compat_gil_tstate();
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
+         ts = PyThreadState_Next(ts)) {
+        int depth = 0;
+        for (lt_pyframe *f = lt_compat_top_frame(ts); f; f = lt_compat_previous_frame(f)) {
+            int demoted = ts == self && (caller_frames < 0 || depth < caller_frames);
+            if (add_frame_roots(r, f, demoted ? 1 : 0) < 0) {
+                return -1;
+            }
+            depth += lt_compat_frame_code(f) != NULL;
+        }
+        PyObject *exc = lt_compat_handled_exception(ts);
+        if (exc && exc != Py_None && add_root(r, exc, LT_ROOT_EXCEPTION, 0, NULL, NULL, 0) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+add_class_roots(lt_retain *r)
+{
+    lt_graph *g = &r->graph;
+    for (uint32_t i = 0; i < g->count; i++) {
+        PyObject *op = g->objects[i];
+        if (PyType_Check(op) && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            PyObject *dict = lt_compat_type_dict((PyTypeObject *)op);
+            if (dict && add_root(r, dict, LT_ROOT_CLASS, 0, op, NULL, 0) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- the search ---- */
+
+static void
+bfs_run(lt_retain *r, uint32_t *queue, size_t head, size_t tail)
+{
+    lt_graph *g = &r->graph;
+    while (head < tail) {
+        uint32_t u = queue[head++];
+        uint8_t from = g->flags[u] & (FROM_ROOT | FROM_EXTERNAL);
+        for (uint32_t e = g->out_start[u]; e < g->out_start[u + 1]; e++) {
+            uint32_t v = g->out_edges[e];
+            if (r->via[v] == LT_GRAPH_NONE) {
+                r->via[v] = u;
+                g->flags[v] |= from;
+                queue[tail++] = v;
+            }
+        }
+    }
+}
+
+static int
+search(lt_retain *r, uint32_t ignore)
+{
+    lt_graph *g = &r->graph;
+    size_t n = g->count;
+    r->via = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
+    uint32_t *queue = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
+    if (!r->via || !queue) {
+        lt_graph_free(g, queue, n * sizeof(uint32_t) + 1);
+        return -1;
+    }
+    memset(r->via, 0xff, n * sizeof(uint32_t));
+    if (ignore != LT_GRAPH_NONE) {
+        r->via[ignore] = IGNORED_MARK(r); /* counts as visited, never expanded */
+    }
+    size_t tail = 0;
+    for (int tier = 0; tier < 2; tier++) {
+        size_t head = tail;
+        for (uint32_t k = 0; k < r->nroots; k++) {
+            uint32_t u = r->roots[k].node;
+            if (r->roots[k].tier == tier && r->via[u] == LT_GRAPH_NONE) {
+                r->via[u] = g->count + k;
+                g->flags[u] |= FROM_ROOT | SEED;
+                queue[tail++] = u;
+            }
+        }
+        bfs_run(r, queue, head, tail);
+        tail = 0;
+    }
+    for (uint32_t u = 0; u < n; u++) {
+        if ((g->flags[u] & LT_NODE_EXTERNAL) && r->via[u] == LT_GRAPH_NONE) {
+            r->via[u] = EXTERNAL_MARK(r);
+            g->flags[u] |= FROM_EXTERNAL | SEED;
+            queue[0] = u;
+            bfs_run(r, queue, 0, 1);
+        }
+    }
+    lt_graph_free(g, queue, n * sizeof(uint32_t) + 1);
+    return 0;
+}
+
+int
+lt_retain_build(lt_retain *r, int caller_frames, PyObject *ignore)
+{
+    memset(r, 0, sizeof(*r));
+    uint64_t start = now_ns();
+    if (lt_graph_begin(&r->graph) < 0 || add_module_roots(r) < 0 ||
+        add_thread_roots(r, caller_frames) < 0 || lt_graph_finish(&r->graph) < 0 ||
+        add_class_roots(r) < 0) {
+        return -1;
+    }
+    /* via[] holds root ids above count. */
+    if ((uint64_t)r->graph.count + r->nroots + 2 >= LT_GRAPH_NONE) {
+        return -1;
+    }
+    if (search(r, ignore ? lt_graph_find(&r->graph, ignore) : LT_GRAPH_NONE) < 0) {
+        return -1;
+    }
+    r->duration_ns = now_ns() - start;
+    return 0;
+}
+
+/* ---- dominators ---- */
+
+static uint32_t
+intersect(const lt_retain *r, const uint32_t *rpo, uint32_t a, uint32_t b)
+{
+    while (a != b) {
+        while (rpo[a] > rpo[b]) {
+            a = r->idom[a];
+        }
+        while (rpo[b] > rpo[a]) {
+            b = r->idom[b];
+        }
+    }
+    return a;
+}
+
+/* Depth-first from the super-root: roots by tier, then objects held from
+ * outside, then whatever is left (cycle entries), each joined to the
+ * super-root. Fills r->postorder; cursor is scratch of count entries. */
+static void
+depth_first(lt_retain *r, uint32_t *stack, uint32_t *cursor, uint8_t *seen)
+{
+    lt_graph *g = &r->graph;
+    size_t npost = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        uint32_t limit = pass < 2 ? r->nroots : g->count;
+        for (uint32_t k = 0; k < limit; k++) {
+            uint32_t s;
+            if (pass < 2) {
+                if (r->roots[k].tier != pass) {
+                    continue;
+                }
+                s = r->roots[k].node;
+            }
+            else {
+                s = k;
+                if (pass == 2 && !(g->flags[s] & FROM_EXTERNAL)) {
+                    continue;
+                }
+            }
+            if (seen[s]) {
+                continue;
+            }
+            g->flags[s] |= SEED;
+            seen[s] = 1;
+            size_t top = 0;
+            stack[top++] = s;
+            cursor[s] = g->out_start[s];
+            while (top) {
+                uint32_t u = stack[top - 1];
+                if (cursor[u] < g->out_start[u + 1]) {
+                    uint32_t v = g->out_edges[cursor[u]++];
+                    if (!seen[v]) {
+                        seen[v] = 1;
+                        cursor[v] = g->out_start[v];
+                        stack[top++] = v;
+                    }
+                }
+                else {
+                    top--;
+                    r->postorder[npost++] = u;
+                }
+            }
+        }
+    }
+}
+
+int
+lt_retain_dominators(lt_retain *r)
+{
+    lt_graph *g = &r->graph;
+    size_t n = g->count;
+    uint32_t super = (uint32_t)n;
+    if (r->idom) {
+        return 0;
+    }
+    r->idom = lt_graph_alloc(g, (n + 1) * sizeof(uint32_t));
+    r->postorder = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
+    r->retained = lt_graph_alloc(g, n * sizeof(uint64_t) + 1);
+    uint32_t *rpo = lt_graph_alloc(g, (n + 1) * sizeof(uint32_t));
+    uint32_t *stack = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
+    uint8_t *seen = lt_graph_alloc(g, n + 1);
+    int result = -1;
+    if (!r->idom || !r->postorder || !r->retained || !rpo || !stack || !seen) {
+        goto done;
+    }
+    memset(seen, 0, n);
+    /* idom doubles as the DFS edge cursor until the iteration starts. */
+    depth_first(r, stack, r->idom, seen);
+    for (size_t i = 0; i < n; i++) {
+        rpo[r->postorder[i]] = (uint32_t)(n - i);
+    }
+    rpo[super] = 0;
+    memset(r->idom, 0xff, (n + 1) * sizeof(uint32_t));
+    r->idom[super] = super;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t k = n; k-- > 0;) {
+            uint32_t b = r->postorder[k];
+            uint32_t best = (g->flags[b] & SEED) ? super : LT_GRAPH_NONE;
+            for (uint32_t e = g->in_start[b]; e < g->in_start[b + 1] && best != super; e++) {
+                uint32_t p = g->in_edges[e];
+                if (r->idom[p] == LT_GRAPH_NONE) {
+                    continue;
+                }
+                best = best == LT_GRAPH_NONE ? p : intersect(r, rpo, p, best);
+            }
+            if (best != LT_GRAPH_NONE && r->idom[b] != best) {
+                r->idom[b] = best;
+                changed = 1;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        r->retained[i] = g->sizes[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = r->postorder[i];
+        if (r->idom[u] != super) {
+            r->retained[r->idom[u]] += r->retained[u];
+        }
+    }
+    result = 0;
+done:
+    lt_graph_free(g, rpo, (n + 1) * sizeof(uint32_t));
+    lt_graph_free(g, stack, n * sizeof(uint32_t) + 1);
+    lt_graph_free(g, seen, n + 1);
+    return result;
+}
+
+/* ---- naming ---- */
+
+/* The UTF-8 text of an exact str, without creating anything for ASCII. */
+static const char *
+str_text(PyObject *s, size_t *len)
+{
+    if (!s || !PyUnicode_CheckExact(s)) {
+        return NULL;
+    }
+    if (PyUnicode_IS_ASCII(s)) {
+        *len = (size_t)PyUnicode_GET_LENGTH(s);
+        return (const char *)PyUnicode_DATA(s);
+    }
+    Py_ssize_t n;
+    const char *text = PyUnicode_AsUTF8AndSize(s, &n);
+    if (!text) {
+        PyErr_Clear(); /* lone surrogates: no UTF-8 form */
+        return NULL;
+    }
+    *len = (size_t)n;
+    return text;
+}
+
+/* The value of the entry of dict with an exact str key equal to name,
+ * found by comparing text (a lookup could call a key's __eq__). */
+static PyObject *
+str_entry(PyObject *dict, const char *name)
+{
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    size_t want = strlen(name), len;
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        const char *text = str_text(k, &len);
+        if (text && len == want && memcmp(text, name, len) == 0) {
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static const char *
+type_name(PyTypeObject *type, size_t *len)
+{
+    if (type->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        const char *q = str_text(((PyHeapTypeObject *)type)->ht_qualname, len);
+        if (q) {
+            return q;
+        }
+    }
+    *len = strlen(type->tp_name);
+    return type->tp_name;
+}
+
+/* A key as a reader would write it: 'text', 42, or <type>. Never calls the
+ * key's own methods. */
+static void
+key_repr(PyObject *key, char *buf, size_t size)
+{
+    size_t len;
+    const char *text = str_text(key, &len);
+    if (text) {
+        size_t shown = len > 60 ? 60 : len;
+        while (shown < len && shown > 0 && ((unsigned char)text[shown] & 0xC0) == 0x80) {
+            shown--;
+        }
+        snprintf(buf, size, "'%.*s%s'", (int)shown, text, shown < len ? "..." : "");
+        return;
+    }
+    if (PyLong_CheckExact(key)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(key, &overflow);
+        if (!overflow && !(v == -1 && PyErr_Occurred())) {
+            snprintf(buf, size, "%lld", v);
+            return;
+        }
+        PyErr_Clear();
+    }
+    const char *tn = type_name(Py_TYPE(key), &len);
+    snprintf(buf, size, "<%.*s>", (int)(len > 80 ? 80 : len), tn);
+}
+
+static void
+edge(lt_bytes *out, uint32_t *nedges, lt_edge_kind kind, const char *text, size_t len)
+{
+    lt_bytes_varint(out, kind);
+    lt_bytes_str(out, text, len);
+    (*nedges)++;
+}
+
+static void
+edge_str(lt_bytes *out, uint32_t *nedges, lt_edge_kind kind, const char *text)
+{
+    edge(out, nedges, kind, text, strlen(text));
+}
+
+/* A dict entry holding value: as an attribute (str keys, when the dict is an
+ * object's namespace) or a key. Returns 0 when value is not in the dict. */
+static int
+dict_edge(PyObject *dict, PyObject *value, int as_attribute, lt_bytes *out, uint32_t *nedges)
+{
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    char buf[LT_MAX_PATH_TEXT];
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        if (v == value) {
+            size_t len;
+            const char *name = as_attribute ? str_text(k, &len) : NULL;
+            if (name) {
+                edge(out, nedges, LT_EDGE_ATTR, name, len);
+            }
+            else {
+                key_repr(k, buf, sizeof(buf));
+                edge_str(out, nedges, LT_EDGE_KEY, buf);
+            }
+            return 1;
+        }
+        if (k == value) {
+            key_repr(k, buf, sizeof(buf));
+            edge_str(out, nedges, LT_EDGE_DICT_KEY, buf);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* An object's namespace dict, if it has one already. */
+static PyObject *
+namespace_of(PyObject *op)
+{
+    if (PyModule_Check(op)) {
+        return PyModule_GetDict(op);
+    }
+    if (PyType_Check(op)) {
+        return lt_compat_type_dict((PyTypeObject *)op);
+    }
+    return lt_compat_existing_dict(op);
+}
+
+static int
+member_edge(PyObject *p, PyObject *c, lt_bytes *out, uint32_t *nedges)
+{
+    for (PyTypeObject *t = Py_TYPE(p); t; t = t->tp_base) {
+        for (PyMemberDef *m = t->tp_members; m && m->name; m++) {
+            if ((m->type == T_OBJECT || m->type == T_OBJECT_EX) &&
+                *(PyObject **)((char *)p + m->offset) == c) {
+                edge_str(out, nedges, LT_EDGE_ATTR, m->name);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    PyObject *target;
+    int is_key;
+} lru_probe;
+
+static int
+find_lru_key(PyObject *child, void *arg)
+{
+    lru_probe *probe = arg;
+    if (child && PyDict_CheckExact(child)) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(child, &pos, &k, &v)) {
+            if (k == probe->target) {
+                probe->is_key = 1;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+function_edge(PyFunctionObject *f, PyObject *c, lt_bytes *out, uint32_t *nedges)
+{
+    static const char *const names[] = {"__globals__", "__defaults__", "__kwdefaults__",
+                                        "__code__",    "__module__",   "__name__",
+                                        "__qualname__", "__doc__",     "__annotations__"};
+    PyObject *fields[] = {f->func_globals, f->func_defaults, f->func_kwdefaults,
+                          f->func_code,    f->func_module,   f->func_name,
+                          f->func_qualname, f->func_doc,     f->func_annotations};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i] == c) {
+            edge_str(out, nedges, LT_EDGE_ATTR, names[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+local_edge(lt_pyframe *frame, PyObject *c, lt_bytes *out, uint32_t *nedges)
+{
+    PyCodeObject *code = frame ? lt_compat_frame_code(frame) : NULL;
+    if (!code) {
+        return 0;
+    }
+    Py_ssize_t count;
+    PyObject **locals = lt_compat_frame_locals(frame, code, &count);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        size_t len;
+        const char *name;
+        if (locals[i] == c && (name = str_text(lt_compat_local_name(code, i), &len))) {
+            edge(out, nedges, LT_EDGE_LOCAL, name, len);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Names the reference chain[i] -> chain[i + 1], looking further along the
+ * chain where several hops read as one (a namespace dict and its key, a
+ * closure tuple, its cell and the cell's contents). Returns the hops used. */
+static size_t
+describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *out,
+         uint32_t *nedges)
+{
+    PyObject *p = chain[i], *c = chain[i + 1];
+    PyObject *after = i + 2 <= end ? chain[i + 2] : NULL;
+
+    if (PyFunction_Check(p)) {
+        PyFunctionObject *f = (PyFunctionObject *)p;
+        if (c == f->func_closure && after && PyTuple_Check(c)) {
+            PyCodeObject *code = (PyCodeObject *)f->func_code;
+            for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(c); k++) {
+                size_t len;
+                const char *name;
+                if (PyTuple_GET_ITEM(c, k) == after &&
+                    (name = str_text(lt_compat_freevar_name(code, k), &len))) {
+                    edge(out, nedges, LT_EDGE_CLOSURE, name, len);
+                    /* The cell's contents make one hop with it. */
+                    return i + 3 <= end && PyCell_Check(after) &&
+                                   PyCell_GET(after) == chain[i + 3]
+                               ? 3
+                               : 2;
+                }
+            }
+        }
+        if (function_edge(f, c, out, nedges)) {
+            return 1;
+        }
+    }
+    PyObject *ns = namespace_of(p);
+    if (ns && c == ns) {
+        if (after && PyDict_Check(c) && dict_edge(c, after, 1, out, nedges)) {
+            return 2;
+        }
+        edge_str(out, nedges, LT_EDGE_ATTR, "__dict__");
+        return 1;
+    }
+    if (PyDict_Check(p)) {
+        if (dict_edge(p, c, namespace_root && i == 0, out, nedges)) {
+            return 1;
+        }
+    }
+    else if (PyList_Check(p) || PyTuple_Check(p)) {
+        Py_ssize_t size = PyList_Check(p) ? PyList_GET_SIZE(p) : PyTuple_GET_SIZE(p);
+        PyObject **items =
+            PyList_Check(p) ? ((PyListObject *)p)->ob_item : ((PyTupleObject *)p)->ob_item;
+        for (Py_ssize_t k = 0; k < size; k++) {
+            if (items[k] == c) {
+                char buf[32];
+                snprintf(buf, sizeof(buf), "%zd", k);
+                edge_str(out, nedges, LT_EDGE_INDEX, buf);
+                return 1;
+            }
+        }
+    }
+    else if (PyAnySet_Check(p)) {
+        edge_str(out, nedges, LT_EDGE_SET_ITEM, "");
+        return 1;
+    }
+    else if (PyCell_Check(p)) {
+        edge_str(out, nedges, LT_EDGE_ATTR, "cell_contents");
+        return 1;
+    }
+    else if (PyMethod_Check(p)) {
+        edge_str(out, nedges, LT_EDGE_ATTR,
+                 c == PyMethod_GET_SELF(p) ? "__self__" : "__func__");
+        return 1;
+    }
+    else if (PyFrame_Check(p)) {
+        if (local_edge(lt_compat_frame_of_object((PyFrameObject *)p), c, out, nedges)) {
+            return 1;
+        }
+    }
+    else if (PyTraceBack_Check(p)) {
+        PyTracebackObject *tb = (PyTracebackObject *)p;
+        edge_str(out, nedges, LT_EDGE_ATTR, c == (PyObject *)tb->tb_frame ? "tb_frame" : "tb_next");
+        return 1;
+    }
+    else if (PyExceptionInstance_Check(p)) {
+        PyBaseExceptionObject *e = (PyBaseExceptionObject *)p;
+        const char *name = c == e->traceback ? "__traceback__"
+                           : c == e->context ? "__context__"
+                           : c == e->cause   ? "__cause__"
+                           : c == e->args    ? "args"
+                                             : NULL;
+        if (name) {
+            edge_str(out, nedges, LT_EDGE_ATTR, name);
+            return 1;
+        }
+    }
+    else if (strcmp(Py_TYPE(p)->tp_name, "functools._lru_cache_wrapper") == 0) {
+        lru_probe probe = {c, 0};
+        traverseproc traverse = Py_TYPE(p)->tp_traverse;
+        if (traverse) {
+            traverse(p, find_lru_key, &probe);
+        }
+        edge_str(out, nedges, LT_EDGE_OTHER,
+                 PyDict_CheckExact(c) ? "lru_cache's cache"
+                 : probe.is_key      ? "lru_cache key"
+                                     : "lru_cache result");
+        return 1;
+    }
+    else if (PyType_Check(p)) {
+        PyTypeObject *t = (PyTypeObject *)p;
+        const char *name = c == t->tp_mro ? "__mro__"
+                           : c == t->tp_bases ? "__bases__"
+                           : c == (PyObject *)t->tp_base ? "__base__"
+                                                         : NULL;
+        if (name) {
+            edge_str(out, nedges, LT_EDGE_ATTR, name);
+            return 1;
+        }
+    }
+    size_t len;
+    const char *name = str_text(lt_compat_inline_attr_name(p, c), &len);
+    if (name) {
+        edge(out, nedges, LT_EDGE_ATTR, name, len);
+        return 1;
+    }
+    if (member_edge(p, c, out, nedges)) {
+        return 1;
+    }
+    if (c == (PyObject *)Py_TYPE(p)) {
+        edge_str(out, nedges, LT_EDGE_ATTR, "__class__");
+        return 1;
+    }
+    char buf[LT_MAX_PATH_TEXT];
+    const char *tn = type_name(Py_TYPE(p), &len);
+    snprintf(buf, sizeof(buf), "referent of %.*s", (int)(len > 100 ? 100 : len), tn);
+    edge_str(out, nedges, LT_EDGE_OTHER, buf);
+    return 1;
+}
+
+static void
+root_text(const lt_retain *r, uint32_t root, char *buf, size_t size)
+{
+    const lt_root *rt = &r->roots[root];
+    size_t len = 0, len2 = 0;
+    const char *a;
+    switch (rt->kind) {
+    case LT_ROOT_MODULE:
+        a = str_text(rt->name, &len);
+        snprintf(buf, size, "%.*s", (int)len, a ? a : "?");
+        break;
+    case LT_ROOT_CLASS: {
+        PyTypeObject *t = (PyTypeObject *)rt->name;
+        PyObject *dict = lt_compat_type_dict(t);
+        PyObject *module = dict ? str_entry(dict, "__module__") : NULL;
+        const char *m = str_text(module, &len2);
+        a = type_name(t, &len);
+        snprintf(buf, size, "%.*s%s%.*s", (int)len2, m ? m : "", m ? "." : "", (int)len, a);
+        break;
+    }
+    case LT_ROOT_FRAME: {
+        PyCodeObject *code = (PyCodeObject *)rt->name;
+        a = str_text(lt_compat_code_name(code), &len);
+        const char *file = str_text(code->co_filename, &len2);
+        snprintf(buf, size, "%.*s (%.*s:%d)", (int)len, a ? a : "?", (int)len2,
+                 file ? file : "?", rt->line);
+        break;
+    }
+    default:
+        snprintf(buf, size, "sys.exc_info()");
+        break;
+    }
+}
+
+/* The chain of objects from the search's root to node, root first, in
+ * chain[0..] (at most cap); returns its length (0 when cap is too small). */
+static size_t
+chain_to(const lt_retain *r, uint32_t node, uint32_t *ids, size_t cap)
+{
+    size_t n = 0;
+    uint32_t u = node;
+    while (n < cap) {
+        ids[n++] = u;
+        if (r->via[u] >= r->graph.count) {
+            break;
+        }
+        u = r->via[u];
+    }
+    if (r->via[u] < r->graph.count) {
+        return 0;
+    }
+    for (size_t a = 0, b = n - 1; a < b; a++, b--) {
+        uint32_t t = ids[a];
+        ids[a] = ids[b];
+        ids[b] = t;
+    }
+    return n;
+}
+
+/* Encodes the edges along chain[0..n) (n objects), keeping the first and
+ * last hops when there are more than a path holds. */
+static void
+encode_edges(PyObject **chain, size_t n, int namespace_root, lt_bytes *out)
+{
+    size_t hops = n - 1, keep = LT_MAX_PATH_EDGES / 2 - 2;
+    lt_bytes edges = {0};
+    uint32_t nedges = 0;
+    if (hops <= LT_MAX_PATH_EDGES - 2) {
+        for (size_t i = 0; i < hops;) {
+            i += describe(chain, i, hops, namespace_root, &edges, &nedges);
+        }
+    }
+    else {
+        for (size_t i = 0; i < keep;) {
+            i += describe(chain, i, keep, namespace_root, &edges, &nedges);
+        }
+        char buf[64];
+        snprintf(buf, sizeof(buf), "... %zu references ...", hops - 2 * keep);
+        edge_str(&edges, &nedges, LT_EDGE_OTHER, buf);
+        for (size_t i = hops - keep; i < hops;) {
+            i += describe(chain, i, hops, 0, &edges, &nedges);
+        }
+    }
+    lt_bytes_varint(out, nedges);
+    lt_bytes_append(out, edges.data, edges.len);
+    out->failed |= edges.failed;
+    lt_bytes_free(&edges);
+}
+
+static void
+encode_head(lt_bytes *out, lt_root_kind kind, const char *root, size_t root_len,
+            PyObject *target, uint64_t object_bytes, uint64_t retained)
+{
+    size_t len;
+    const char *tn = type_name(Py_TYPE(target), &len);
+    lt_bytes_varint(out, kind);
+    lt_bytes_str(out, root, root_len);
+    lt_bytes_str(out, tn, len);
+    lt_bytes_varint(out, object_bytes);
+    lt_bytes_varint(out, retained);
+}
+
+/* Encodes the path to node; extra, when not LT_GRAPH_NONE, is appended as one
+ * more hop (a path to a referrer, then the reference to node). */
+static int
+encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out)
+{
+    lt_graph *g = &r->graph;
+    size_t cap = 1024;
+    uint32_t *ids = NULL;
+    PyObject **chain = NULL;
+    size_t n = 0;
+    for (;; cap *= 4) {
+        ids = lt_graph_alloc(g, (cap + 1) * sizeof(uint32_t));
+        if (!ids) {
+            return -1;
+        }
+        if (r->via[node] == LT_GRAPH_NONE || (n = chain_to(r, node, ids, cap)) != 0) {
+            break;
+        }
+        lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+    }
+    uint32_t last = extra != LT_GRAPH_NONE ? extra : node;
+    uint64_t retained = r->retained ? r->retained[last] : 0;
+    char buf[LT_MAX_PATH_TEXT];
+    int result = -1;
+    if (n == 0) {
+        encode_head(out, LT_ROOT_GARBAGE, "unreachable cyclic garbage", 26, g->objects[last],
+                    g->sizes[last], retained);
+        lt_bytes_varint(out, 0);
+        result = 0;
+        goto done;
+    }
+    if (extra != LT_GRAPH_NONE) {
+        ids[n++] = extra;
+    }
+    chain = lt_graph_alloc(g, n * sizeof(PyObject *));
+    if (!chain) {
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        chain[i] = g->objects[ids[i]];
+    }
+    uint32_t seed_mark = r->via[ids[0]];
+    int namespace_root = 0;
+    if (seed_mark >= EXTERNAL_MARK(r)) {
+        size_t len;
+        const char *tn = type_name(Py_TYPE(chain[0]), &len);
+        encode_head(out, LT_ROOT_EXTERNAL, tn, len, chain[n - 1], g->sizes[last], retained);
+    }
+    else {
+        const lt_root *rt = &r->roots[seed_mark - g->count];
+        root_text(r, seed_mark - g->count, buf, sizeof(buf));
+        encode_head(out, (lt_root_kind)rt->kind, buf, strlen(buf), chain[n - 1],
+                    g->sizes[last], retained);
+        namespace_root = rt->kind == LT_ROOT_MODULE || rt->kind == LT_ROOT_CLASS;
+        if (rt->kind == LT_ROOT_FRAME) {
+            /* The first edge is the local variable itself. */
+            size_t len;
+            const char *name = str_text(rt->local, &len);
+            lt_bytes edges = {0};
+            uint32_t nedges = 0;
+            edge(&edges, &nedges, LT_EDGE_LOCAL, name ? name : "?", name ? len : 1);
+            lt_bytes tail = {0};
+            encode_edges(chain, n, 0, &tail);
+            /* Merge: the count of tail's edges plus this one. */
+            const uint8_t *pos = tail.data;
+            uint64_t tail_edges = 0;
+            if (!tail.failed) {
+                lt_varint_decode(&pos, tail.data + tail.len, &tail_edges);
+            }
+            lt_bytes_varint(out, tail_edges + 1 > LT_MAX_PATH_EDGES ? tail_edges : tail_edges + 1);
+            if (tail_edges + 1 <= LT_MAX_PATH_EDGES) {
+                lt_bytes_append(out, edges.data, edges.len);
+            }
+            if (!tail.failed) {
+                lt_bytes_append(out, pos, (size_t)(tail.data + tail.len - pos));
+            }
+            out->failed |= edges.failed | tail.failed;
+            lt_bytes_free(&edges);
+            lt_bytes_free(&tail);
+            result = out->failed ? -1 : 0;
+            goto done;
+        }
+    }
+    encode_edges(chain, n, namespace_root, out);
+    result = out->failed ? -1 : 0;
+done:
+    lt_graph_free(g, chain, n * sizeof(PyObject *));
+    lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+    return result;
+}
+
+int
+lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out)
+{
+    lt_graph *g = &r->graph;
+    uint32_t t = lt_graph_find(g, obj);
+    if (t == LT_GRAPH_NONE || max_paths <= 0) {
+        return 0;
+    }
+    if (encode_path(r, t, LT_GRAPH_NONE, out) < 0) {
+        return -1;
+    }
+    int npaths = 1;
+    /* Then one path through each other referrer the search reached. */
+    for (uint32_t e = g->in_start[t]; e < g->in_start[t + 1] && npaths < max_paths; e++) {
+        uint32_t p = g->in_edges[e];
+        int seen = p == r->via[t];
+        for (uint32_t d = g->in_start[t]; d < e && !seen; d++) {
+            seen = g->in_edges[d] == p;
+        }
+        if (seen || r->via[p] == LT_GRAPH_NONE || r->via[p] == IGNORED_MARK(r)) {
+            continue;
+        }
+        if (encode_path(r, p, t, out) < 0) {
+            return -1;
+        }
+        npaths++;
+    }
+    return npaths;
+}
+
+/* ---- the report of a run ---- */
+
+typedef struct {
+    int (*emit)(void *ctx, const uint8_t *payload, size_t len);
+    void *ctx;
+} emitter;
+
+static int
+emit_bytes(emitter *em, lt_bytes *b)
+{
+    int result = b->failed ? -1 : em->emit(em->ctx, b->data, b->len);
+    b->len = 0;
+    return result;
+}
+
+typedef struct {
+    uint32_t site;
+    uint64_t bytes;
+    uint32_t samples[8];
+    int nsamples;
+} site_pick;
+
+/* Keeps the sample objects of a site with the largest retained sizes,
+ * largest first. */
+static void
+offer_sample(const lt_retain *r, site_pick *pick, int per_site, uint32_t node)
+{
+    int k;
+    if (pick->nsamples < per_site) {
+        k = pick->nsamples++;
+    }
+    else if (r->retained[node] > r->retained[pick->samples[per_site - 1]]) {
+        k = per_site - 1;
+    }
+    else {
+        return;
+    }
+    pick->samples[k] = node;
+    for (; k > 0 && r->retained[pick->samples[k - 1]] < r->retained[node]; k--) {
+        pick->samples[k] = pick->samples[k - 1];
+        pick->samples[k - 1] = node;
+    }
+}
+
+static int
+report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
+             uint8_t *site_kind, uint32_t nsites, emitter *em)
+{
+    lt_graph *g = &r->graph;
+    int result = -1;
+    uint64_t *bytes = lt_graph_alloc(g, (size_t)nsites * sizeof(uint64_t));
+    uint32_t *slot = lt_graph_alloc(g, (size_t)nsites * sizeof(uint32_t));
+    site_pick *picks = lt_graph_alloc(g, (size_t)max_sites * sizeof(site_pick));
+    lt_bytes b = {0};
+    if (!bytes || !slot || !picks) {
+        goto done;
+    }
+    memset(bytes, 0, (size_t)nsites * sizeof(uint64_t));
+    memset(slot, 0xff, (size_t)nsites * sizeof(uint32_t));
+    for (uint32_t i = 0; i < g->count; i++) {
+        if (g->sites[i] < nsites) {
+            bytes[g->sites[i]] += g->sizes[i];
+        }
+    }
+    /* The sites holding the most bytes of objects, leaving out the import
+     * machinery's (as the report does). */
+    int npicks = 0;
+    for (uint32_t s = 1; s < nsites; s++) {
+        if (!bytes[s]) {
+            continue;
+        }
+        if (!site_kind[s]) {
+            site_kind[s] = skip_prefix && lt_tracker_node_in_file(s, skip_prefix) ? 2 : 1;
+        }
+        if (site_kind[s] == 2) {
+            continue;
+        }
+        int k;
+        if (npicks < max_sites) {
+            k = npicks++;
+        }
+        else if (bytes[s] > picks[max_sites - 1].bytes) {
+            k = max_sites - 1;
+        }
+        else {
+            continue;
+        }
+        picks[k] = (site_pick){s, bytes[s], {0}, 0};
+        for (; k > 0 && picks[k - 1].bytes < picks[k].bytes; k--) {
+            site_pick t = picks[k];
+            picks[k] = picks[k - 1];
+            picks[k - 1] = t;
+        }
+    }
+    for (int k = 0; k < npicks; k++) {
+        slot[picks[k].site] = (uint32_t)k;
+    }
+    for (uint32_t i = 0; i < g->count; i++) {
+        uint32_t s = g->sites[i];
+        if (s < nsites && slot[s] != LT_GRAPH_NONE) {
+            offer_sample(r, &picks[slot[s]], per_site, i);
+        }
+    }
+    for (int k = 0; k < npicks; k++) {
+        for (int j = 0; j < picks[k].nsamples; j++) {
+            lt_bytes_varint(&b, LT_RET_SITE);
+            lt_bytes_varint(&b, picks[k].site);
+            if (encode_path(r, picks[k].samples[j], LT_GRAPH_NONE, &b) < 0 ||
+                emit_bytes(em, &b) < 0) {
+                goto done;
+            }
+        }
+    }
+    result = 0;
+done:
+    lt_bytes_free(&b);
+    lt_graph_free(g, bytes, (size_t)nsites * sizeof(uint64_t));
+    lt_graph_free(g, slot, (size_t)nsites * sizeof(uint32_t));
+    lt_graph_free(g, picks, (size_t)max_sites * sizeof(site_pick));
+    return result;
+}
+
+/* Whether a node is worth naming as a suspect: a container that is neither
+ * a root's own namespace nor part of the program's structure. */
+static int
+suspect_candidate(const lt_retain *r, uint32_t u)
+{
+    PyObject *op = r->graph.objects[u];
+    if (r->via[u] == LT_GRAPH_NONE || r->via[u] >= r->graph.count) {
+        return 0;
+    }
+    return PyObject_IS_GC(op) && !PyModule_Check(op) && !PyType_Check(op) &&
+           !PyFunction_Check(op) && !PyCode_Check(op) && !PyFrame_Check(op);
+}
+
+#define MAX_SUSPECTS 5
+
+static int
+report_suspects(lt_retain *r, const uint8_t *site_kind, uint32_t nsites, emitter *em)
+{
+    lt_graph *g = &r->graph;
+    uint32_t super = g->count;
+    /* Retained leaked bytes: only objects of sites the report shows. */
+    for (uint32_t i = 0; i < g->count; i++) {
+        uint32_t s = g->sites[i];
+        r->retained[i] = s < nsites && site_kind[s] == 1 ? g->sizes[i] : 0;
+    }
+    for (uint32_t i = 0; i < g->count; i++) {
+        uint32_t u = r->postorder[i];
+        if (r->idom[u] != super) {
+            r->retained[r->idom[u]] += r->retained[u];
+        }
+    }
+    uint32_t chosen[MAX_SUSPECTS];
+    uint64_t amounts[MAX_SUSPECTS];
+    int nchosen = 0;
+    /* Greedy: the largest holder, then the largest that is neither inside
+     * nor above one chosen already (what a chosen one retains is taken out
+     * of its dominators). Rejections are bounded. */
+    for (int rounds = 0; nchosen < MAX_SUSPECTS && rounds < 1000; rounds++) {
+        uint32_t best = LT_GRAPH_NONE;
+        for (uint32_t u = 0; u < g->count; u++) {
+            if (r->retained[u] && (best == LT_GRAPH_NONE || r->retained[u] > r->retained[best]) &&
+                suspect_candidate(r, u)) {
+                best = u;
+            }
+        }
+        if (best == LT_GRAPH_NONE) {
+            break;
+        }
+        uint64_t amount = r->retained[best];
+        r->retained[best] = 0;
+        int inside = 0;
+        for (uint32_t d = r->idom[best]; d != super && !inside; d = r->idom[d]) {
+            for (int k = 0; k < nchosen && !inside; k++) {
+                inside = chosen[k] == d;
+            }
+        }
+        if (inside) {
+            continue;
+        }
+        for (uint32_t d = r->idom[best]; d != super; d = r->idom[d]) {
+            r->retained[d] -= amount < r->retained[d] ? amount : r->retained[d];
+        }
+        chosen[nchosen] = best;
+        amounts[nchosen++] = amount;
+    }
+    lt_bytes b = {0};
+    int result = 0;
+    for (int k = 0; k < nchosen && result == 0; k++) {
+        lt_bytes_varint(&b, LT_RET_SUSPECT);
+        lt_bytes_varint(&b, amounts[k]);
+        r->retained[chosen[k]] = amounts[k];
+        result = encode_path(r, chosen[k], LT_GRAPH_NONE, &b) < 0 ? -1 : emit_bytes(em, &b);
+    }
+    lt_bytes_free(&b);
+    return result;
+}
+
+/* ---- cycles ---- */
+
+static uint32_t
+find_set(uint32_t *parent, uint32_t u)
+{
+    while (parent[u] != u) {
+        parent[u] = parent[parent[u]];
+        u = parent[u];
+    }
+    return u;
+}
+
+#define MAX_CYCLES 10
+#define CYCLE_SITES 3
+
+static int
+is_garbage(const lt_graph *g, uint32_t u)
+{
+    return !(g->flags[u] & (FROM_ROOT | FROM_EXTERNAL));
+}
+
+/* Finds a way from start back to start inside its cluster; fills ids with the
+ * cycle (start first) and returns its length, or 0. */
+static size_t
+find_cycle(lt_retain *r, uint32_t *set, uint32_t start, uint32_t *queue, uint32_t *ids,
+           size_t cap)
+{
+    lt_graph *g = &r->graph;
+    uint32_t cluster = find_set(set, start);
+    size_t head = 0, tail = 0, n = 0;
+    queue[tail++] = start;
+    r->via[start] = start;
+    uint32_t closing = LT_GRAPH_NONE;
+    while (head < tail && closing == LT_GRAPH_NONE) {
+        uint32_t u = queue[head++];
+        for (uint32_t e = g->out_start[u]; e < g->out_start[u + 1]; e++) {
+            uint32_t v = g->out_edges[e];
+            if (v == start) {
+                closing = u;
+                break;
+            }
+            if (r->via[v] == LT_GRAPH_NONE && is_garbage(g, v) && find_set(set, v) == cluster) {
+                r->via[v] = u;
+                queue[tail++] = v;
+            }
+        }
+    }
+    if (closing != LT_GRAPH_NONE) {
+        for (uint32_t u = closing; n < cap; u = r->via[u]) {
+            ids[n++] = u;
+            if (u == start) {
+                break;
+            }
+        }
+        if (ids[n - 1] != start) {
+            n = 0;
+        }
+    }
+    for (size_t k = 0; k < tail; k++) {
+        r->via[queue[k]] = LT_GRAPH_NONE;
+    }
+    for (size_t a = 0, b = n ? n - 1 : 0; a < b; a++, b--) {
+        uint32_t t = ids[a];
+        ids[a] = ids[b];
+        ids[b] = t;
+    }
+    return n;
+}
+
+static int
+report_cycles(lt_retain *r, emitter *em)
+{
+    lt_graph *g = &r->graph;
+    size_t n = g->count;
+    /* After the dominators: their arrays are free for reuse. */
+    uint32_t *set = r->postorder, *members = r->idom;
+    uint64_t *bytes = r->retained;
+    uint32_t *queue = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
+    uint32_t ids[LT_MAX_PATH_EDGES + 1];
+    PyObject *chain[LT_MAX_PATH_EDGES + 2];
+    lt_bytes b = {0};
+    int result = -1;
+    if (!queue) {
+        goto done;
+    }
+    for (uint32_t u = 0; u < n; u++) {
+        set[u] = u;
+        bytes[u] = 0;
+        members[u] = 0;
+    }
+    for (uint32_t u = 0; u < n; u++) {
+        if (!is_garbage(g, u)) {
+            continue;
+        }
+        for (uint32_t e = g->out_start[u]; e < g->out_start[u + 1]; e++) {
+            uint32_t v = g->out_edges[e];
+            if (is_garbage(g, v)) {
+                uint32_t a = find_set(set, u), c = find_set(set, v);
+                if (a != c) {
+                    set[a] = c;
+                }
+            }
+        }
+    }
+    for (uint32_t u = 0; u < n; u++) {
+        if (is_garbage(g, u)) {
+            uint32_t c = find_set(set, u);
+            bytes[c] += g->sizes[u];
+            members[c]++;
+        }
+    }
+    for (int reported = 0; reported < MAX_CYCLES; reported++) {
+        uint32_t best = LT_GRAPH_NONE;
+        for (uint32_t u = 0; u < n; u++) {
+            if (members[u] > 1 && set[u] == u && (best == LT_GRAPH_NONE || bytes[u] > bytes[best])) {
+                best = u;
+            }
+        }
+        if (best == LT_GRAPH_NONE) {
+            break;
+        }
+        /* The cluster's sites and a cycle through one of its first objects. */
+        uint32_t site[CYCLE_SITES];
+        uint64_t site_bytes[CYCLE_SITES];
+        int nsites = 0;
+        size_t len = 0;
+        int tries = 0;
+        for (uint32_t u = 0; u < n; u++) {
+            if (!is_garbage(g, u) || find_set(set, u) != best) {
+                continue;
+            }
+            if (!len && tries < 8 && (g->flags[u] & LT_NODE_GC_LISTED)) {
+                tries++;
+                len = find_cycle(r, set, u, queue, ids, LT_MAX_PATH_EDGES);
+            }
+            uint32_t s = g->sites ? g->sites[u] : LT_GRAPH_NONE;
+            if (s == LT_GRAPH_NONE) {
+                continue;
+            }
+            int k = 0;
+            while (k < nsites && site[k] != s) {
+                k++;
+            }
+            if (k == nsites) {
+                if (nsites == CYCLE_SITES) {
+                    continue; /* a few sites name the cycle; the rest are summed in bytes */
+                }
+                site[nsites] = s;
+                site_bytes[nsites++] = 0;
+            }
+            site_bytes[k] += g->sizes[u];
+        }
+        lt_bytes_varint(&b, LT_RET_CYCLE);
+        lt_bytes_varint(&b, members[best]);
+        lt_bytes_varint(&b, bytes[best]);
+        lt_bytes_varint(&b, (uint64_t)nsites);
+        for (int k = 0; k < nsites; k++) {
+            lt_bytes_varint(&b, site[k]);
+            lt_bytes_varint(&b, site_bytes[k]);
+        }
+        PyObject *first = g->objects[len ? ids[0] : best];
+        size_t tl;
+        const char *tn = type_name(Py_TYPE(first), &tl);
+        encode_head(&b, LT_ROOT_GARBAGE, tn, tl, first, g->sizes[len ? ids[0] : best],
+                    bytes[best]);
+        if (len) {
+            for (size_t k = 0; k < len; k++) {
+                chain[k] = g->objects[ids[k]];
+            }
+            chain[len] = chain[0];
+            encode_edges(chain, len + 1, 0, &b);
+        }
+        else {
+            lt_bytes_varint(&b, 0);
+        }
+        if (emit_bytes(em, &b) < 0) {
+            goto done;
+        }
+        members[best] = 0;
+    }
+    result = 0;
+done:
+    lt_bytes_free(&b);
+    lt_graph_free(g, queue, n * sizeof(uint32_t) + 1);
+    return result;
+}
+
+static int
+report_summary(lt_retain *r, emitter *em)
+{
+    lt_graph *g = &r->graph;
+    uint64_t fields[LT_RSUM_COUNT] = {0};
+    for (uint32_t u = 0; u < g->count; u++) {
+        int k = (g->flags[u] & FROM_ROOT)       ? LT_RSUM_ROOT_BYTES
+                : (g->flags[u] & FROM_EXTERNAL) ? LT_RSUM_EXTERNAL_BYTES
+                                                : LT_RSUM_GARBAGE_BYTES;
+        fields[k] += g->sizes[u];
+    }
+    fields[LT_RSUM_OBJECTS] = g->count;
+    fields[LT_RSUM_EDGES] = g->nedges;
+    fields[LT_RSUM_ANALYSIS_BYTES] = g->peak_memory;
+    fields[LT_RSUM_DURATION_NS] = r->duration_ns;
+    lt_bytes b = {0};
+    lt_bytes_varint(&b, LT_RET_SUMMARY);
+    lt_bytes_varint(&b, LT_RSUM_COUNT);
+    for (int k = 0; k < LT_RSUM_COUNT; k++) {
+        lt_bytes_varint(&b, fields[k]);
+    }
+    int result = emit_bytes(em, &b);
+    lt_bytes_free(&b);
+    return result;
+}
+
+int
+lt_retain_report(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
+                 int (*emit)(void *ctx, const uint8_t *payload, size_t len), void *ctx)
+{
+    lt_graph *g = &r->graph;
+    if (!g->sites || max_sites <= 0 || per_site <= 0 || per_site > 8) {
+        return -1;
+    }
+    uint64_t start = now_ns();
+    emitter em = {emit, ctx};
+    uint32_t nsites = 0;
+    for (uint32_t i = 0; i < g->count; i++) {
+        if (g->sites[i] != LT_GRAPH_NONE && g->sites[i] >= nsites) {
+            nsites = g->sites[i] + 1;
+        }
+    }
+    uint8_t *site_kind = lt_graph_alloc(g, (size_t)nsites + 1);
+    int result = -1;
+    if (!site_kind) {
+        return -1;
+    }
+    memset(site_kind, 0, (size_t)nsites + 1);
+    if (lt_retain_dominators(r) == 0 &&
+        report_sites(r, max_sites, per_site, skip_prefix, site_kind, nsites, &em) == 0 &&
+        report_suspects(r, site_kind, nsites, &em) == 0 && report_cycles(r, &em) == 0) {
+        r->duration_ns += now_ns() - start;
+        result = report_summary(r, &em);
+    }
+    lt_graph_free(g, site_kind, (size_t)nsites + 1);
+    return result;
+}
+
+void
+lt_retain_destroy(lt_retain *r)
+{
+    lt_graph *g = &r->graph;
+    size_t n = g->count;
+    lt_graph_free(g, r->roots, (size_t)r->roots_capacity * sizeof(lt_root));
+    lt_graph_free(g, r->via, n * sizeof(uint32_t) + 1);
+    lt_graph_free(g, r->idom, (n + 1) * sizeof(uint32_t));
+    lt_graph_free(g, r->postorder, n * sizeof(uint32_t) + 1);
+    lt_graph_free(g, r->retained, n * sizeof(uint64_t) + 1);
+    lt_graph_destroy(g);
+    memset(r, 0, sizeof(*r));
+}
