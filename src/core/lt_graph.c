@@ -308,19 +308,6 @@ mark_external(lt_graph *g)
     }
 }
 
-/* The size of a separately allocated buffer an object owns: exact when the
- * tracker saw it, else the estimate given. */
-static uint64_t
-buffer_size(const void *buffer, uint64_t estimate, int tracking)
-{
-    uint64_t size;
-    uint32_t node;
-    if (buffer && tracking && lt_tracker_block(buffer, &size, &node)) {
-        return size;
-    }
-    return buffer ? estimate : 0;
-}
-
 static uint64_t
 estimated_size(PyObject *op)
 {
@@ -340,31 +327,52 @@ estimated_size(PyObject *op)
     return size;
 }
 
-static uint64_t
-owned_buffers(PyObject *op, int tracking)
+/* The separately allocated buffer an object owns (a list's items, a dict's
+ * table, a set's table), with an estimate of its size, or NULL. */
+static const void *
+owned_buffer(PyObject *op, uint64_t *estimate)
 {
+    *estimate = 0;
     if (PyList_Check(op)) {
         PyListObject *list = (PyListObject *)op;
-        return buffer_size(list->ob_item, (uint64_t)list->allocated * sizeof(PyObject *),
-                           tracking);
+        *estimate = (uint64_t)list->allocated * sizeof(PyObject *);
+        return list->ob_item;
     }
     if (PyDict_Check(op)) {
         PyDictObject *dict = (PyDictObject *)op;
-        /* Split tables share their keys with other instances: count only the
-         * values, which belong to this dict. */
-        if (dict->ma_values) {
-            return buffer_size(dict->ma_values, 0, tracking);
-        }
-        return buffer_size(dict->ma_keys, 0, tracking);
+        /* Split tables share their keys with other instances: only the
+         * values belong to this dict. */
+        return dict->ma_values ? (const void *)dict->ma_values : (const void *)dict->ma_keys;
     }
     if (PyAnySet_Check(op)) {
         PySetObject *set = (PySetObject *)op;
         if (set->table != set->smalltable) {
-            return buffer_size(set->table, ((uint64_t)set->mask + 1) * sizeof(setentry),
-                               tracking);
+            *estimate = ((uint64_t)set->mask + 1) * sizeof(setentry);
+            return set->table;
         }
     }
-    return 0;
+    return NULL;
+}
+
+uint32_t
+lt_graph_buffer_site(PyObject *op)
+{
+    uint64_t size, estimate;
+    uint32_t node;
+    const void *buffer = owned_buffer(op, &estimate);
+    return buffer && lt_tracker_block(buffer, &size, &node) ? node : LT_GRAPH_NONE;
+}
+
+static uint64_t
+owned_buffers(PyObject *op, int tracking)
+{
+    uint64_t size, estimate;
+    uint32_t node;
+    const void *buffer = owned_buffer(op, &estimate);
+    if (buffer && tracking && lt_tracker_block(buffer, &size, &node)) {
+        return size;
+    }
+    return estimate;
 }
 
 static int

@@ -76,6 +76,10 @@ int lt_graph_finish(lt_graph *g);
 /* The index of an object, or LT_GRAPH_NONE when it is not in the graph. */
 uint32_t lt_graph_find(const lt_graph *g, PyObject *op);
 
+/* The trace-tree node of the buffer a list, dict or set owns (its items or
+ * table, allocated apart from the object), or LT_GRAPH_NONE. */
+uint32_t lt_graph_buffer_site(PyObject *op);
+
 /* Arrays of the analyses built on the graph are counted with it. */
 void *lt_graph_alloc(lt_graph *g, size_t size);
 void lt_graph_free(lt_graph *g, void *ptr, size_t size);

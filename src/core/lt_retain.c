@@ -989,6 +989,14 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
             bytes[g->sites[i]] += g->sizes[i];
         }
     }
+    /* A site that allocated the items of lists (or tables of dicts and sets)
+     * is represented by the owners of those buffers. */
+    for (uint32_t i = 0; i < g->count; i++) {
+        uint32_t s = lt_graph_buffer_site(g->objects[i]);
+        if (s < nsites && s != g->sites[i]) {
+            bytes[s] += g->sizes[i];
+        }
+    }
     /* The sites holding the most bytes of objects, leaving out the import
      * machinery's (as the report does). */
     int npicks = 0;
@@ -1026,6 +1034,10 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
         uint32_t s = g->sites[i];
         if (s < nsites && slot[s] != LT_GRAPH_NONE) {
             offer_sample(r, &picks[slot[s]], per_site, i);
+        }
+        uint32_t b = lt_graph_buffer_site(g->objects[i]);
+        if (b < nsites && b != s && slot[b] != LT_GRAPH_NONE) {
+            offer_sample(r, &picks[slot[b]], per_site, i);
         }
     }
     for (int k = 0; k < npicks; k++) {
@@ -1347,12 +1359,9 @@ lt_retain_report(lt_retain *r, int max_sites, int per_site, const char *skip_pre
     }
     uint64_t start = now_ns();
     emitter em = {emit, ctx};
-    uint32_t nsites = 0;
-    for (uint32_t i = 0; i < g->count; i++) {
-        if (g->sites[i] != LT_GRAPH_NONE && g->sites[i] >= nsites) {
-            nsites = g->sites[i] + 1;
-        }
-    }
+    lt_tracker_stats stats;
+    lt_tracker_get_stats(&stats);
+    uint32_t nsites = stats.nodes > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)stats.nodes;
     uint8_t *site_kind = lt_graph_alloc(g, (size_t)nsites + 1);
     int result = -1;
     if (!site_kind) {
