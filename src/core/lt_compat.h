@@ -47,10 +47,14 @@
 #endif
 #include "internal/pycore_pystate.h"
 #include "internal/pycore_gc.h"
+/* 3.13's pycore_object.h has inline helpers with unused parameters. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #include "internal/pycore_object.h"
 #if PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_dict.h"
 #endif
+#pragma GCC diagnostic pop
 
 #if PY_VERSION_HEX >= 0x030B0000
 typedef _PyInterpreterFrame lt_pyframe;
