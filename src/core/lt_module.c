@@ -541,7 +541,8 @@ retention_record(const lt_rretention *rec)
         Py_DECREF(p);
         return NULL;
     }
-    return Py_BuildValue("{s:s,s:K,s:K,s:N,s:N}", "what", "cycle", "objects",
+    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:N,s:N}", "what", "cycle", "clusters",
+                         (unsigned long long)rec->clusters, "objects",
                          (unsigned long long)rec->objects, "bytes",
                          (unsigned long long)rec->amount, "sites", sites, "path", p);
 }

@@ -262,7 +262,8 @@ parse_retention(lt_capture *cap, cursor *c)
         }
         break;
     case LT_RET_CYCLE:
-        if (read_u64(c, &rec.objects) < 0 || read_u64(c, &rec.amount) < 0 ||
+        if (read_u64(c, &rec.clusters) < 0 || read_u64(c, &rec.objects) < 0 ||
+            read_u64(c, &rec.amount) < 0 ||
             read_u64(c, &v) < 0 || v > (uint64_t)(c->end - c->pos) / 2) {
             return -1;
         }

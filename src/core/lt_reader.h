@@ -63,6 +63,7 @@ typedef struct {
     uint32_t node;        /* SITE: the site's node */
     uint64_t amount;      /* SUSPECT: leaked bytes retained; CYCLE: bytes */
     uint64_t objects;     /* CYCLE: objects */
+    uint64_t clusters;    /* CYCLE: look-alike clusters */
     uint32_t nsites;      /* CYCLE: (node, bytes) pairs at sites */
     const uint8_t *sites; /* CYCLE: the pairs */
     const uint8_t *body;  /* the path, or SUMMARY's field count and fields */

@@ -4,6 +4,7 @@
 #include "lt_retain.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <structmember.h>
 #include <time.h>
@@ -1205,6 +1206,84 @@ find_cycle(lt_retain *r, uint32_t *set, uint32_t start, uint32_t *queue, uint32_
     return n;
 }
 
+static uint64_t
+mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+typedef struct {
+    uint64_t signature;
+    uint32_t cluster;
+} cluster_key;
+
+static int
+compare_keys(const void *a, const void *b)
+{
+    const cluster_key *x = a, *y = b;
+    return x->signature < y->signature ? -1 : x->signature > y->signature;
+}
+
+typedef struct {
+    uint64_t bytes, objects;
+    uint32_t clusters, sample; /* sample: the group's largest cluster */
+    uint32_t site[CYCLE_SITES];
+    uint64_t site_bytes[CYCLE_SITES];
+    int nsites;
+} cycle_group;
+
+static int
+emit_cycle(lt_retain *r, uint32_t *set, uint32_t *queue, const cycle_group *grp, emitter *em)
+{
+    lt_graph *g = &r->graph;
+    uint32_t ids[LT_MAX_PATH_EDGES + 1];
+    PyObject *chain[LT_MAX_PATH_EDGES + 2];
+    size_t len = 0;
+    int tries = 0;
+    for (uint32_t u = 0; u < g->count && !len && tries < 8; u++) {
+        if (is_garbage(g, u) && (g->flags[u] & LT_NODE_GC_LISTED) &&
+            find_set(set, u) == grp->sample) {
+            tries++;
+            len = find_cycle(r, set, u, queue, ids, LT_MAX_PATH_EDGES);
+        }
+    }
+    lt_bytes b = {0};
+    lt_bytes_varint(&b, LT_RET_CYCLE);
+    lt_bytes_varint(&b, grp->clusters);
+    lt_bytes_varint(&b, grp->objects);
+    lt_bytes_varint(&b, grp->bytes);
+    lt_bytes_varint(&b, (uint64_t)grp->nsites);
+    for (int k = 0; k < grp->nsites; k++) {
+        lt_bytes_varint(&b, grp->site[k]);
+        lt_bytes_varint(&b, grp->site_bytes[k]);
+    }
+    uint32_t first = len ? ids[0] : grp->sample;
+    size_t tl;
+    const char *tn = type_name(Py_TYPE(g->objects[first]), &tl);
+    encode_head(&b, LT_ROOT_GARBAGE, tn, tl, g->objects[first], g->sizes[first], grp->bytes);
+    if (len) {
+        for (size_t k = 0; k < len; k++) {
+            chain[k] = g->objects[ids[k]];
+        }
+        chain[len] = chain[0];
+        encode_edges(chain, len + 1, 0, &b);
+    }
+    else {
+        lt_bytes_varint(&b, 0);
+    }
+    int result = emit_bytes(em, &b);
+    lt_bytes_free(&b);
+    return result;
+}
+
+/* Unreachable objects fall into clusters (connected through references among
+ * them). Clusters made by the same code look alike: same sites, same types.
+ * They are grouped by a signature summed over their members, and the largest
+ * groups are reported with one sample cycle each. */
 static int
 report_cycles(lt_retain *r, emitter *em)
 {
@@ -1213,18 +1292,20 @@ report_cycles(lt_retain *r, emitter *em)
     /* After the dominators: their arrays are free for reuse. */
     uint32_t *set = r->postorder, *members = r->idom;
     uint64_t *bytes = r->retained;
+    uint64_t *signature = lt_graph_alloc(g, n * sizeof(uint64_t) + 1);
     uint32_t *queue = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
-    uint32_t ids[LT_MAX_PATH_EDGES + 1];
-    PyObject *chain[LT_MAX_PATH_EDGES + 2];
-    lt_bytes b = {0};
-    int result = -1;
-    if (!queue) {
+    cluster_key *keys = NULL;
+    cycle_group groups[MAX_CYCLES];
+    size_t nkeys = 0;
+    int ngroups = 0, result = -1;
+    if (!queue || !signature) {
         goto done;
     }
     for (uint32_t u = 0; u < n; u++) {
         set[u] = u;
         bytes[u] = 0;
         members[u] = 0;
+        signature[u] = 0;
     }
     for (uint32_t u = 0; u < n; u++) {
         if (!is_garbage(g, u)) {
@@ -1245,80 +1326,93 @@ report_cycles(lt_retain *r, emitter *em)
             uint32_t c = find_set(set, u);
             bytes[c] += g->sizes[u];
             members[c]++;
+            uint64_t site = g->sites ? g->sites[u] : 0;
+            signature[c] += mix64((uintptr_t)Py_TYPE(g->objects[u]) ^ (site << 1));
         }
     }
-    for (int reported = 0; reported < MAX_CYCLES; reported++) {
-        uint32_t best = LT_GRAPH_NONE;
-        for (uint32_t u = 0; u < n; u++) {
-            if (members[u] > 1 && set[u] == u && (best == LT_GRAPH_NONE || bytes[u] > bytes[best])) {
-                best = u;
+    for (uint32_t u = 0; u < n; u++) {
+        nkeys += members[u] > 1 && set[u] == u;
+    }
+    keys = lt_graph_alloc(g, nkeys * sizeof(cluster_key) + 1);
+    if (!keys) {
+        goto done;
+    }
+    nkeys = 0;
+    for (uint32_t u = 0; u < n; u++) {
+        if (members[u] > 1 && set[u] == u) {
+            keys[nkeys++] = (cluster_key){signature[u], u};
+        }
+    }
+    qsort(keys, nkeys, sizeof(cluster_key), compare_keys);
+    /* The largest groups, kept sorted by bytes. */
+    for (size_t a = 0, z; a < nkeys; a = z) {
+        cycle_group grp = {0};
+        grp.sample = keys[a].cluster;
+        for (z = a; z < nkeys && keys[z].signature == keys[a].signature; z++) {
+            uint32_t c = keys[z].cluster;
+            grp.bytes += bytes[c];
+            grp.objects += members[c];
+            grp.clusters++;
+            if (bytes[c] > bytes[grp.sample]) {
+                grp.sample = c;
             }
         }
-        if (best == LT_GRAPH_NONE) {
-            break;
+        int k;
+        if (ngroups < MAX_CYCLES) {
+            k = ngroups++;
         }
-        /* The cluster's sites and a cycle through one of its first objects. */
-        uint32_t site[CYCLE_SITES];
-        uint64_t site_bytes[CYCLE_SITES];
-        int nsites = 0;
-        size_t len = 0;
-        int tries = 0;
-        for (uint32_t u = 0; u < n; u++) {
-            if (!is_garbage(g, u) || find_set(set, u) != best) {
-                continue;
-            }
-            if (!len && tries < 8 && (g->flags[u] & LT_NODE_GC_LISTED)) {
-                tries++;
-                len = find_cycle(r, set, u, queue, ids, LT_MAX_PATH_EDGES);
-            }
-            uint32_t s = g->sites ? g->sites[u] : LT_GRAPH_NONE;
-            if (s == LT_GRAPH_NONE) {
-                continue;
-            }
-            int k = 0;
-            while (k < nsites && site[k] != s) {
-                k++;
-            }
-            if (k == nsites) {
-                if (nsites == CYCLE_SITES) {
-                    continue; /* a few sites name the cycle; the rest are summed in bytes */
-                }
-                site[nsites] = s;
-                site_bytes[nsites++] = 0;
-            }
-            site_bytes[k] += g->sizes[u];
-        }
-        lt_bytes_varint(&b, LT_RET_CYCLE);
-        lt_bytes_varint(&b, members[best]);
-        lt_bytes_varint(&b, bytes[best]);
-        lt_bytes_varint(&b, (uint64_t)nsites);
-        for (int k = 0; k < nsites; k++) {
-            lt_bytes_varint(&b, site[k]);
-            lt_bytes_varint(&b, site_bytes[k]);
-        }
-        PyObject *first = g->objects[len ? ids[0] : best];
-        size_t tl;
-        const char *tn = type_name(Py_TYPE(first), &tl);
-        encode_head(&b, LT_ROOT_GARBAGE, tn, tl, first, g->sizes[len ? ids[0] : best],
-                    bytes[best]);
-        if (len) {
-            for (size_t k = 0; k < len; k++) {
-                chain[k] = g->objects[ids[k]];
-            }
-            chain[len] = chain[0];
-            encode_edges(chain, len + 1, 0, &b);
+        else if (grp.bytes > groups[MAX_CYCLES - 1].bytes) {
+            k = MAX_CYCLES - 1;
         }
         else {
-            lt_bytes_varint(&b, 0);
+            continue;
         }
-        if (emit_bytes(em, &b) < 0) {
+        groups[k] = grp;
+        for (; k > 0 && groups[k - 1].bytes < groups[k].bytes; k--) {
+            cycle_group t = groups[k];
+            groups[k] = groups[k - 1];
+            groups[k - 1] = t;
+        }
+    }
+    /* The sites of each reported group, over all its clusters. */
+    for (size_t a = 0; a < nkeys; a++) {
+        members[keys[a].cluster] = 0;
+    }
+    for (size_t a = 0; a < nkeys; a++) {
+        for (int k = 0; k < ngroups; k++) {
+            if (keys[a].signature == signature[groups[k].sample]) {
+                members[keys[a].cluster] = (uint32_t)k + 1;
+            }
+        }
+    }
+    for (uint32_t u = 0; g->sites && u < n; u++) {
+        uint32_t k, s = g->sites[u];
+        if (!is_garbage(g, u) || s == LT_GRAPH_NONE || !(k = members[find_set(set, u)])) {
+            continue;
+        }
+        cycle_group *grp = &groups[k - 1];
+        int j = 0;
+        while (j < grp->nsites && grp->site[j] != s) {
+            j++;
+        }
+        if (j == grp->nsites) {
+            if (grp->nsites == CYCLE_SITES) {
+                continue; /* a few sites name the cycle; the bytes count them all */
+            }
+            grp->site[grp->nsites] = s;
+            grp->site_bytes[grp->nsites++] = 0;
+        }
+        grp->site_bytes[j] += g->sizes[u];
+    }
+    for (int k = 0; k < ngroups; k++) {
+        if (emit_cycle(r, set, queue, &groups[k], em) < 0) {
             goto done;
         }
-        members[best] = 0;
     }
     result = 0;
 done:
-    lt_bytes_free(&b);
+    lt_graph_free(g, keys, nkeys * sizeof(cluster_key) + 1);
+    lt_graph_free(g, signature, n * sizeof(uint64_t) + 1);
     lt_graph_free(g, queue, n * sizeof(uint32_t) + 1);
     return result;
 }

@@ -78,10 +78,16 @@ def stop(*, retention_sites: int = 0) -> dict[str, int]:
 
 
 def why(obj: object, *, max_paths: int = 5) -> list[Path]:
-    """The reference paths that keep obj alive, the shortest from a root first."""
-    from .retention import why as _why
+    """The reference paths that keep obj alive, the shortest from a root first.
 
-    return _why(obj, max_paths=max_paths)
+    Then one path through each other object that refers to obj, up to max_paths.
+    Works with or without tracking. The caller's own local variables count only
+    when nothing else reaches obj.
+    """
+    from .retention import paths_of
+
+    # This frame and the caller's are the ones that merely hold obj.
+    return paths_of(obj, max_paths=max_paths, caller_frames=2)
 
 
 def is_tracking() -> bool:

@@ -139,7 +139,8 @@ def _cycle_lines(capture: Capture) -> list[str]:
     ]
     for cycle in cycles:
         lines.append(
-            f"  {format_bytes(cycle.bytes)} in {cycle.objects:,} objects: {cycle.around()}"
+            f"  {format_bytes(cycle.bytes)} in {cycle.objects:,} objects "
+            f"({cycle.clusters:,} alike): {cycle.around()}"
         )
         for node, nbytes in cycle.sites:
             stack, _ = capture.stack(node)
@@ -184,6 +185,7 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
 
 def _cycle_json(capture: Capture, cycle: Cycle) -> dict[str, object]:
     return {
+        "clusters": cycle.clusters,
         "objects": cycle.objects,
         "bytes": cycle.bytes,
         "sites": [

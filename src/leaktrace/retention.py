@@ -83,15 +83,16 @@ def _edge_text(kind: str, name: str, *, first: bool) -> str:
     return f" → {name}"
 
 
-def why(obj: object, *, max_paths: int = 5) -> list[Path]:
+def paths_of(obj: object, *, max_paths: int = 5, caller_frames: int = 1) -> list[Path]:
     """Reference paths that keep obj alive: the shortest from a root first.
 
     Then one path through each other object that refers to obj, up to max_paths.
-    Works with or without tracking. The caller's own local variables count only
-    when nothing else reaches obj. An empty list means obj is not referenced from
-    any object the collector knows (an int or str held only by C code, say).
+    Works with or without tracking. The locals of the caller_frames innermost
+    frames of this thread (this function's included) count only when nothing else
+    reaches obj. An empty list means obj is referenced from no object the collector
+    knows (an int or str held only by C code, say).
     """
-    result = _core.analyze((obj,), max_paths, True, 2)
+    result = _core.analyze((obj,), max_paths, True, caller_frames + 1)
     return [Path.from_core(p) for p in result["paths"][0]]
 
 
@@ -108,8 +109,12 @@ class Suspect:
 
 @dataclass(frozen=True)
 class Cycle:
-    """Unreachable objects kept only by reference cycles the collector has not freed."""
+    """Unreachable objects kept only by reference cycles the collector has not freed.
 
+    Look-alike clusters (same types, same allocation sites) are counted together.
+    """
+
+    clusters: int
     objects: int
     bytes: int
     sites: tuple[tuple[int, int], ...]  # (node, bytes), the largest first
@@ -143,7 +148,8 @@ class Retention:
             elif what == "cycle":
                 sites = tuple(tuple(s) for s in rec["sites"])
                 path = Path.from_core(rec["path"])
-                result.cycles.append(Cycle(rec["objects"], rec["bytes"], sites, path))  # type: ignore[arg-type]
+                cycle = Cycle(rec["clusters"], rec["objects"], rec["bytes"], sites, path)  # type: ignore[arg-type]
+                result.cycles.append(cycle)
             elif what == "summary":
                 result.summary = rec["summary"]
         return result
