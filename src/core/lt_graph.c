@@ -287,6 +287,25 @@ build_reverse(lt_graph *g)
     return 0;
 }
 
+int
+lt_graph_discount(lt_graph *g, PyObject *op)
+{
+    uint32_t index = intern_object(g, op);
+    if (index == LT_GRAPH_NONE) {
+        return -1;
+    }
+    if (g->ndiscounts == g->discounts_capacity) {
+        size_t cap = g->discounts_capacity ? (size_t)g->discounts_capacity * 2 : 64;
+        if (grow_array(g, (void **)&g->discounts, g->ndiscounts, cap, sizeof(uint32_t)) < 0) {
+            return -1;
+        }
+        g->discounts_capacity = (uint32_t)cap;
+    }
+    g->discounts[g->ndiscounts++] = index;
+    g->flags[index] |= LT_NODE_DISCOUNTED;
+    return 0;
+}
+
 /* A listed object whose reference count exceeds the references from other
  * listed objects is held from outside: by C code, a running frame (3.11+),
  * or an object the collector does not track. That is the test the collector
@@ -301,6 +320,9 @@ mark_external(lt_graph *g)
         Py_ssize_t internal = 0;
         for (uint32_t e = g->in_start[i]; e < g->in_start[i + 1]; e++) {
             internal += (g->flags[g->in_edges[e]] & LT_NODE_GC_LISTED) != 0;
+        }
+        for (uint32_t k = 0; (g->flags[i] & LT_NODE_DISCOUNTED) && k < g->ndiscounts; k++) {
+            internal += g->discounts[k] == i;
         }
         if (Py_REFCNT(g->objects[i]) > internal) {
             g->flags[i] |= LT_NODE_EXTERNAL;
@@ -431,6 +453,7 @@ lt_graph_destroy(lt_graph *g)
     lt_graph_free(g, g->in_start, ((size_t)g->count + 1) * sizeof(uint32_t));
     lt_graph_free(g, g->in_edges, (g->nedges ? g->nedges : 1) * sizeof(uint32_t));
     lt_graph_free(g, g->map, g->map ? (g->map_mask + 1) * sizeof(uint32_t) : 0);
+    lt_graph_free(g, g->discounts, (size_t)g->discounts_capacity * sizeof(uint32_t));
     memset(g, 0, sizeof(*g));
 }
 

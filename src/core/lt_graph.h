@@ -36,6 +36,7 @@ typedef struct _object PyObject;
 enum {
     LT_NODE_GC_LISTED = 1, /* on one of the collector's lists */
     LT_NODE_EXTERNAL = 2,  /* listed, with references from outside the graph (C, untracked objects) */
+    LT_NODE_DISCOUNTED = 128, /* has references lt_graph_discount() declared */
 };
 
 typedef struct {
@@ -56,6 +57,9 @@ typedef struct {
     uint32_t *map; /* [map_mask + 1] node index + 1, 0 for an empty slot */
     size_t map_mask;
 
+    uint32_t *discounts; /* nodes with a reference the caller holds, one entry per reference */
+    uint32_t ndiscounts, discounts_capacity;
+
     size_t memory, peak_memory; /* bytes of the arrays above, now and at most */
     int finished;
 } lt_graph;
@@ -67,6 +71,11 @@ int lt_graph_begin(lt_graph *g);
 /* Adds an object (a root the collector does not list); returns its index or
  * LT_GRAPH_NONE when memory is short. Only before lt_graph_finish(). */
 uint32_t lt_graph_add(lt_graph *g, PyObject *op);
+
+/* Declares a reference to op that the analysing code itself holds (a local of
+ * its caller's frame): it does not make op held from outside. Only before
+ * lt_graph_finish(). Returns 0 or -1. */
+int lt_graph_discount(lt_graph *g, PyObject *op);
 
 /* Traverses every node (including the ones it discovers), builds both edge
  * directions, the sizes and (with tracker data) the sites, and marks the

@@ -16,6 +16,7 @@ enum {
     FROM_ROOT = 4,     /* reached from a named root */
     FROM_EXTERNAL = 8, /* reached only from an object held from outside */
     SEED = 16,         /* joined to the super-root */
+    FROM_CALLER = 32,  /* reached only from the caller's own frames (tier 1) */
 };
 
 /* via[i] for a node the search reached: its parent, below count; a root's own
@@ -94,9 +95,16 @@ add_frame_roots(lt_retain *r, lt_pyframe *frame, int tier)
     Py_ssize_t count;
     PyObject **locals = lt_compat_frame_locals(frame, code, &count);
     for (Py_ssize_t i = 0; i < count; i++) {
-        if (locals[i] &&
-            add_root(r, locals[i], LT_ROOT_FRAME, tier, (PyObject *)code,
+        if (!locals[i]) {
+            continue;
+        }
+        if (add_root(r, locals[i], LT_ROOT_FRAME, tier, (PyObject *)code,
                      lt_compat_local_name(code, i), line) < 0) {
+            return -1;
+        }
+        /* The caller's own references do not make an object held from
+         * outside: cyclic garbage passed to why() stays garbage. */
+        if (tier == 1 && lt_graph_discount(&r->graph, locals[i]) < 0) {
             return -1;
         }
     }
@@ -150,7 +158,7 @@ bfs_run(lt_retain *r, uint32_t *queue, size_t head, size_t tail)
     lt_graph *g = &r->graph;
     while (head < tail) {
         uint32_t u = queue[head++];
-        uint8_t from = g->flags[u] & (FROM_ROOT | FROM_EXTERNAL);
+        uint8_t from = g->flags[u] & (FROM_ROOT | FROM_EXTERNAL | FROM_CALLER);
         for (uint32_t e = g->out_start[u]; e < g->out_start[u + 1]; e++) {
             uint32_t v = g->out_edges[e];
             if (r->via[v] == LT_GRAPH_NONE) {
@@ -180,11 +188,14 @@ search(lt_retain *r, uint32_t ignore)
     size_t tail = 0;
     for (int tier = 0; tier < 2; tier++) {
         size_t head = tail;
-        for (uint32_t k = 0; k < r->nroots; k++) {
+        for (uint32_t j = 0; j < r->nroots; j++) {
+            /* Tier 1 holds the caller's frames, innermost first: the
+             * outermost of them (the code that asked) is seeded first. */
+            uint32_t k = tier == 1 ? r->nroots - 1 - j : j;
             uint32_t u = r->roots[k].node;
             if (r->roots[k].tier == tier && r->via[u] == LT_GRAPH_NONE) {
                 r->via[u] = g->count + k;
-                g->flags[u] |= FROM_ROOT | SEED;
+                g->flags[u] |= (tier == 0 ? FROM_ROOT : FROM_CALLER) | SEED;
                 queue[tail++] = u;
             }
         }
@@ -896,6 +907,39 @@ done:
     return result;
 }
 
+/* Whether t, reached only from the caller's frames, lies on a cycle of such
+ * objects: then only the caller's own references keep it from being cyclic
+ * garbage. */
+static int
+caller_cycle(lt_retain *r, uint32_t t)
+{
+    lt_graph *g = &r->graph;
+    size_t n = g->count;
+    uint32_t *queue = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
+    uint8_t *seen = lt_graph_alloc(g, n + 1);
+    int found = -1;
+    if (queue && seen) {
+        memset(seen, 0, n);
+        size_t head = 0, tail = 0;
+        queue[tail++] = t;
+        found = 0;
+        while (head < tail && !found) {
+            uint32_t u = queue[head++];
+            for (uint32_t e = g->out_start[u]; e < g->out_start[u + 1] && !found; e++) {
+                uint32_t v = g->out_edges[e];
+                found = v == t;
+                if (!seen[v] && (g->flags[v] & FROM_CALLER)) {
+                    seen[v] = 1;
+                    queue[tail++] = v;
+                }
+            }
+        }
+    }
+    lt_graph_free(g, queue, n * sizeof(uint32_t) + 1);
+    lt_graph_free(g, seen, n + 1);
+    return found;
+}
+
 int
 lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out)
 {
@@ -903,6 +947,19 @@ lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out)
     uint32_t t = lt_graph_find(g, obj);
     if (t == LT_GRAPH_NONE || max_paths <= 0) {
         return 0;
+    }
+    if (g->flags[t] & FROM_CALLER) {
+        int cyclic = caller_cycle(r, t);
+        if (cyclic < 0) {
+            return -1;
+        }
+        if (cyclic) {
+            uint64_t retained = r->retained ? r->retained[t] : 0;
+            encode_head(out, LT_ROOT_GARBAGE, "unreachable cyclic garbage", 26, obj, g->sizes[t],
+                        retained);
+            lt_bytes_varint(out, 0);
+            return out->failed ? -1 : 1;
+        }
     }
     if (encode_path(r, t, LT_GRAPH_NONE, out) < 0) {
         return -1;
@@ -946,6 +1003,7 @@ typedef struct {
     uint64_t bytes;
     uint32_t samples[8];
     int nsamples;
+    int owners_only; /* set after the first pass when the site has no object */
 } site_pick;
 
 /* Keeps the sample objects of a site with the largest retained sizes,
@@ -1021,7 +1079,7 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
         else {
             continue;
         }
-        picks[k] = (site_pick){s, bytes[s], {0}, 0};
+        picks[k] = (site_pick){s, bytes[s], {0}, 0, 0};
         for (; k > 0 && picks[k - 1].bytes < picks[k].bytes; k--) {
             site_pick t = picks[k];
             picks[k] = picks[k - 1];
@@ -1031,13 +1089,20 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
     for (int k = 0; k < npicks; k++) {
         slot[picks[k].site] = (uint32_t)k;
     }
+    /* Objects allocated at the site first; the owners of buffers allocated
+     * there only for sites that have no object of their own. */
     for (uint32_t i = 0; i < g->count; i++) {
         uint32_t s = g->sites[i];
         if (s < nsites && slot[s] != LT_GRAPH_NONE) {
             offer_sample(r, &picks[slot[s]], per_site, i);
         }
+    }
+    for (int k = 0; k < npicks; k++) {
+        picks[k].owners_only = picks[k].nsamples == 0;
+    }
+    for (uint32_t i = 0; i < g->count; i++) {
         uint32_t b = lt_graph_buffer_site(g->objects[i]);
-        if (b < nsites && b != s && slot[b] != LT_GRAPH_NONE) {
+        if (b < nsites && slot[b] != LT_GRAPH_NONE && picks[slot[b]].owners_only) {
             offer_sample(r, &picks[slot[b]], per_site, i);
         }
     }
@@ -1155,7 +1220,7 @@ find_set(uint32_t *parent, uint32_t u)
 static int
 is_garbage(const lt_graph *g, uint32_t u)
 {
-    return !(g->flags[u] & (FROM_ROOT | FROM_EXTERNAL));
+    return !(g->flags[u] & (FROM_ROOT | FROM_EXTERNAL | FROM_CALLER));
 }
 
 /* Finds a way from start back to start inside its cluster; fills ids with the
@@ -1423,7 +1488,7 @@ report_summary(lt_retain *r, emitter *em)
     lt_graph *g = &r->graph;
     uint64_t fields[LT_RSUM_COUNT] = {0};
     for (uint32_t u = 0; u < g->count; u++) {
-        int k = (g->flags[u] & FROM_ROOT)       ? LT_RSUM_ROOT_BYTES
+        int k = (g->flags[u] & (FROM_ROOT | FROM_CALLER)) ? LT_RSUM_ROOT_BYTES
                 : (g->flags[u] & FROM_EXTERNAL) ? LT_RSUM_EXTERNAL_BYTES
                                                 : LT_RSUM_GARBAGE_BYTES;
         fields[k] += g->sizes[u];

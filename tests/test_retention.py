@@ -1,0 +1,316 @@
+"""Retention: which reference keeps leaked memory alive.
+
+End-to-end: each leaky program in ``tests/programs`` runs under ``leaktrace run``,
+and the JSON report must name the holder of its ``# LEAK-SITE`` allocation in the
+first reference path of that site. In process: ``leaktrace.why()`` on small heaps
+with exact expected edge names.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import subprocess
+import sys
+import types
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import leaktrace
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+LEAK_MARKER = re.compile(r"#\s*LEAK-SITE\s*$")
+TIMEOUT = 300
+COUNT, SIZE = 40, 20_000
+
+Report = dict[str, Any]
+Edges = list[tuple[str, str]]
+
+
+def run_report(tmp_path: Path, program: str) -> Report:
+    capture = tmp_path / "run.ltc"
+    script = PROGRAMS / program
+    run = subprocess.run(
+        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(capture), str(script)]
+        + [str(COUNT), str(SIZE)],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    report = subprocess.run(
+        [sys.executable, "-m", "leaktrace", "report", str(capture), "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert report.returncode == 0, report.stderr.decode(errors="replace")
+    return json.loads(report.stdout)
+
+
+def leak_site(report: Report, program: str) -> dict[str, Any]:
+    """The site whose innermost frame is the program's LEAK-SITE line."""
+    script = PROGRAMS / program
+    lines = script.read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if LEAK_MARKER.search(text))
+    for site in report["leaks"]:
+        top = site["stack"][0] if site["stack"] else {}
+        if top.get("line") == line and Path(top.get("file", "")).name == program:
+            return site
+    raise AssertionError(f"no site at {program}:{line} in {[s['stack'][:1] for s in report['leaks']]}")
+
+
+def edges_of(path: dict[str, Any]) -> Edges:
+    return [(e["kind"], e["name"]) for e in path["edges"]]
+
+
+def check_global_list(path: dict[str, Any]) -> None:
+    assert (path["root_kind"], path["root"]) == ("module", "__main__")
+    edges = edges_of(path)
+    assert edges[0] == ("attr", "_request_log")
+    assert edges[1][0] == "index" and int(edges[1][1]) < COUNT
+    assert len(edges) == 2
+
+
+def check_class_cache(path: dict[str, Any]) -> None:
+    assert (path["root_kind"], path["root"]) == ("class", "__main__.ReportRenderer")
+    edges = edges_of(path)
+    assert edges[0] == ("attr", "_cache")
+    assert edges[1][0] == "key" and int(edges[1][1]) < COUNT
+    assert len(edges) == 2
+
+
+def check_lru_method(path: dict[str, Any]) -> None:
+    assert (path["root_kind"], path["root"]) == ("class", "__main__.Document")
+    edges = edges_of(path)
+    assert edges[0] == ("attr", "checksum")
+    assert any(kind == "other" and name.startswith("lru_cache") for kind, name in edges)
+    assert edges[-1] == ("attr", "payload")
+
+
+def check_stored_exceptions(path: dict[str, Any]) -> None:
+    assert (path["root_kind"], path["root"]) == ("module", "__main__")
+    edges = edges_of(path)
+    assert edges[0] == ("attr", "_errors")
+    assert edges[1][0] == "index"
+    assert edges[2:] == [
+        ("attr", "__traceback__"),
+        ("attr", "tb_next"),
+        ("attr", "tb_frame"),
+        ("local", "raw"),
+    ]
+
+
+def check_closure_callbacks(path: dict[str, Any]) -> None:
+    assert (path["root_kind"], path["root"]) == ("module", "__main__")
+    edges = edges_of(path)
+    assert edges[0] == ("attr", "_listeners")
+    assert edges[1][0] == "index"
+    assert edges[2] == ("closure", "snapshot")
+    assert len(edges) == 3
+
+
+def check_logger_handlers(path: dict[str, Any]) -> None:
+    assert (path["root_kind"], path["root"]) == ("class", "logging.Logger")
+    edges = edges_of(path)
+    assert edges[:3] == [("attr", "manager"), ("attr", "loggerDict"), ("key", "'app.worker'")]
+    assert edges[3] == ("attr", "handlers")
+    assert edges[4][0] == "index"
+    assert edges[5:] == [("attr", "buffer")]
+
+
+def check_asyncio_tasks(path: dict[str, Any]) -> None:
+    assert (path["root_kind"], path["root"]) == ("module", "__main__")
+    edges = edges_of(path)
+    assert edges[:2] == [("attr", "_background"), ("set_item", "")]
+    assert path["text"].startswith("module __main__ → _background → item of set → ")
+
+
+CASES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("global_list.py", check_global_list),
+    ("class_cache.py", check_class_cache),
+    ("lru_method.py", check_lru_method),
+    ("stored_exceptions.py", check_stored_exceptions),
+    ("closure_callbacks.py", check_closure_callbacks),
+    ("logger_handlers.py", check_logger_handlers),
+    ("asyncio_tasks.py", check_asyncio_tasks),
+]
+
+
+@pytest.mark.parametrize(("program", "check"), CASES, ids=[c[0] for c in CASES])
+def test_path_names_the_holder(
+    tmp_path: Path, program: str, check: Callable[[dict[str, Any]], None]
+) -> None:
+    report = run_report(tmp_path, program)
+    site = leak_site(report, program)
+    paths = site["retention"]
+    assert 1 <= len(paths) <= 3
+    # The leaked objects themselves; a site's paths may also lead to the
+    # owner of a buffer allocated on the same line (the list that grew).
+    leaked = [p for p in paths if p["target"] == "bytes"]
+    assert leaked, paths
+    for path in leaked:
+        check(path)
+        assert path["object_bytes"] >= SIZE
+        assert path["retained_bytes"] >= path["object_bytes"]
+    suspects = report["leak_suspects"]
+    assert suspects, "a leak this size has a suspect"
+    assert suspects[0]["leaked_bytes"] >= COUNT * SIZE
+    assert report["retention_summary"]["objects"] > 0
+
+
+def test_cyclic_garbage_with_gc_disabled_is_reported_as_cycles(tmp_path: Path) -> None:
+    program = "gc_disabled_cycles.py"
+    report = run_report(tmp_path, program)
+    site = leak_site(report, program)
+    assert site["bytes"] >= COUNT * SIZE, "no collection ran at exit: the cycles are alive"
+    assert site["retention"]
+    for path in site["retention"]:
+        assert path["root_kind"] == "garbage", path
+        assert path["edges"] == []
+    cycle = report["cycles"][0]
+    assert cycle["clusters"] == COUNT
+    assert cycle["objects"] == 3 * COUNT  # Request, Session and the payload
+    assert cycle["bytes"] >= COUNT * SIZE
+    assert cycle["cycle"]["root"] in ("Request", "Session")
+    assert sorted(edges_of(cycle["cycle"])) == [("attr", "request"), ("attr", "session")]
+    lines = {frame["line"] for s in cycle["sites"] for frame in s["stack"][:1]}
+    assert site["stack"][0]["line"] in lines
+    summary = report["retention_summary"]
+    assert summary["garbage_bytes"] >= COUNT * SIZE
+
+
+# ---- why() in this process ----
+
+
+class Order:
+    pass
+
+
+class User:
+    def __init__(self) -> None:
+        self.orders = [Order() for _ in range(5)]
+
+
+@pytest.fixture
+def app_module() -> Iterator[types.ModuleType]:
+    module = types.ModuleType("app.cache")
+    sys.modules["app.cache"] = module
+    yield module
+    del sys.modules["app.cache"]
+
+
+def test_why_module_dict_attribute_index(app_module: types.ModuleType) -> None:
+    app_module._CACHE = {"user:42": User()}
+    paths = leaktrace.why(app_module._CACHE["user:42"].orders[3])
+    assert str(paths[0]) == "module app.cache → _CACHE['user:42'] → .orders[3] → Order"
+    assert paths[0].edges == (
+        ("attr", "_CACHE"),
+        ("key", "'user:42'"),
+        ("attr", "orders"),
+        ("index", "3"),
+    )
+
+
+def test_why_int_keys_tuples_and_sets(app_module: types.ModuleType) -> None:
+    target = Order()
+    app_module._REGISTRY = {7: ("pad", {target})}
+    paths = leaktrace.why(target)
+    assert str(paths[0]) == "module app.cache → _REGISTRY[7][1] → item of set → Order"
+
+
+def test_why_closure_cell_by_variable_name(app_module: types.ModuleType) -> None:
+    def make(payload: Order) -> Callable[[], Order]:
+        def handler() -> Order:
+            return payload
+
+        return handler
+
+    app_module.listeners = [make(Order())]
+    target = app_module.listeners[0]()
+    paths = leaktrace.why(target)
+    assert str(paths[0]) == "module app.cache → listeners[0] → closure cell 'payload' → Order"
+
+
+def test_why_class_attribute(app_module: types.ModuleType) -> None:
+    class Registry:
+        handlers: dict[str, list[Order]] = {"x": [Order()]}  # noqa: RUF012
+
+    Registry.__module__ = "app.cache"
+    app_module.Registry = Registry
+    paths = leaktrace.why(Registry.handlers["x"][0])
+    expected = "class app.cache.test_why_class_attribute.<locals>.Registry → .handlers['x'][0]"
+    assert str(paths[0]) == f"{expected} → Order"
+
+
+def test_why_falls_back_to_the_callers_local() -> None:
+    lonely = Order()
+    paths = leaktrace.why(lonely)
+    assert paths[0].root_kind == "frame"
+    assert paths[0].root.startswith("test_why_falls_back_to_the_callers_local (")
+    assert paths[0].edges == (("local", "lonely"),)
+
+
+def test_why_other_referrers_get_their_own_paths(app_module: types.ModuleType) -> None:
+    shared = Order()
+    app_module.first = shared
+    app_module.box = [shared]
+    texts = {str(p) for p in leaktrace.why(shared)}
+    assert {"module app.cache → first → Order", "module app.cache → box[0] → Order"} <= texts
+
+
+def test_why_retained_bytes_come_from_the_dominator_tree(app_module: types.ModuleType) -> None:
+    app_module.blobs = [bytes(10_000) for _ in range(10)]
+    path = leaktrace.why(app_module.blobs)[0]
+    assert str(path) == "module app.cache → blobs → list"
+    assert path.retained_bytes >= 10 * 10_000 + path.object_bytes
+
+
+def test_why_cyclic_garbage_is_not_held_by_a_root() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        a, b = Order(), Order()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        ref = weakref.ref(a)
+        del a, b
+        paths = leaktrace.why(ref())
+        assert [p.root_kind for p in paths] == ["garbage"]
+        assert str(paths[0]) == "unreachable cyclic garbage → Order"
+    finally:
+        gc.enable()
+        gc.collect()
+    assert ref() is None
+
+
+class Hostile:
+    """A key whose methods must never run during the analysis."""
+
+    calls = 0
+
+    def __hash__(self) -> int:
+        return 1
+
+    def __eq__(self, other: object) -> bool:
+        Hostile.calls += 1
+        raise AssertionError("__eq__ called")
+
+    def __repr__(self) -> str:
+        Hostile.calls += 1
+        raise AssertionError("__repr__ called")
+
+
+def test_why_never_calls_user_code(app_module: types.ModuleType) -> None:
+    target = Order()
+    app_module.table = {Hostile(): target}
+    Hostile.calls = 0
+    paths = leaktrace.why(target)
+    assert Hostile.calls == 0
+    assert str(paths[0]) == "module app.cache → table[<Hostile>] → Order"
