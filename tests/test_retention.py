@@ -177,7 +177,9 @@ def test_cyclic_garbage_with_gc_disabled_is_reported_as_cycles(tmp_path: Path) -
         assert path["edges"] == []
     cycle = report["cycles"][0]
     assert cycle["clusters"] == COUNT
-    assert cycle["objects"] == 3 * COUNT  # Request, Session and the payload
+    # Request, Session and the payload; before 3.11 each instance has its __dict__.
+    per_cycle = 3 if sys.version_info >= (3, 11) else 5
+    assert cycle["objects"] == per_cycle * COUNT
     assert cycle["bytes"] >= COUNT * SIZE
     assert cycle["cycle"]["root"] in ("Request", "Session")
     assert sorted(edges_of(cycle["cycle"])) == [("attr", "request"), ("attr", "session")]

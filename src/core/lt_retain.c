@@ -1346,7 +1346,7 @@ emit_cycle(lt_retain *r, uint32_t *set, uint32_t *queue, const cycle_group *grp,
 }
 
 /* Unreachable objects fall into clusters (connected through references among
- * them). Clusters made by the same code look alike: same sites, same types.
+ * them). Clusters made by the same code look alike: the same types.
  * They are grouped by a signature summed over their members, and the largest
  * groups are reported with one sample cycle each. */
 static int
@@ -1391,8 +1391,9 @@ report_cycles(lt_retain *r, emitter *em)
             uint32_t c = find_set(set, u);
             bytes[c] += g->sizes[u];
             members[c]++;
-            uint64_t site = g->sites ? g->sites[u] : 0;
-            signature[c] += mix64((uintptr_t)Py_TYPE(g->objects[u]) ^ (site << 1));
+            /* Types only: free lists hand reused objects the site of
+             * their first allocation, which would split alike clusters. */
+            signature[c] += mix64((uintptr_t)Py_TYPE(g->objects[u]));
         }
     }
     for (uint32_t u = 0; u < n; u++) {

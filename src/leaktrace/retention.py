@@ -111,7 +111,7 @@ class Suspect:
 class Cycle:
     """Unreachable objects kept only by reference cycles the collector has not freed.
 
-    Look-alike clusters (same types, same allocation sites) are counted together.
+    Look-alike clusters (made of the same types) are counted together.
     """
 
     clusters: int
