@@ -60,6 +60,11 @@ uint32_t
 lt_graph_find(const lt_graph *g, PyObject *op)
 {
     if (!g->map) {
+        for (uint32_t i = 0; i < g->count; i++) {
+            if (g->objects[i] == op) {
+                return i;
+            }
+        }
         return LT_GRAPH_NONE;
     }
     for (size_t i = map_home(op, g->map_mask);; i = (i + 1) & g->map_mask) {
@@ -430,10 +435,64 @@ measure(lt_graph *g)
     return 0;
 }
 
+/* Cuts an array of capacity old_n down to n elements. */
+static int
+shrink_array(lt_graph *g, void **array, size_t old_n, size_t n, size_t elsize)
+{
+    void *exact = lt_graph_alloc(g, n * elsize);
+    if (!exact) {
+        return -1;
+    }
+    memcpy(exact, *array, n * elsize);
+    lt_graph_free(g, *array, old_n * elsize);
+    *array = exact;
+    return 0;
+}
+
+/* The arrays grew by doubling; from now on they only take space. Objects and
+ * flags share one capacity, so both are replaced or neither. */
+static int
+shrink(lt_graph *g)
+{
+    size_t n = g->count;
+    PyObject **objects = lt_graph_alloc(g, n * sizeof(PyObject *));
+    uint8_t *flags = lt_graph_alloc(g, n);
+    if (!objects || !flags) {
+        lt_graph_free(g, objects, n * sizeof(PyObject *));
+        lt_graph_free(g, flags, n);
+        return -1;
+    }
+    memcpy(objects, g->objects, n * sizeof(PyObject *));
+    memcpy(flags, g->flags, n);
+    lt_graph_free(g, g->objects, (size_t)g->capacity * sizeof(PyObject *));
+    lt_graph_free(g, g->flags, g->capacity);
+    g->objects = objects;
+    g->flags = flags;
+    g->capacity = (uint32_t)n;
+    if (shrink_array(g, (void **)&g->out_start, g->starts_capacity, n + 1, sizeof(uint32_t)) <
+        0) {
+        return -1;
+    }
+    g->starts_capacity = n + 1;
+    if (shrink_array(g, (void **)&g->out_edges, g->edges_capacity, g->nedges, sizeof(uint32_t)) <
+        0) {
+        return -1;
+    }
+    g->edges_capacity = g->nedges;
+    return 0;
+}
+
+void
+lt_graph_release_map(lt_graph *g)
+{
+    lt_graph_free(g, g->map, g->map ? (g->map_mask + 1) * sizeof(uint32_t) : 0);
+    g->map = NULL;
+}
+
 int
 lt_graph_finish(lt_graph *g)
 {
-    if (build_forward(g) < 0 || build_reverse(g) < 0 || measure(g) < 0) {
+    if (build_forward(g) < 0 || shrink(g) < 0 || build_reverse(g) < 0 || measure(g) < 0) {
         return -1;
     }
     mark_external(g);

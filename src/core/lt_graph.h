@@ -82,8 +82,13 @@ int lt_graph_discount(lt_graph *g, PyObject *op);
  * listed nodes referenced from outside the graph. Returns 0 or -1 (memory). */
 int lt_graph_finish(lt_graph *g);
 
-/* The index of an object, or LT_GRAPH_NONE when it is not in the graph. */
+/* The index of an object, or LT_GRAPH_NONE when it is not in the graph. A
+ * hash lookup while the map is kept, a scan of the nodes after. */
 uint32_t lt_graph_find(const lt_graph *g, PyObject *op);
+
+/* Frees the address map (8 to 11 bytes a node) once the lookups that need
+ * speed are done; lt_graph_find() scans from then on. */
+void lt_graph_release_map(lt_graph *g);
 
 /* The trace-tree node of the buffer a list, dict or set owns (its items or
  * table, allocated apart from the object), or LT_GRAPH_NONE. */

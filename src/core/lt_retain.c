@@ -17,6 +17,7 @@ enum {
     FROM_EXTERNAL = 8, /* reached only from an object held from outside */
     SEED = 16,         /* joined to the super-root */
     FROM_CALLER = 32,  /* reached only from the caller's own frames (tier 1) */
+    SEEN = 64,         /* visited by the depth-first search of the dominators */
 };
 
 /* via[i] for a node the search reached: its parent, below count; a root's own
@@ -224,11 +225,13 @@ lt_retain_build(lt_retain *r, int caller_frames, PyObject *ignore)
         add_class_roots(r) < 0) {
         return -1;
     }
+    uint32_t ignored = ignore ? lt_graph_find(&r->graph, ignore) : LT_GRAPH_NONE;
+    lt_graph_release_map(&r->graph);
     /* via[] holds root ids above count. */
     if ((uint64_t)r->graph.count + r->nroots + 2 >= LT_GRAPH_NONE) {
         return -1;
     }
-    if (search(r, ignore ? lt_graph_find(&r->graph, ignore) : LT_GRAPH_NONE) < 0) {
+    if (search(r, ignored) < 0) {
         return -1;
     }
     r->duration_ns = now_ns() - start;
@@ -255,7 +258,7 @@ intersect(const lt_retain *r, const uint32_t *rpo, uint32_t a, uint32_t b)
  * outside, then whatever is left (cycle entries), each joined to the
  * super-root. Fills r->postorder; cursor is scratch of count entries. */
 static void
-depth_first(lt_retain *r, uint32_t *stack, uint32_t *cursor, uint8_t *seen)
+depth_first(lt_retain *r, uint32_t *stack, uint32_t *cursor)
 {
     lt_graph *g = &r->graph;
     size_t npost = 0;
@@ -275,11 +278,10 @@ depth_first(lt_retain *r, uint32_t *stack, uint32_t *cursor, uint8_t *seen)
                     continue;
                 }
             }
-            if (seen[s]) {
+            if (g->flags[s] & SEEN) {
                 continue;
             }
-            g->flags[s] |= SEED;
-            seen[s] = 1;
+            g->flags[s] |= SEED | SEEN;
             size_t top = 0;
             stack[top++] = s;
             cursor[s] = g->out_start[s];
@@ -287,8 +289,8 @@ depth_first(lt_retain *r, uint32_t *stack, uint32_t *cursor, uint8_t *seen)
                 uint32_t u = stack[top - 1];
                 if (cursor[u] < g->out_start[u + 1]) {
                     uint32_t v = g->out_edges[cursor[u]++];
-                    if (!seen[v]) {
-                        seen[v] = 1;
+                    if (!(g->flags[v] & SEEN)) {
+                        g->flags[v] |= SEEN;
                         cursor[v] = g->out_start[v];
                         stack[top++] = v;
                     }
@@ -313,17 +315,16 @@ lt_retain_dominators(lt_retain *r)
     }
     r->idom = lt_graph_alloc(g, (n + 1) * sizeof(uint32_t));
     r->postorder = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
-    r->retained = lt_graph_alloc(g, n * sizeof(uint64_t) + 1);
-    uint32_t *rpo = lt_graph_alloc(g, (n + 1) * sizeof(uint32_t));
-    uint32_t *stack = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
-    uint8_t *seen = lt_graph_alloc(g, n + 1);
-    int result = -1;
-    if (!r->idom || !r->postorder || !r->retained || !rpo || !stack || !seen) {
-        goto done;
+    r->retained = lt_graph_alloc(g, (n + 1) * sizeof(uint64_t));
+    if (!r->idom || !r->postorder || !r->retained) {
+        return -1;
     }
-    memset(seen, 0, n);
-    /* idom doubles as the DFS edge cursor until the iteration starts. */
-    depth_first(r, stack, r->idom, seen);
+    /* Until the sizes are summed, retained's memory serves as the DFS stack,
+     * then as the reverse post-order numbers (2n + 2 uint32 of room); idom
+     * doubles as the DFS edge cursor. */
+    uint32_t *scratch = (uint32_t *)r->retained;
+    depth_first(r, scratch, r->idom);
+    uint32_t *rpo = scratch;
     for (size_t i = 0; i < n; i++) {
         rpo[r->postorder[i]] = (uint32_t)(n - i);
     }
@@ -357,12 +358,7 @@ lt_retain_dominators(lt_retain *r)
             r->retained[r->idom[u]] += r->retained[u];
         }
     }
-    result = 0;
-done:
-    lt_graph_free(g, rpo, (n + 1) * sizeof(uint32_t));
-    lt_graph_free(g, stack, n * sizeof(uint32_t) + 1);
-    lt_graph_free(g, seen, n + 1);
-    return result;
+    return 0;
 }
 
 /* ---- naming ---- */
@@ -1547,7 +1543,7 @@ lt_retain_destroy(lt_retain *r)
     lt_graph_free(g, r->via, n * sizeof(uint32_t) + 1);
     lt_graph_free(g, r->idom, (n + 1) * sizeof(uint32_t));
     lt_graph_free(g, r->postorder, n * sizeof(uint32_t) + 1);
-    lt_graph_free(g, r->retained, n * sizeof(uint64_t) + 1);
+    lt_graph_free(g, r->retained, (n + 1) * sizeof(uint64_t));
     lt_graph_destroy(g);
     memset(r, 0, sizeof(*r));
 }
