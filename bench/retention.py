@@ -150,7 +150,7 @@ def main() -> None:
             )
         )
         rows.append(
-            ("leaktrace vs objgraph (paths)", f"{estimate / paths['wall_s']:.0f}× faster", "")
+            ("leaktrace vs objgraph (paths)", f"{estimate / paths['wall_s']:.0f} times faster", "")
         )
 
     print(f"\nCPython {platform.python_version()}, {platform.machine()}, {platform.node()}")

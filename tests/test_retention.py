@@ -35,9 +35,9 @@ Edges = list[tuple[str, str]]
 def run_report(tmp_path: Path, program: str) -> Report:
     capture = tmp_path / "run.ltc"
     script = PROGRAMS / program
+    command = ["-m", "leaktrace", "run", "-q", "-o", str(capture), str(script), str(COUNT)]
     run = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(capture), str(script)]
-        + [str(COUNT), str(SIZE)],
+        [sys.executable, *command, str(SIZE)],
         cwd=tmp_path,
         capture_output=True,
         timeout=TIMEOUT,
@@ -64,7 +64,8 @@ def leak_site(report: Report, program: str) -> dict[str, Any]:
         top = site["stack"][0] if site["stack"] else {}
         if top.get("line") == line and Path(top.get("file", "")).name == program:
             return site
-    raise AssertionError(f"no site at {program}:{line} in {[s['stack'][:1] for s in report['leaks']]}")
+    tops = [s["stack"][:1] for s in report["leaks"]]
+    raise AssertionError(f"no site at {program}:{line} in {tops}")
 
 
 def edges_of(path: dict[str, Any]) -> Edges:

@@ -159,10 +159,7 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
     stats = capture.stats
     doc: dict[str, object] = {
         "schema_version": JSON_SCHEMA_VERSION,
-        "leaks": [
-            {**s.to_json(), "retention": [p.to_json() for p in capture.retention.paths_for(s.nodes)]}
-            for s in sites
-        ],
+        "leaks": [{**s.to_json(), "retention": _site_retention(capture, s)} for s in sites],
         "peak_bytes": stats.get("peak_bytes"),
         "total_allocated_bytes": stats.get("total_allocated_bytes"),
         "total_allocations": stats.get("total_allocations"),
@@ -181,6 +178,10 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
         "retention_summary": capture.retention.summary or None,
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _site_retention(capture: Capture, site: Site) -> list[dict[str, object]]:
+    return [p.to_json() for p in capture.retention.paths_for(site.nodes)]
 
 
 def _cycle_json(capture: Capture, cycle: Cycle) -> dict[str, object]:
