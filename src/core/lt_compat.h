@@ -10,8 +10,9 @@
  *   3.12     as 3.11, plus shim frames owned by the C stack
  *   3.13     tstate->current_frame; f_executable; instr_ptr
  *
- * Include this header first in the one file that uses it (lt_frames.c): it
- * defines Py_BUILD_CORE before Python.h.
+ * Include this header first in the files that use it (lt_frames.c for the
+ * stack walk, lt_graph.c and lt_retain.c for the object graph): it defines
+ * Py_BUILD_CORE before Python.h.
  */
 #ifndef LT_COMPAT_H
 #define LT_COMPAT_H
