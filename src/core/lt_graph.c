@@ -48,12 +48,42 @@ grow_array(lt_graph *g, void **array, size_t old_n, size_t new_n, size_t elsize)
     return 0;
 }
 
-/* ---- the address -> index map (linear probing, no deletion) ---- */
+/* ---- the address -> index map (linear probing, no deletion) ----
+ * A slot holds the node index + 1 in its low half and the high half of the
+ * address's hash in its upper half: a probe compares that tag first and reads
+ * the node's address (a second cache miss) only when the tags agree. */
+
+static inline uint64_t
+map_hash(const PyObject *op)
+{
+    return ((uint64_t)(uintptr_t)op >> 4) * 0x9E3779B97F4A7C15ull;
+}
 
 static inline size_t
-map_home(const PyObject *op, size_t mask)
+map_home(uint64_t hash, size_t mask)
 {
-    return (size_t)(((uintptr_t)op >> 4) * (uintptr_t)0x9E3779B97F4A7C15ull >> 20) & mask;
+    return (size_t)(hash >> 20) & mask;
+}
+
+static inline uint64_t
+map_slot(uint64_t hash, uint32_t index)
+{
+    return (hash & 0xFFFFFFFF00000000ull) | ((uint64_t)index + 1);
+}
+
+/* The slot holding op, or the empty slot where it belongs. */
+static inline size_t
+map_probe(const lt_graph *g, const PyObject *op, uint64_t hash)
+{
+    uint64_t tag = hash & 0xFFFFFFFF00000000ull;
+    size_t i = map_home(hash, g->map_mask);
+    for (;; i = (i + 1) & g->map_mask) {
+        uint64_t slot = g->map[i];
+        if (slot == 0 ||
+            ((slot & 0xFFFFFFFF00000000ull) == tag && g->objects[(uint32_t)slot - 1] == op)) {
+            return i;
+        }
+    }
 }
 
 uint32_t
@@ -67,34 +97,28 @@ lt_graph_find(const lt_graph *g, PyObject *op)
         }
         return LT_GRAPH_NONE;
     }
-    for (size_t i = map_home(op, g->map_mask);; i = (i + 1) & g->map_mask) {
-        uint32_t slot = g->map[i];
-        if (slot == 0) {
-            return LT_GRAPH_NONE;
-        }
-        if (g->objects[slot - 1] == op) {
-            return slot - 1;
-        }
-    }
+    uint64_t slot = g->map[map_probe(g, op, map_hash(op))];
+    return slot ? (uint32_t)slot - 1 : LT_GRAPH_NONE;
 }
 
 static int
 map_resize(lt_graph *g, size_t capacity)
 {
-    uint32_t *slots = lt_graph_alloc(g, capacity * sizeof(uint32_t));
+    uint64_t *slots = lt_graph_alloc(g, capacity * sizeof(uint64_t));
     if (!slots) {
         return -1;
     }
-    memset(slots, 0, capacity * sizeof(uint32_t));
+    memset(slots, 0, capacity * sizeof(uint64_t));
     size_t mask = capacity - 1;
     for (uint32_t n = 0; n < g->count; n++) {
-        size_t i = map_home(g->objects[n], mask);
+        uint64_t hash = map_hash(g->objects[n]);
+        size_t i = map_home(hash, mask);
         while (slots[i]) {
             i = (i + 1) & mask;
         }
-        slots[i] = n + 1;
+        slots[i] = map_slot(hash, n);
     }
-    lt_graph_free(g, g->map, g->map ? (g->map_mask + 1) * sizeof(uint32_t) : 0);
+    lt_graph_release_map(g);
     g->map = slots;
     g->map_mask = mask;
     return 0;
@@ -104,15 +128,10 @@ map_resize(lt_graph *g, size_t capacity)
 static uint32_t
 intern_object(lt_graph *g, PyObject *op)
 {
-    size_t i = map_home(op, g->map_mask);
-    for (;; i = (i + 1) & g->map_mask) {
-        uint32_t slot = g->map[i];
-        if (slot == 0) {
-            break;
-        }
-        if (g->objects[slot - 1] == op) {
-            return slot - 1;
-        }
+    uint64_t hash = map_hash(op);
+    size_t i = map_probe(g, op, hash);
+    if (g->map[i]) {
+        return (uint32_t)g->map[i] - 1;
     }
     if (g->count >= UINT32_MAX - 2) {
         return LT_GRAPH_NONE;
@@ -131,7 +150,7 @@ intern_object(lt_graph *g, PyObject *op)
     uint32_t index = g->count++;
     g->objects[index] = op;
     g->flags[index] = 0;
-    g->map[i] = index + 1;
+    g->map[i] = map_slot(hash, index);
     /* Load factor at most 3/4. */
     if ((size_t)g->count * 4 > (g->map_mask + 1) * 3 &&
         map_resize(g, (g->map_mask + 1) * 2) < 0) {
@@ -485,7 +504,7 @@ shrink(lt_graph *g)
 void
 lt_graph_release_map(lt_graph *g)
 {
-    lt_graph_free(g, g->map, g->map ? (g->map_mask + 1) * sizeof(uint32_t) : 0);
+    lt_graph_free(g, g->map, g->map ? (g->map_mask + 1) * sizeof(uint64_t) : 0);
     g->map = NULL;
 }
 
@@ -511,7 +530,7 @@ lt_graph_destroy(lt_graph *g)
     lt_graph_free(g, g->out_edges, g->edges_capacity * sizeof(uint32_t));
     lt_graph_free(g, g->in_start, ((size_t)g->count + 1) * sizeof(uint32_t));
     lt_graph_free(g, g->in_edges, (g->nedges ? g->nedges : 1) * sizeof(uint32_t));
-    lt_graph_free(g, g->map, g->map ? (g->map_mask + 1) * sizeof(uint32_t) : 0);
+    lt_graph_release_map(g);
     lt_graph_free(g, g->discounts, (size_t)g->discounts_capacity * sizeof(uint32_t));
     memset(g, 0, sizeof(*g));
 }

@@ -54,7 +54,7 @@ typedef struct {
     uint32_t *in_edges;
     size_t nedges, edges_capacity, starts_capacity;
 
-    uint32_t *map; /* [map_mask + 1] node index + 1, 0 for an empty slot */
+    uint64_t *map; /* [map_mask + 1] hash tag << 32 | node index + 1; 0: empty */
     size_t map_mask;
 
     uint32_t *discounts; /* nodes with a reference the caller holds, one entry per reference */
@@ -86,7 +86,7 @@ int lt_graph_finish(lt_graph *g);
  * hash lookup while the map is kept, a scan of the nodes after. */
 uint32_t lt_graph_find(const lt_graph *g, PyObject *op);
 
-/* Frees the address map (8 to 11 bytes a node) once the lookups that need
+/* Frees the address map (11 to 21 bytes a node) once the lookups that need
  * speed are done; lt_graph_find() scans from then on. */
 void lt_graph_release_map(lt_graph *g);
 
