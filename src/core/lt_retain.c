@@ -770,13 +770,18 @@ chain_to(const lt_retain *r, uint32_t node, uint32_t *ids, size_t cap)
 }
 
 /* Encodes the edges along chain[0..n) (n objects), keeping the first and
- * last hops when there are more than a path holds. */
+ * last hops when there are more than a path holds. local, when not NULL, is a
+ * first edge: the frame's local variable that holds chain[0]. */
 static void
-encode_edges(PyObject **chain, size_t n, int namespace_root, lt_bytes *out)
+encode_edges(PyObject **chain, size_t n, int namespace_root, const char *local,
+             size_t local_len, lt_bytes *out)
 {
     size_t hops = n - 1, keep = LT_MAX_PATH_EDGES / 2 - 2;
     lt_bytes edges = {0};
     uint32_t nedges = 0;
+    if (local) {
+        edge(&edges, &nedges, LT_EDGE_LOCAL, local, local_len);
+    }
     if (hops <= LT_MAX_PATH_EDGES - 2) {
         for (size_t i = 0; i < hops;) {
             i += describe(chain, i, hops, namespace_root, &edges, &nedges);
@@ -855,6 +860,8 @@ encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out)
     }
     uint32_t seed_mark = r->via[ids[0]];
     int namespace_root = 0;
+    const char *local = NULL;
+    size_t local_len = 0;
     if (seed_mark >= EXTERNAL_MARK(r)) {
         size_t len;
         const char *tn = type_name(Py_TYPE(chain[0]), &len);
@@ -867,35 +874,14 @@ encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out)
                     g->sizes[last], retained);
         namespace_root = rt->kind == LT_ROOT_MODULE || rt->kind == LT_ROOT_CLASS;
         if (rt->kind == LT_ROOT_FRAME) {
-            /* The first edge is the local variable itself. */
-            size_t len;
-            const char *name = str_text(rt->local, &len);
-            lt_bytes edges = {0};
-            uint32_t nedges = 0;
-            edge(&edges, &nedges, LT_EDGE_LOCAL, name ? name : "?", name ? len : 1);
-            lt_bytes tail = {0};
-            encode_edges(chain, n, 0, &tail);
-            /* Merge: the count of tail's edges plus this one. */
-            const uint8_t *pos = tail.data;
-            uint64_t tail_edges = 0;
-            if (!tail.failed) {
-                lt_varint_decode(&pos, tail.data + tail.len, &tail_edges);
+            local = str_text(rt->local, &local_len);
+            if (!local) {
+                local = "?";
+                local_len = 1;
             }
-            lt_bytes_varint(out, tail_edges + 1 > LT_MAX_PATH_EDGES ? tail_edges : tail_edges + 1);
-            if (tail_edges + 1 <= LT_MAX_PATH_EDGES) {
-                lt_bytes_append(out, edges.data, edges.len);
-            }
-            if (!tail.failed) {
-                lt_bytes_append(out, pos, (size_t)(tail.data + tail.len - pos));
-            }
-            out->failed |= edges.failed | tail.failed;
-            lt_bytes_free(&edges);
-            lt_bytes_free(&tail);
-            result = out->failed ? -1 : 0;
-            goto done;
         }
     }
-    encode_edges(chain, n, namespace_root, out);
+    encode_edges(chain, n, namespace_root, local, local_len, out);
     result = out->failed ? -1 : 0;
 done:
     lt_graph_free(g, chain, n * sizeof(PyObject *));
@@ -1331,7 +1317,7 @@ emit_cycle(lt_retain *r, uint32_t *set, uint32_t *queue, const cycle_group *grp,
             chain[k] = g->objects[ids[k]];
         }
         chain[len] = chain[0];
-        encode_edges(chain, len + 1, 0, &b);
+        encode_edges(chain, len + 1, 0, NULL, 0, &b);
     }
     else {
         lt_bytes_varint(&b, 0);
