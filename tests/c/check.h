@@ -106,6 +106,7 @@ extern const test_case varint_tests[];
 extern const test_case livetable_tests[];
 extern const test_case intern_tests[];
 extern const test_case capture_tests[];
+extern const test_case path_tests[];
 
 /* Writes the sample capture the round-trip tests use (also a fuzzing seed).
  * Returns 0 or -1. */
