@@ -310,6 +310,9 @@ lt_compat_inline_attr_name(PyObject *op, PyObject *value)
 #if PY_VERSION_HEX >= 0x030B0000
     PyTypeObject *type = Py_TYPE(op);
     PyDictValues *values = NULL;
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        return NULL; /* only heap types have cached (shared) keys */
+    }
 #if PY_VERSION_HEX >= 0x030D0000
     if ((type->tp_flags & Py_TPFLAGS_INLINE_VALUES) && _PyObject_InlineValues(op)->valid) {
         values = _PyObject_InlineValues(op);
