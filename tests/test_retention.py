@@ -190,6 +190,60 @@ def test_cyclic_garbage_with_gc_disabled_is_reported_as_cycles(tmp_path: Path) -
     assert summary["garbage_bytes"] >= COUNT * SIZE
 
 
+def test_text_report_shows_the_holder_and_the_cycles(tmp_path: Path) -> None:
+    for program in ("global_list.py", "gc_disabled_cycles.py"):
+        args = [str(PROGRAMS / program), str(COUNT), str(SIZE)]
+        run = subprocess.run(
+            [sys.executable, "-m", "leaktrace", "run", "-o", str(tmp_path / "t.ltc"), *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        lines = run.stderr.splitlines()
+        if program == "global_list.py":
+            held = [line for line in lines if "module __main__ → _request_log[" in line]
+            assert held and all(line.endswith(" → bytes  (retains 19.6 KiB)") for line in held)
+            assert "kept alive by:" in [line.strip() for line in lines]
+            assert any(line.startswith("Leak suspects") for line in lines)
+        else:
+            start = next(i for i, line in enumerate(lines) if line.startswith("Unreachable"))
+            assert f"({COUNT} alike)" in lines[start + 1]
+            assert "unreachable cyclic garbage → bytes" in run.stderr
+
+
+def test_old_captures_and_untracked_sites_have_no_paths(tmp_path: Path) -> None:
+    capture = tmp_path / "api.ltc"
+    leaktrace.start(capture)
+    kept = [bytes(SIZE) for _ in range(3)]
+    leaktrace.stop()  # no retention_sites: no records
+    loaded = leaktrace.load(capture)
+    sites, _ = loaded.leaks()
+    assert sites and all(loaded.retention.paths_for(s.nodes) == [] for s in sites)
+    assert loaded.retention.summary == {}
+    del kept
+
+
+def test_stop_with_retention_sites_records_paths(tmp_path: Path) -> None:
+    capture = tmp_path / "api.ltc"
+    leaktrace.start(capture)
+    _KEPT.extend(bytes(SIZE) for _ in range(3))
+    leaktrace.stop(retention_sites=5)
+    loaded = leaktrace.load(capture)
+    sites, _ = loaded.leaks()
+    top = max(sites, key=lambda s: s.bytes)
+    paths = loaded.retention.paths_for(top.nodes)
+    assert paths and all(p.target == "bytes" for p in paths)
+    assert all(str(p).startswith(f"module {__name__} → _KEPT[") for p in paths)
+    assert loaded.retention.summary["objects"] > 0
+    _KEPT.clear()
+
+
+_KEPT: list[bytes] = []
+
+
 # ---- why() in this process ----
 
 
