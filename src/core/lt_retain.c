@@ -33,7 +33,20 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static const char *str_text(PyObject *s, size_t *len);
+static PyObject *str_entry(PyObject *dict, const char *name);
+
 /* ---- roots ---- */
+
+/* gc.garbage, where the collector puts what it could not free, or NULL. */
+static PyObject *
+uncollectable_list(void)
+{
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *gc = modules && PyDict_Check(modules) ? str_entry(modules, "gc") : NULL;
+    PyObject *list = gc && PyModule_Check(gc) ? str_entry(PyModule_GetDict(gc), "garbage") : NULL;
+    return list && PyList_CheckExact(list) ? list : NULL;
+}
 
 static int
 add_root(lt_retain *r, PyObject *obj, lt_root_kind kind, int tier, PyObject *name,
@@ -172,7 +185,7 @@ bfs_run(lt_retain *r, uint32_t *queue, size_t head, size_t tail)
 }
 
 static int
-search(lt_retain *r, uint32_t ignore)
+search(lt_retain *r, uint32_t ignore, uint32_t uncollectable)
 {
     lt_graph *g = &r->graph;
     size_t n = g->count;
@@ -183,8 +196,16 @@ search(lt_retain *r, uint32_t ignore)
         return -1;
     }
     memset(r->via, 0xff, n * sizeof(uint32_t));
+    /* Visited but never expanded: the caller's container of objects to look
+     * at, and gc.garbage, whose uncollectable objects are to be reported as
+     * the cycles they are, not as held by the gc module. */
     if (ignore != LT_GRAPH_NONE) {
-        r->via[ignore] = IGNORED_MARK(r); /* counts as visited, never expanded */
+        r->via[ignore] = IGNORED_MARK(r);
+        g->flags[ignore] |= FROM_CALLER;
+    }
+    if (uncollectable != LT_GRAPH_NONE) {
+        r->via[uncollectable] = IGNORED_MARK(r);
+        g->flags[uncollectable] |= FROM_ROOT;
     }
     size_t tail = 0;
     for (int tier = 0; tier < 2; tier++) {
@@ -226,12 +247,14 @@ lt_retain_build(lt_retain *r, int caller_frames, PyObject *ignore)
         return -1;
     }
     uint32_t ignored = ignore ? lt_graph_find(&r->graph, ignore) : LT_GRAPH_NONE;
+    PyObject *gc_garbage = uncollectable_list();
+    uint32_t uncollectable = gc_garbage ? lt_graph_find(&r->graph, gc_garbage) : LT_GRAPH_NONE;
     lt_graph_release_map(&r->graph);
     /* via[] holds root ids above count. */
     if ((uint64_t)r->graph.count + r->nroots + 2 >= LT_GRAPH_NONE) {
         return -1;
     }
-    if (search(r, ignored) < 0) {
+    if (search(r, ignored, uncollectable) < 0) {
         return -1;
     }
     r->duration_ns = now_ns() - start;

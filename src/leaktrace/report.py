@@ -142,6 +142,7 @@ def _cycle_lines(capture: Capture) -> list[str]:
             f"  {format_bytes(cycle.bytes)} in {cycle.objects:,} objects "
             f"({cycle.clusters:,} alike): {cycle.around()}"
         )
+        places: dict[str, int] = {}
         for node, nbytes in cycle.sites:
             stack, _ = capture.stack(node)
             where = stack[0] if stack else None
@@ -150,6 +151,8 @@ def _cycle_lines(capture: Capture) -> list[str]:
                 if where
                 else "<no Python frame>"
             )
+            places[place] = places.get(place, 0) + nbytes
+        for place, nbytes in sorted(places.items(), key=lambda item: -item[1]):
             lines.append(f"    {format_bytes(nbytes)} allocated at {place}")
     return lines
 
