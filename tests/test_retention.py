@@ -214,6 +214,44 @@ def test_text_report_shows_the_holder_and_the_cycles(tmp_path: Path) -> None:
             assert "unreachable cyclic garbage → bytes" in run.stderr
 
 
+UNCOLLECTABLE = """
+import gc
+
+class Node:
+    def __init__(self):
+        self.payload = bytes(5000)
+
+gc.set_debug(gc.DEBUG_SAVEALL)  # every collected object goes to gc.garbage
+for _ in range(30):
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+del a, b
+gc.collect()
+"""
+
+
+def test_gc_garbage_is_reported_as_cycles_not_held_by_module_gc(tmp_path: Path) -> None:
+    script = tmp_path / "uncollectable.py"
+    script.write_text(UNCOLLECTABLE, encoding="utf-8")
+    capture = tmp_path / "u.ltc"
+    run = subprocess.run(
+        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(capture), str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    loaded = leaktrace.load(capture)
+    cycle = loaded.retention.cycles[0]
+    assert cycle.clusters == 30
+    assert cycle.bytes >= 60 * 5000
+    assert cycle.around() == "Node → .other → .other → (back to Node)"
+    for paths in loaded.retention.site_paths.values():
+        assert all(p.root != "gc" for p in paths)
+
+
 def test_old_captures_and_untracked_sites_have_no_paths(tmp_path: Path) -> None:
     capture = tmp_path / "api.ltc"
     leaktrace.start(capture)
