@@ -254,6 +254,18 @@ def test_gc_garbage_is_reported_as_cycles_not_held_by_module_gc(tmp_path: Path) 
         assert all(p.root != "gc" for p in paths)
 
 
+def test_retention_option(tmp_path: Path) -> None:
+    script = str(PROGRAMS / "global_list.py")
+    base = [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(tmp_path / "r.ltc")]
+    bad = subprocess.run([*base, "--retention", "-1", script], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith("--retention must be between 0 and 1000")
+    off = subprocess.run([*base, "--retention", "0", script, "5", "400"], capture_output=True)
+    assert off.returncode == 0
+    loaded = leaktrace.load(tmp_path / "r.ltc")
+    assert loaded.retention.site_paths == {} and loaded.retention.summary == {}
+
+
 def test_old_captures_and_untracked_sites_have_no_paths(tmp_path: Path) -> None:
     capture = tmp_path / "api.ltc"
     leaktrace.start(capture)

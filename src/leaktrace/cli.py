@@ -67,7 +67,7 @@ class RunCommand:
     help = "run a Python program and report what it leaks"
     # Options of ours that take a value; everything from the script (or -m MOD) on
     # belongs to the program.
-    _VALUED = frozenset({"-o", "--output", "--depth", "--top", "--format"})
+    _VALUED = frozenset({"-o", "--output", "--depth", "--top", "--format", "--retention"})
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.usage = "leaktrace run [options] (script.py | -m module) [args ...]"
@@ -85,6 +85,13 @@ class RunCommand:
             "--format", choices=FORMATS, default="text", help="report format on stderr"
         )
         parser.add_argument("-q", "--quiet", action="store_true", help="write no report")
+        parser.add_argument(
+            "--retention",
+            type=int,
+            default=10,
+            metavar="N",
+            help="find why the objects of the N largest sites are alive (default 10; 0: skip)",
+        )
         _add_report_options(parser)
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
@@ -113,6 +120,8 @@ class RunCommand:
             raise UsageError(f"--depth must be between 1 and {_core.MAX_DEPTH_LIMIT}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        if not 0 <= args.retention <= 1000:
+            raise UsageError("--retention must be between 0 and 1000")
         if args.script is not None and not os.path.isfile(args.script):
             what = "is a directory" if os.path.isdir(args.script) else "does not exist"
             raise UsageError(f"script {args.script} {what}")
@@ -127,6 +136,7 @@ class RunCommand:
             "quiet": int(args.quiet),
             "top": args.top,
             "all": int(args.include_all),
+            "retention": args.retention,
             "command": shlex.join(["python", *target, *extra]),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the
@@ -172,6 +182,8 @@ class ReportCommand:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        if not 0 <= args.retention <= 1000:
+            raise UsageError("--retention must be between 0 and 1000")
         try:
             capture = Capture(args.capture, allow_partial=args.partial)
         except CaptureError as e:

@@ -163,10 +163,10 @@ def finish(outcome: Outcome) -> None:
     sys.exit(outcome.exit_code)
 
 
-RETENTION_SITES = 10  # sites whose surviving objects get reference paths
+RETENTION_SITES = 10  # sites whose surviving objects get reference paths (--retention)
 
 
-def collect_and_stop() -> dict[str, int]:
+def collect_and_stop(retention_sites: int = RETENTION_SITES) -> dict[str, int]:
     """A full collection, then the final snapshot and the retention analysis.
 
     A program that left the collector disabled gets no collection: its cyclic
@@ -174,4 +174,4 @@ def collect_and_stop() -> dict[str, int]:
     """
     if gc.isenabled():
         gc.collect()
-    return _core.stop(retention_sites=RETENTION_SITES)
+    return _core.stop(retention_sites=retention_sites)
