@@ -11,7 +11,7 @@
  *   3.13     tstate->current_frame; f_executable; instr_ptr
  *
  * Include this header first in the files that use it (lt_frames.c for the
- * stack walk, lt_graph.c and lt_retain.c for the object graph): it defines
+ * stack walk, lt_graph.c, lt_retain.c and lt_edges.c for the object graph): it defines
  * Py_BUILD_CORE before Python.h.
  */
 #ifndef LT_COMPAT_H

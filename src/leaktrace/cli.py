@@ -182,8 +182,6 @@ class ReportCommand:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
-        if not 0 <= args.retention <= 1000:
-            raise UsageError("--retention must be between 0 and 1000")
         try:
             capture = Capture(args.capture, allow_partial=args.partial)
         except CaptureError as e:
