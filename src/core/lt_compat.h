@@ -10,8 +10,9 @@
  *   3.12     as 3.11, plus shim frames owned by the C stack
  *   3.13     tstate->current_frame; f_executable; instr_ptr
  *
- * Include this header first in the one file that uses it (lt_frames.c): it
- * defines Py_BUILD_CORE before Python.h.
+ * Include this header first in the files that use it (lt_frames.c for the
+ * stack walk, lt_graph.c, lt_retain.c and lt_edges.c for the object graph): it defines
+ * Py_BUILD_CORE before Python.h.
  */
 #ifndef LT_COMPAT_H
 #define LT_COMPAT_H
@@ -46,6 +47,15 @@
 #include <frameobject.h>
 #endif
 #include "internal/pycore_pystate.h"
+#include "internal/pycore_gc.h"
+/* 3.13's pycore_object.h has inline helpers with unused parameters. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "internal/pycore_object.h"
+#if PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_dict.h"
+#endif
+#pragma GCC diagnostic pop
 
 #if PY_VERSION_HEX >= 0x030B0000
 typedef _PyInterpreterFrame lt_pyframe;
@@ -201,6 +211,223 @@ lt_compat_code_name(PyCodeObject *code)
 #else
     return code->co_name;
 #endif
+}
+
+/* ---- the object graph (lt_graph.c, lt_retain.c) ---- */
+
+/* Calls visit(object, arg) for every object the collector tracks, in every
+ * generation including the permanent one that gc.freeze() fills; stops at
+ * the first non-zero return and returns it. The lists are read directly on
+ * every version: PyUnstable_GC_VisitObjects (3.12+) skips the permanent
+ * generation. The caller holds the GIL and must not allocate Python objects
+ * meanwhile (an allocation may start a collection, which moves objects
+ * between the lists). */
+static inline int
+lt_compat_gc_visit(int (*visit)(PyObject *, void *), void *arg)
+{
+    struct _gc_runtime_state *gc = &PyInterpreterState_Get()->gc;
+    PyGC_Head *lists[NUM_GENERATIONS + 1];
+    for (int i = 0; i < NUM_GENERATIONS; i++) {
+        lists[i] = &gc->generations[i].head;
+    }
+    lists[NUM_GENERATIONS] = &gc->permanent_generation.head;
+    for (int i = 0; i <= NUM_GENERATIONS; i++) {
+        for (PyGC_Head *g = _PyGCHead_NEXT(lists[i]); g != lists[i]; g = _PyGCHead_NEXT(g)) {
+            int r = visit((PyObject *)(g + 1), arg);
+            if (r) {
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Whether a collection is running now (a finalizer called us): its objects
+ * sit on a private list then, outside the generations. */
+static inline int
+lt_compat_gc_collecting(void)
+{
+    return PyInterpreterState_Get()->gc.collecting;
+}
+
+/* The start of the memory block an object lives in: the allocator saw this
+ * address. The collector's header comes first and, from 3.11, two more
+ * pointers (managed dict and values, or weak references) before it. */
+static inline const void *
+lt_compat_alloc_start(PyObject *op)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return (const char *)op - _PyType_PreHeaderSize(Py_TYPE(op));
+#else
+    return PyType_IS_GC(Py_TYPE(op)) ? (const char *)op - sizeof(PyGC_Head) : (const char *)op;
+#endif
+}
+
+/* The bytes an object occupies before its header (see lt_compat_alloc_start). */
+static inline size_t
+lt_compat_preheader_size(PyTypeObject *type)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return _PyType_PreHeaderSize(type);
+#else
+    return PyType_IS_GC(type) ? sizeof(PyGC_Head) : 0;
+#endif
+}
+
+/* A type's dict (borrowed), or NULL: static builtin types keep theirs in the
+ * interpreter from 3.12. */
+static inline PyObject *
+lt_compat_type_dict(PyTypeObject *type)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return (type->tp_flags & Py_TPFLAGS_HEAPTYPE) ? type->tp_dict : NULL;
+#else
+    return type->tp_dict;
+#endif
+}
+
+/* An instance's __dict__ if it has one already (borrowed), else NULL.
+ * Never creates the dict (which the public accessors do for instances whose
+ * attributes live in inline values, 3.11+). */
+static inline PyObject *
+lt_compat_existing_dict(PyObject *op)
+{
+    PyTypeObject *type = Py_TYPE(op);
+#if PY_VERSION_HEX >= 0x030D0000
+    if (type->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        return (PyObject *)_PyObject_GetManagedDict(op);
+    }
+#elif PY_VERSION_HEX >= 0x030C0000
+    if (type->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        PyDictOrValues dorv = *_PyObject_DictOrValuesPointer(op);
+        return _PyDictOrValues_IsValues(dorv) ? NULL : _PyDictOrValues_GetDict(dorv);
+    }
+#elif PY_VERSION_HEX >= 0x030B0000
+    if (type->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        return *_PyObject_ManagedDictPointer(op);
+    }
+#endif
+    if (type->tp_dictoffset == 0) {
+        return NULL;
+    }
+    PyObject **ptr = _PyObject_GetDictPtr(op);
+    return ptr ? *ptr : NULL;
+}
+
+/* The name (borrowed str) of the attribute under which an instance keeps
+ * value in its inline values (3.11+: attributes stored without a dict), or
+ * NULL. */
+static inline PyObject *
+lt_compat_inline_attr_name(PyObject *op, PyObject *value)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyTypeObject *type = Py_TYPE(op);
+    PyDictValues *values = NULL;
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        return NULL; /* only heap types have cached (shared) keys */
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    if ((type->tp_flags & Py_TPFLAGS_INLINE_VALUES) && _PyObject_InlineValues(op)->valid) {
+        values = _PyObject_InlineValues(op);
+    }
+#elif PY_VERSION_HEX >= 0x030C0000
+    if (type->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        PyDictOrValues dorv = *_PyObject_DictOrValuesPointer(op);
+        if (_PyDictOrValues_IsValues(dorv)) {
+            values = _PyDictOrValues_GetValues(dorv);
+        }
+    }
+#else
+    if (type->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        values = *_PyObject_ValuesPointer(op);
+    }
+#endif
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
+    if (!values || !keys || keys->dk_kind == DICT_KEYS_GENERAL) {
+        return NULL;
+    }
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        if (values->values[i] == value) {
+            return entries[i].me_key;
+        }
+    }
+    return NULL;
+#else
+    (void)op;
+    (void)value;
+    return NULL;
+#endif
+}
+
+/* A frame's local variables, cells and free variables: the array and its
+ * length, and the name of each slot (borrowed). */
+static inline PyObject **
+lt_compat_frame_locals(lt_pyframe *frame, PyCodeObject *code, Py_ssize_t *count)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    *count = code->co_nlocalsplus;
+    return frame->localsplus;
+#else
+    *count = code->co_nlocals + PyTuple_GET_SIZE(code->co_cellvars) +
+             PyTuple_GET_SIZE(code->co_freevars);
+    return frame->f_localsplus;
+#endif
+}
+
+static inline PyObject *
+lt_compat_local_name(PyCodeObject *code, Py_ssize_t i)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyTuple_GET_ITEM(code->co_localsplusnames, i);
+#else
+    if (i < code->co_nlocals) {
+        return PyTuple_GET_ITEM(code->co_varnames, i);
+    }
+    i -= code->co_nlocals;
+    if (i < PyTuple_GET_SIZE(code->co_cellvars)) {
+        return PyTuple_GET_ITEM(code->co_cellvars, i);
+    }
+    return PyTuple_GET_ITEM(code->co_freevars, i - PyTuple_GET_SIZE(code->co_cellvars));
+#endif
+}
+
+/* The name (borrowed) of a function's k-th free variable (the k-th cell of
+ * its __closure__), or NULL when k is out of range. */
+static inline PyObject *
+lt_compat_freevar_name(PyCodeObject *code, Py_ssize_t k)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    if (k < 0 || k >= code->co_nfreevars) {
+        return NULL;
+    }
+    return PyTuple_GET_ITEM(code->co_localsplusnames, code->co_nlocalsplus - code->co_nfreevars + k);
+#else
+    if (k < 0 || k >= PyTuple_GET_SIZE(code->co_freevars)) {
+        return NULL;
+    }
+    return PyTuple_GET_ITEM(code->co_freevars, k);
+#endif
+}
+
+/* The interpreter frame of a frame object (the object itself before 3.11),
+ * or NULL when the frame has finished and kept no locals. */
+static inline lt_pyframe *
+lt_compat_frame_of_object(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return f->f_frame;
+#else
+    return f;
+#endif
+}
+
+/* The exception a thread is handling now (sys.exc_info()), borrowed, or NULL. */
+static inline PyObject *
+lt_compat_handled_exception(PyThreadState *tstate)
+{
+    _PyErr_StackItem *item = tstate->exc_info;
+    return item ? item->exc_value : NULL;
 }
 
 #endif /* LT_COMPAT_H */

@@ -150,4 +150,70 @@ lt_zigzag_decode(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
+/* ---- optional record 0x40: retention (why objects are still alive) ----
+ *
+ *   payload := what:varint body
+ *   what 0 SITE     node:node-id path        a surviving object of a site
+ *   what 1 SUSPECT  leaked_bytes path        an object retaining leaked memory
+ *   what 2 CYCLE    clusters objects bytes nsites (node-id bytes)*nsites path
+ *                   unreachable cyclic garbage: `clusters` look-alike groups
+ *                   of objects (the same types) with their totals;
+ *                   the path goes once around a cycle of the largest, from
+ *                   its first object back to it
+ *   what 3 SUMMARY  the varints of lt_retention_summary, in order (a count
+ *                   first; later versions append)
+ *
+ *   path := root_kind:varint root:string target:string object_bytes
+ *           retained_bytes nedges:varint (edge_kind:varint text:string)*nedges
+ *
+ * root is what holds the path (a module name, a class, a frame); target is the
+ * type of the object the path ends at; retained_bytes is what would be freed
+ * with it (its subtree in the dominator tree). Edges are in order from the
+ * root; nedges is at most LT_MAX_PATH_EDGES. Readers that know this record
+ * still skip `what` values they do not know. */
+#define LT_REC_RETENTION 0x40
+#define LT_MAX_PATH_EDGES 64
+#define LT_MAX_PATH_TEXT 256 /* bytes of a root, target or edge text */
+
+typedef enum {
+    LT_RET_SITE = 0,
+    LT_RET_SUSPECT = 1,
+    LT_RET_CYCLE = 2,
+    LT_RET_SUMMARY = 3,
+} lt_retention_what;
+
+typedef enum {
+    LT_ROOT_MODULE = 0,    /* root: the module's name; the path starts in its globals */
+    LT_ROOT_CLASS = 1,     /* root: module.qualname of a class; starts in its attributes */
+    LT_ROOT_FRAME = 2,     /* root: "function (file:line)" of a live frame; first edge: a local */
+    LT_ROOT_EXCEPTION = 3, /* root: the exception a thread is handling (sys.exc_info()) */
+    LT_ROOT_EXTERNAL = 4,  /* held from C or by an untracked object; root: its type */
+    LT_ROOT_GARBAGE = 5,   /* unreachable cyclic garbage (or retained only by it) */
+    LT_ROOT_KIND_COUNT = 6,
+} lt_root_kind;
+
+typedef enum {
+    LT_EDGE_ATTR = 0,     /* .name: instance or class attribute, slot, module global */
+    LT_EDGE_KEY = 1,      /* [key]: the text is the key's repr ('x', 42) or <type> */
+    LT_EDGE_INDEX = 2,    /* [i] of a list or tuple */
+    LT_EDGE_SET_ITEM = 3, /* an item of a set */
+    LT_EDGE_DICT_KEY = 4, /* a key of a dict */
+    LT_EDGE_CLOSURE = 5,  /* a closure cell: the text is the free variable's name */
+    LT_EDGE_LOCAL = 6,    /* a frame's local variable */
+    LT_EDGE_OTHER = 7,    /* described by its text (lru_cache key, __traceback__, ...) */
+    LT_EDGE_KIND_COUNT = 8,
+} lt_edge_kind;
+
+/* Fields of the SUMMARY record, in encoding order. */
+typedef enum {
+    LT_RSUM_OBJECTS,        /* nodes of the graph */
+    LT_RSUM_EDGES,          /* references between them */
+    LT_RSUM_ANALYSIS_BYTES, /* peak memory of the analysis */
+    LT_RSUM_DURATION_NS,    /* time of the analysis */
+    LT_RSUM_ROOT_BYTES,     /* bytes of objects reachable from a named root */
+    LT_RSUM_EXTERNAL_BYTES, /* bytes reachable only from objects held from C */
+    LT_RSUM_GARBAGE_BYTES,  /* bytes of unreachable cyclic garbage */
+    LT_RSUM_COUNT
+} lt_retention_summary;
+
 #endif /* LT_FORMAT_H */

@@ -213,3 +213,20 @@ lt_livetable_memory(const lt_livetable *table)
 {
     return (table->mask + 1) * sizeof(lt_live_entry) + table->big_capacity * sizeof(lt_big_entry);
 }
+
+int
+lt_livetable_find(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node)
+{
+    for (size_t i = home_slot(addr, table->mask);; i = (i + 1) & table->mask) {
+        const lt_live_entry *e = &table->slots[i];
+        if (!e->addr) {
+            return 0;
+        }
+        if (e->addr == addr) {
+            lt_big_entry *big = e->size == LT_LIVE_BIG_SIZE ? find_big(table, addr) : NULL;
+            *size = big ? big->size : e->size;
+            *node = e->node;
+            return 1;
+        }
+    }
+}

@@ -56,6 +56,9 @@ int lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint
 /* Removes a block: returns 1 and its size and node, or 0 when absent. */
 int lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node);
 
+/* Looks a block up: returns 1 and its size and node, or 0 when absent. */
+int lt_livetable_find(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node);
+
 /* Bytes of memory the table occupies. */
 size_t lt_livetable_memory(const lt_livetable *table);
 

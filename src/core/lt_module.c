@@ -9,12 +9,15 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "lt_analysis.h"
 #include "lt_format.h"
 #include "lt_native.h"
+#include "lt_path.h"
 #include "lt_progress.h"
 #include "lt_reader.h"
+#include "lt_retain.h"
 #include "lt_rss.h"
 #include "lt_timer.h"
 #include "lt_tracker.h"
@@ -235,11 +238,204 @@ core_snapshot(PyObject *module, PyObject *args)
     return PyLong_FromUnsignedLongLong(seq);
 }
 
+/* ---- retention ---- */
+
+static PyObject *decode(const char *ptr, size_t len);
+
+static const char *const root_kind_names[LT_ROOT_KIND_COUNT] = {
+    [LT_ROOT_MODULE] = "module",       [LT_ROOT_CLASS] = "class",
+    [LT_ROOT_FRAME] = "frame",         [LT_ROOT_EXCEPTION] = "exception",
+    [LT_ROOT_EXTERNAL] = "external",   [LT_ROOT_GARBAGE] = "garbage",
+};
+
+static const char *const edge_kind_names[LT_EDGE_KIND_COUNT] = {
+    [LT_EDGE_ATTR] = "attr",         [LT_EDGE_KEY] = "key",         [LT_EDGE_INDEX] = "index",
+    [LT_EDGE_SET_ITEM] = "set_item", [LT_EDGE_DICT_KEY] = "dict_key",
+    [LT_EDGE_CLOSURE] = "closure",   [LT_EDGE_LOCAL] = "local",     [LT_EDGE_OTHER] = "other",
+};
+
+static const char *const summary_names[LT_RSUM_COUNT] = {
+    [LT_RSUM_OBJECTS] = "objects",
+    [LT_RSUM_EDGES] = "edges",
+    [LT_RSUM_ANALYSIS_BYTES] = "analysis_bytes",
+    [LT_RSUM_DURATION_NS] = "duration_ns",
+    [LT_RSUM_ROOT_BYTES] = "root_bytes",
+    [LT_RSUM_EXTERNAL_BYTES] = "external_bytes",
+    [LT_RSUM_GARBAGE_BYTES] = "garbage_bytes",
+};
+
+/* A decoded path as a dict (the bytes were validated or made by us). */
 static PyObject *
-core_stop(PyObject *module, PyObject *unused)
+path_object(const lt_path *p)
 {
+    PyObject *edges = PyList_New(p->nedges);
+    if (!edges) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < p->nedges; i++) {
+        PyObject *t = Py_BuildValue("(sN)", edge_kind_names[p->edges[i].kind],
+                                    decode(p->edges[i].text, p->edges[i].len));
+        if (!t) {
+            Py_DECREF(edges);
+            return NULL;
+        }
+        PyList_SET_ITEM(edges, i, t);
+    }
+    return Py_BuildValue("{s:s,s:N,s:N,s:N,s:K,s:K}", "root_kind", root_kind_names[p->root_kind],
+                         "root", decode(p->root, p->root_len), "target",
+                         decode(p->target, p->target_len), "edges", edges, "object_bytes",
+                         (unsigned long long)p->object_bytes, "retained_bytes",
+                         (unsigned long long)p->retained_bytes);
+}
+
+static PyObject *
+paths_list(const lt_bytes *b, int npaths)
+{
+    PyObject *list = PyList_New(npaths);
+    const uint8_t *pos = b->data, *end = b->data + b->len;
+    for (int i = 0; list && i < npaths; i++) {
+        lt_path path;
+        PyObject *item = lt_path_decode(&pos, end, &path) == 0 ? path_object(&path) : NULL;
+        if (!item) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "leaktrace: bad retention path");
+            }
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+static uint64_t
+elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000000ull + (uint64_t)now.tv_nsec -
+           (uint64_t)since->tv_nsec;
+}
+
+static PyObject *
+core_find_paths(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"objects", "max_paths", "dominators", "caller_frames", NULL};
+    PyObject *objects;
+    int max_paths = 5, dominators = 1, caller_frames = 1;
     (void)module;
-    (void)unused;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!|ipi:find_paths", keywords, &PyTuple_Type,
+                                     &objects, &max_paths, &dominators, &caller_frames)) {
+        return NULL;
+    }
+    if (max_paths < 1 || max_paths > 100) {
+        PyErr_SetString(PyExc_ValueError, "max_paths must be between 1 and 100");
+        return NULL;
+    }
+    if (lt_graph_collector_running()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "leaktrace cannot analyze the heap while the garbage collector runs");
+        return NULL;
+    }
+    Py_ssize_t nobjects = PyTuple_GET_SIZE(objects);
+    lt_retain r;
+    lt_bytes *found = PyMem_Calloc((size_t)nobjects + 1, sizeof(lt_bytes));
+    int *counts = PyMem_Calloc((size_t)nobjects + 1, sizeof(int));
+    PyObject *result = NULL, *paths = NULL;
+    uint64_t build_ns = 0, dominators_ns = 0, paths_ns = 0;
+    if (!found || !counts) {
+        PyMem_Free(found);
+        PyMem_Free(counts);
+        return PyErr_NoMemory();
+    }
+    /* No Python object is made from here to lt_retain_destroy(); the
+     * collector stays off all the same, in case a C helper allocates. */
+    int was_enabled = PyGC_Disable();
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int failed = lt_retain_build(&r, caller_frames, objects) < 0;
+    build_ns = elapsed_ns(&t0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!failed && dominators) {
+        failed = lt_retain_dominators(&r) < 0;
+        dominators_ns = elapsed_ns(&t0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (Py_ssize_t i = 0; i < nobjects && !failed; i++) {
+        counts[i] = lt_retain_why(&r, PyTuple_GET_ITEM(objects, i), max_paths, &found[i]);
+        failed = counts[i] < 0;
+    }
+    paths_ns = elapsed_ns(&t0);
+    uint64_t nodes = r.graph.count, edges = r.graph.nedges, memory = r.graph.peak_memory;
+    lt_retain_destroy(&r);
+    if (was_enabled) {
+        PyGC_Enable();
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!(paths = PyList_New(nobjects))) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nobjects; i++) {
+        PyObject *list = paths_list(&found[i], counts[i]);
+        if (!list) {
+            goto done;
+        }
+        PyList_SET_ITEM(paths, i, list);
+    }
+    result = Py_BuildValue("{s:O,s:K,s:K,s:K,s:K,s:K,s:K}", "paths", paths, "objects",
+                           (unsigned long long)nodes, "edges", (unsigned long long)edges,
+                           "analysis_bytes", (unsigned long long)memory, "build_ns",
+                           (unsigned long long)build_ns, "dominators_ns",
+                           (unsigned long long)dominators_ns, "paths_ns",
+                           (unsigned long long)paths_ns);
+done:
+    Py_XDECREF(paths);
+    for (Py_ssize_t i = 0; i < nobjects; i++) {
+        lt_bytes_free(&found[i]);
+    }
+    PyMem_Free(found);
+    PyMem_Free(counts);
+    return result;
+}
+
+static int
+emit_retention(void *ctx, const uint8_t *payload, size_t len)
+{
+    return lt_writer_record(ctx, LT_REC_RETENTION, payload, len);
+}
+
+/* Retention records for the capture, computed while the tracker still holds
+ * its data. A failure leaves the capture without (some of) them: they are
+ * optional, and the allocation report stands without them. */
+static void
+write_retention(int sites)
+{
+    if (sites <= 0 || lt_graph_collector_running()) {
+        return;
+    }
+    int was_enabled = PyGC_Disable();
+    lt_retain r;
+    if (lt_retain_build(&r, -1, NULL) == 0) {
+        lt_retain_report(&r, sites, 3, "<frozen importlib", emit_retention, &session_writer);
+    }
+    lt_retain_destroy(&r);
+    if (was_enabled) {
+        PyGC_Enable();
+    }
+}
+
+static PyObject *
+core_stop(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"retention_sites", NULL};
+    int retention_sites = 0;
+    (void)module;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:stop", keywords, &retention_sites)) {
+        return NULL;
+    }
     lt_timer_stop(); /* releases the GIL while joining: check the session after it */
     if (!session_path) {
         PyErr_SetString(PyExc_RuntimeError, "leaktrace is not tracking");
@@ -249,6 +445,9 @@ core_stop(PyObject *module, PyObject *unused)
     int snapshot_failed = (session_native_frames && write_native_maps() < 0) ||
                           record_snapshot(LT_SNAP_FINAL, NULL, 0) < 0;
     lt_tracker_stop();
+    if (!snapshot_failed) {
+        write_retention(retention_sites);
+    }
     lt_tracker_stats stats;
     lt_tracker_get_stats(&stats);
     int stats_failed = lt_writer_stats(&session_writer, stats.fields, LT_STAT_COUNT) < 0;
@@ -486,10 +685,70 @@ build_snapshot(const lt_rsnapshot *s, PyObject *strings)
 }
 
 static PyObject *
+retention_record(const lt_rretention *rec)
+{
+    const uint8_t *pos = rec->body, *end = rec->end;
+    if (rec->what == LT_RET_SUMMARY) {
+        uint64_t n = 0, v = 0;
+        PyObject *dict = PyDict_New();
+        lt_varint_decode(&pos, end, &n);
+        for (uint64_t i = 0; dict && i < n; i++) {
+            lt_varint_decode(&pos, end, &v);
+            if (i >= LT_RSUM_COUNT) {
+                continue; /* a later field */
+            }
+            PyObject *value = PyLong_FromUnsignedLongLong(v);
+            if (!value || PyDict_SetItemString(dict, summary_names[i], value) < 0) {
+                Py_CLEAR(dict);
+            }
+            Py_XDECREF(value);
+        }
+        return dict ? Py_BuildValue("{s:s,s:N}", "what", "summary", "summary", dict) : NULL;
+    }
+    lt_path path;
+    if (lt_path_decode(&pos, end, &path) < 0) {
+        PyErr_SetString(CaptureError, "corrupt retention record");
+        return NULL;
+    }
+    PyObject *p = path_object(&path);
+    if (!p) {
+        return NULL;
+    }
+    if (rec->what == LT_RET_SITE) {
+        return Py_BuildValue("{s:s,s:I,s:N}", "what", "site", "node", rec->node, "path", p);
+    }
+    if (rec->what == LT_RET_SUSPECT) {
+        return Py_BuildValue("{s:s,s:K,s:N}", "what", "suspect", "leaked_bytes",
+                             (unsigned long long)rec->amount, "path", p);
+    }
+    PyObject *sites = PyList_New(rec->nsites);
+    const uint8_t *s = rec->sites;
+    for (uint32_t i = 0; sites && i < rec->nsites; i++) {
+        uint64_t node = 0, bytes = 0;
+        lt_varint_decode(&s, rec->body, &node);
+        lt_varint_decode(&s, rec->body, &bytes);
+        PyObject *t = Py_BuildValue("(KK)", (unsigned long long)node, (unsigned long long)bytes);
+        if (!t) {
+            Py_CLEAR(sites);
+            break;
+        }
+        PyList_SET_ITEM(sites, i, t);
+    }
+    if (!sites) {
+        Py_DECREF(p);
+        return NULL;
+    }
+    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:N,s:N}", "what", "cycle", "clusters",
+                         (unsigned long long)rec->clusters, "objects",
+                         (unsigned long long)rec->objects, "bytes",
+                         (unsigned long long)rec->amount, "sites", sites, "path", p);
+}
+
+static PyObject *
 build_capture(const lt_capture *cap)
 {
     PyObject *result = NULL, *strings = NULL, *frames = NULL, *nodes = NULL, *snapshots = NULL,
-             *meta = NULL, *native_maps = NULL, *stats = Py_None;
+             *meta = NULL, *native_maps = NULL, *retention = NULL, *stats = Py_None;
     Py_INCREF(stats);
     if (!(strings = PyList_New((Py_ssize_t)cap->nstrings)) ||
         !(frames = PyList_New((Py_ssize_t)cap->nframes)) ||
@@ -552,6 +811,16 @@ build_capture(const lt_capture *cap)
         }
         PyList_SET_ITEM(native_maps, (Py_ssize_t)i, t);
     }
+    if (!(retention = PyList_New((Py_ssize_t)cap->nretention))) {
+        goto error;
+    }
+    for (size_t i = 0; i < cap->nretention; i++) {
+        PyObject *rec = retention_record(&cap->retention[i]);
+        if (!rec) {
+            goto error;
+        }
+        PyList_SET_ITEM(retention, (Py_ssize_t)i, rec);
+    }
     if (cap->has_stats) {
         Py_DECREF(stats);
         if (!(stats = stats_dict(cap->stats))) {
@@ -564,6 +833,9 @@ build_capture(const lt_capture *cap)
                            (Py_ssize_t)cap->valid_size, "file_size", (Py_ssize_t)cap->file_size,
                            "meta", meta, "strings", strings, "frames", frames, "nodes", nodes,
                            "snapshots", snapshots, "stats", stats, "native_maps", native_maps);
+    if (result && PyDict_SetItemString(result, "retention", retention) < 0) {
+        Py_CLEAR(result);
+    }
 error:
     Py_XDECREF(strings);
     Py_XDECREF(frames);
@@ -571,6 +843,7 @@ error:
     Py_XDECREF(snapshots);
     Py_XDECREF(meta);
     Py_XDECREF(native_maps);
+    Py_XDECREF(retention);
     Py_XDECREF(stats);
     return result;
 }
@@ -800,8 +1073,13 @@ static PyMethodDef core_methods[] = {
      "capture file; native=True also tracks the malloc family and mmap of C code."},
     {"snapshot", core_snapshot, METH_VARARGS,
      "snapshot(label=None)\n--\n\nRecord a snapshot of live memory; returns its number."},
-    {"stop", core_stop, METH_NOARGS,
-     "stop()\n--\n\nStop tracking, complete the capture and return its statistics."},
+    {"stop", (PyCFunction)(void (*)(void))core_stop, METH_VARARGS | METH_KEYWORDS,
+     "stop(retention_sites=0)\n--\n\nStop tracking, complete the capture and return its "
+     "statistics.\nWith retention_sites > 0, first record why the objects of that many "
+     "sites are alive."},
+    {"find_paths", (PyCFunction)(void (*)(void))core_find_paths, METH_VARARGS | METH_KEYWORDS,
+     "find_paths(objects, max_paths=5, dominators=True, caller_frames=1)\n--\n\n"
+     "Reference paths from roots to each object of a tuple, with timings."},
     {"is_tracking", core_is_tracking, METH_NOARGS, "is_tracking()\n--\n\n"},
     {"stats", core_stats, METH_NOARGS,
      "stats()\n--\n\nStatistics of the current (or last) session."},

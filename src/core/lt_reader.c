@@ -1,6 +1,8 @@
 /* lt_reader.c - see lt_reader.h. */
 #include "lt_reader.h"
 
+#include "lt_path.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -279,8 +281,76 @@ record_name(unsigned type)
     case LT_REC_END: return "end";
     case LT_REC_SNAPSHOT_EXTRA: return "snapshot extra";
     case LT_REC_NATIVE_MAP: return "native map";
+    case LT_REC_RETENTION: return "retention";
     default: return "unknown";
     }
+}
+
+static int
+parse_retention(lt_capture *cap, cursor *c)
+{
+    lt_rretention rec = {0};
+    uint64_t what, v;
+    lt_path path;
+    if (read_u64(c, &what) < 0) {
+        return -1;
+    }
+    rec.what = (uint32_t)what;
+    switch (what) {
+    case LT_RET_SITE:
+        if (read_id(c, cap->nnodes, &rec.node) < 0) {
+            return -1;
+        }
+        break;
+    case LT_RET_SUSPECT:
+        if (read_u64(c, &rec.amount) < 0) {
+            return -1;
+        }
+        break;
+    case LT_RET_CYCLE:
+        if (read_u64(c, &rec.clusters) < 0 || read_u64(c, &rec.objects) < 0 ||
+            read_u64(c, &rec.amount) < 0 ||
+            read_u64(c, &v) < 0 || v > (uint64_t)(c->end - c->pos) / 2) {
+            return -1;
+        }
+        rec.nsites = (uint32_t)v;
+        rec.sites = c->pos;
+        for (uint32_t i = 0; i < rec.nsites; i++) {
+            uint32_t node;
+            if (read_id(c, cap->nnodes, &node) < 0 || read_u64(c, &v) < 0) {
+                return -1;
+            }
+        }
+        break;
+    case LT_RET_SUMMARY:
+        rec.body = c->pos;
+        if (read_u64(c, &v) < 0 || v > (uint64_t)(c->end - c->pos)) {
+            return -1;
+        }
+        for (uint64_t i = 0; i < v; i++) {
+            uint64_t field;
+            if (read_u64(c, &field) < 0) {
+                return -1;
+            }
+        }
+        break;
+    default:
+        c->pos = c->end; /* a later kind: skipped */
+        return 0;
+    }
+    if (what != LT_RET_SUMMARY) {
+        rec.body = c->pos;
+        if (lt_path_decode(&c->pos, c->end, &path) < 0) {
+            return -1;
+        }
+    }
+    rec.end = c->pos;
+    if (grow((void **)&cap->retention, &cap->retention_cap, cap->nretention,
+             sizeof(lt_rretention)) < 0) {
+        return NO_MEMORY(cap);
+    }
+    cap->retention[cap->nretention++] = rec;
+    return 0;
 }
 
 static int
@@ -316,6 +386,7 @@ parse_records(lt_capture *cap, const uint8_t *data, size_t size)
         case LT_REC_END: r = parse_end(cap, &c); break;
         case LT_REC_SNAPSHOT_EXTRA: r = parse_snapshot_extra(cap, &c); break;
         case LT_REC_NATIVE_MAP: r = parse_native_map(cap, &c); break;
+        case LT_REC_RETENTION: r = parse_retention(cap, &c); break;
         default:
             if (type < LT_REC_FIRST_OPTIONAL) {
                 return fail(cap,
@@ -441,6 +512,7 @@ lt_reader_close(lt_capture *cap)
     free(cap->nodes);
     free(cap->meta);
     free(cap->native_maps);
+    free(cap->retention);
     if (cap->owns_data) {
         free((void *)cap->data);
     }

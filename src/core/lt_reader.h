@@ -64,6 +64,20 @@ typedef struct {
     lt_rstring path, build_id;
 } lt_rnative_map;
 
+/* A retention record (0x40), validated; its variable parts are decoded again
+ * from the pointers below (lt_path_decode for the path). */
+typedef struct {
+    uint32_t what;        /* lt_retention_what */
+    uint32_t node;        /* SITE: the site's node */
+    uint64_t amount;      /* SUSPECT: leaked bytes retained; CYCLE: bytes */
+    uint64_t objects;     /* CYCLE: objects */
+    uint64_t clusters;    /* CYCLE: look-alike clusters */
+    uint32_t nsites;      /* CYCLE: (node, bytes) pairs at sites */
+    const uint8_t *sites; /* CYCLE: the pairs */
+    const uint8_t *body;  /* the path, or SUMMARY's field count and fields */
+    const uint8_t *end;
+} lt_rretention;
+
 typedef struct {
     unsigned major, minor;
     lt_rstring *strings;
@@ -78,6 +92,8 @@ typedef struct {
     size_t nmeta, meta_cap;
     lt_rnative_map *native_maps;
     size_t nnative_maps, native_maps_cap;
+    lt_rretention *retention;
+    size_t nretention, retention_cap;
     uint64_t stats[LT_STAT_COUNT];
     int has_stats;
     int complete;      /* ended with a valid END record */

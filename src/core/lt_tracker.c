@@ -848,3 +848,37 @@ lt_tracker_set_native_frames(int on)
     native_frames = on;
     return 0;
 }
+
+int
+lt_tracker_has_data(void)
+{
+    lt_lock_acquire(&TRACKER_LOCK);
+    int result = have_data;
+    lt_lock_release(&TRACKER_LOCK);
+    return result;
+}
+
+int
+lt_tracker_block(const void *block, uint64_t *size, uint32_t *node)
+{
+    lt_lock_acquire(&TRACKER_LOCK);
+    int found = have_data && lt_livetable_find(&live, (uintptr_t)block, size, node);
+    lt_lock_release(&TRACKER_LOCK);
+    return found;
+}
+
+int
+lt_tracker_node_in_file(uint32_t node, const char *prefix)
+{
+    size_t prefix_len = strlen(prefix);
+    int found = 0;
+    lt_lock_acquire(&TRACKER_LOCK);
+    /* Parents have smaller ids than their children, so the walk ends. */
+    while (have_data && node != LT_ROOT_NODE && node < intern.nnodes && !found) {
+        const lt_string *file = &intern.strings[intern.frames[intern.nodes[node].frame].file];
+        found = file->len >= prefix_len && memcmp(file->ptr, prefix, prefix_len) == 0;
+        node = intern.nodes[node].parent;
+    }
+    lt_lock_release(&TRACKER_LOCK);
+    return found;
+}

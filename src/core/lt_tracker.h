@@ -65,6 +65,18 @@ int lt_tracker_snapshot(lt_writer *writer, lt_snapshot_kind kind, const char *la
 
 void lt_tracker_get_stats(lt_tracker_stats *out);
 
+/* Whether recorded data is held (between a start and the next release). */
+int lt_tracker_has_data(void);
+
+/* The size and trace-tree node of a tracked live block that starts at block.
+ * Returns 1, or 0 when the block is not tracked (or no data is held). Takes
+ * TRACKER_LOCK; callable with the hooks active or stopped. */
+int lt_tracker_block(const void *block, uint64_t *size, uint32_t *node);
+
+/* Whether a frame of node's stack lies in a file whose name starts with
+ * prefix. Takes TRACKER_LOCK. */
+int lt_tracker_node_in_file(uint32_t node, const char *prefix);
+
 /* Frees everything recorded. Requires the GIL and a stopped tracker. */
 void lt_tracker_release(void);
 

@@ -341,3 +341,21 @@ lt_writer_native_map(lt_writer *w, uint64_t base, uint64_t start, uint64_t end,
     end_record(w, record);
     return 0;
 }
+
+int
+lt_writer_record(lt_writer *w, uint8_t type, const uint8_t *payload, size_t len)
+{
+    if (type < LT_REC_FIRST_OPTIONAL) {
+        return -1;
+    }
+    size_t start;
+    if (begin_record(w, (lt_record_type)type, &start) < 0) {
+        return -1;
+    }
+    if (put_bytes(w, payload, len) < 0) {
+        abort_record(w, start);
+        return -1;
+    }
+    end_record(w, start);
+    return 0;
+}

@@ -54,6 +54,9 @@ int lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info
 /* Encodes an LT_REC_SNAPSHOT_EXTRA record for the last snapshot encoded.
  * Returns 0 or -1 (memory, or no snapshot yet). */
 int lt_writer_snapshot_extra(lt_writer *w, uint64_t rss_bytes);
+/* Encodes an optional record (type >= LT_REC_FIRST_OPTIONAL) with the given
+ * payload. Returns 0 or -1 (memory, or a type below the optional range). */
+int lt_writer_record(lt_writer *w, uint8_t type, const uint8_t *payload, size_t len);
 
 int lt_writer_stats(lt_writer *w, const uint64_t *fields, size_t nfields);
 

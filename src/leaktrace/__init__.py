@@ -30,12 +30,14 @@ if TYPE_CHECKING:
     from .api import LeakError, check, no_growth, parse_size, track
     from .capture import Capture, Frame, Site
     from .compare import diff
+    from .retention import Path
 
 __all__ = [
     "Capture",
     "CaptureError",
     "Frame",
     "LeakError",
+    "Path",
     "Site",
     "check",
     "diff",
@@ -48,6 +50,7 @@ __all__ = [
     "start",
     "stop",
     "track",
+    "why",
 ]
 
 
@@ -104,9 +107,26 @@ def mark(label: str) -> int:
     return _core.snapshot(label)
 
 
-def stop() -> dict[str, int]:
-    """Stop tracking, complete the capture and return its statistics."""
-    return _core.stop()
+def stop(*, retention_sites: int = 0) -> dict[str, int]:
+    """Stop tracking, complete the capture and return its statistics.
+
+    With retention_sites > 0, the capture also records why the surviving objects of
+    that many of the largest sites are alive (reference paths, leak suspects, cycles).
+    """
+    return _core.stop(retention_sites=retention_sites)
+
+
+def why(obj: object, *, max_paths: int = 5) -> list[Path]:
+    """The reference paths that keep obj alive, the shortest from a root first.
+
+    Then one path through each other object that refers to obj, up to max_paths.
+    Works with or without tracking. The caller's own local variables count only
+    when nothing else reaches obj.
+    """
+    from .retention import paths_of
+
+    # This frame and the caller's are the ones that merely hold obj.
+    return paths_of(obj, max_paths=max_paths, caller_frames=2)
 
 
 def is_tracking() -> bool:
@@ -143,4 +163,8 @@ def __getattr__(name: str) -> Any:
         from .compare import diff
 
         return diff
+    if name == "Path":
+        from . import retention
+
+        return retention.Path
     raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")

@@ -74,7 +74,7 @@ def main(argv: list[str]) -> None:
 
 def _finish_tracking(output: str, options: dict[str, str]) -> None:
     try:
-        runner.collect_and_stop()
+        runner.collect_and_stop(int(options.get("retention", runner.RETENTION_SITES)))
     except OSError as e:
         print(f"leaktrace: capture {output} is incomplete: {e.strerror}", file=sys.stderr)
         return

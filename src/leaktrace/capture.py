@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _core, symbols
+from .retention import Retention
 
 CaptureError = _core.CaptureError  # re-exported for the reporters
 
@@ -45,6 +46,7 @@ class Site:
     alloc_bytes: int = 0
     alloc_count: int = 0
     truncated: bool = False  # outer frames beyond the depth limit were not recorded
+    nodes: list[int] = field(default_factory=list, repr=False)  # trace-tree nodes grouped here
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -119,6 +121,7 @@ class Capture:
         self._symbolize_native_frames(data["native_maps"])
         self._nodes: list[tuple[int, int]] = data["nodes"]
         self._stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}
+        self.retention = Retention.from_records(data.get("retention", []))
         self.snapshots = [
             Snapshot(
                 s["seq"],
@@ -178,7 +181,9 @@ class Capture:
         sites = []
         for node, live_count, live_bytes, alloc_count, alloc_bytes in snap.raw_sites:
             stack, truncated = self.stack(node)
-            sites.append(Site(stack, live_bytes, live_count, alloc_bytes, alloc_count, truncated))
+            sites.append(
+                Site(stack, live_bytes, live_count, alloc_bytes, alloc_count, truncated, [node])
+            )
         return sites
 
     def leaks(
@@ -214,5 +219,6 @@ class Capture:
             group.count += site.count
             group.alloc_bytes += site.alloc_bytes
             group.alloc_count += site.alloc_count
+            group.nodes.extend(site.nodes)
         ranked = sorted(grouped.values(), key=lambda s: (-s.bytes, -s.count))
         return ranked, excluded

@@ -76,7 +76,9 @@ class RunCommand:
     help = "run a Python program and report what it leaks"
     # Options of ours that take a value; everything from the script (or -m MOD) on
     # belongs to the program.
-    _VALUED = frozenset({"-o", "--output", "--depth", "--top", "--format", "--interval"})
+    _VALUED = frozenset(
+        {"-o", "--output", "--depth", "--top", "--format", "--interval", "--retention"}
+    )
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.usage = "leaktrace run [options] (script.py | -m module) [args ...]"
@@ -113,6 +115,13 @@ class RunCommand:
             help="also record the C frames of native allocations (slower; names and "
             "file:line come from the objects' symbols and debug info when reporting)",
         )
+        parser.add_argument(
+            "--retention",
+            type=int,
+            default=10,
+            metavar="N",
+            help="find why the objects of the N largest sites are alive (default 10; 0: skip)",
+        )
         _add_report_options(parser)
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
@@ -145,6 +154,8 @@ class RunCommand:
             raise UsageError("--interval must be between 0.001 and 86400 seconds")
         if args.native and not args.native_allocs:
             raise UsageError("--native needs native allocation tracking (drop --no-native-allocs)")
+        if not 0 <= args.retention <= 1000:
+            raise UsageError("--retention must be between 0 and 1000")
         if args.script is not None and not os.path.isfile(args.script):
             what = "is a directory" if os.path.isdir(args.script) else "does not exist"
             raise UsageError(f"script {args.script} {what}")
@@ -162,6 +173,7 @@ class RunCommand:
             "interval": args.interval,
             "native_allocs": int(args.native_allocs),
             "native_frames": int(args.native),
+            "retention": args.retention,
             "command": shlex.join(["python", *target, *extra]),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .capture import Capture, Excluded, Frame, Site
+from .retention import Cycle
 
 if TYPE_CHECKING:
     from .growth import Growth, SiteKey
@@ -153,10 +154,13 @@ def render_text(
             out.append("    <no Python frame>")
         if site.truncated:
             out.append("    ... deeper frames were not recorded (raise --depth)")
+        out.extend(_retention_lines(capture, site))
     if len(sites) > top:
         rest = sum(s.bytes for s in sites[top:])
         out.append("")
         out.append(f"... and {len(sites) - top} smaller sites holding {format_bytes(rest)}")
+    out.extend(_suspect_lines(capture))
+    out.extend(_cycle_lines(capture))
     return "\n".join(out) + "\n"
 
 
@@ -167,12 +171,63 @@ def _site_json(site: Site, growth: dict[SiteKey, Growth] | None) -> dict[str, ob
     return doc
 
 
+def _retention_lines(capture: Capture, site: Site) -> list[str]:
+    paths = capture.retention.paths_for(site.nodes)
+    if not paths:
+        return []
+    lines = ["    kept alive by:"]
+    for path in paths:
+        lines.append(f"      {path}  (retains {format_bytes(path.retained_bytes)})")
+    return lines
+
+
+def _suspect_lines(capture: Capture) -> list[str]:
+    suspects = capture.retention.suspects
+    if not suspects:
+        return []
+    lines = ["", "Leak suspects (objects retaining the most of the memory above):"]
+    for suspect in suspects:
+        lines.append(f"  {format_bytes(suspect.leaked_bytes)} retained by {suspect.path}")
+    return lines
+
+
+def _cycle_lines(capture: Capture) -> list[str]:
+    cycles = capture.retention.cycles
+    if not cycles:
+        return []
+    lines = [
+        "",
+        "Unreachable cyclic garbage (no root reaches it; alive only because the collector "
+        "has not freed it):",
+    ]
+    for cycle in cycles:
+        lines.append(
+            f"  {format_bytes(cycle.bytes)} in {cycle.objects:,} objects "
+            f"({cycle.clusters:,} alike): {cycle.around()}"
+        )
+        places: dict[str, int] = {}
+        for node, nbytes in cycle.sites:
+            stack, _ = capture.stack(node)
+            where = stack[0] if stack else None
+            place = (
+                f"{_display_path(where.file)}:{where.line} in {where.function}"
+                if where
+                else "<no Python frame>"
+            )
+            places[place] = places.get(place, 0) + nbytes
+        for place, nbytes in sorted(places.items(), key=lambda item: -item[1]):
+            lines.append(f"    {format_bytes(nbytes)} allocated at {place}")
+    return lines
+
+
 def render_json(capture: Capture, *, include_all: bool = False) -> str:
     sites, excluded, growth = _ranked(capture, include_all)
     stats = capture.stats
     doc: dict[str, object] = {
         "schema_version": JSON_SCHEMA_VERSION,
-        "leaks": [_site_json(s, growth) for s in sites],
+        "leaks": [
+            {**_site_json(s, growth), "retention": _site_retention(capture, s)} for s in sites
+        ],
         "peak_bytes": stats.get("peak_bytes"),
         "total_allocated_bytes": stats.get("total_allocated_bytes"),
         "total_allocations": stats.get("total_allocations"),
@@ -186,8 +241,29 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
         "excluded": {k: {"bytes": e.bytes, "count": e.count} for k, e in excluded.items()},
         "complete": capture.complete,
         "capture": os.path.abspath(capture.path),
+        "leak_suspects": [x.to_json() for x in capture.retention.suspects],
+        "cycles": [_cycle_json(capture, c) for c in capture.retention.cycles],
+        "retention_summary": capture.retention.summary or None,
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _site_retention(capture: Capture, site: Site) -> list[dict[str, object]]:
+    return [p.to_json() for p in capture.retention.paths_for(site.nodes)]
+
+
+def _cycle_json(capture: Capture, cycle: Cycle) -> dict[str, object]:
+    return {
+        "clusters": cycle.clusters,
+        "objects": cycle.objects,
+        "bytes": cycle.bytes,
+        "sites": [
+            {"bytes": nbytes, "stack": [f.to_json() for f in capture.stack(node)[0]]}
+            for node, nbytes in cycle.sites
+        ],
+        "cycle": cycle.path.to_json(),
+        "text": cycle.around(),
+    }
 
 
 FORMATS = ("text", "json")

@@ -163,7 +163,15 @@ def finish(outcome: Outcome) -> None:
     sys.exit(outcome.exit_code)
 
 
-def collect_and_stop() -> dict[str, int]:
-    """A full collection, then the final snapshot, closing the capture."""
-    gc.collect()
-    return _core.stop()
+RETENTION_SITES = 10  # sites whose surviving objects get reference paths (--retention)
+
+
+def collect_and_stop(retention_sites: int = RETENTION_SITES) -> dict[str, int]:
+    """A full collection, then the final snapshot and the retention analysis.
+
+    A program that left the collector disabled gets no collection: its cyclic
+    garbage is what it would keep, and the analysis reports it as cycles.
+    """
+    if gc.isenabled():
+        gc.collect()
+    return _core.stop(retention_sites=retention_sites)

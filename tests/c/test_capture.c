@@ -963,7 +963,10 @@ test_capture_crafted_records(void)
     RECORD(&b, 0x00, 1);
     expect_error(&b, __LINE__, "record type 0x00", NULL);
     put_base(&b);
-    RECORD(&b, LT_REC_FIRST_OPTIONAL, 1, 2, 3);
+    /* (0x40 and up are assigned to extensions; 0x7E is not.) */
+    RECORD(&b, 0x7E, 1, 2, 3);
+    /* A retention record of a kind this reader does not know is skipped. */
+    RECORD(&b, LT_REC_RETENTION, 9, 1, 2);
     RECORD(&b, 0xFF, 0);
     {
         bytes empty = {.len = 0};
@@ -972,6 +975,34 @@ test_capture_crafted_records(void)
     RECORD(&b, LT_REC_SNAPSHOT, 0, 0, 0, 0, 0, 0, 0);
     RECORD(&b, LT_REC_END, 2, 1, 2, 1);
     expect_ok(&b, __LINE__, 1);
+
+    /* Retention records (0x40): a site path, a summary with a field this
+     * reader does not know, then paths that break a rule each. */
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_MODULE, 0, 0, 48, 96, 1, LT_EDGE_INDEX, 0);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_CYCLE, 2, 6, 300, 1, 1, 300, LT_ROOT_GARBAGE, 0, 0, 48,
+           300, 0);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SUMMARY, LT_RSUM_COUNT + 1, 1, 2, 3, 4, 5, 6, 7, 8);
+    RECORD(&b, LT_REC_SNAPSHOT, 0, 0, 0, 0, 0, 0, 0);
+    RECORD(&b, LT_REC_END, 2, 1, 2, 1);
+    expect_ok(&b, __LINE__, 1);
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 2, LT_ROOT_MODULE, 0, 0, 48, 96, 0);
+    expect_error(&b, __LINE__, "invalid retention record", NULL); /* node 2 undefined */
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_KIND_COUNT, 0, 0, 48, 96, 0);
+    expect_error(&b, __LINE__, "invalid retention record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_MODULE, 0, 0, 48, 96, 1,
+           LT_EDGE_KIND_COUNT, 0);
+    expect_error(&b, __LINE__, "invalid retention record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SUSPECT, 7, LT_ROOT_MODULE, 0, 0, 48, 96,
+           LT_MAX_PATH_EDGES + 1);
+    expect_error(&b, __LINE__, "invalid retention record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_MODULE, LT_MAX_PATH_TEXT + 1);
+    expect_error(&b, __LINE__, "invalid retention record", NULL);
 
     /* References to what is not defined (yet). */
     put_base(&b);
