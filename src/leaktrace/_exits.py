@@ -1,0 +1,91 @@
+"""Closing the capture however a program run by ``leaktrace run`` ends.
+
+A return, ``sys.exit``, an unhandled exception and ``KeyboardInterrupt`` all come
+back to the bootstrap, which closes the capture. Two ways out do not, and are
+covered here:
+
+- **SIGTERM** with its default disposition kills the process on the spot. While
+  the program leaves SIGTERM at its default, leaktrace catches it, closes the
+  capture, restores the default and sends the signal again, so the process still
+  dies of SIGTERM (exit status 143 in a shell). A program that installs its own
+  handler replaces leaktrace's; its handler runs as it would untracked. A program
+  started with SIGTERM ignored keeps it ignored.
+- **os._exit** skips every cleanup. ``os._exit`` is wrapped: in the process that
+  opened the capture, it closes the capture first, then exits with the same
+  status through the real ``os._exit``. Forked children call the real one
+  straight away and never touch their parent's capture.
+
+The trade-offs, documented in docs/robustness.md: a Python signal handler runs
+between bytecodes of the main thread, so a main thread stuck in a long C call
+dies only when the call returns; ``signal.getsignal(SIGTERM)`` shows leaktrace's
+handler rather than ``SIG_DFL``; ``os._exit`` is a Python function rather than
+the builtin (``posix._exit`` stays unwrapped). A process killed by SIGKILL, or
+by SIGTERM after the program set SIG_DFL itself, keeps its capture up to the
+last flush (``leaktrace report --partial``).
+
+Imported into the tracked process before the program starts: it uses ``_signal``
+(loaded by the interpreter) rather than ``signal``, which would bring ``enum`` into
+the program's heap, and the builtin ``_operator``.
+"""
+
+from __future__ import annotations
+
+import _signal
+import os
+from _operator import index
+from collections.abc import Callable
+from typing import NoReturn
+
+from . import _core
+
+
+class CaptureCloser:
+    """Closes the capture once, in the process that opened it."""
+
+    def __init__(self, close_capture: Callable[[], None]) -> None:
+        self._close_capture = close_capture
+        self._pid = os.getpid()
+        self._closed = False
+
+    def in_opener(self) -> bool:
+        return os.getpid() == self._pid
+
+    def close(self) -> None:
+        """On the way out of the process: the opener closes the capture; a forked
+        child (which stopped recording at fork) only uninstalls its hooks."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.in_opener():
+            self._close_capture()
+        else:
+            _core.stop()
+
+    def close_before_abrupt_exit(self) -> None:
+        """Before os._exit or a fatal signal: a forked child leaves at once."""
+        if self.in_opener():
+            self.close()
+
+
+def install(closer: CaptureCloser) -> None:
+    """Wraps os._exit and, while SIGTERM has its default disposition, catches it."""
+    real_exit = os._exit
+
+    def _exit(status: int, /) -> NoReturn:
+        status = index(status)  # a bad status raises here, as with the real one
+        closer.close_before_abrupt_exit()
+        real_exit(status)
+
+    _exit.__doc__ = real_exit.__doc__
+    _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
+    os._exit = _exit
+
+    if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
+
+        def _on_sigterm(signum: int, frame: object) -> None:
+            closer.close_before_abrupt_exit()
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+            os.kill(os.getpid(), _signal.SIGTERM)
+            real_exit(128 + _signal.SIGTERM)  # not reached: the signal is fatal now
+
+        _signal.signal(_signal.SIGTERM, _on_sigterm)
