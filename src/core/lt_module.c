@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "lt_format.h"
+#include "lt_rawalloc.h"
 #include "lt_reader.h"
 #include "lt_tracker.h"
 #include "lt_writer.h"
@@ -401,6 +402,20 @@ core_read_capture(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+/* ---- for tests ---- */
+
+static PyObject *
+core_set_tracker_memory_limit(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    size_t bytes = PyLong_AsSize_t(arg);
+    if (bytes == (size_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    lt_raw_set_limit(bytes);
+    Py_RETURN_NONE;
+}
+
 /* ---- module ---- */
 
 static PyMethodDef core_methods[] = {
@@ -416,6 +431,9 @@ static PyMethodDef core_methods[] = {
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},
+    {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
+     "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
+     "past this many bytes in all, as when memory runs out; 0 lifts the limit."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -71,6 +71,11 @@ def _finish_tracking(output: str, options: dict[str, str]) -> None:
     except OSError as e:
         print(f"leaktrace: capture {output} is incomplete: {e.strerror}", file=sys.stderr)
         return
+    except MemoryError:
+        # leaktrace's own memory ran out while writing the final snapshot; the
+        # program's exit status must not change for that.
+        print(f"leaktrace: capture {output} is incomplete: out of memory", file=sys.stderr)
+        return
     if options["quiet"] == "1":
         return
     from .capture import Capture, CaptureError
