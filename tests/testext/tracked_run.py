@@ -67,11 +67,13 @@ def run(
     preexec: Callable[[], None] | None = None,
     stdin: bytes = b"",
     timeout: float = TIMEOUT,
+    env: dict[str, str] | None = None,
 ) -> Result:
     """Runs a command; with `send`, sends that signal once it printed `ready`."""
     proc = subprocess.Popen(
         args,
         cwd=cwd,
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -106,16 +108,12 @@ def run_pair(
     send: int | None = None,
     preexec: Callable[[], None] | None = None,
     stdin: bytes = b"",
+    env: dict[str, str] | None = None,
 ) -> Pair:
     cwd = script.parent
-    plain = run([sys.executable, str(script), *args], cwd, send=send, preexec=preexec, stdin=stdin)
-    tracked = run(
-        leaktrace_args("run", "-q", "-o", capture, script, *args),
-        cwd,
-        send=send,
-        preexec=preexec,
-        stdin=stdin,
-    )
+    options = {"send": send, "preexec": preexec, "stdin": stdin, "env": env}
+    plain = run([sys.executable, str(script), *args], cwd, **options)
+    tracked = run(leaktrace_args("run", "-q", "-o", capture, script, *args), cwd, **options)
     return Pair(plain, tracked, capture)
 
 
