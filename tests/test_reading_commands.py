@@ -52,6 +52,7 @@ READING_COMMANDS: dict[str, list[list[str]]] = {
 }
 NOT_READING = {"run"}  # runs a program; its bad input is in test_bad_input.py
 
+FUZZ_REGRESSIONS = Path(__file__).resolve().parent / "c" / "fuzz_regressions"
 MEMORY_LIMIT = 1 << 30
 CASE_SECONDS = 2.0
 WORKER_TIMEOUT = 300
@@ -353,6 +354,21 @@ def test_random_mutations(tmp_path: Path, valid_capture: Path, command: str) -> 
         for k in range(MUTATIONS)
     ]
     run_cases(tmp_path, f"{command}-mutations", cases)
+
+
+@pytest.mark.parametrize("command", sorted(READING_COMMANDS))
+def test_fuzz_regressions(tmp_path: Path, valid_capture: Path, command: str) -> None:
+    """Every input that once broke the reader (tests/c/fuzz_regressions), through the
+    whole command, not only the C reader the fuzzer exercises."""
+    files = sorted(FUZZ_REGRESSIONS.glob("*.ltc"))
+    assert files, f"no regression inputs in {FUZZ_REGRESSIONS}"
+    cases = [
+        Case(f.name, argv, f.read_bytes(), "either")
+        for f in files
+        for template in READING_COMMANDS[command]
+        for argv in placements(template, valid_capture)
+    ]
+    run_cases(tmp_path, f"{command}-regressions", cases)
 
 
 @pytest.mark.parametrize("command", sorted(READING_COMMANDS))
