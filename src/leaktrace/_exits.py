@@ -22,18 +22,14 @@ handler rather than ``SIG_DFL``; ``os._exit`` is a Python function rather than
 the builtin (``posix._exit`` stays unwrapped). A process killed by SIGKILL, or
 by SIGTERM after the program set SIG_DFL itself, keeps its capture up to the
 last flush (``leaktrace report --partial``).
-
-Imported into the tracked process before the program starts: it uses ``_signal``
-(loaded by the interpreter) rather than ``signal``, which would bring ``enum`` into
-the program's heap, and the builtin ``_operator``.
 """
 
 from __future__ import annotations
 
-import _signal
 import os
-from _operator import index
+import signal
 from collections.abc import Callable
+from operator import index
 from typing import NoReturn
 
 from . import _core
@@ -80,12 +76,12 @@ def install(closer: CaptureCloser) -> None:
     _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
     os._exit = _exit
 
-    if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
 
         def _on_sigterm(signum: int, frame: object) -> None:
             closer.close_before_abrupt_exit()
-            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
-            os.kill(os.getpid(), _signal.SIGTERM)
-            real_exit(128 + _signal.SIGTERM)  # not reached: the signal is fatal now
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            real_exit(128 + signal.SIGTERM)  # not reached: the signal is fatal now
 
-        _signal.signal(_signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, _on_sigterm)
