@@ -17,6 +17,7 @@ leaktrace's handler, and ``os._exit`` is a wrapper.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -141,7 +142,10 @@ def write(directory: Path, name: str, source: str) -> Path:
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_same_behaviour(tmp_path: Path, name: str) -> None:
     script = write(tmp_path, name, PROGRAMS[name])
-    pair = run_pair(script, tmp_path / "c.ltc", stdin=STDIN)
+    # Under the sanitizer run, ASan's malloc must fail like libc's, not abort.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = {**os.environ, "ASAN_OPTIONS": f"{asan}:allocator_may_return_null=1".lstrip(":")}
+    pair = run_pair(script, tmp_path / "c.ltc", stdin=STDIN, env=env)
     pair.assert_same_behaviour()
     assert pair.plain.stdout, "the program printed nothing"
     assert_complete(pair.capture)
