@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from capture_craft import REC_END, REC_SNAPSHOT, parse_records
 from ltx_support import at
-from tracked_run import READY, assert_complete, ignore, leaktrace_args, run, run_pair
+from tracked_run import READY, assert_complete, default, ignore, leaktrace_args, run, run_pair
 
 import leaktrace
 
@@ -102,7 +102,7 @@ def test_signal_from_outside(tmp_path: Path, signum: int) -> None:
     # Where the signal lands (in print or in sleep) is a matter of timing: without
     # the column markers of 3.11+, the traceback is the same either way.
     env = {**os.environ, "PYTHONNODEBUGRANGES": "1"}
-    pair = run_pair(script, tmp_path / "c.ltc", send=signum, env=env)
+    pair = run_pair(script, tmp_path / "c.ltc", send=signum, env=env, preexec=default(signum))
     assert pair.plain.returncode == -signum, pair.plain.describe()
     pair.assert_same_behaviour()
     assert_complete(pair.capture)

@@ -132,3 +132,13 @@ def ignore(signum: int) -> Callable[[], None]:
         signal.signal(signum, signal.SIG_IGN)
 
     return preexec
+
+
+def default(signum: int) -> Callable[[], None]:
+    """A preexec_fn starting the child with signum at its default disposition: a shell
+    starts background jobs with SIGINT ignored, and children inherit that."""
+
+    def preexec() -> None:
+        signal.signal(signum, signal.SIG_DFL)
+
+    return preexec
