@@ -194,6 +194,36 @@ def test_forked_child_os_exit_leaves_the_parent_capture_alone(tmp_path: Path) ->
     assert all(site.bytes < 777_777 for site in cap.sites()), "the child's block was written"
 
 
+def test_sigterm_while_the_capture_is_being_closed(tmp_path: Path) -> None:
+    # A finalizer run by leaktrace's final collection sends SIGTERM: the capture is
+    # closed first, then the process dies of the signal. (Untracked, the garbage is
+    # never collected, so there is nothing to compare with.)
+    script = write_program(
+        tmp_path,
+        """
+        import gc
+
+        class Terminator:
+            def __del__(self):
+                print("finalizer", flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(60)
+
+        gc.disable()
+        cycle = Terminator()
+        cycle.self = cycle
+        del cycle
+        print("end of program", flush=True)
+        """,
+    )
+    capture = tmp_path / "c.ltc"
+    tracked = run(leaktrace_args("run", "-q", "-o", capture, script), tmp_path)
+    assert tracked.returncode == -signal.SIGTERM, tracked.describe()
+    assert tracked.stdout == b"start\nend of program\nfinalizer\n"
+    assert_complete(capture)
+    assert_kept(capture, script)
+
+
 def test_os_exit_keeps_its_checks(tmp_path: Path) -> None:
     # A bad status raises TypeError as the builtin does, and the program goes on.
     script = write_program(

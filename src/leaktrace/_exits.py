@@ -41,7 +41,8 @@ class CaptureCloser:
     def __init__(self, close_capture: Callable[[], None]) -> None:
         self._close_capture = close_capture
         self._pid = os.getpid()
-        self._closed = False
+        self._closing = self._closed = False
+        self._deferred_signal: int | None = None
 
     def in_opener(self) -> bool:
         return os.getpid() == self._pid
@@ -49,18 +50,39 @@ class CaptureCloser:
     def close(self) -> None:
         """On the way out of the process: the opener closes the capture; a forked
         child (which stopped recording at fork) only uninstalls its hooks."""
-        if self._closed:
+        if self._closing or self._closed:
             return
-        self._closed = True
-        if self.in_opener():
-            self._close_capture()
-        else:
-            _core.stop()
+        self._closing = True
+        try:
+            if self.in_opener():
+                self._close_capture()
+            else:
+                _core.stop()
+        finally:
+            self._closing, self._closed = False, True
+        if self._deferred_signal is not None:
+            _die_of(self._deferred_signal)
 
     def close_before_abrupt_exit(self) -> None:
         """Before os._exit or a fatal signal: a forked child leaves at once."""
         if self.in_opener():
             self.close()
+
+    def on_fatal_signal(self, signum: int) -> None:
+        """Closes the capture, then dies of the signal. A signal that arrives while
+        the capture is being closed (a finalizer run by the final collection can
+        send one) waits until it is closed."""
+        if self._closing and self.in_opener():
+            self._deferred_signal = signum
+            return
+        self.close_before_abrupt_exit()
+        _die_of(signum)
+
+
+def _die_of(signum: int) -> NoReturn:
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # not reached: the signal is fatal now
 
 
 def install(closer: CaptureCloser) -> None:
@@ -77,11 +99,4 @@ def install(closer: CaptureCloser) -> None:
     os._exit = _exit
 
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-
-        def _on_sigterm(signum: int, frame: object) -> None:
-            closer.close_before_abrupt_exit()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-            real_exit(128 + signal.SIGTERM)  # not reached: the signal is fatal now
-
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, lambda signum, frame: closer.on_fatal_signal(signum))
