@@ -190,7 +190,6 @@ def test_forked_child_os_exit_leaves_the_parent_capture_alone(tmp_path: Path) ->
     assert [r.rtype for r in records].count(REC_END) == 1
     assert [r.rtype for r in records].count(REC_SNAPSHOT) == 1
     cap = assert_kept(pair.capture, script)
-    assert cap.meta["pid"] != "", cap.meta
     assert all(site.bytes < 777_777 for site in cap.sites()), "the child's block was written"
 
 

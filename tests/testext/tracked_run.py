@@ -118,7 +118,7 @@ def run_pair(
 
 
 def assert_complete(capture: Path) -> None:
-    """The capture ends with its END record, exactly once, and reads back whole."""
+    """The capture ends with its END record, and has only that one."""
     data = capture.read_bytes()
     records = parse_records(data)
     ends = [r for r in records if r.rtype == REC_END]
