@@ -2,7 +2,7 @@
 without the GIL, for a given time, under tracking; then the capture is checked exactly.
 
     python tests/stress/stress.py --threads 32 --seconds 600
-    make -C tests/stress stress SECONDS=600     (builds the test extension first)
+    make -C tests/stress stress DURATION=600     (builds the test extension first)
 
 Every thread, until told to stop:
 - allocates and frees one block in each of OBJ, MEM and RAW (GIL held), at lines of
