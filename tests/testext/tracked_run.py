@@ -38,10 +38,11 @@ class Result:
 
 
 _ADDRESS = re.compile(rb" at 0x[0-9a-f]+>")
+_SANITIZER_PID = re.compile(rb"^==\d+==", re.MULTILINE)  # ASan's lines, in the sanitizer run
 
 
 def _no_addresses(output: bytes) -> bytes:
-    return _ADDRESS.sub(b" at 0x?>", output)
+    return _SANITIZER_PID.sub(b"==pid==", _ADDRESS.sub(b" at 0x?>", output))
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Pair:
 
     def assert_same_behaviour(self) -> None:
         """Exit status (or fatal signal), stdout and stderr, byte for byte, except for
-        object addresses (``at 0x7f...`` in a repr), which differ from run to run."""
+        object addresses (``at 0x7f...`` in a repr) and the process id that starts the
+        sanitizer's warnings, which differ from run to run."""
         context = f"untracked:\n{self.plain.describe()}\ntracked:\n{self.tracked.describe()}"
         assert self.tracked.returncode == self.plain.returncode, context
         assert _no_addresses(self.tracked.stdout) == _no_addresses(self.plain.stdout), context
