@@ -8,6 +8,8 @@
 #   scripts/test.sh -k pattern      extra arguments go to pytest
 #   LEAKTRACE_PYTHONS="3.12" scripts/test.sh     only these versions
 #   LEAKTRACE_NO_SANITIZE=1 scripts/test.sh      skip the sanitizer run
+#   LEAKTRACE_FUZZ_SECONDS=600 scripts/test.sh   fuzz the reader longer (default 60)
+#   LEAKTRACE_NO_FUZZ=1 scripts/test.sh          skip fuzzing
 #
 # The last line counts every test of every run: "total: N passed, N failed, N skipped".
 set -u
@@ -22,6 +24,9 @@ command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v addr2line >/dev/null 2>&1 || need_apt+=(binutils)  # names of native frames
+if [ -z "${LEAKTRACE_NO_FUZZ:-}" ] && ! command -v clang >/dev/null 2>&1; then
+    need_apt+=(clang libclang-rt-dev)  # libFuzzer, for the reader's fuzz target
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing ${need_apt[*]} with apt-get"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}") >/dev/null ||
@@ -135,6 +140,36 @@ if [ -z "${LEAKTRACE_NO_SANITIZE:-}" ]; then
         failed_setup=$((failed_setup + 1))
         status=1
     fi
+fi
+
+if [ -z "${LEAKTRACE_NO_FUZZ:-}" ]; then
+    # The capture reader fuzzed with libFuzzer (ASan+UBSan) for a bounded time, after
+    # replaying every input that once crashed it, from real captures of the newest
+    # version's run. Counted as one test in the totals.
+    last=${runs[${#runs[@]}-1]}
+    v=${last%%:*}
+    seeds="$root/.venv/fuzz-seeds"
+    rm -rf "$seeds"
+    mkdir -p "$seeds"
+    for program in "$root"/tests/programs/*.py; do
+        name=$(basename "$program" .py)
+        "$root/.venv/py$v/bin/python" -m leaktrace run -q -o "$seeds/$name.ltc" "$program" \
+            >/dev/null 2>&1 || echo "warning: no seed capture from $name"
+    done
+    fuzz_seconds=${LEAKTRACE_FUZZ_SECONDS:-60}
+    echo "== fuzzing the capture reader for $fuzz_seconds s"
+    fuzz_log="$reports/fuzz.log"
+    if env -u LD_PRELOAD make --no-print-directory -C "$root/tests/c" fuzz \
+        FUZZ_SECONDS="$fuzz_seconds" FUZZ_SEEDS="$seeds" >"$fuzz_log" 2>&1; then
+        fuzz_failures=0
+    else
+        fuzz_failures=1
+        tail -n 40 "$fuzz_log"
+        status=1
+    fi
+    grep -E '^Done [0-9]+ runs' "$fuzz_log" || echo "   (the fuzzer did not run: see $fuzz_log)"
+    printf '<testsuite name="fuzz" tests="1" failures="%s" errors="0" skipped="0"/>\n' \
+        "$fuzz_failures" >"$reports/fuzz.xml"
 fi
 
 python3 - "$reports" "$failed_setup" <<'EOF'

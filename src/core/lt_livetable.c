@@ -32,6 +32,7 @@ lt_livetable_init(lt_livetable *table, size_t initial_capacity)
         return -1;
     }
     table->mask = capacity - 1;
+    table->min_capacity = capacity;
     return 0;
 }
 
@@ -51,11 +52,12 @@ lt_livetable_clear(lt_livetable *table)
     table->nbig = 0;
 }
 
+/* Moves every entry into a new array of the given capacity (a power of two
+ * that holds them all). Returns -1, changing nothing, when memory is short. */
 static int
-grow(lt_livetable *table)
+resize(lt_livetable *table, size_t capacity)
 {
     size_t old_capacity = table->mask + 1;
-    size_t capacity = old_capacity * 2;
     lt_live_entry *slots = alloc_slots(capacity);
     if (!slots) {
         return -1;
@@ -126,7 +128,8 @@ int
 lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t node,
                     uint64_t *replaced_size, uint32_t *replaced_node)
 {
-    if ((table->count + 1) * 4 > (table->mask + 1) * 3 && grow(table) < 0) {
+    size_t capacity = table->mask + 1;
+    if ((table->count + 1) * 4 > capacity * 3 && resize(table, capacity * 2) < 0) {
         return -1;
     }
     uint32_t inline_size = size >= LT_LIVE_BIG_SIZE ? LT_LIVE_BIG_SIZE : (uint32_t)size;
@@ -205,6 +208,11 @@ lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_
         }
     }
     table->slots[i].addr = 0;
+
+    size_t capacity = table->mask + 1;
+    if (capacity > table->min_capacity && table->count * 8 < capacity) {
+        resize(table, capacity / 2); /* without memory, the table stays as it is */
+    }
     return 1;
 }
 

@@ -3,8 +3,12 @@
  * One entry per live tracked block, 16 bytes each, in an open-addressing
  * table with linear probing and backward-shift deletion (no tombstones, so
  * lookups of absent addresses stay short after heavy churn). The table grows
- * by doubling when it is three quarters full and never shrinks, so its size
- * follows the peak number of live blocks.
+ * by doubling when it is three quarters full and halves when less than an
+ * eighth full, never below its initial capacity, so its size follows the
+ * number of live blocks: memory taken by a burst of them is given back. A
+ * resize leaves the table between a quarter and three eighths full, so
+ * resizing costs O(1) per operation, amortized. A shrink that finds no memory
+ * leaves the table as it was.
  *
  * Sizes up to 4 GiB - 2 are stored inline; larger blocks are marked inline and
  * their size kept in a side table searched linearly: blocks of 4 GiB are few
@@ -36,6 +40,7 @@ typedef struct {
     lt_live_entry *slots;
     size_t mask;      /* capacity - 1; capacity is a power of two */
     size_t count;     /* live entries */
+    size_t min_capacity; /* the initial capacity: the table never shrinks below it */
     lt_big_entry *big; /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
     size_t nbig;
     size_t big_capacity;

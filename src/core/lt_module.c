@@ -16,6 +16,7 @@
 #include "lt_native.h"
 #include "lt_path.h"
 #include "lt_progress.h"
+#include "lt_rawalloc.h"
 #include "lt_reader.h"
 #include "lt_retain.h"
 #include "lt_rss.h"
@@ -1065,6 +1066,20 @@ core_analyze(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+/* ---- for tests ---- */
+
+static PyObject *
+core_set_tracker_memory_limit(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    size_t bytes = PyLong_AsSize_t(arg);
+    if (bytes == (size_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    lt_raw_set_limit(bytes);
+    Py_RETURN_NONE;
+}
+
 /* ---- module ---- */
 
 static PyMethodDef core_methods[] = {
@@ -1101,6 +1116,9 @@ static PyMethodDef core_methods[] = {
      "analyze(path, allow_partial=False, progress_fd=-1, progress_delay=0.5)\n--\n\n"
      "Stream through a capture: its trace tree, the sites of its last snapshot and of the one\n"
      "with the highest heap, and a summary of every snapshot."},
+    {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
+     "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
+     "past this many bytes in all, as when memory runs out; 0 lifts the limit."},
     {NULL, NULL, 0, NULL},
 };
 

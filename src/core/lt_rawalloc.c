@@ -6,6 +6,19 @@
 /* Updated atomically. */
 static size_t current_bytes;
 static size_t peak_bytes;
+static size_t limit_bytes; /* 0: none (tests only) */
+
+/* Whether a test's limit refuses `size` more bytes. */
+static int
+over_limit(size_t size)
+{
+    size_t limit = __atomic_load_n(&limit_bytes, __ATOMIC_RELAXED);
+    if (!limit) {
+        return 0;
+    }
+    size_t now = lt_raw_current_bytes();
+    return now > limit || size > limit - now;
+}
 
 static void
 account_alloc(size_t size)
@@ -21,6 +34,9 @@ account_alloc(size_t size)
 void *
 lt_raw_malloc(size_t size)
 {
+    if (over_limit(size)) {
+        return NULL;
+    }
     void *ptr = malloc(size ? size : 1);
     if (ptr) {
         account_alloc(size);
@@ -31,7 +47,7 @@ lt_raw_malloc(size_t size)
 void *
 lt_raw_calloc(size_t nelem, size_t elsize)
 {
-    if (elsize && nelem > (size_t)-1 / elsize) {
+    if ((elsize && nelem > (size_t)-1 / elsize) || over_limit(nelem * elsize)) {
         return NULL;
     }
     void *ptr = calloc(nelem ? nelem : 1, elsize ? elsize : 1);
@@ -66,4 +82,10 @@ void
 lt_raw_reset_peak(void)
 {
     __atomic_store_n(&peak_bytes, lt_raw_current_bytes(), __ATOMIC_RELAXED);
+}
+
+void
+lt_raw_set_limit(size_t bytes)
+{
+    __atomic_store_n(&limit_bytes, bytes, __ATOMIC_RELAXED);
 }

@@ -25,4 +25,8 @@ size_t lt_raw_peak_bytes(void);
 /* Restarts the peak at the current value (at the start of a session). */
 void lt_raw_reset_peak(void);
 
+/* For tests: allocations that would take the current total past `bytes` fail,
+ * as they would when the machine runs out of memory. 0 removes the limit. */
+void lt_raw_set_limit(size_t bytes);
+
 #endif /* LT_RAWALLOC_H */

@@ -11,10 +11,9 @@ Invoked as ``python -c <stub> OPTION=VALUE ... -- (script | -m module) [args ...
 
 from __future__ import annotations
 
-import os
 import sys
 
-from . import _core, runner, session_meta
+from . import _core, _exits, runner, session_meta
 
 EXIT_BAD_INPUT = 2
 
@@ -60,14 +59,15 @@ def main(argv: list[str]) -> None:
     if tracking and float(options["interval"]):
         _core.start_timer(float(options["interval"]))
 
-    pid = os.getpid()
+    # The closer closes the capture once, in this process only: a forked child
+    # that returns stopped recording at fork, and merely uninstalls its hooks.
+    # SIGTERM and os._exit, which never come back here, close it too (_exits).
+    closer = _exits.CaptureCloser(lambda: _finish_tracking(output, options))
+    if tracking:
+        _exits.install(closer)
     outcome, main_module = runner.execute(code, module)
-    if tracking and os.getpid() != pid:
-        # A forked child that returned: it stopped recording at fork and the
-        # capture is its parent's. Uninstall the hooks and leave quietly.
-        _core.stop()
-    elif tracking:
-        _finish_tracking(output, options)
+    if tracking:
+        closer.close()
     del main_module
     runner.finish(outcome)
 
@@ -77,6 +77,11 @@ def _finish_tracking(output: str, options: dict[str, str]) -> None:
         runner.collect_and_stop(int(options.get("retention", runner.RETENTION_SITES)))
     except OSError as e:
         print(f"leaktrace: capture {output} is incomplete: {e.strerror}", file=sys.stderr)
+        return
+    except MemoryError:
+        # leaktrace's own memory ran out while writing the final snapshot; the
+        # program's exit status must not change for that.
+        print(f"leaktrace: capture {output} is incomplete: out of memory", file=sys.stderr)
         return
     if options["quiet"] == "1":
         return

@@ -511,6 +511,56 @@ test_rawalloc_accounting(void)
     CHECK_U64(lt_raw_current_bytes(), ==, start);
 }
 
+/* A burst of live blocks, then most of them freed: the table halves step by
+ * step down to its initial capacity, gives the memory back, and keeps every
+ * remaining entry with its values. */
+static void
+test_livetable_shrinks_with_live_blocks(void)
+{
+    enum { N = 100000, KEEP = 50 };
+    size_t start = lt_raw_current_bytes();
+    lt_livetable t;
+    CHECK(lt_livetable_init(&t, 2048) == 0);
+    uint64_t size = 0;
+    uint32_t node = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        CHECK(lt_livetable_insert(&t, heap_address(i), 16 + i, i, &size, &node) == 0);
+    }
+    size_t peak_capacity = t.mask + 1;
+    CHECK_U64(peak_capacity, ==, 262144); /* the first power of two with N <= 3/4 of it */
+    size_t shrinks = 0, last_mask = t.mask;
+    for (uint32_t i = KEEP; i < N; i++) {
+        CHECK(lt_livetable_remove(&t, heap_address(i), &size, &node) == 1);
+        CHECK_U64(size, ==, 16 + i);
+        CHECK_U64(node, ==, i);
+        if (t.mask != last_mask) {
+            CHECK_U64(t.mask + 1, ==, (last_mask + 1) / 2); /* one halving at a time */
+            CHECK_U64(t.count * 4, <=, t.mask + 1);          /* at most a quarter full */
+            shrinks++;
+            last_mask = t.mask;
+        }
+        /* Never more than eight slots per live entry, above the initial capacity. */
+        CHECK_U64((t.mask + 1) / 8, <=, t.count > 2048 / 8 ? t.count : 2048 / 8);
+    }
+    CHECK_U64(t.mask + 1, ==, 2048); /* the initial capacity, not the default 1024 */
+    CHECK_U64(shrinks, ==, 7);
+    CHECK_U64(lt_raw_current_bytes() - start, ==, lt_livetable_memory(&t));
+    for (uint32_t i = 0; i < KEEP; i++) {
+        CHECK(lt_livetable_remove(&t, heap_address(i), &size, &node) == 1);
+        CHECK_U64(size, ==, 16 + i);
+        CHECK_U64(node, ==, i);
+    }
+    CHECK_U64(t.count, ==, 0);
+    CHECK_U64(t.mask + 1, ==, 2048);
+    /* It grows again as before. */
+    for (uint32_t i = 0; i < N; i++) {
+        CHECK(lt_livetable_insert(&t, heap_address(i), 1, i, &size, &node) == 0);
+    }
+    CHECK_U64(t.mask + 1, ==, peak_capacity);
+    lt_livetable_destroy(&t);
+    CHECK_U64(lt_raw_current_bytes(), ==, start);
+}
+
 const test_case livetable_tests[] = {
     {"livetable_init_capacity", test_livetable_init_capacity},
     {"livetable_insert_remove_replace", test_livetable_insert_remove_replace},
@@ -518,6 +568,7 @@ const test_case livetable_tests[] = {
     {"livetable_churn_colliding", test_livetable_churn_colliding},
     {"livetable_big_sizes", test_livetable_big_sizes},
     {"livetable_clear", test_livetable_clear},
+    {"livetable_shrinks_with_live_blocks", test_livetable_shrinks_with_live_blocks},
     {"rawalloc_accounting", test_rawalloc_accounting},
     {NULL, NULL},
 };
