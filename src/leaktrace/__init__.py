@@ -24,6 +24,10 @@ from . import _core
 
 __version__ = "0.1.0"
 
+# The sampling rate of ``leaktrace run --sample``: mean bytes allocated between two
+# recorded allocations (docs/sampling.md).
+DEFAULT_SAMPLE_BYTES = 512 * 1024
+
 CaptureError = _core.CaptureError
 
 if TYPE_CHECKING:
@@ -54,10 +58,38 @@ def session_meta(command: str) -> dict[str, str]:
     }
 
 
-def start(path: str | os.PathLike[str], *, max_depth: int = 64) -> None:
-    """Start tracking every Python allocation into a new capture file."""
+def start(
+    path: str | os.PathLike[str],
+    *,
+    max_depth: int = 64,
+    sample_bytes: int = 0,
+    sample_seed: int | None = None,
+    follow_children: bool = False,
+) -> None:
+    """Start tracking every Python allocation into a new capture file.
+
+    sample_bytes > 0 records about one allocation per that many bytes allocated, with
+    weights that make the reported figures unbiased estimates (docs/sampling.md);
+    sample_seed fixes the sampling for reproducible runs. follow_children makes
+    forked children, and Python programs this one starts, write captures of their own
+    next to this one (docs/children.md).
+    """
+    if sample_bytes < 0:
+        raise ValueError("sample_bytes must not be negative")
     argv = " ".join(sys.argv) if sys.argv else ""
-    _core.start(os.fspath(path), max_depth, session_meta(f"leaktrace.start() in {argv}".strip()))
+    meta = session_meta(f"leaktrace.start() in {argv}".strip())
+    _core.start(
+        os.fspath(path),
+        max_depth,
+        meta,
+        sample_bytes=sample_bytes,
+        sample_seed=sample_seed,
+        follow_fork=follow_children,
+    )
+    if follow_children:
+        from . import _children
+
+        _children.enable(os.fspath(path), max_depth, sample_bytes)
 
 
 def snapshot(label: str | None = None) -> int:
@@ -67,6 +99,9 @@ def snapshot(label: str | None = None) -> int:
 
 def stop() -> dict[str, int]:
     """Stop tracking, complete the capture and return its statistics."""
+    children = sys.modules.get(f"{__name__}._children")
+    if children is not None:
+        children.disable()  # type: ignore[attr-defined]
     return _core.stop()
 
 

@@ -43,8 +43,18 @@ def main(argv: list[str]) -> None:
         _error(str(e))
 
     output = options["output"]
+    follow = options.get("follow") == "1"
+    sample_bytes = int(options.get("sample_bytes", "0"))
+    seed = options.get("sample_seed", "")
     try:
-        _core.start(output, int(options["depth"]), session_meta(options["command"]))
+        _core.start(
+            output,
+            int(options["depth"]),
+            session_meta(options["command"]),
+            sample_bytes=sample_bytes,
+            sample_seed=int(seed) if seed else None,
+            follow_fork=follow,
+        )
         tracking = True
     except OSError as e:
         print(
@@ -53,9 +63,16 @@ def main(argv: list[str]) -> None:
         )
         tracking = False
 
+    if tracking and follow:
+        from . import _children
+
+        _children.enable(output, int(options["depth"]), sample_bytes)
     pid = os.getpid()
     outcome, main_module = runner.execute(code, module)
-    if tracking and os.getpid() != pid:
+    if tracking and os.getpid() != pid and follow:
+        # A followed forked child that returned: complete its own capture, quietly.
+        _children.finish()
+    elif tracking and os.getpid() != pid:
         # A forked child that returned: it stopped recording at fork and the
         # capture is its parent's. Uninstall the hooks and leave quietly.
         _core.stop()
@@ -66,6 +83,10 @@ def main(argv: list[str]) -> None:
 
 
 def _finish_tracking(output: str, options: dict[str, str]) -> None:
+    if options.get("follow") == "1":
+        from . import _children
+
+        _children.disable()
     try:
         runner.collect_and_stop()
     except OSError as e:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import NoReturn, Protocol
 
-from . import __version__, _core
+from . import DEFAULT_SAMPLE_BYTES, __version__, _core
 from .capture import Capture, CaptureError
 from .report import FORMATS, render
 
@@ -67,7 +67,9 @@ class RunCommand:
     help = "run a Python program and report what it leaks"
     # Options of ours that take a value; everything from the script (or -m MOD) on
     # belongs to the program.
-    _VALUED = frozenset({"-o", "--output", "--depth", "--top", "--format"})
+    _VALUED = frozenset(
+        {"-o", "--output", "--depth", "--top", "--format", "--sample-bytes", "--sample-seed"}
+    )
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.usage = "leaktrace run [options] (script.py | -m module) [args ...]"
@@ -86,6 +88,30 @@ class RunCommand:
         )
         parser.add_argument("-q", "--quiet", action="store_true", help="write no report")
         _add_report_options(parser)
+        parser.add_argument(
+            "--sample-bytes",
+            type=int,
+            default=0,
+            metavar="N",
+            help="record about one allocation per N bytes allocated, weighted so that sizes "
+            "are unbiased estimates (production mode; see docs/sampling.md)",
+        )
+        parser.add_argument(
+            "--sample",
+            action="store_const",
+            const=DEFAULT_SAMPLE_BYTES,
+            dest="sample_bytes",
+            help=f"sample at the default rate (--sample-bytes {DEFAULT_SAMPLE_BYTES})",
+        )
+        parser.add_argument(
+            "--sample-seed", type=int, metavar="S", help="seed of the sampling, for repeatable runs"
+        )
+        parser.add_argument(
+            "--follow-children",
+            action="store_true",
+            help="forked children and Python programs started by this one write captures "
+            "of their own, FILE.PID.ltc (see docs/children.md)",
+        )
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
 
@@ -113,6 +139,10 @@ class RunCommand:
             raise UsageError(f"--depth must be between 1 and {_core.MAX_DEPTH_LIMIT}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        if args.sample_bytes < 0:
+            raise UsageError("--sample-bytes must not be negative")
+        if args.sample_seed is not None and not 0 <= args.sample_seed < 2**64:
+            raise UsageError("--sample-seed must be between 0 and 2**64 - 1")
         if args.script is not None and not os.path.isfile(args.script):
             what = "is a directory" if os.path.isdir(args.script) else "does not exist"
             raise UsageError(f"script {args.script} {what}")
@@ -128,6 +158,9 @@ class RunCommand:
             "top": args.top,
             "all": int(args.include_all),
             "command": shlex.join(["python", *target, *extra]),
+            "sample_bytes": args.sample_bytes,
+            "sample_seed": "" if args.sample_seed is None else args.sample_seed,
+            "follow": int(args.follow_children),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the
         # program: see _bootstrap for why.

@@ -64,6 +64,10 @@ def render_text(
             f"leaktrace: PARTIAL capture: it ends at byte {capture.valid_size} of "
             f"{capture.file_size}; showing its last snapshot (#{capture.final.seq})"
         )
+    if capture.sample_rate:
+        out.append(_sampling_line(capture))
+    if capture.attached:
+        out.append(_ATTACHED_LINE)
     command = capture.meta.get("command", "")
     out.append(
         f"leaktrace: {len(sites)} allocation sites still hold {format_bytes(live)} "
@@ -90,7 +94,7 @@ def render_text(
         out.append(f"  not shown: {', '.join(hidden)} (--all shows them)")
     for rank, site in enumerate(sites[:top], 1):
         out.append("")
-        out.append(f"#{rank}  {format_bytes(site.bytes)} in {site.count:,} blocks")
+        out.append(f"#{rank}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
         if site.stack:
             out.extend(_frame_lines(site.stack, max_frames))
         else:
@@ -104,12 +108,37 @@ def render_text(
     return "\n".join(out) + "\n"
 
 
+_ATTACHED_LINE = (
+    "  ATTACHED to a running process: blocks allocated before the attach are not seen "
+    "(their frees are ignored)"
+)
+
+
+def _sampling_line(capture: Capture) -> str:
+    return (
+        f"  SAMPLED every ~{format_bytes(capture.sample_rate)} allocated: sizes and counts "
+        "are estimates, shown ± two standard deviations (docs/sampling.md)"
+    )
+
+
+def _estimate(capture: Capture, nbytes: int) -> str:
+    if not capture.sample_rate:
+        return format_bytes(nbytes)
+    return f"~{format_bytes(nbytes)} ± {format_bytes(capture.error_bound(nbytes))}"
+
+
+def _sampling_json(capture: Capture) -> dict[str, object] | None:
+    if not capture.sampling:
+        return None
+    return {"rate_bytes": capture.sample_rate, "seed": capture.sampling["seed"]}
+
+
 def render_json(capture: Capture, *, include_all: bool = False) -> str:
     sites, excluded = capture.leaks(include_all=include_all)
     stats = capture.stats
     doc: dict[str, object] = {
         "schema_version": JSON_SCHEMA_VERSION,
-        "leaks": [s.to_json() for s in sites],
+        "leaks": [{**s.to_json(), "bytes_error": capture.error_bound(s.bytes)} for s in sites],
         "peak_bytes": stats.get("peak_bytes"),
         "total_allocated_bytes": stats.get("total_allocated_bytes"),
         "total_allocations": stats.get("total_allocations"),
@@ -123,6 +152,9 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
         "excluded": {k: {"bytes": e.bytes, "count": e.count} for k, e in excluded.items()},
         "complete": capture.complete,
         "capture": os.path.abspath(capture.path),
+        "sampling": _sampling_json(capture),
+        "attached": capture.attached,
+        "parent": capture.parent,
     }
     return json.dumps(doc, indent=2) + "\n"
 
