@@ -298,14 +298,16 @@ core_stats(PyObject *module, PyObject *unused)
 /* ---- following forked children ---- */
 
 /* In a child forked while tracking with follow_fork: moves the session to a
- * capture of its own at path, linked to the parent's. The tables inherited
+ * capture of its own at path, linked to the parent's (parent_capture, its
+ * path as the caller names it, and the pid that owned the writer). The tables inherited
  * from the parent hold its live blocks, which stay live here. */
 static PyObject *
 core_follow_fork(PyObject *module, PyObject *args)
 {
-    PyObject *path, *meta;
+    PyObject *path, *meta, *parent_capture;
     (void)module;
-    if (!PyArg_ParseTuple(args, "UO!:follow_fork", &path, &PyDict_Type, &meta)) {
+    if (!PyArg_ParseTuple(args, "UO!U:follow_fork", &path, &PyDict_Type, &meta,
+                          &parent_capture)) {
         return NULL;
     }
     if (!session_path || session_writer.owner == getpid()) {
@@ -316,7 +318,7 @@ core_follow_fork(PyObject *module, PyObject *args)
     if (!PyUnicode_FSConverter(path, &encoded)) {
         return NULL;
     }
-    if (!PyUnicode_FSConverter(session_path, &parent_encoded)) {
+    if (!PyUnicode_FSConverter(parent_capture, &parent_encoded)) {
         Py_DECREF(encoded);
         return NULL;
     }
@@ -541,7 +543,7 @@ static PyMethodDef core_methods[] = {
     {"stats", core_stats, METH_NOARGS,
      "stats()\n--\n\nStatistics of the current (or last) session."},
     {"follow_fork", core_follow_fork, METH_VARARGS,
-     "follow_fork(path, meta)\n--\n\nIn a forked child: continue the session in a capture of its "
+     "follow_fork(path, meta, parent_capture)\n--\n\nIn a forked child: continue the session in a capture of its "
      "own."},
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,

@@ -34,6 +34,7 @@ PARENT_VAR = "LEAKTRACE_PARENT"
 
 class _State:
     root = ""
+    path = ""  # this process's capture, absolute
     depth = 64
     sample_bytes = 0
     pid = 0  # the process whose session this is
@@ -54,12 +55,13 @@ def enable(path: str, depth: int, sample_bytes: int, root: str | None = None) ->
     global _state, _fork_handler_registered
     state = _State()
     state.root = os.path.abspath(root or path)
+    state.path = os.path.abspath(path)
     state.depth = depth
     state.sample_bytes = sample_bytes
     state.pid = os.getpid()
     _state = state
     os.environ[FOLLOW_VAR] = f"{depth}:{sample_bytes}:{state.root}"
-    os.environ[PARENT_VAR] = f"{state.pid}:{os.path.abspath(path)}"
+    os.environ[PARENT_VAR] = f"{state.pid}:{state.path}"
     if not _fork_handler_registered:
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _fork_handler_registered = True
@@ -88,12 +90,13 @@ def _after_fork_in_child() -> None:
     pid = os.getpid()
     path = child_path(state.root, pid)
     try:
-        _core.follow_fork(path, session_meta(f"forked child of {state.pid}"))
+        _core.follow_fork(path, session_meta(f"forked child of {state.pid}"), state.path)
     except (OSError, MemoryError) as e:
         _warn(f"forked child {pid} is not tracked: cannot write {path}: {e}")
         disable()
         return
     state.pid = pid
+    state.path = path
     os.environ[PARENT_VAR] = f"{pid}:{path}"
     os._exit = _exit_after_finishing
     atexit.register(finish)
@@ -134,7 +137,7 @@ def start_from_env() -> None:
         return
     pid = os.getpid()
     path = child_path(root, pid)
-    argv = " ".join(sys.argv) if getattr(sys, "argv", None) else sys.executable
+    argv = " ".join(sys.orig_argv)
     try:
         _core.start(
             path,

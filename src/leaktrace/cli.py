@@ -199,10 +199,23 @@ class ReportCommand:
             help="read a capture whose process died before closing it",
         )
         _add_report_options(parser)
+        family = parser.add_mutually_exclusive_group()
+        family.add_argument(
+            "--children",
+            action="store_true",
+            help="also report each child's capture (CAPTURE.PID.ltc, see --follow-children)",
+        )
+        family.add_argument(
+            "--merge",
+            action="store_true",
+            help="one report of the capture and its children's, sites added up",
+        )
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.children or args.merge:
+            return self._run_family(args)
         if args.top < 1:
             raise UsageError("--top must be at least 1")
         try:
@@ -215,6 +228,57 @@ class ReportCommand:
             ) from None
         text = render(capture, args.format, top=args.top, include_all=args.include_all)
         _write_output(text, args.output)
+        return 0
+
+    def _run_family(self, args: argparse.Namespace) -> int:
+        from .family import MergedCapture, load_family
+
+        if args.top < 1:
+            raise UsageError("--top must be at least 1")
+        try:
+            root = Capture(args.capture, allow_partial=args.partial)
+        except CaptureError as e:
+            message = str(e)
+            raise UsageError(
+                message if args.capture in message else f"{args.capture}: {message}"
+            ) from None
+        members = load_family(root, allow_partial=args.partial)
+        readable = [m.capture for m in members if m.capture is not None]
+        if args.merge:
+            text = render(
+                MergedCapture(readable), args.format, top=args.top, include_all=args.include_all
+            )
+            skipped = [m for m in members if m.capture is None]
+            if args.format == "text":
+                text = f"leaktrace: {len(readable)} processes merged\n" + text
+                text += "".join(f"  not merged: {m.path}: {m.error}\n" for m in skipped)
+            _write_output(text, args.output)
+            return 0
+        if args.format == "json":
+            import json
+
+            docs = [
+                {
+                    "capture": m.path,
+                    "pid": m.pid,
+                    "error": m.error or None,
+                    "report": json.loads(render(m.capture, "json", include_all=args.include_all))
+                    if m.capture
+                    else None,
+                }
+                for m in members
+            ]
+            _write_output(json.dumps({"processes": docs}, indent=2) + "\n", args.output)
+            return 0
+        parts = []
+        for m in members:
+            parts.append(f"== {m.describe()}\n")
+            if m.capture is None:
+                parts.append(f"leaktrace: cannot read it: {m.error}\n")
+            else:
+                parts.append(render(m.capture, "text", top=args.top, include_all=args.include_all))
+            parts.append("\n")
+        _write_output("".join(parts), args.output)
         return 0
 
 
