@@ -282,7 +282,44 @@ class ReportCommand:
         return 0
 
 
-COMMANDS: list[Command] = [RunCommand(), ReportCommand()]
+class _AttachCommands:
+    """attach / snapshot / detach (leaktrace.attach), loaded when used."""
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name = name
+        self.help = help
+
+    def _command(self) -> Command:
+        from . import attach
+
+        classes = {
+            "attach": attach.AttachCommand,
+            "snapshot": attach.SnapshotCommand,
+            "detach": attach.DetachCommand,
+        }
+        return classes[self.name]()
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        self._command().prepare_parser(parser)
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int:
+        from .attach import AttachError
+
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        try:
+            return self._command().run(args, extra)
+        except AttachError as e:
+            raise UsageError(str(e)) from None
+
+
+COMMANDS: list[Command] = [
+    RunCommand(),
+    ReportCommand(),
+    _AttachCommands("attach", "start tracking in a running CPython process"),
+    _AttachCommands("snapshot", "report on a process tracked by leaktrace attach"),
+    _AttachCommands("detach", "stop tracking an attached process, and report"),
+]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
