@@ -46,6 +46,7 @@ setup(
             "leaktrace._core",
             sources=SOURCES,
             include_dirs=["src/core"],
+            libraries=["m"],  # lt_sampler: log, expm1
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             depends=sorted(str(p) for p in Path("src/core").glob("*.h")),
