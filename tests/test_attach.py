@@ -31,20 +31,27 @@ for line in sys.stdin:
 """
 
 
-def _ptrace_works() -> str:
-    """Why ptrace cannot be used here, or '' when it can."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+def _ptrace_refused() -> str:
+    """Why this machine refuses ptrace, or '' when it permits it. Any other failure of
+    the injector is left to the tests, which then fail."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
         _inject.run_python(child.pid, "pass")
     except _inject.InjectError as e:
-        return str(e)
+        if "not permitted" in str(e) or "disabled" in str(e):
+            return str(e)
     finally:
         child.kill()
         child.wait()
     return ""
 
 
-PTRACE_PROBLEM = _ptrace_works() if sys.platform.startswith("linux") else "not Linux"
+PTRACE_PROBLEM = _ptrace_refused() if sys.platform.startswith("linux") else "not Linux"
 needs_ptrace = pytest.mark.skipif(bool(PTRACE_PROBLEM), reason=f"ptrace: {PTRACE_PROBLEM}")
 
 
