@@ -61,6 +61,25 @@ stats_dict(const uint64_t *fields)
     return dict;
 }
 
+/* The counters of a sampled session count blocks in fixed point
+ * (lt_sampler.h); Python sees whole estimated blocks. */
+static uint64_t
+whole_blocks(uint64_t count)
+{
+    if (!lt_sampler_rate_bytes) {
+        return count;
+    }
+    return (count + LT_SAMPLE_COUNT_SCALE / 2) / LT_SAMPLE_COUNT_SCALE;
+}
+
+static void
+unscale_stats(lt_tracker_stats *stats)
+{
+    stats->fields[LT_STAT_TOTAL_ALLOCS] = whole_blocks(stats->fields[LT_STAT_TOTAL_ALLOCS]);
+    stats->fields[LT_STAT_TOTAL_FREES] = whole_blocks(stats->fields[LT_STAT_TOTAL_FREES]);
+    stats->heap_count = whole_blocks(stats->heap_count);
+}
+
 /* ---- start / snapshot / stop ---- */
 
 static int
@@ -258,6 +277,7 @@ core_stop(PyObject *module, PyObject *unused)
         return NULL;
     }
     Py_DECREF(path);
+    unscale_stats(&stats);
     return stats_dict(stats.fields);
 }
 
@@ -276,6 +296,7 @@ core_stats(PyObject *module, PyObject *unused)
     (void)unused;
     lt_tracker_stats stats;
     lt_tracker_get_stats(&stats);
+    unscale_stats(&stats);
     PyObject *dict = stats_dict(stats.fields);
     if (!dict) {
         return NULL;
