@@ -12,6 +12,9 @@ Modes (a mode whose tool is not installed in --python is reported as n/a):
 * ``leaktrace hooks only`` ``--sample-bytes 2**62``: nothing is ever sampled, so this
                            is the floor of the design: PEP 445 wrappers, the re-entry
                            guard, the sampling countdown, and a live-table miss per free
+* ``PEP 445 forwarding``   ``bench/floor``: hooks on the three domains that only call
+                           the allocator they wrap (built at start with the
+                           interpreter's compiler): what any PEP 445 tracer pays first
 * ``tracemalloc``          ``python -X tracemalloc=1 W``
 * ``memray``               ``python -m memray run W`` (and ``--native``,
                            ``--trace-python-allocators``)
@@ -42,6 +45,7 @@ from pathlib import Path
 WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
 PYPERFORMANCE = ("float", "deltablue", "raytrace", "chaos", "go", "json_dumps")
 NOTHING_SAMPLED = str(2**62)
+FLOOR_DIR = Path(__file__).resolve().parent / "floor"
 
 # mode -> (module that must be importable, argv builder)
 MODES: dict[str, tuple[str | None, list[str]]] = {
@@ -55,6 +59,7 @@ MODES: dict[str, tuple[str | None, list[str]]] = {
         "leaktrace",
         ["-m", "leaktrace", "run", "-q", "--sample-bytes", NOTHING_SAMPLED, "-o", "{out}.ltc"],
     ),
+    "PEP 445 forwarding": (None, [str(FLOOR_DIR / "run.py"), "{floor}"]),
     "tracemalloc": (None, ["-X", "tracemalloc=1"]),
     "memray": ("memray", ["-m", "memray", "run", "-q", "-f", "-o", "{out}.bin"]),
     "memray --native": (
@@ -129,8 +134,28 @@ def available_modes(python: str, wanted: list[str]) -> dict[str, bool]:
     return result
 
 
+def build_floor(python: str, into: str) -> None:
+    """Compiles bench/floor/pep445_floor.c for python into the directory into."""
+    code = (
+        "import shlex, subprocess, sys, sysconfig\n"
+        "cc = shlex.split(sysconfig.get_config_var('CC') or 'cc')\n"
+        "out = sys.argv[2] + '/pep445_floor' + sysconfig.get_config_var('EXT_SUFFIX')\n"
+        "subprocess.run([*cc, '-O2', '-shared', '-fPIC', "
+        "'-I' + sysconfig.get_paths()['include'], sys.argv[1], '-o', out], check=True)\n"
+    )
+    built = subprocess.run(
+        [python, "-c", code, str(FLOOR_DIR / "pep445_floor.c"), into],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        raise BenchError(f"building bench/floor/pep445_floor.c failed: {built.stderr.strip()}")
+
+
 def argv_for(mode: str, python: str, work: list[str], out: str) -> list[str]:
-    options = [a.format(out=out) for a in MODES[mode][1]]
+    floor = os.path.join(os.path.dirname(out), "floor")
+    options = [a.format(out=out, floor=floor) for a in MODES[mode][1]]
     if mode == "scalene":
         return [python, *options, work[0], "---", *work[1:]]
     return [python, *options, *work]
@@ -189,6 +214,9 @@ def main() -> int:
         runnable = [m for m in modes if have[m]]
         times: dict[str, dict[str, list[float]]] = {w: {m: [] for m in runnable} for w in works}
         with tempfile.TemporaryDirectory(prefix="leaktrace-suite-") as tmp:
+            if "PEP 445 forwarding" in runnable:
+                os.mkdir(os.path.join(tmp, "floor"))
+                build_floor(args.python, os.path.join(tmp, "floor"))
             for rep in range(args.repeat):
                 order = runnable[rep % len(runnable) :] + runnable[: rep % len(runnable)]
                 for name, work in works.items():
