@@ -233,3 +233,28 @@ def test_api_follow_children_with_sampling(tmp_path: Path) -> None:
     # Four standard deviations (error_bound is two): the seed is fixed, but each Python
     # version allocates differently, and so samples differently.
     assert abs(estimate - 200 * 5056) <= 2 * child.error_bound(estimate)
+
+
+def test_forked_child_that_execs_python_links_to_the_parent(tmp_path: Path) -> None:
+    program = write(
+        tmp_path,
+        "fe.py",
+        """
+        import os, sys
+        pid = os.fork()
+        if pid == 0:
+            os.execv(sys.executable, [sys.executable, "-c", "keep = bytearray(123456)"])
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), pid)
+        """,
+    )
+    result = run(tmp_path, "run", "--follow-children", "-q", "-o", "fe.ltc", str(program))
+    assert result.returncode == 0, result.stderr
+    code, pid = result.stdout.split()
+    assert code == "0"
+    (path,) = child_captures(str(tmp_path / "fe.ltc"))
+    assert path.endswith(f".{pid}.ltc")
+    child = leaktrace.load(path)
+    root = leaktrace.load(tmp_path / "fe.ltc")
+    assert child.complete and "keep = bytearray(123456)" in child.meta["command"]
+    assert child.parent == {"link": 0, "pid": int(root.meta["pid"]), "capture": root.path}

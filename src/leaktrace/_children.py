@@ -30,6 +30,9 @@ from . import _core, session_meta
 
 FOLLOW_VAR = "LEAKTRACE_FOLLOW"
 PARENT_VAR = "LEAKTRACE_PARENT"
+# In a forked child: its own parent (pid:capture), for when it execs another Python,
+# whose capture then replaces the child's and links to that parent.
+FORK_PARENT_VAR = "LEAKTRACE_FORK_PARENT"
 
 
 class _State:
@@ -71,8 +74,8 @@ def disable() -> None:
     """Stop following (the session is over): later forks and programs are not tracked."""
     global _state
     _state = None
-    os.environ.pop(FOLLOW_VAR, None)
-    os.environ.pop(PARENT_VAR, None)
+    for name in (FOLLOW_VAR, PARENT_VAR, FORK_PARENT_VAR):
+        os.environ.pop(name, None)
 
 
 def _warn(message: str) -> None:
@@ -95,6 +98,7 @@ def _after_fork_in_child() -> None:
         _warn(f"forked child {pid} is not tracked: cannot write {path}: {e}")
         disable()
         return
+    os.environ[FORK_PARENT_VAR] = f"{state.pid}:{state.path}"
     state.pid = pid
     state.path = path
     os.environ[PARENT_VAR] = f"{pid}:{path}"
@@ -137,6 +141,14 @@ def start_from_env() -> None:
         return
     pid = os.getpid()
     path = child_path(root, pid)
+    link = _core.LINK_EXEC
+    if parent_pid == pid:
+        # A followed forked child that exec'd Python: this capture replaces the
+        # child's, and links to the child's parent.
+        link = _core.LINK_FORK
+        fork_parent = os.environ.get(FORK_PARENT_VAR, "")
+        pid_text, _, parent_capture = fork_parent.partition(":")
+        parent_pid = int(pid_text) if pid_text.isdigit() else 0
     argv = " ".join(sys.orig_argv)
     try:
         _core.start(
@@ -145,7 +157,7 @@ def start_from_env() -> None:
             session_meta(f"{argv} (started by {parent_pid})"),
             sample_bytes=sample_bytes,
             follow_fork=True,
-            parent=(_core.LINK_EXEC, parent_pid, parent_capture),
+            parent=(link, parent_pid, parent_capture),
         )
     except (OSError, RuntimeError, ValueError) as e:
         _warn(f"process {pid} is not tracked: {e}")
