@@ -29,8 +29,15 @@ class AttachError(Exception):
 
 def request(pid: int, command: str, **fields: object) -> dict[str, object]:
     """Runs a command of _attach in process pid; returns its answer."""
-    workdir = tempfile.mkdtemp(prefix="leaktrace-attach-")
-    os.chmod(workdir, 0o777)  # the target may run as another user than root
+    workdir = tempfile.mkdtemp(prefix="leaktrace-attach-")  # mode 0700
+    try:
+        owner = os.stat(f"/proc/{pid}")
+        if os.geteuid() == 0 and owner.st_uid != 0:
+            # root attaching to another user's process: the directory becomes that
+            # user's, still closed to everybody else.
+            os.chown(workdir, owner.st_uid, owner.st_gid)
+    except FileNotFoundError:
+        pass  # the injector reports the missing process
     result = os.path.join(workdir, "result.json")
     req = {"command": command, "result": result, **fields}
     code = (
