@@ -15,11 +15,29 @@ from leaktrace import _inject
 
 TARGET = """
 import sys
+import threading
+import time
+
 old = [bytearray(100_000) for _ in range(20)]
 new = []
+ticks = 0
+
+
+def spin():  # a second thread, busy with the GIL most of the time
+    global ticks
+    while True:
+        ticks += 1
+        scratch = [ticks] * 8
+
+
+threading.Thread(target=spin, daemon=True).start()
 print("ready", flush=True)
 for line in sys.stdin:
     command = line.strip()
+    if command == "alive":
+        before = ticks
+        time.sleep(0.05)
+        print("spinning", ticks > before, flush=True)
     if command == "leak":
         new.extend([bytearray(200_000) for _ in range(10)])
     elif command == "free-old":
@@ -97,6 +115,15 @@ def leaktrace_cmd(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def line_of(text: str) -> int:
+    """The line of TARGET (as written to target.py) that starts with text."""
+    lines = textwrap.dedent(TARGET).splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.strip().startswith(text))
+
+
+OLD_LINE, LEAK_LINE = line_of("old = "), line_of("new.extend")
+
+
 def line_bytes(doc: dict[str, object], line: int) -> int:
     return sum(
         leak["bytes"]
@@ -113,6 +140,7 @@ def test_attach_snapshot_detach(tmp_path: Path) -> None:
         attached = leaktrace_cmd(tmp_path, "attach", pid, "-o", "att.ltc")
         assert attached.returncode == 0, attached.stderr
         assert f"tracking process {pid} into {tmp_path / 'att.ltc'}" in attached.stdout
+        assert target.send("alive") == ["spinning True\n", "ok alive\n"]
         assert target.send("leak") == ["ok leak\n"]
         assert target.send("free-old") == ["ok free-old\n"]  # frees of blocks never seen
 
@@ -120,8 +148,8 @@ def test_attach_snapshot_detach(tmp_path: Path) -> None:
         assert snap.returncode == 0, snap.stderr
         doc = json.loads(snap.stdout)
         assert doc["attached"] is True
-        assert 10 * 200_000 <= line_bytes(doc, 9) < 10 * 200_100 + 1024
-        assert line_bytes(doc, 3) == 0  # allocated before the attach: not seen
+        assert 10 * 200_000 <= line_bytes(doc, LEAK_LINE) < 10 * 200_100 + 1024
+        assert line_bytes(doc, OLD_LINE) == 0  # allocated before the attach: not seen
 
         text = leaktrace_cmd(tmp_path, "snapshot", pid)
         assert "blocks allocated before the attach are not seen" in text.stdout
@@ -130,12 +158,13 @@ def test_attach_snapshot_detach(tmp_path: Path) -> None:
         assert detached.returncode == 0, detached.stderr
         final = json.loads(detached.stdout.split("leaktrace: process")[0])
         assert final["complete"] is True
-        assert line_bytes(final, 9) == line_bytes(doc, 9)
+        assert line_bytes(final, LEAK_LINE) == line_bytes(doc, LEAK_LINE)
         assert detached.stdout.endswith(
             f"leaktrace: process {pid} detached; capture {tmp_path / 'att.ltc'}\n"
         )
-        # The process goes on untracked, its hooks removed.
+        # The process goes on untracked, its hooks removed, both threads running.
         assert target.send("status") == ["tracking False\n", "ok status\n"]
+        assert target.send("alive") == ["spinning True\n", "ok alive\n"]
         again = leaktrace_cmd(tmp_path, "snapshot", pid)
         assert again.returncode == 2
         assert (

@@ -1,6 +1,6 @@
 """Running Python code in another CPython process, for ``leaktrace attach`` (Linux x86-64).
 
-The injector stops the target's main thread with ptrace, calls
+The injector stops the target's main thread (alone) with ptrace, calls
 ``PyGILState_Ensure``, ``PyRun_SimpleString`` and ``PyGILState_Release`` in it (each
 call returns to address 0, whose fault stops the thread again) and restores its
 registers before letting it go. gdb's ``call`` does the same, but gdb 13 (Debian 12)
@@ -28,8 +28,10 @@ PTRACE_GETREGS = 12
 PTRACE_SETREGS = 13
 PTRACE_GETFPREGS = 14
 PTRACE_SETFPREGS = 15
-PTRACE_ATTACH = 16
 PTRACE_DETACH = 17
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_EVENT_STOP = 128
 
 # struct user_regs_struct of <sys/user.h>, in order
 _REG_NAMES = (
@@ -169,8 +171,11 @@ class _Session:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.pending_signal = 0
+        # SEIZE and INTERRUPT stop only the main thread; ATTACH's SIGSTOP would stop
+        # every thread, and the others would stay stopped after the detach.
         try:
-            _ptrace(PTRACE_ATTACH, pid)
+            _ptrace(PTRACE_SEIZE, pid)
+            _ptrace(PTRACE_INTERRUPT, pid)
         except OSError as e:
             if e.errno == errno.ESRCH:
                 raise InjectError(f"no process with pid {pid}") from None
@@ -181,22 +186,28 @@ class _Session:
                     "kernel.yama.ptrace_scope"
                 ) from None
             raise InjectError(f"cannot attach to process {pid}: {e.strerror}") from None
-        self._wait_stop(signal.SIGSTOP)
+        self._wait_stop(PTRACE_EVENT_STOP)
         self.regs = _Regs()
         self.fpregs = ctypes.create_string_buffer(512)
         self._save()
 
-    def _wait_stop(self, expected: int) -> int:
-        """Waits for the thread to stop with the expected signal, remembering another."""
+    def _wait_stop(self, expected: int) -> None:
+        """Waits for the thread to stop with the expected signal, or for the stop of
+        PTRACE_INTERRUPT when expected is PTRACE_EVENT_STOP; remembers another signal
+        that arrives meanwhile, to deliver it at the detach."""
         while True:
             _, status = os.waitpid(self.pid, 0x40000000)  # __WALL
             if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                 raise InjectError(f"process {self.pid} ended during the injection")
+            event = status >> 16
             sig = os.WSTOPSIG(status)
-            if sig == expected:
-                return sig
-            # Another signal arrived meanwhile: deliver it when detaching.
-            self.pending_signal = sig
+            if event == PTRACE_EVENT_STOP:
+                if expected == PTRACE_EVENT_STOP:
+                    return
+            elif sig == expected:
+                return
+            elif event == 0:
+                self.pending_signal = sig
             _ptrace(PTRACE_CONT, self.pid, 0, 0)
 
     def _save(self) -> None:
@@ -214,8 +225,8 @@ class _Session:
                 )
             _ptrace(PTRACE_CONT, self.pid, 0, 0)
             time.sleep(0.01)
-            os.kill(self.pid, signal.SIGSTOP)
-            self._wait_stop(signal.SIGSTOP)
+            _ptrace(PTRACE_INTERRUPT, self.pid)
+            self._wait_stop(PTRACE_EVENT_STOP)
             self._save()
 
     def write(self, address: int, data: bytes) -> None:
