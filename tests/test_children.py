@@ -248,8 +248,13 @@ def test_forked_child_that_execs_python_links_to_the_parent(tmp_path: Path) -> N
         print(os.waitstatus_to_exitcode(status), pid)
         """,
     )
-    result = run(tmp_path, "run", "--follow-children", "-q", "-o", "fe.ltc", str(program))
+    result = run(tmp_path, "run", "--follow-children", "-o", "fe.ltc", str(program))
     assert result.returncode == 0, result.stderr
+    assert result.stderr.endswith(
+        "leaktrace: capture written to fe.ltc\n"
+        "leaktrace: 1 child processes wrote captures: "
+        "'leaktrace report fe.ltc --children' (or --merge) shows them\n"
+    )
     code, pid = result.stdout.split()
     assert code == "0"
     (path,) = child_captures(str(tmp_path / "fe.ltc"))

@@ -107,3 +107,12 @@ def _finish_tracking(output: str, options: dict[str, str]) -> None:
     )
     sys.stderr.write(text)
     sys.stderr.write(f"leaktrace: capture written to {output}\n")
+    if options.get("follow") == "1":
+        from .family import child_captures
+
+        children = len(child_captures(output))
+        if children:
+            sys.stderr.write(
+                f"leaktrace: {children} child processes wrote captures: "
+                f"'leaktrace report {output} --children' (or --merge) shows them\n"
+            )
