@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 SOURCES = sorted(str(p) for p in Path("src/core").glob("lt_*.c"))
 
@@ -21,12 +22,31 @@ if sanitize:
     compile_args += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g", "-O1"]
     link_args += [f"-fsanitize={sanitize}"]
 
+
+
+class BuildPyWithPth(build_py):
+    """Also installs leaktrace-follow.pth at the top of site-packages: it starts
+    tracking in Python programs started by a tracked one, and does nothing unless
+    LEAKTRACE_FOLLOW is set (docs/children.md)."""
+
+    PTH = "leaktrace-follow.pth"
+
+    def run(self) -> None:
+        super().run()
+        self.copy_file(str(Path("src") / self.PTH), str(Path(self.build_lib) / self.PTH))
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        return [*super().get_outputs(include_bytecode), str(Path(self.build_lib) / self.PTH)]
+
+
 setup(
+    cmdclass={"build_py": BuildPyWithPth},
     ext_modules=[
         Extension(
             "leaktrace._core",
             sources=SOURCES,
             include_dirs=["src/core"],
+            libraries=["m"],  # lt_sampler: log, expm1
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             depends=sorted(str(p) for p in Path("src/core").glob("*.h")),

@@ -216,4 +216,30 @@ typedef enum {
     LT_RSUM_COUNT
 } lt_retention_summary;
 
+/* Optional record 0x43: facts about how this process was tracked.
+ *   kind:varint, then by kind (readers skip kinds they do not know):
+ *   LT_PROC_SAMPLING     rate:varint count_scale:varint seed:varint
+ *       allocations were sampled every `rate` bytes on average (lt_sampler.h);
+ *       every byte and block counter of the capture holds estimates, block
+ *       counts in units of 1/count_scale block.
+ *   LT_PROC_PARENT       how:varint (lt_parent_link) pid:varint capture:string
+ *       this process is a child of process `pid`, whose capture is `capture`
+ *       (as that process named it); `pid` is this capture's parent's pid.
+ *   LT_PROC_ATTACHED     (no fields) tracking started in a running process:
+ *       blocks allocated before then are not in the capture.
+ */
+#define LT_REC_PROCESS 0x43
+
+typedef enum {
+    LT_PROC_SAMPLING = 0,
+    LT_PROC_PARENT = 1,
+    LT_PROC_ATTACHED = 2,
+} lt_process_fact;
+
+typedef enum {
+    LT_LINK_FORK = 0, /* os.fork() and what uses it (multiprocessing fork, forkserver) */
+    LT_LINK_EXEC = 1, /* a new interpreter started by the tracked program */
+    LT_LINK_KIND_COUNT = 2,
+} lt_parent_link;
+
 #endif /* LT_FORMAT_H */

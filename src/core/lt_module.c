@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lt_analysis.h"
 #include "lt_format.h"
@@ -20,6 +21,7 @@
 #include "lt_reader.h"
 #include "lt_retain.h"
 #include "lt_rss.h"
+#include "lt_sampler.h"
 #include "lt_timer.h"
 #include "lt_tracker.h"
 #include "lt_unwind.h"
@@ -68,6 +70,25 @@ stats_dict(const uint64_t *fields)
     return dict;
 }
 
+/* The counters of a sampled session count blocks in fixed point
+ * (lt_sampler.h); Python sees whole estimated blocks. */
+static uint64_t
+whole_blocks(uint64_t count)
+{
+    if (!lt_sampler_rate_bytes) {
+        return count;
+    }
+    return (count + LT_SAMPLE_COUNT_SCALE / 2) / LT_SAMPLE_COUNT_SCALE;
+}
+
+static void
+unscale_stats(lt_tracker_stats *stats)
+{
+    stats->fields[LT_STAT_TOTAL_ALLOCS] = whole_blocks(stats->fields[LT_STAT_TOTAL_ALLOCS]);
+    stats->fields[LT_STAT_TOTAL_FREES] = whole_blocks(stats->fields[LT_STAT_TOTAL_FREES]);
+    stats->heap_count = whole_blocks(stats->heap_count);
+}
+
 /* ---- start / snapshot / stop ---- */
 
 static int
@@ -112,14 +133,45 @@ static int session_native_frames;
 static PyObject *
 core_start(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"path", "max_depth", "meta", "native", "native_frames", NULL};
+    static char *keywords[] = {"path",         "max_depth",   "meta",        "native",
+                               "native_frames", "sample_bytes", "sample_seed", "follow_fork",
+                               "parent",       "attached",    NULL};
     PyObject *path;
     int max_depth = 64;
     PyObject *meta = NULL;
     int native = 0, native_frames = 0;
+    unsigned long long sample_bytes = 0;
+    PyObject *sample_seed = Py_None;
+    int follow_fork = 0, attached = 0;
+    PyObject *parent = Py_None;
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!pp:start", keywords, &path, &max_depth,
-                                     &PyDict_Type, &meta, &native, &native_frames)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|iO!ppKOpOp:start", keywords, &path,
+                                     &max_depth, &PyDict_Type, &meta, &native, &native_frames,
+                                     &sample_bytes, &sample_seed, &follow_fork, &parent,
+                                     &attached)) {
+        return NULL;
+    }
+    uint64_t seed;
+    if (sample_seed == Py_None) {
+        seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+    }
+    else {
+        seed = PyLong_AsUnsignedLongLongMask(sample_seed);
+        if (seed == (uint64_t)-1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    unsigned how = 0;
+    unsigned long long parent_pid = 0;
+    const char *parent_capture = NULL;
+    Py_ssize_t parent_capture_len = 0;
+    if (parent != Py_None &&
+        (!PyArg_ParseTuple(parent, "IKs#:start parent", &how, &parent_pid, &parent_capture,
+                           &parent_capture_len))) {
+        return NULL;
+    }
+    if (parent != Py_None && how >= LT_LINK_KIND_COUNT) {
+        PyErr_SetString(PyExc_ValueError, "unknown parent link kind");
         return NULL;
     }
     if (lt_tracker_is_active() || session_path) {
@@ -155,11 +207,22 @@ core_start(PyObject *module, PyObject *args, PyObject *kwargs)
         PyErr_NoMemory();
         goto error;
     }
+    if ((sample_bytes &&
+         lt_writer_sampling(&session_writer, sample_bytes, LT_SAMPLE_COUNT_SCALE, seed) < 0) ||
+        (parent != Py_None &&
+         lt_writer_parent(&session_writer, (lt_parent_link)how, parent_pid, parent_capture,
+                          (size_t)parent_capture_len) < 0) ||
+        (attached && lt_writer_attached(&session_writer) < 0)) {
+        PyErr_NoMemory();
+        goto error;
+    }
     if (lt_writer_flush(&session_writer) < 0) {
         raise_writer_error(session_writer.error);
         goto error;
     }
     session_native_frames = native_frames;
+    lt_sampler_configure(sample_bytes, seed);
+    lt_tracker_follow_fork(follow_fork);
     switch (lt_tracker_start(max_depth)) {
     case LT_START_OK:
         if (native && lt_native_install() < 0) {
@@ -476,6 +539,7 @@ core_stop(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_DECREF(path);
+    unscale_stats(&stats);
     return stats_dict(stats.fields);
 }
 
@@ -494,6 +558,7 @@ core_stats(PyObject *module, PyObject *unused)
     (void)unused;
     lt_tracker_stats stats;
     lt_tracker_get_stats(&stats);
+    unscale_stats(&stats);
     PyObject *dict = stats_dict(stats.fields);
     if (!dict) {
         return NULL;
@@ -587,6 +652,60 @@ core_start_timer(PyObject *module, PyObject *args)
             return NULL;
         }
         return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- following forked children ---- */
+
+/* In a child forked while tracking with follow_fork: moves the session to a
+ * capture of its own at path, linked to the parent's (parent_capture, its
+ * path as the caller names it, and the pid that owned the writer). The tables inherited
+ * from the parent hold its live blocks, which stay live here. */
+static PyObject *
+core_follow_fork(PyObject *module, PyObject *args)
+{
+    PyObject *path, *meta, *parent_capture;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "UO!U:follow_fork", &path, &PyDict_Type, &meta,
+                          &parent_capture)) {
+        return NULL;
+    }
+    if (!session_path || session_writer.owner == getpid()) {
+        PyErr_SetString(PyExc_RuntimeError, "not a forked child of a tracked process");
+        return NULL;
+    }
+    PyObject *encoded, *parent_encoded;
+    if (!PyUnicode_FSConverter(path, &encoded)) {
+        return NULL;
+    }
+    if (!PyUnicode_FSConverter(parent_capture, &parent_encoded)) {
+        Py_DECREF(encoded);
+        return NULL;
+    }
+    pid_t parent_pid = session_writer.owner;
+    int r = lt_writer_reopen(&session_writer, PyBytes_AS_STRING(encoded));
+    Py_DECREF(encoded);
+    if (r < 0) {
+        Py_DECREF(parent_encoded);
+        lt_tracker_stop();
+        lt_tracker_release();
+        Py_CLEAR(session_path);
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+    }
+    r = lt_writer_parent(&session_writer, LT_LINK_FORK, (uint64_t)parent_pid,
+                         PyBytes_AS_STRING(parent_encoded),
+                         (size_t)PyBytes_GET_SIZE(parent_encoded));
+    Py_DECREF(parent_encoded);
+    Py_INCREF(path);
+    Py_SETREF(session_path, path);
+    if (r < 0 || write_meta(meta) < 0 ||
+        (lt_sampler_rate_bytes && lt_writer_sampling(&session_writer, lt_sampler_rate_bytes,
+                                                     LT_SAMPLE_COUNT_SCALE, 0) < 0)) {
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
+    if (lt_writer_flush(&session_writer) < 0) {
+        return raise_writer_error(session_writer.error);
     }
     Py_RETURN_NONE;
 }
@@ -749,7 +868,8 @@ static PyObject *
 build_capture(const lt_capture *cap)
 {
     PyObject *result = NULL, *strings = NULL, *frames = NULL, *nodes = NULL, *snapshots = NULL,
-             *meta = NULL, *native_maps = NULL, *retention = NULL, *stats = Py_None;
+             *meta = NULL, *native_maps = NULL, *retention = NULL, *stats = Py_None,
+             *sampling = NULL, *parent = NULL;
     Py_INCREF(stats);
     if (!(strings = PyList_New((Py_ssize_t)cap->nstrings)) ||
         !(frames = PyList_New((Py_ssize_t)cap->nframes)) ||
@@ -828,16 +948,43 @@ build_capture(const lt_capture *cap)
             goto error;
         }
     }
+    if (cap->sample_rate) {
+        sampling = Py_BuildValue("{s:K,s:K,s:K}", "rate", (unsigned long long)cap->sample_rate,
+                                 "count_scale", (unsigned long long)cap->sample_count_scale,
+                                 "seed", (unsigned long long)cap->sample_seed);
+    }
+    else {
+        sampling = Py_NewRef(Py_None);
+    }
+    if (cap->has_parent) {
+        parent = Py_BuildValue("{s:I,s:K,s:N}", "link", cap->parent_link, "pid",
+                               (unsigned long long)cap->parent_pid, "capture",
+                               PyUnicode_DecodeFSDefaultAndSize(
+                                   cap->parent_capture.ptr,
+                                   (Py_ssize_t)cap->parent_capture.len));
+    }
+    else {
+        parent = Py_NewRef(Py_None);
+    }
+    if (!sampling || !parent) {
+        goto error;
+    }
     result = Py_BuildValue("{s:(II),s:O,s:n,s:n,s:O,s:O,s:O,s:O,s:O,s:O,s:O}",
                            "format_version", cap->major, cap->minor, "complete",
                            cap->complete ? Py_True : Py_False, "valid_size",
                            (Py_ssize_t)cap->valid_size, "file_size", (Py_ssize_t)cap->file_size,
                            "meta", meta, "strings", strings, "frames", frames, "nodes", nodes,
                            "snapshots", snapshots, "stats", stats, "native_maps", native_maps);
-    if (result && PyDict_SetItemString(result, "retention", retention) < 0) {
+    if (result && (PyDict_SetItemString(result, "retention", retention) < 0 ||
+                   PyDict_SetItemString(result, "sampling", sampling) < 0 ||
+                   PyDict_SetItemString(result, "parent", parent) < 0 ||
+                   PyDict_SetItemString(result, "attached", cap->attached ? Py_True : Py_False) <
+                       0)) {
         Py_CLEAR(result);
     }
 error:
+    Py_XDECREF(sampling);
+    Py_XDECREF(parent);
     Py_XDECREF(strings);
     Py_XDECREF(frames);
     Py_XDECREF(nodes);
@@ -1084,8 +1231,10 @@ core_set_tracker_memory_limit(PyObject *module, PyObject *arg)
 
 static PyMethodDef core_methods[] = {
     {"start", (PyCFunction)(void (*)(void))core_start, METH_VARARGS | METH_KEYWORDS,
-     "start(path, max_depth=64, meta=None, native=False)\n--\n\nStart tracking into a new "
-     "capture file; native=True also tracks the malloc family and mmap of C code."},
+     "start(path, max_depth=64, meta=None, native=False, native_frames=False, sample_bytes=0, "
+     "sample_seed=None, follow_fork=False, parent=None, attached=False)\n--\n\n"
+     "Start tracking into a new capture file; native=True also tracks the malloc family and "
+     "mmap of C code."},
     {"snapshot", core_snapshot, METH_VARARGS,
      "snapshot(label=None)\n--\n\nRecord a snapshot of live memory; returns its number."},
     {"stop", (PyCFunction)(void (*)(void))core_stop, METH_VARARGS | METH_KEYWORDS,
@@ -1109,6 +1258,9 @@ static PyMethodDef core_methods[] = {
      "native_hook_address(symbol)\n--\n\nAddress of leaktrace's hook for a C symbol, or 0."},
     {"native_patches", core_native_patches, METH_NOARGS,
      "native_patches()\n--\n\n[(slot, original), ...]: the GOT slots patched now."},
+    {"follow_fork", core_follow_fork, METH_VARARGS,
+     "follow_fork(path, meta, parent_capture)\n--\n\nIn a forked child: continue the session in a capture of its "
+     "own."},
     {"read_capture", (PyCFunction)(void (*)(void))core_read_capture,
      METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},
@@ -1146,7 +1298,9 @@ PyInit__core(void)
     /* The module holds its own reference; the static one stays for reuse. */
     if (PyModule_AddObjectRef(module, "CaptureError", CaptureError) < 0 ||
         PyModule_AddIntConstant(module, "MAX_DEPTH_LIMIT", LT_MAX_DEPTH_LIMIT) < 0 ||
-        PyModule_AddIntConstant(module, "FORMAT_MAJOR", LT_FORMAT_MAJOR) < 0) {
+        PyModule_AddIntConstant(module, "FORMAT_MAJOR", LT_FORMAT_MAJOR) < 0 ||
+        PyModule_AddIntConstant(module, "LINK_FORK", LT_LINK_FORK) < 0 ||
+        PyModule_AddIntConstant(module, "LINK_EXEC", LT_LINK_EXEC) < 0) {
         Py_DECREF(module);
         return NULL;
     }

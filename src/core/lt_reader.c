@@ -268,6 +268,41 @@ parse_native_map(lt_capture *cap, cursor *c)
     return 0;
 }
 
+/* Kinds this reader does not know are skipped whole (newer writers). */
+static int
+parse_process(lt_capture *cap, cursor *c)
+{
+    uint64_t kind;
+    if (read_u64(c, &kind) < 0) {
+        return -1;
+    }
+    switch (kind) {
+    case LT_PROC_SAMPLING:
+        if (read_u64(c, &cap->sample_rate) < 0 || read_u64(c, &cap->sample_count_scale) < 0 ||
+            read_u64(c, &cap->sample_seed) < 0 ||
+            (cap->sample_rate && cap->sample_count_scale == 0)) {
+            return -1;
+        }
+        return 0;
+    case LT_PROC_PARENT: {
+        uint64_t how;
+        if (read_u64(c, &how) < 0 || how >= LT_LINK_KIND_COUNT ||
+            read_u64(c, &cap->parent_pid) < 0 || read_str(c, &cap->parent_capture) < 0) {
+            return -1;
+        }
+        cap->parent_link = (unsigned)how;
+        cap->has_parent = 1;
+        return 0;
+    }
+    case LT_PROC_ATTACHED:
+        cap->attached = 1;
+        return 0;
+    default:
+        c->pos = c->end;
+        return 0;
+    }
+}
+
 static const char *
 record_name(unsigned type)
 {
@@ -282,6 +317,7 @@ record_name(unsigned type)
     case LT_REC_SNAPSHOT_EXTRA: return "snapshot extra";
     case LT_REC_NATIVE_MAP: return "native map";
     case LT_REC_RETENTION: return "retention";
+    case LT_REC_PROCESS: return "process";
     default: return "unknown";
     }
 }
@@ -387,6 +423,7 @@ parse_records(lt_capture *cap, const uint8_t *data, size_t size)
         case LT_REC_SNAPSHOT_EXTRA: r = parse_snapshot_extra(cap, &c); break;
         case LT_REC_NATIVE_MAP: r = parse_native_map(cap, &c); break;
         case LT_REC_RETENTION: r = parse_retention(cap, &c); break;
+        case LT_REC_PROCESS: r = parse_process(cap, &c); break;
         default:
             if (type < LT_REC_FIRST_OPTIONAL) {
                 return fail(cap,

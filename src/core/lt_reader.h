@@ -101,6 +101,14 @@ typedef struct {
     size_t file_size;
     char error[LT_READER_ERROR_MAX];
 
+    /* LT_REC_PROCESS facts; sample_rate 0 means every allocation was recorded. */
+    uint64_t sample_rate, sample_count_scale, sample_seed;
+    int has_parent;
+    unsigned parent_link; /* lt_parent_link */
+    uint64_t parent_pid;
+    lt_rstring parent_capture;
+    int attached;
+
     const uint8_t *data; /* the file's bytes: owned by lt_reader_open, else the caller's */
     int owns_data;
 } lt_capture;

@@ -14,6 +14,7 @@
 #include "lt_livetable.h"
 #include "lt_lock.h"
 #include "lt_rawalloc.h"
+#include "lt_sampler.h"
 #include "lt_unwind.h"
 
 /* ---- state ---- */
@@ -318,10 +319,13 @@ intern_rest_unlocked(lt_thread *th, const lt_rawframe *stack, int depth, int lev
 
 /* ---- recording ---- */
 
+/* Counters add the weight of a block (see lt_sampler.h): its size and 1
+ * when every allocation is recorded, estimates when sampling. The live table
+ * keeps the true size, from which a free recomputes the same weight. */
 static void
 record_alloc_unlocked(uintptr_t addr, uint64_t size, uint32_t node)
 {
-    uint64_t old_size;
+    uint64_t old_size, bytes, count;
     uint32_t old_node;
     int r = lt_livetable_insert(&live, addr, size, node, &old_size, &old_node);
     if (r < 0) {
@@ -330,21 +334,23 @@ record_alloc_unlocked(uintptr_t addr, uint64_t size, uint32_t node)
     }
     if (r == 1) {
         /* The block's free went unseen; forget the old allocation. */
+        lt_sampler_weigh(old_size, &bytes, &count);
         lt_node *old = &intern.nodes[old_node];
-        old->live_bytes -= old_size;
-        old->live_count--;
-        heap_bytes -= old_size;
-        heap_count--;
+        old->live_bytes -= bytes;
+        old->live_count -= count;
+        heap_bytes -= bytes;
+        heap_count -= count;
     }
+    lt_sampler_weigh(size, &bytes, &count);
     lt_node *n = &intern.nodes[node];
-    n->live_bytes += size;
-    n->live_count++;
-    n->alloc_bytes += size;
-    n->alloc_count++;
-    heap_bytes += size;
-    heap_count++;
-    stats[LT_STAT_TOTAL_BYTES] += size;
-    stats[LT_STAT_TOTAL_ALLOCS]++;
+    n->live_bytes += bytes;
+    n->live_count += count;
+    n->alloc_bytes += bytes;
+    n->alloc_count += count;
+    heap_bytes += bytes;
+    heap_count += count;
+    stats[LT_STAT_TOTAL_BYTES] += bytes;
+    stats[LT_STAT_TOTAL_ALLOCS] += count;
     if (heap_bytes > stats[LT_STAT_PEAK_BYTES]) {
         stats[LT_STAT_PEAK_BYTES] = heap_bytes;
     }
@@ -353,7 +359,7 @@ record_alloc_unlocked(uintptr_t addr, uint64_t size, uint32_t node)
 static void
 track_alloc(const lt_domain *domain, void *ptr, size_t size)
 {
-    if (!__atomic_load_n(&active, __ATOMIC_RELAXED)) {
+    if (!__atomic_load_n(&active, __ATOMIC_RELAXED) || !lt_sampler_take(size)) {
         return;
     }
     PyThreadState *tstate = domain->native         ? lt_frames_thread_tstate()
@@ -414,12 +420,14 @@ track_free(void *ptr, uint64_t *size, uint32_t *node)
     int found = 0;
     lt_lock_acquire(&TRACKER_LOCK);
     if (have_data && lt_livetable_remove(&live, (uintptr_t)ptr, size, node)) {
+        uint64_t bytes, count;
+        lt_sampler_weigh(*size, &bytes, &count);
         lt_node *n = &intern.nodes[*node];
-        n->live_bytes -= *size;
-        n->live_count--;
-        heap_bytes -= *size;
-        heap_count--;
-        stats[LT_STAT_TOTAL_FREES]++;
+        n->live_bytes -= bytes;
+        n->live_count -= count;
+        heap_bytes -= bytes;
+        heap_count -= count;
+        stats[LT_STAT_TOTAL_FREES] += count;
         found = 1;
     }
     lt_lock_release(&TRACKER_LOCK);
@@ -436,11 +444,13 @@ restore_block(void *ptr, uint64_t size, uint32_t node, uint32_t session)
         uint64_t old_size;
         uint32_t old_node;
         if (lt_livetable_insert(&live, (uintptr_t)ptr, size, node, &old_size, &old_node) >= 0) {
-            intern.nodes[node].live_bytes += size;
-            intern.nodes[node].live_count++;
-            heap_bytes += size;
-            heap_count++;
-            stats[LT_STAT_TOTAL_FREES]--;
+            uint64_t bytes, count;
+            lt_sampler_weigh(size, &bytes, &count);
+            intern.nodes[node].live_bytes += bytes;
+            intern.nodes[node].live_count += count;
+            heap_bytes += bytes;
+            heap_count += count;
+            stats[LT_STAT_TOTAL_FREES] -= count;
         }
     }
     lt_lock_release(&TRACKER_LOCK);
@@ -563,8 +573,9 @@ static const PyMemAllocatorEx hook_table[3] = {
  * and run Python code), so the forking thread also holds the re-entry guard:
  * its allocations pass through instead of waiting for the lock it holds.
  * A child stops recording (it inherits the parent's tables but not its
- * capture file; following children is later work): its hooks merely forward
- * until stop() uninstalls them. */
+ * capture file), so its hooks merely forward until stop() uninstalls them;
+ * unless children are followed: then it records on, and the module moves its
+ * session to a capture of its own (lt_writer_reopen). */
 
 static int reentrant_before_fork;
 
@@ -583,10 +594,20 @@ after_fork_parent(void)
     reentrant = reentrant_before_fork;
 }
 
+static int follow_fork; /* written with the GIL before start; read at fork */
+
+void
+lt_tracker_follow_fork(int follow)
+{
+    follow_fork = follow;
+}
+
 static void
 after_fork_child(void)
 {
-    active = 0;
+    if (!follow_fork) {
+        active = 0;
+    }
     lt_lock_release(&TRACKER_LOCK);
     reentrant = reentrant_before_fork;
 }

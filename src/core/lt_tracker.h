@@ -58,6 +58,10 @@ void lt_tracker_stop(void);
 
 int lt_tracker_is_active(void);
 
+/* Whether a forked child keeps recording (its session is moved to a capture
+ * of its own by the module) instead of stopping at fork. Set before start. */
+void lt_tracker_follow_fork(int follow);
+
 /* Encodes the current state as a snapshot into the writer (under the lock);
  * the caller flushes. label may be NULL. Returns 0 or -1 (memory). */
 int lt_tracker_snapshot(lt_writer *writer, lt_snapshot_kind kind, const char *label,

@@ -359,3 +359,62 @@ lt_writer_record(lt_writer *w, uint8_t type, const uint8_t *payload, size_t len)
     end_record(w, start);
     return 0;
 }
+
+static int
+process_record(lt_writer *w, lt_process_fact kind, const uint64_t *fields, size_t nfields,
+               const char *text, size_t text_len)
+{
+    size_t start;
+    if (begin_record(w, LT_REC_PROCESS, &start) < 0) {
+        return -1;
+    }
+    if (put_varint(w, kind) < 0) {
+        goto error;
+    }
+    for (size_t i = 0; i < nfields; i++) {
+        if (put_varint(w, fields[i]) < 0) {
+            goto error;
+        }
+    }
+    if (text && put_str(w, text, text_len) < 0) {
+        goto error;
+    }
+    end_record(w, start);
+    return 0;
+error:
+    abort_record(w, start);
+    return -1;
+}
+
+int
+lt_writer_sampling(lt_writer *w, uint64_t rate, uint64_t count_scale, uint64_t seed)
+{
+    uint64_t fields[3] = {rate, count_scale, seed};
+    return process_record(w, LT_PROC_SAMPLING, fields, 3, NULL, 0);
+}
+
+int
+lt_writer_parent(lt_writer *w, lt_parent_link how, uint64_t pid, const char *capture,
+                 size_t capture_len)
+{
+    uint64_t fields[2] = {how, pid};
+    return process_record(w, LT_PROC_PARENT, fields, 2, capture, capture_len);
+}
+
+int
+lt_writer_attached(lt_writer *w)
+{
+    return process_record(w, LT_PROC_ATTACHED, NULL, 0, NULL, 0);
+}
+
+int
+lt_writer_reopen(lt_writer *w, const char *path)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+    }
+    w->fd = -1;
+    lt_raw_free(w->buf, w->cap);
+    w->buf = NULL;
+    return lt_writer_open(w, path);
+}

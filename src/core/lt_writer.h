@@ -74,4 +74,17 @@ int lt_writer_close(lt_writer *w);
 /* Closes without completing the capture and frees the buffer. */
 void lt_writer_abandon(lt_writer *w);
 
+/* LT_REC_PROCESS records (lt_format.h). Return 0 or -1 (memory). */
+int lt_writer_sampling(lt_writer *w, uint64_t rate, uint64_t count_scale, uint64_t seed);
+int lt_writer_parent(lt_writer *w, lt_parent_link how, uint64_t pid, const char *capture,
+                     size_t capture_len);
+int lt_writer_attached(lt_writer *w);
+
+/* In a forked child: drops the parent's file (closing the child's copy of
+ * its descriptor) and what was buffered for it, and opens a new capture at
+ * path as lt_writer_open() does. Every string, frame and node is encoded
+ * again at the next snapshot, since the new file has none of them. Returns
+ * 0, or -1 with errno set (the writer is then closed). */
+int lt_writer_reopen(lt_writer *w, const char *path);
+
 #endif /* LT_WRITER_H */

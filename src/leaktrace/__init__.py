@@ -24,6 +24,10 @@ from . import _core
 
 __version__ = "0.1.0"
 
+# The sampling rate of ``leaktrace run --sample``: mean bytes allocated between two
+# recorded allocations (docs/sampling.md).
+DEFAULT_SAMPLE_BYTES = 512 * 1024
+
 CaptureError = _core.CaptureError
 
 if TYPE_CHECKING:
@@ -73,6 +77,9 @@ def start(
     interval: float | None = None,
     native_allocs: bool = True,
     native_frames: bool = False,
+    sample_bytes: int = 0,
+    sample_seed: int | None = None,
+    follow_children: bool = False,
 ) -> None:
     """Start tracking every Python allocation into a new capture file.
 
@@ -81,18 +88,38 @@ def start(
     malloc family and mmap are tracked too, at the Python line that called it.
     With ``native_frames``, those (and PyMem_Raw* calls) also record the C frames
     between the Python line and the allocation, named when reporting.
+    sample_bytes > 0 records about one allocation per that many bytes allocated, with
+    weights that make the reported figures unbiased estimates (docs/sampling.md);
+    sample_seed fixes the sampling for reproducible runs. follow_children makes
+    forked children, and Python programs this one starts, write captures of their own
+    next to this one (docs/children.md).
     """
+    if sample_bytes < 0:
+        raise ValueError("sample_bytes must not be negative")
     argv = " ".join(sys.argv) if sys.argv else ""
     meta = session_meta(f"leaktrace.start() in {argv}".strip())
     meta["native_allocs"] = str(int(native_allocs))
     meta["native_frames"] = str(int(native_frames))
-    _core.start(os.fspath(path), max_depth, meta, native_allocs, native_frames)
+    _core.start(
+        os.fspath(path),
+        max_depth,
+        meta,
+        native_allocs,
+        native_frames,
+        sample_bytes=sample_bytes,
+        sample_seed=sample_seed,
+        follow_fork=follow_children,
+    )
     if interval:
         try:
             _core.start_timer(interval)
         except BaseException:
             _core.stop()
             raise
+    if follow_children:
+        from . import _children
+
+        _children.enable(os.fspath(path), max_depth, sample_bytes)
 
 
 def snapshot(label: str | None = None) -> int:
@@ -113,6 +140,9 @@ def stop(*, retention_sites: int = 0) -> dict[str, int]:
     With retention_sites > 0, the capture also records why the surviving objects of
     that many of the largest sites are alive (reference paths, leak suspects, cycles).
     """
+    children = sys.modules.get(f"{__name__}._children")
+    if children is not None:
+        children.disable()  # type: ignore[attr-defined]
     return _core.stop(retention_sites=retention_sites)
 
 

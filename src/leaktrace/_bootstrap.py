@@ -42,13 +42,25 @@ def main(argv: list[str]) -> None:
         _error(str(e))
 
     output = options["output"]
+    follow = options.get("follow") == "1"
+    sample_bytes = int(options.get("sample_bytes", "0"))
+    seed = options.get("sample_seed", "")
     try:
         native_allocs = options.get("native_allocs") == "1"
         native_frames = options.get("native_frames") == "1"
         meta = session_meta(options["command"])
         meta["native_allocs"] = str(int(native_allocs))
         meta["native_frames"] = str(int(native_frames))
-        _core.start(output, int(options["depth"]), meta, native_allocs, native_frames)
+        _core.start(
+            output,
+            int(options["depth"]),
+            meta,
+            native_allocs,
+            native_frames,
+            sample_bytes=sample_bytes,
+            sample_seed=int(seed) if seed else None,
+            follow_fork=follow,
+        )
         tracking = True
     except OSError as e:
         print(
@@ -65,14 +77,25 @@ def main(argv: list[str]) -> None:
     closer = _exits.CaptureCloser(lambda: _finish_tracking(output, options))
     if tracking:
         _exits.install(closer)
+    if tracking and follow:
+        from . import _children
+
+        _children.enable(output, int(options["depth"]), sample_bytes)
     outcome, main_module = runner.execute(code, module)
-    if tracking:
+    if tracking and follow and not closer.in_opener():
+        # A followed forked child that returned: complete its own capture, quietly.
+        _children.finish()
+    elif tracking:
         closer.close()
     del main_module
     runner.finish(outcome)
 
 
 def _finish_tracking(output: str, options: dict[str, str]) -> None:
+    if options.get("follow") == "1":
+        from . import _children
+
+        _children.disable()
     try:
         runner.collect_and_stop(int(options.get("retention", runner.RETENTION_SITES)))
     except OSError as e:
@@ -98,3 +121,12 @@ def _finish_tracking(output: str, options: dict[str, str]) -> None:
     )
     sys.stderr.write(text)
     sys.stderr.write(f"leaktrace: capture written to {output}\n")
+    if options.get("follow") == "1":
+        from .family import child_captures
+
+        children = len(child_captures(output))
+        if children:
+            sys.stderr.write(
+                f"leaktrace: {children} child processes wrote captures: "
+                f"'leaktrace report {output} --children' (or --merge) shows them\n"
+            )

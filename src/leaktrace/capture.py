@@ -7,6 +7,7 @@ report shows.
 
 from __future__ import annotations
 
+import math
 import os
 import runpy
 from dataclasses import dataclass, field
@@ -83,6 +84,11 @@ class Snapshot:
     rss_bytes: int | None = None  # the process's resident set size, when recorded
 
 
+def _unscale(count: int, scale: int) -> int:
+    """A fixed-point block count of a sampled capture, rounded to whole blocks."""
+    return (count + scale // 2) // scale
+
+
 def _is_own_frame(frame: Frame) -> bool:
     return frame.file.startswith(_PACKAGE_DIR) or frame.file in _RUNPY_FILES
 
@@ -122,6 +128,21 @@ class Capture:
         self._nodes: list[tuple[int, int]] = data["nodes"]
         self._stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}
         self.retention = Retention.from_records(data.get("retention", []))
+        # Sampled captures (docs/sampling.md) hold estimates, block counts in fixed point.
+        self.sampling: dict[str, int] | None = data["sampling"]
+        self.parent: dict[str, object] | None = data["parent"]
+        self.attached: bool = data["attached"]
+        if self.sampling:
+            scale = self.sampling["count_scale"]
+            for s in data["snapshots"]:
+                s["heap_count"] = _unscale(s["heap_count"], scale)
+                s["sites"] = [
+                    (node, _unscale(lc, scale), lb, _unscale(ac, scale), ab)
+                    for node, lc, lb, ac, ab in s["sites"]
+                ]
+            for key in ("total_allocations", "total_frees"):
+                if key in self.stats:
+                    self.stats[key] = _unscale(self.stats[key], scale)
         self.snapshots = [
             Snapshot(
                 s["seq"],
@@ -147,6 +168,20 @@ class Capture:
         for i, address in addresses.items():
             s = found[address]
             self._frames[i] = Frame(s.function, s.file, s.line, "native")
+
+    @property
+    def sample_rate(self) -> int:
+        """Mean bytes between samples; 0 when every allocation was recorded."""
+        return self.sampling["rate"] if self.sampling else 0
+
+    def error_bound(self, nbytes: int) -> int:
+        """Two standard deviations of a sampled byte estimate (0 when not sampled).
+
+        The variance of an estimate made of samples of weight w and size s is estimated
+        by the sum of w * (w - s), and w - s never exceeds the rate, so rate * estimate
+        bounds it (docs/sampling.md).
+        """
+        return math.ceil(2 * math.sqrt(self.sample_rate * nbytes)) if nbytes > 0 else 0
 
     @property
     def final(self) -> Snapshot:

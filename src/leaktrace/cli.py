@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import NoReturn, Protocol
 
-from . import __version__, _core
+from . import DEFAULT_SAMPLE_BYTES, __version__, _core
 from .capture import Capture, CaptureError
 from .report import FORMATS, render
 from .reporters import BINARY_FORMATS, EXPORT_FORMATS, export
@@ -77,7 +77,17 @@ class RunCommand:
     # Options of ours that take a value; everything from the script (or -m MOD) on
     # belongs to the program.
     _VALUED = frozenset(
-        {"-o", "--output", "--depth", "--top", "--format", "--interval", "--retention"}
+        {
+            "-o",
+            "--output",
+            "--depth",
+            "--top",
+            "--format",
+            "--interval",
+            "--retention",
+            "--sample-bytes",
+            "--sample-seed",
+        }
     )
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
@@ -123,6 +133,30 @@ class RunCommand:
             help="find why the objects of the N largest sites are alive (default 10; 0: skip)",
         )
         _add_report_options(parser)
+        parser.add_argument(
+            "--sample-bytes",
+            type=int,
+            default=0,
+            metavar="N",
+            help="record about one allocation per N bytes allocated, weighted so that sizes "
+            "are unbiased estimates (production mode; see docs/sampling.md)",
+        )
+        parser.add_argument(
+            "--sample",
+            action="store_const",
+            const=DEFAULT_SAMPLE_BYTES,
+            dest="sample_bytes",
+            help=f"sample at the default rate (--sample-bytes {DEFAULT_SAMPLE_BYTES})",
+        )
+        parser.add_argument(
+            "--sample-seed", type=int, metavar="S", help="seed of the sampling, for repeatable runs"
+        )
+        parser.add_argument(
+            "--follow-children",
+            action="store_true",
+            help="forked children and Python programs started by this one write captures "
+            "of their own, FILE.PID.ltc (see docs/children.md)",
+        )
         parser.add_argument("-m", dest="module", metavar="MODULE", help="run a module")
         parser.add_argument("script", nargs="?", help="the script to run")
 
@@ -156,6 +190,10 @@ class RunCommand:
             raise UsageError("--native needs native allocation tracking (drop --no-native-allocs)")
         if not 0 <= args.retention <= 1000:
             raise UsageError("--retention must be between 0 and 1000")
+        if args.sample_bytes < 0:
+            raise UsageError("--sample-bytes must not be negative")
+        if args.sample_seed is not None and not 0 <= args.sample_seed < 2**64:
+            raise UsageError("--sample-seed must be between 0 and 2**64 - 1")
         if args.script is not None and not os.path.isfile(args.script):
             what = "is a directory" if os.path.isdir(args.script) else "does not exist"
             raise UsageError(f"script {args.script} {what}")
@@ -175,6 +213,9 @@ class RunCommand:
             "native_frames": int(args.native),
             "retention": args.retention,
             "command": shlex.join(["python", *target, *extra]),
+            "sample_bytes": args.sample_bytes,
+            "sample_seed": "" if args.sample_seed is None else args.sample_seed,
+            "follow": int(args.follow_children),
         }
         # A fresh interpreter (the same pid, flags and environment) runs the
         # program: see _bootstrap for why.
@@ -214,10 +255,23 @@ class ReportCommand:
             "up to its last snapshot, and the report says so",
         )
         _add_report_options(parser)
+        family = parser.add_mutually_exclusive_group()
+        family.add_argument(
+            "--children",
+            action="store_true",
+            help="also report each child's capture (CAPTURE.PID.ltc, see --follow-children)",
+        )
+        family.add_argument(
+            "--merge",
+            action="store_true",
+            help="one report of the capture and its children's, sites added up",
+        )
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.children or args.merge:
+            return self._run_family(args)
         if args.top < 1:
             raise UsageError("--top must be at least 1")
         if args.format in EXPORT_FORMATS:
@@ -242,6 +296,57 @@ class ReportCommand:
         note = profile.partial_note()
         if note:
             print(f"leaktrace: note: {args.capture}: {note}", file=sys.stderr)
+        return 0
+
+    def _run_family(self, args: argparse.Namespace) -> int:
+        from .family import MergedCapture, load_family
+
+        if args.top < 1:
+            raise UsageError("--top must be at least 1")
+        try:
+            root = Capture(args.capture, allow_partial=args.partial)
+        except CaptureError as e:
+            message = str(e)
+            raise UsageError(
+                message if args.capture in message else f"{args.capture}: {message}"
+            ) from None
+        members = load_family(root, allow_partial=args.partial)
+        readable = [m.capture for m in members if m.capture is not None]
+        if args.merge:
+            text = render(
+                MergedCapture(readable), args.format, top=args.top, include_all=args.include_all
+            )
+            skipped = [m for m in members if m.capture is None]
+            if args.format == "text":
+                text = f"leaktrace: {len(readable)} processes merged\n" + text
+                text += "".join(f"  not merged: {m.path}: {m.error}\n" for m in skipped)
+            _write_output(text, args.output)
+            return 0
+        if args.format == "json":
+            import json
+
+            docs = [
+                {
+                    "capture": m.path,
+                    "pid": m.pid,
+                    "error": m.error or None,
+                    "report": json.loads(render(m.capture, "json", include_all=args.include_all))
+                    if m.capture
+                    else None,
+                }
+                for m in members
+            ]
+            _write_output(json.dumps({"processes": docs}, indent=2) + "\n", args.output)
+            return 0
+        parts = []
+        for m in members:
+            parts.append(f"== {m.describe()}\n")
+            if m.capture is None:
+                parts.append(f"leaktrace: cannot read it: {m.error}\n")
+            else:
+                parts.append(render(m.capture, "text", top=args.top, include_all=args.include_all))
+            parts.append("\n")
+        _write_output("".join(parts), args.output)
         return 0
 
 
@@ -313,7 +418,45 @@ class DiffCommand:
         return 0
 
 
-COMMANDS: list[Command] = [RunCommand(), ReportCommand(), DiffCommand()]
+class _AttachCommands:
+    """attach / snapshot / detach (leaktrace.attach), loaded when used."""
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name = name
+        self.help = help
+
+    def _command(self) -> Command:
+        from . import attach
+
+        classes = {
+            "attach": attach.AttachCommand,
+            "snapshot": attach.SnapshotCommand,
+            "detach": attach.DetachCommand,
+        }
+        return classes[self.name]()
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        self._command().prepare_parser(parser)
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int:
+        from .attach import AttachError
+
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        try:
+            return self._command().run(args, extra)
+        except AttachError as e:
+            raise UsageError(str(e)) from None
+
+
+COMMANDS: list[Command] = [
+    RunCommand(),
+    ReportCommand(),
+    DiffCommand(),
+    _AttachCommands("attach", "start tracking in a running CPython process"),
+    _AttachCommands("snapshot", "report on a process tracked by leaktrace attach"),
+    _AttachCommands("detach", "stop tracking an attached process, and report"),
+]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

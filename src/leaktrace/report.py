@@ -111,6 +111,10 @@ def render_text(
             f"{capture.file_size}; showing its last snapshot (#{capture.final.seq}, taken "
             f"{capture.final.time_ns / 1e9:.3f} s after tracking began)"
         )
+    if capture.sample_rate:
+        out.append(_sampling_line(capture))
+    if capture.attached:
+        out.append(_ATTACHED_LINE)
     command = capture.meta.get("command", "")
     out.append(
         f"leaktrace: {len(sites)} allocation sites still hold {format_bytes(live)} "
@@ -144,7 +148,7 @@ def render_text(
         )
     for rank, site in enumerate(sites[:top], 1):
         out.append("")
-        out.append(f"#{rank}  {format_bytes(site.bytes)} in {site.count:,} blocks")
+        out.append(f"#{rank}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
         site_growth = growth.get((site.stack, site.truncated)) if growth else None
         if site_growth is not None:
             out.append(_growth_line(site_growth))
@@ -220,13 +224,43 @@ def _cycle_lines(capture: Capture) -> list[str]:
     return lines
 
 
+_ATTACHED_LINE = (
+    "  ATTACHED to a running process: blocks allocated before the attach are not seen "
+    "(their frees are ignored)"
+)
+
+
+def _sampling_line(capture: Capture) -> str:
+    return (
+        f"  SAMPLED every ~{format_bytes(capture.sample_rate)} allocated: sizes and counts "
+        "are estimates, shown ± two standard deviations (docs/sampling.md)"
+    )
+
+
+def _estimate(capture: Capture, nbytes: int) -> str:
+    if not capture.sample_rate:
+        return format_bytes(nbytes)
+    return f"~{format_bytes(nbytes)} ± {format_bytes(capture.error_bound(nbytes))}"
+
+
+def _sampling_json(capture: Capture) -> dict[str, object] | None:
+    if not capture.sampling:
+        return None
+    return {"rate_bytes": capture.sample_rate, "seed": capture.sampling["seed"]}
+
+
 def render_json(capture: Capture, *, include_all: bool = False) -> str:
     sites, excluded, growth = _ranked(capture, include_all)
     stats = capture.stats
     doc: dict[str, object] = {
         "schema_version": JSON_SCHEMA_VERSION,
         "leaks": [
-            {**_site_json(s, growth), "retention": _site_retention(capture, s)} for s in sites
+            {
+                **_site_json(s, growth),
+                "bytes_error": capture.error_bound(s.bytes),
+                "retention": _site_retention(capture, s),
+            }
+            for s in sites
         ],
         "peak_bytes": stats.get("peak_bytes"),
         "total_allocated_bytes": stats.get("total_allocated_bytes"),
@@ -244,6 +278,9 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
         "leak_suspects": [x.to_json() for x in capture.retention.suspects],
         "cycles": [_cycle_json(capture, c) for c in capture.retention.cycles],
         "retention_summary": capture.retention.summary or None,
+        "sampling": _sampling_json(capture),
+        "attached": capture.attached,
+        "parent": capture.parent,
     }
     return json.dumps(doc, indent=2) + "\n"
 

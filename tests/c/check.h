@@ -103,6 +103,7 @@ test_below(test_rng *rng, uint64_t n)
 
 /* The test tables of each file, terminated by {NULL, NULL}. */
 extern const test_case varint_tests[];
+extern const test_case sampler_tests[];
 extern const test_case livetable_tests[];
 extern const test_case intern_tests[];
 extern const test_case capture_tests[];

@@ -1,0 +1,93 @@
+/* lt_sampler.h - byte sampling of allocations.
+ *
+ * Sampling treats the bytes a thread allocates as one long stream and marks
+ * points on it as a Poisson process of mean spacing `rate` bytes (as the heap
+ * profilers of tcmalloc and jemalloc do): an allocation is recorded when it
+ * covers at least one point, which happens with probability
+ * p(size) = 1 - exp(-size / rate). Each thread counts down the bytes to its
+ * next point; the distance to the following point is drawn from the
+ * exponential distribution (memoryless, so a fresh draw after each sample
+ * keeps the process exact).
+ *
+ * A recorded allocation stands for 1 / p(size) allocations of its size, so
+ * it is weighted by size / p(size) bytes and 1 / p(size) blocks: sums of the
+ * weights are unbiased estimates of the true totals. The weight depends on
+ * the size and the rate only, so a free subtracts exactly what its
+ * allocation added. Block counts are kept in fixed point
+ * (LT_SAMPLE_COUNT_SCALE units per block) so that weights between 1 and 2
+ * (allocations near the rate) are not rounded away.
+ *
+ * With rate 0 (the default) every allocation is recorded with weight
+ * (size, 1): full tracking.
+ *
+ * Threads. The configuration is written only while no hook can run (before
+ * the tracker starts, with the GIL); the per-thread state (countdown and
+ * generator) is touched only by its own thread, without a lock, and is
+ * reseeded when it belongs to an older configuration. Nothing here
+ * allocates.
+ */
+#ifndef LT_SAMPLER_H
+#define LT_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fixed-point unit of sampled block counts: one block is this many units. */
+#define LT_SAMPLE_COUNT_SCALE 1024u
+
+typedef struct {
+    uint32_t generation; /* the configuration this state was seeded for */
+    int64_t remaining;   /* bytes until the next sample point */
+    uint64_t rng;        /* splitmix64 state */
+} lt_sampler_thread;
+
+/* Read by the hooks; written only by lt_sampler_configure(). */
+extern uint64_t lt_sampler_rate_bytes;
+extern uint32_t lt_sampler_generation;
+
+/* Per-thread state, initial-exec: read by a hook in one instruction. */
+extern __thread lt_sampler_thread lt_sampler_state __attribute__((tls_model("initial-exec")));
+
+/* Sets the mean sampling interval in bytes (0: record every allocation)
+ * and the seed of every thread's generator (thread k of the session gets a
+ * seed derived from (seed, k), in the order threads first allocate). Call
+ * only while the tracker is stopped. */
+void lt_sampler_configure(uint64_t rate, uint64_t seed);
+
+/* The slow path of lt_sampler_take(): (re)seeds the thread's state and
+ * draws the next interval. Returns whether this allocation is sampled. */
+int lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size);
+
+/* Whether an allocation of size bytes is to be recorded. The hot path: one
+ * subtraction and a compare for the allocations that are not sampled. */
+static inline int
+lt_sampler_take(uint64_t size)
+{
+    if (!lt_sampler_rate_bytes) {
+        return 1;
+    }
+    lt_sampler_thread *st = &lt_sampler_state;
+    if (st->generation == lt_sampler_generation && (st->remaining -= (int64_t)size) > 0) {
+        return 0;
+    }
+    return lt_sampler_take_slow(st, size);
+}
+
+/* The weight of a recorded allocation at a rate (0: no sampling): estimated
+ * bytes, and estimated blocks in LT_SAMPLE_COUNT_SCALE units (1 block when
+ * not sampling). Deterministic in (rate, size). */
+void lt_sampler_weigh_at(uint64_t rate, uint64_t size, uint64_t *bytes, uint64_t *count);
+
+/* The same at the configured rate; inline for full tracking. */
+static inline void
+lt_sampler_weigh(uint64_t size, uint64_t *bytes, uint64_t *count)
+{
+    if (!lt_sampler_rate_bytes) {
+        *bytes = size;
+        *count = 1;
+        return;
+    }
+    lt_sampler_weigh_at(lt_sampler_rate_bytes, size, bytes, count);
+}
+
+#endif /* LT_SAMPLER_H */

@@ -1,0 +1,67 @@
+"""The side of ``leaktrace attach`` that runs inside the attached process.
+
+``leaktrace attach/snapshot/detach PID`` inject a call of serve() (see _inject) with a
+request; serve() answers in the request's result file, as one JSON object, and never
+raises: an exception would print a traceback in the target's stderr.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+
+from . import _core, session_meta
+
+_capture: str | None = None  # the capture of the session that attach started
+
+
+def _start(request: dict[str, object]) -> dict[str, object]:
+    global _capture
+    if _core.is_tracking():
+        raise RuntimeError("leaktrace is already tracking in this process")
+    output = str(request["output"])
+    argv = " ".join(sys.orig_argv)
+    _core.start(
+        output,
+        int(request["depth"]),  # type: ignore[call-overload]
+        session_meta(f"{argv} (attached at pid {os.getpid()})"),
+        sample_bytes=int(request["sample_bytes"]),  # type: ignore[call-overload]
+        attached=True,
+    )
+    _capture = output
+    return {"capture": output}
+
+
+def _require_session() -> str:
+    if _capture is None or not _core.is_tracking():
+        raise RuntimeError("leaktrace attach is not tracking this process")
+    return _capture
+
+
+def _snapshot(request: dict[str, object]) -> dict[str, object]:
+    capture = _require_session()
+    seq = _core.snapshot(str(request.get("label") or "leaktrace snapshot"))
+    return {"capture": capture, "seq": seq}
+
+
+def _stop(request: dict[str, object]) -> dict[str, object]:
+    global _capture
+    capture = _require_session()
+    gc.collect()
+    _core.stop()
+    _capture = None
+    return {"capture": capture}
+
+
+_COMMANDS = {"start": _start, "snapshot": _snapshot, "stop": _stop}
+
+
+def serve(request: dict[str, object]) -> None:
+    try:
+        answer = {"ok": True, **_COMMANDS[str(request["command"])](request)}
+    except Exception as e:
+        answer = {"ok": False, "error": str(e) or type(e).__name__}
+    with open(str(request["result"]), "w", encoding="utf-8") as f:
+        json.dump(answer, f)

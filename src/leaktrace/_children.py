@@ -1,0 +1,166 @@
+"""Following the children of a tracked process (docs/children.md).
+
+A tracked process that follows its children exports two environment variables:
+``LEAKTRACE_FOLLOW`` (``depth:sample_bytes:root capture``) and ``LEAKTRACE_PARENT``
+(``pid:own capture``). Every descendant writes its own capture, ``<root>.<pid>.ltc``,
+which names its parent's capture in a link record:
+
+* a **forked** child (``os.fork``, multiprocessing's fork and forkserver workers)
+  keeps the tables it inherited, so the parent's live blocks stay live in it; an
+  ``os.register_at_fork`` handler moves its session to its own capture;
+* a **new interpreter** (``subprocess``, multiprocessing's spawn and forkserver
+  processes) starts tracking while ``site`` processes ``leaktrace-follow.pth``,
+  which does nothing unless ``LEAKTRACE_FOLLOW`` is set.
+
+Children finish their capture at interpreter exit (``atexit``) or in ``os._exit``,
+which forked children replace with a wrapper that stops tracking first (the way
+multiprocessing's workers end).
+
+This module is imported into tracked processes: it imports only what Python has
+loaded at start-up.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+
+from . import _core, session_meta
+
+FOLLOW_VAR = "LEAKTRACE_FOLLOW"
+PARENT_VAR = "LEAKTRACE_PARENT"
+# In a forked child: its own parent (pid:capture), for when it execs another Python,
+# whose capture then replaces the child's and links to that parent.
+FORK_PARENT_VAR = "LEAKTRACE_FORK_PARENT"
+
+
+class _State:
+    root = ""
+    path = ""  # this process's capture, absolute
+    depth = 64
+    sample_bytes = 0
+    pid = 0  # the process whose session this is
+
+
+_state: _State | None = None
+_real_exit = os._exit
+_fork_handler_registered = False
+
+
+def child_path(root: str, pid: int) -> str:
+    """The capture of the descendant pid of the process that wrote root."""
+    return f"{root}.{pid}.ltc"
+
+
+def enable(path: str, depth: int, sample_bytes: int, root: str | None = None) -> None:
+    """Follow the children of this process, which now tracks into path."""
+    global _state, _fork_handler_registered
+    state = _State()
+    state.root = os.path.abspath(root or path)
+    state.path = os.path.abspath(path)
+    state.depth = depth
+    state.sample_bytes = sample_bytes
+    state.pid = os.getpid()
+    _state = state
+    os.environ[FOLLOW_VAR] = f"{depth}:{sample_bytes}:{state.root}"
+    os.environ[PARENT_VAR] = f"{state.pid}:{state.path}"
+    if not _fork_handler_registered:
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_handler_registered = True
+
+
+def disable() -> None:
+    """Stop following (the session is over): later forks and programs are not tracked."""
+    global _state
+    _state = None
+    for name in (FOLLOW_VAR, PARENT_VAR, FORK_PARENT_VAR):
+        os.environ.pop(name, None)
+
+
+def _warn(message: str) -> None:
+    try:
+        sys.stderr.write(f"leaktrace: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _after_fork_in_child() -> None:
+    state = _state
+    if state is None or not _core.is_tracking():
+        return
+    pid = os.getpid()
+    path = child_path(state.root, pid)
+    try:
+        _core.follow_fork(path, session_meta(f"forked child of {state.pid}"), state.path)
+    except (OSError, MemoryError) as e:
+        _warn(f"forked child {pid} is not tracked: cannot write {path}: {e}")
+        disable()
+        return
+    os.environ[FORK_PARENT_VAR] = f"{state.pid}:{state.path}"
+    state.pid = pid
+    state.path = path
+    os.environ[PARENT_VAR] = f"{pid}:{path}"
+    os._exit = _exit_after_finishing
+    atexit.register(finish)
+
+
+def finish() -> None:
+    """Complete this child's capture, if it still tracks (never raises)."""
+    state = _state
+    if state is None or state.pid != os.getpid() or not _core.is_tracking():
+        return
+    disable()
+    try:
+        import gc
+
+        gc.collect()
+        _core.stop()
+    except (OSError, MemoryError, RuntimeError) as e:
+        _warn(f"capture of process {os.getpid()} is incomplete: {e}")
+
+
+def _exit_after_finishing(status: int) -> None:
+    finish()
+    _real_exit(status)
+
+
+def start_from_env() -> None:
+    """Start tracking a new interpreter started by a tracked program (from the .pth)."""
+    spec = os.environ.get(FOLLOW_VAR, "")
+    parent = os.environ.get(PARENT_VAR, "")
+    try:
+        depth_text, sample_text, root = spec.split(":", 2)
+        parent_pid_text, parent_capture = parent.split(":", 1)
+        depth, sample_bytes, parent_pid = int(depth_text), int(sample_text), int(parent_pid_text)
+    except ValueError:
+        _warn(f"ignoring malformed {FOLLOW_VAR}/{PARENT_VAR}")
+        return
+    if _core.is_tracking():
+        return
+    pid = os.getpid()
+    path = child_path(root, pid)
+    link = _core.LINK_EXEC
+    if parent_pid == pid:
+        # A followed forked child that exec'd Python: this capture replaces the
+        # child's, and links to the child's parent.
+        link = _core.LINK_FORK
+        fork_parent = os.environ.get(FORK_PARENT_VAR, "")
+        pid_text, _, parent_capture = fork_parent.partition(":")
+        parent_pid = int(pid_text) if pid_text.isdigit() else 0
+    argv = " ".join(sys.orig_argv)
+    try:
+        _core.start(
+            path,
+            depth,
+            session_meta(f"{argv} (started by {parent_pid})"),
+            sample_bytes=sample_bytes,
+            follow_fork=True,
+            parent=(link, parent_pid, parent_capture),
+        )
+    except (OSError, RuntimeError, ValueError) as e:
+        _warn(f"process {pid} is not tracked: {e}")
+        return
+    enable(path, depth, sample_bytes, root=root)
+    atexit.register(finish)
