@@ -45,7 +45,7 @@ class _Check:
     max_growth: int
     iterations: int
     warmup: int
-    source: str  # what asked for the check, named in the failure message
+    by_option: bool  # asked for by --leaktrace: a failure says how to opt out
 
 
 _EVERY_TEST = pytest.StashKey[_Check]()
@@ -106,6 +106,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_EVERY_TEST] = _option_check(config)
 
 
+def _test_call(item: pytest.Function) -> tuple[Any, dict[str, Any]]:
+    args = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    return item.obj, args
+
+
 def _option_check(config: pytest.Config) -> _Check:
     from .api import parse_size
 
@@ -120,7 +125,7 @@ def _option_check(config: pytest.Config) -> _Check:
         raise pytest.UsageError(f"--leaktrace-iterations must be at least 3, not {iterations}")
     if warmup < 0:
         raise pytest.UsageError(f"--leaktrace-warmup cannot be negative: {warmup}")
-    return _Check(max_growth, iterations, warmup, "--leaktrace")
+    return _Check(max_growth, iterations, warmup, by_option=True)
 
 
 def _marker_check(item: pytest.Function, marker: pytest.Mark) -> _Check:
@@ -134,12 +139,7 @@ def _marker_check(item: pytest.Function, marker: pytest.Mark) -> _Check:
         raise pytest.UsageError(
             f"{item.nodeid}: leaktrace marker takes max_growth, iterations and warmup only"
         )
-    return _Check(limit, iterations, warmup, "the leaktrace marker")
-
-
-def _test_call(item: pytest.Function) -> tuple[Any, dict[str, Any]]:
-    args = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
-    return item.obj, args
+    return _Check(limit, iterations, warmup, by_option=False)
 
 
 def _note_survivors(item: pytest.Function, sites: list[SiteGrowth]) -> None:
@@ -186,7 +186,7 @@ def _run_growth_check(item: pytest.Function, params: _Check, summary: bool) -> N
 
         sites = "\n".join(describe(g) for g in result.leaking[:5])
         hint = ""
-        if params.source == "--leaktrace":
+        if params.by_option:
             hint = "\n(a test that cannot run repeatedly opts out with @pytest.mark.leaktrace_skip)"
         pytest.fail(
             f"leaktrace: memory grew by {format_bytes(grown)} per iteration over "
