@@ -1,29 +1,35 @@
 """The pytest plugin (registered through the ``pytest11`` entry point).
 
-- ``@pytest.mark.leaktrace(max_growth=0, iterations=10, warmup=1)`` runs the test body
-  warmup + iterations times under tracking and fails the test when the sites classed
-  as leaking grow by more than max_growth bytes per iteration, naming each site.
+- ``pytest --leaktrace`` checks every test: its body runs warm-up + N times under
+  tracking (``--leaktrace-warmup``, ``--leaktrace-iterations``) and the test fails when
+  the sites classed as leaking grow by more than ``--leaktrace-max-growth`` bytes per
+  iteration, naming each site. After the run, a summary lists the tests that left the
+  most memory alive. ``@pytest.mark.leaktrace_skip`` opts a test out of the check (it
+  runs once, tracked for the summary only).
+- ``@pytest.mark.leaktrace(max_growth=0, iterations=10, warmup=1)`` checks one test the
+  same way with its own parameters, with or without ``--leaktrace``.
 - ``@pytest.mark.leaktrace_limit("10 MB")`` runs the test body once under tracking and
   fails it when its tracked heap peaked above the limit.
-- ``--leaktrace`` runs every other test's body once under tracking and lists, after the
-  run, the tests that left the most memory alive and where it was allocated. It fails
-  nothing: memory alive after one run is not proof of a leak (see docs/growth.md); mark
-  the suspects with ``@pytest.mark.leaktrace`` to check them.
 
 Fixtures are set up once; only the test function itself is repeated. Under
-pytest-xdist each worker tracks its own tests and the summary is gathered on the
+pytest-xdist each worker checks its own tests and the summary is gathered on the
 controller. When leaktrace already tracks the process (pytest run under
-``leaktrace run``), the marked tests are skipped with that reason.
+``leaktrace run``), the tests to check are skipped with that reason.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import _core
+
+if TYPE_CHECKING:
+    from .api import SiteGrowth
 
 _SUMMARY_KEY = "leaktrace_survivors"
 # (test id, live bytes, site of the most) per test tracked by --leaktrace; on the xdist
@@ -32,13 +38,47 @@ _SURVIVORS: list[tuple[str, int, str]] = []
 _ALREADY = "leaktrace is already tracking this process (pytest runs under leaktrace?)"
 
 
+@dataclass(frozen=True)
+class _Check:
+    """How to check one test: run it warmup + iterations times, allow max_growth."""
+
+    max_growth: int
+    iterations: int
+    warmup: int
+    by_option: bool  # asked for by --leaktrace: a failure says how to opt out
+
+
+_EVERY_TEST = pytest.StashKey[_Check]()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("leaktrace", "memory leaks (leaktrace)")
     group.addoption(
         "--leaktrace",
         action="store_true",
         default=False,
-        help="run every test under leaktrace and list the tests that left memory alive",
+        help="check every test for leaks: run its body repeatedly under leaktrace and fail "
+        "it when memory keeps growing; list the tests that left the most memory alive",
+    )
+    group.addoption(
+        "--leaktrace-iterations",
+        type=int,
+        default=8,
+        metavar="N",
+        help="measured runs of each test body under --leaktrace (default 8, at least 3)",
+    )
+    group.addoption(
+        "--leaktrace-warmup",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs of each test body before the measured ones (default 1)",
+    )
+    group.addoption(
+        "--leaktrace-max-growth",
+        default="1 KB",
+        metavar="SIZE",
+        help="growth per iteration a test may show under --leaktrace (default '1 KB'; 0 is strict)",
     )
     group.addoption(
         "--leaktrace-top",
@@ -58,6 +98,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "leaktrace_limit(size): fail when the test's tracked heap peaks above size"
     )
+    config.addinivalue_line(
+        "markers",
+        "leaktrace_skip: do not run this test repeatedly under --leaktrace (it runs once)",
+    )
+    if config.getoption("leaktrace"):
+        config.stash[_EVERY_TEST] = _option_check(config)
 
 
 def _test_call(item: pytest.Function) -> tuple[Any, dict[str, Any]]:
@@ -65,8 +111,25 @@ def _test_call(item: pytest.Function) -> tuple[Any, dict[str, Any]]:
     return item.obj, args
 
 
-def _run_growth_check(item: pytest.Function, marker: pytest.Mark) -> None:
-    from .api import check, describe, parse_size
+def _option_check(config: pytest.Config) -> _Check:
+    from .api import parse_size
+
+    size = config.getoption("leaktrace_max_growth")
+    try:
+        max_growth = parse_size(size)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--leaktrace-max-growth: {exc}") from None
+    iterations = config.getoption("leaktrace_iterations")
+    warmup = config.getoption("leaktrace_warmup")
+    if iterations < 3:
+        raise pytest.UsageError(f"--leaktrace-iterations must be at least 3, not {iterations}")
+    if warmup < 0:
+        raise pytest.UsageError(f"--leaktrace-warmup cannot be negative: {warmup}")
+    return _Check(max_growth, iterations, warmup, by_option=True)
+
+
+def _marker_check(item: pytest.Function, marker: pytest.Mark) -> _Check:
+    from .api import parse_size
 
     options = dict(marker.kwargs)
     limit = parse_size(options.pop("max_growth", 0))
@@ -76,22 +139,64 @@ def _run_growth_check(item: pytest.Function, marker: pytest.Mark) -> None:
         raise pytest.UsageError(
             f"{item.nodeid}: leaktrace marker takes max_growth, iterations and warmup only"
         )
+    return _Check(limit, iterations, warmup, by_option=False)
+
+
+def _note_survivors(item: pytest.Function, sites: list[SiteGrowth]) -> None:
+    """Keep, for the summary, the live bytes the test left and where most of them are."""
+    live = [g.site for g in sites if g.site.bytes]
+    total = sum(s.bytes for s in live)
+    if total:
+        top = max(live, key=lambda s: s.bytes)
+        where = f"{top.stack[0].file}:{top.stack[0].line}" if top.stack else "<no Python frame>"
+        item.user_properties.append((_SUMMARY_KEY, (total, where)))
+
+
+def _clear_captured_logs() -> None:
+    """Forget the log records pytest captured during the previous run of the test body.
+
+    pytest keeps each record until the test ends, so every run would add its own (and
+    caplog.records would hold them all): only the last run's records are kept. The
+    handler's list and stream are emptied in place, allocating nothing.
+    """
+    from _pytest.logging import LogCaptureHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, LogCaptureHandler):
+            handler.records.clear()
+            handler.stream.seek(0)
+            handler.stream.truncate()
+
+
+def _run_growth_check(item: pytest.Function, params: _Check, summary: bool) -> None:
+    from .api import check, describe
+
     fn, args = _test_call(item)
-    result = check(fn, warmup=warmup, iterations=iterations, **args)
+
+    def run_once(**kwargs: Any) -> None:
+        _clear_captured_logs()
+        fn(**kwargs)
+
+    result = check(run_once, warmup=params.warmup, iterations=params.iterations, **args)
+    if summary:
+        _note_survivors(item, result.sites)
     grown = result.growth_per_iteration
-    if result.leaking and grown > limit:
+    if result.leaking and grown > params.max_growth:
         from .report import format_bytes
 
         sites = "\n".join(describe(g) for g in result.leaking[:5])
+        hint = ""
+        if params.by_option:
+            hint = "\n(a test that cannot run repeatedly opts out with @pytest.mark.leaktrace_skip)"
         pytest.fail(
             f"leaktrace: memory grew by {format_bytes(grown)} per iteration over "
-            f"{iterations} iterations (limit {format_bytes(limit)}), "
-            f"{len(result.leaking)} leaking sites:\n{sites}",
+            f"{params.iterations} iterations (limit {format_bytes(params.max_growth)}), "
+            f"{len(result.leaking)} leaking sites:\n{sites}{hint}",
             pytrace=False,
         )
 
 
-def _run_peak_check(item: pytest.Function, marker: pytest.Mark) -> None:
+def _run_peak_check(item: pytest.Function, marker: pytest.Mark, summary: bool) -> None:
     from .api import parse_size, track
     from .report import format_bytes
 
@@ -102,6 +207,8 @@ def _run_peak_check(item: pytest.Function, marker: pytest.Mark) -> None:
     with track() as t:
         fn(**args)
     assert t.capture is not None
+    if summary:
+        _note_survivors(item, t.growth())
     peak = t.capture.stats["peak_bytes"]
     if peak > limit:
         pytest.fail(
@@ -117,34 +224,36 @@ def _run_tracked(item: pytest.Function) -> None:
     fn, args = _test_call(item)
     with track() as t:
         fn(**args)
-    sites = [g.site for g in t.growth() if g.site.bytes]
-    total = sum(s.bytes for s in sites)
-    if total:
-        top = max(sites, key=lambda s: s.bytes)
-        where = f"{top.stack[0].file}:{top.stack[0].line}" if top.stack else "<no Python frame>"
-        item.user_properties.append((_SUMMARY_KEY, (total, where)))
+    _note_survivors(item, t.growth())
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    growth = pyfuncitem.get_closest_marker("leaktrace")
+    marker = pyfuncitem.get_closest_marker("leaktrace")
     limit = pyfuncitem.get_closest_marker("leaktrace_limit")
-    tracked = pyfuncitem.config.getoption("leaktrace")
-    if not (growth or limit or tracked):
+    every = pyfuncitem.config.stash.get(_EVERY_TEST, None)
+    if marker is not None:
+        growth: _Check | None = _marker_check(pyfuncitem, marker)
+    elif every is not None and pyfuncitem.get_closest_marker("leaktrace_skip") is None:
+        growth = every
+    else:
+        growth = None
+    if growth is None and limit is None and every is None:
         return None
     if inspect.iscoroutinefunction(pyfuncitem.obj):
-        if growth or limit:
+        if marker is not None or limit is not None:
             pytest.skip("leaktrace markers do not support coroutine tests")
         return None
     if _core.is_tracking():
-        if growth or limit:
+        if growth is not None or limit is not None:
             pytest.skip(_ALREADY)
         return None
-    if growth:
-        _run_growth_check(pyfuncitem, growth)
-    if limit:
-        _run_peak_check(pyfuncitem, limit)
-    if tracked and not (growth or limit):
+    summary = every is not None
+    if growth is not None:
+        _run_growth_check(pyfuncitem, growth, summary)
+    if limit is not None:
+        _run_peak_check(pyfuncitem, limit, summary and growth is None)
+    if summary and growth is None and limit is None:
         _run_tracked(pyfuncitem)
     return True
 
