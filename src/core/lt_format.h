@@ -57,18 +57,20 @@ typedef enum {
     /* nstrings nframes nnodes nsnapshots: the totals, for verification */
     LT_REC_END = 0x07,
     LT_REC_FIRST_OPTIONAL = 0x40,
-    /* seq rss_bytes: facts about snapshot `seq` beyond the tracked heap; it
-     * follows that snapshot's record. rss_bytes is the process's resident
-     * set size (/proc/self/statm) when the snapshot was taken. Optional. */
-    LT_REC_SNAPSHOT_EXTRA = 0x42,
-    /* (optional, issue 3) a loaded object, for symbolizing native frames:
+    /* optional records, in numeric order: 0x40 LT_REC_RETENTION (below) */
+    /* a loaded object, for symbolizing native frames:
      * base:varint start:varint end:varint path:str build_id:str, where str is
      * length:varint bytes. base is the object's load bias (a return address
      * minus base is an address in the ELF file), [start, end) its mapped
      * range, build_id the raw bytes of its GNU build-id note (may be empty).
      * Written at start and at stop; a later record for the same range
-     * replaces an earlier one. */
+     * replaces an earlier one. Optional. */
     LT_REC_NATIVE_MAP = 0x41,
+    /* seq rss_bytes: facts about snapshot `seq` beyond the tracked heap; it
+     * follows that snapshot's record. rss_bytes is the process's resident
+     * set size (/proc/self/statm) when the snapshot was taken. Optional. */
+    LT_REC_SNAPSHOT_EXTRA = 0x42,
+    /* 0x43 LT_REC_PROCESS (below) */
 } lt_record_type;
 
 /* Native frames (leaktrace run --native) are ordinary FRAME records whose
@@ -216,7 +218,9 @@ typedef enum {
     LT_RSUM_COUNT
 } lt_retention_summary;
 
-/* Optional record 0x43: facts about how this process was tracked.
+/* ---- optional record 0x43: process (how this process was tracked) ----
+ *
+ * Facts about how this process was tracked.
  *   kind:varint, then by kind (readers skip kinds they do not know):
  *   LT_PROC_SAMPLING     rate:varint count_scale:varint seed:varint
  *       allocations were sampled every `rate` bytes on average (lt_sampler.h);
