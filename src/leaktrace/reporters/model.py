@@ -32,6 +32,7 @@ from ..capture import (
     Excluded,
     Frame,
     _is_own_frame,
+    symbolize_native_frames,
 )
 
 FRAME_KINDS = ("python", "native")
@@ -61,6 +62,7 @@ class TimelinePoint:
     label: str | None
     heap_bytes: int
     heap_count: int
+    rss_bytes: int | None  # the process's resident set, when the capture records it
 
 
 @dataclass
@@ -159,12 +161,14 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
     data = _core.analyze(
         path, allow_partial=True, progress_fd=progress_fd, progress_delay=PROGRESS_DELAY_S
     )
-    # Frames equal in value (two code objects, one name and line) are one frame.
+    raw_frames = [Frame(*raw) for raw in data["frames"]]
+    symbolize_native_frames(raw_frames, data["native_maps"])
+    # Frames equal in value (two code objects, one name and line, or two return
+    # addresses in one native line) are one frame.
     frames: list[Frame] = []
     canonical: list[int] = []
     seen: dict[Frame, int] = {}
-    for raw in data["frames"]:
-        frame = Frame(*raw)
+    for frame in raw_frames:
         index = seen.get(frame)
         if index is None:
             index = seen[frame] = len(frames)
@@ -191,8 +195,8 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
         peak_bytes=[0],
         peak_count=[0],
         timeline=[
-            TimelinePoint(seq, SNAPSHOT_KINDS[kind], time_ns, label, heap_bytes, heap_count)
-            for seq, kind, time_ns, label, heap_bytes, heap_count in data["snapshots"]
+            TimelinePoint(seq, SNAPSHOT_KINDS[kind], time_ns, label, heap_bytes, heap_count, rss)
+            for seq, kind, time_ns, label, heap_bytes, heap_count, rss in data["snapshots"]
         ],
         peak_index=data["peak_index"],
         include_all=include_all,
