@@ -229,3 +229,11 @@ def symbolize_native_frames(
     for i, address in addresses.items():
         s = found[address]
         frames[i] = Frame(s.function, s.file, s.line, "native")
+
+
+def partial_note(seq: int, time_ns: int, valid_size: int, file_size: int) -> str:
+    """The one line that says how far a partial capture reaches (its last snapshot)."""
+    return (
+        f"partial capture (the tracked process died before stopping): it reaches snapshot "
+        f"#{seq} at {time_ns / 1e9:.3f} s; {valid_size} of {file_size} bytes valid"
+    )

@@ -15,7 +15,7 @@ import sys
 from typing import NoReturn, Protocol
 
 from . import __version__, _core
-from .capture import Capture, CaptureError
+from .capture import Capture, CaptureError, partial_note
 from .report import FORMATS, render
 from .reporters import BINARY_FORMATS, EXPORT_FORMATS, export
 
@@ -286,7 +286,12 @@ class DiffCommand:
         )
         parser.add_argument("--format", choices=FORMATS, default="text")
         parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
-        parser.add_argument("--partial", action="store_true", help="accept truncated captures")
+        parser.add_argument(
+            "--partial",
+            action="store_true",
+            help="accepted for compatibility: as with report, a capture whose process died "
+            "is read up to its last snapshot, with a note on stderr",
+        )
         _add_report_options(parser)
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
@@ -296,8 +301,14 @@ class DiffCommand:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
-        before = _load(args.before, args.partial)
-        after = _load(args.after, args.partial) if args.after else None
+        before = _load(args.before, True)
+        after = _load(args.after, True) if args.after else None
+        for path, capture in ((args.before, before), (args.after, after)):
+            if capture is not None and not capture.complete:
+                note = partial_note(
+                    capture.final.seq, capture.final.time_ns, capture.valid_size, capture.file_size
+                )
+                print(f"leaktrace: note: {path}: {note}", file=sys.stderr)
         try:
             d = compare.diff(
                 before, after, start=args.start, end=args.end, include_all=args.include_all

@@ -32,6 +32,7 @@ from ..capture import (
     Excluded,
     Frame,
     _is_own_frame,
+    partial_note,
     symbolize_native_frames,
 )
 
@@ -129,11 +130,7 @@ class Profile:
         """One line saying how far a partial capture reaches, or None when it is whole."""
         if self.complete:
             return None
-        return (
-            f"partial capture (the tracked process died before stopping): it reaches snapshot "
-            f"#{self.last.seq} at {self.last.time_ns / 1e9:.3f} s; {self.valid_size} of "
-            f"{self.file_size} bytes valid"
-        )
+        return partial_note(self.last.seq, self.last.time_ns, self.valid_size, self.file_size)
 
 
 def _frame_classes(frames: list[Frame]) -> list[int]:
