@@ -1045,9 +1045,11 @@ report_cycles(lt_retain *r, emitter *em)
             groups[k - 1] = t;
         }
     }
-    /* The sites of each reported group, over all its clusters. */
-    for (size_t a = 0; a < nkeys; a++) {
-        members[keys[a].cluster] = 0;
+    /* The sites of each reported group, over all its clusters. From here on
+     * members[c] is cluster c's group plus one, or 0: every cluster is reset,
+     * single-object ones (not among the keys) included. */
+    for (uint32_t u = 0; u < n; u++) {
+        members[u] = 0;
     }
     for (size_t a = 0; a < nkeys; a++) {
         for (int k = 0; k < ngroups; k++) {
