@@ -23,7 +23,6 @@ if sanitize:
     link_args += [f"-fsanitize={sanitize}"]
 
 
-
 class BuildPyWithPth(build_py):
     """Also installs leaktrace-follow.pth at the top of site-packages: it starts
     tracking in Python programs started by a tracked one, and does nothing unless
@@ -51,5 +50,5 @@ setup(
             extra_link_args=link_args,
             depends=sorted(str(p) for p in Path("src/core").glob("*.h")),
         )
-    ]
+    ],
 )

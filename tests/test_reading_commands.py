@@ -9,7 +9,10 @@ fails until it is.
 Each bad file must give exit status 2 and exactly one ``leaktrace: error:`` line on
 stderr (no traceback, nothing on stdout), within a time limit and a memory limit
 (RLIMIT_AS in the child). Inputs that stay well-formed by chance (a flipped bit inside
-a string, say) may give a report instead, but a well-formed one. The inputs run
+a string, say) may give a report instead, but a well-formed one. A cut file that still
+holds a whole snapshot is a partial capture, as a killed process leaves: it must give
+a well-formed report (exit 0) that says it is partial; a cut file without a whole
+snapshot is an error. The inputs run
 in-process in one worker per command (thousands take seconds); a few run as real
 ``python -m leaktrace`` processes too.
 """
@@ -48,6 +51,12 @@ READING_COMMANDS: dict[str, list[list[str]]] = {
         ["report", "--format", "json", "{}"],
         ["report", "--partial", "{}"],
         ["report", "--partial", "--format", "json", "--all", "{}"],
+    ],
+    "diff": [
+        ["diff", "{}"],
+        ["diff", "--format", "json", "{}"],
+        ["diff", "{}", "{valid}"],
+        ["diff", "--from", "-1", "--format", "json", "{}", "{valid}"],
     ],
 }
 NOT_READING = {"run"}  # runs a program; its bad input is in test_bad_input.py
@@ -96,7 +105,7 @@ def _snapshot_nsites(payload: bytes, nsites: int) -> bytes:
 
 
 def bad_inputs(valid: bytes) -> dict[str, tuple[bytes, str]]:
-    """name -> (file contents, "error" or "either")."""
+    """name -> (file contents, "error", "partial" or "either")."""
     rng = random.Random(SEED)
     records = parse_records(valid)
     snap = next(i for i, r in enumerate(records) if r.rtype == REC_SNAPSHOT)
@@ -139,12 +148,20 @@ def bad_inputs(valid: bytes) -> dict[str, tuple[bytes, str]]:
         ),
         "END twice": (valid + valid[records[end].offset :], "error"),
         "two captures end to end": (valid + valid, "error"),
-        "cut in the END record": (valid[: records[end].offset + 1], "either"),
-        "cut in the last snapshot": (valid[: records[snap].offset + 3], "error"),
+        "cut in the END record": (valid[: records[end].offset + 1], "partial"),
+        "cut in the first snapshot": (valid[: records[snap].offset + 3], "error"),
+        "cut right after the first snapshot": (valid[: records[snap + 1].offset], "partial"),
         "random 1 MiB": (rng.randbytes(1 << 20), "error"),
     }
-    for cut in sorted(rng.sample(range(HEADER_SIZE + 1, len(valid) - 1), 8)):
-        inputs[f"truncated at {cut}"] = (valid[:cut], "either")
+    # A cut keeps a whole snapshot when it falls after the first one's end.
+    first_snapshot_end = records[snap + 1].offset
+    cuts = rng.sample(range(HEADER_SIZE + 1, first_snapshot_end), 4)
+    cuts += rng.sample(range(first_snapshot_end, len(valid) - 1), 4)
+    for cut in sorted(cuts):
+        inputs[f"truncated at {cut}"] = (
+            valid[:cut],
+            "partial" if cut >= first_snapshot_end else "error",
+        )
     for k in range(8):
         data = bytearray(valid)
         for _ in range(1 + k):
@@ -210,7 +227,7 @@ class Case:
     label: str
     argv: list[str]
     data: bytes
-    expect: str  # "error" or "either"
+    expect: str  # "error", "partial" (a report saying so) or "either"
 
 
 def _limit_memory() -> None:
@@ -228,7 +245,14 @@ def _well_formed(argv: list[str], stdout: str) -> bool:
             return isinstance(json.loads(stdout), dict)
         except ValueError:
             return False
-    return stdout.startswith("leaktrace: ") and stdout.endswith("\n")
+    return stdout.startswith(("leaktrace: ", "leaktrace diff: ")) and stdout.endswith("\n")
+
+
+def _says_partial(argv: list[str], stdout: str, stderr: str) -> bool:
+    """The report (or its note on stderr) tells that the capture is partial."""
+    if "partial capture" in stderr or stdout.startswith("leaktrace: PARTIAL capture"):
+        return True
+    return "json" in argv and json.loads(stdout).get("complete") is False
 
 
 def problem(case: Case, result: dict) -> str | None:
@@ -246,13 +270,17 @@ def problem(case: Case, result: dict) -> str | None:
         if stdout:
             return f"an error, yet stdout has {stdout[:200]!r}"
         return None
-    if status == 0 and case.expect == "either":
-        if stderr:
+    if status == 0 and case.expect in ("either", "partial"):
+        notes = stderr.splitlines()
+        if any(not n.startswith("leaktrace: note: ") or "partial capture" not in n for n in notes):
             return f"a report with stderr {stderr[:500]!r}"
         if not _well_formed(case.argv, stdout):
             return f"malformed report {stdout[:300]!r}"
+        if case.expect == "partial" and not _says_partial(case.argv, stdout, stderr):
+            return f"a partial capture read as whole: {stdout[:300]!r}"
         return None
-    return f"status {status!r} (expected {'2' if case.expect == 'error' else '0 or 2'})"
+    expected = {"error": "2", "partial": "0"}.get(case.expect, "0 or 2")
+    return f"status {status!r} (expected {expected})"
 
 
 def run_cases(tmp_path: Path, name: str, cases: list[Case]) -> None:
@@ -336,9 +364,6 @@ def test_bad_files(tmp_path: Path, valid_capture: Path, command: str) -> None:
     for template in READING_COMMANDS[command]:
         for argv in placements(template, valid_capture):
             for label, (data, expect) in inputs.items():
-                # A cut file is an error, unless --partial may read what it holds.
-                if label.startswith(("truncated", "cut")) and "--partial" not in argv:
-                    expect = "error"
                 cases.append(Case(label, argv, data, expect))
     run_cases(tmp_path, command, cases)
 

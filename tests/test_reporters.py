@@ -219,9 +219,10 @@ def test_analyzer_keeps_last_and_peak(sample: Path) -> None:
     data = _core.analyze(str(sample))
     assert data["complete"] is True
     assert data["snapshots"] == [
-        (0, 1, 1_000_000_000, "warm", 6000, 5),
-        (1, 2, 2_000_000_000, None, 3600, 5),
+        (0, 1, 1_000_000_000, "warm", 6000, 5, None),  # no RSS recorded
+        (1, 2, 2_000_000_000, None, 3600, 5, None),
     ]
+    assert data["native_maps"] == []
     assert data["peak_index"] == 0
     assert data["peak"] == [(3, 3, 4000, 3, 4000), (4, 2, 2000, 2, 2000)]
     assert data["last"] == [(3, 1, 1500, 5, 6000), (4, 3, 2000, 4, 2600), (6, 1, 100, 1, 100)]
@@ -248,9 +249,12 @@ def test_analyzer_agrees_with_the_reader(tmp_path: Path) -> None:
     assert streamed["frames"] == whole["frames"]
     assert streamed["nodes"] == whole["nodes"]
     snaps = whole["snapshots"]
-    assert [s[:3] for s in streamed["snapshots"]] == [
-        (s["seq"], s["kind"], s["time_ns"]) for s in snaps
+    assert [s[:3] + s[4:] for s in streamed["snapshots"]] == [
+        (s["seq"], s["kind"], s["time_ns"], s["heap_bytes"], s["heap_count"], s["rss_bytes"])
+        for s in snaps
     ]
+    assert all(s["rss_bytes"] for s in snaps)
+    assert streamed["native_maps"] == whole["native_maps"]
     assert [s[3] for s in streamed["snapshots"]] == [
         "round 0",
         "round 1",

@@ -1,5 +1,5 @@
 """The load test (tests/stress/stress.py) for a short time: 32 threads allocating and
-freeing through every domain, with and without the GIL, checked exactly.
+freeing through every domain and C's malloc, with and without the GIL, checked exactly.
 
 ``LEAKTRACE_STRESS_SECONDS`` sets the duration (default 10); ``make -C tests/stress``
 runs it for minutes.
@@ -19,7 +19,9 @@ SECONDS = float(os.environ.get("LEAKTRACE_STRESS_SECONDS", "10"))
 THREADS = 32
 
 
-def test_32_threads_exact_totals(testext: ModuleType, tmp_path: Path) -> None:
+def test_32_threads_exact_totals(
+    testext: ModuleType, native_ext_path: Path, tmp_path: Path
+) -> None:
     command = [
         sys.executable,
         str(STRESS),
@@ -27,6 +29,7 @@ def test_32_threads_exact_totals(testext: ModuleType, tmp_path: Path) -> None:
         f"--seconds={SECONDS}",
         f"--output={tmp_path / 'stress.ltc'}",
         f"--testext={testext.__file__}",
+        f"--native-ext={native_ext_path}",
     ]
     # The script's own watchdog fires first (3 x SECONDS + 120 s) and dumps stacks.
     proc = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS * 3 + 180)

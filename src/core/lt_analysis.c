@@ -6,14 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lt_decode.h"
 #include "lt_stream.h"
 
 #define PROGRESS_STEP (8u << 20) /* bytes between progress calls */
-#define SITE_MIN_BYTES 5         /* five varints */
-
-typedef struct {
-    const uint8_t *pos, *end;
-} cursor;
 
 static int
 fail(lt_analysis *a, const char *fmt, ...)
@@ -47,23 +43,6 @@ reserve(void **array, size_t *cap, size_t count, size_t more, size_t elsize)
     return 0;
 }
 
-static int
-read_u64(cursor *c, uint64_t *v)
-{
-    return lt_varint_decode(&c->pos, c->end, v);
-}
-
-static int
-read_id(cursor *c, size_t limit, uint32_t *id)
-{
-    uint64_t v;
-    if (read_u64(c, &v) < 0 || v >= limit) {
-        return -1;
-    }
-    *id = (uint32_t)v;
-    return 0;
-}
-
 /* Copies len bytes into the text arena. */
 static int
 keep_text(lt_analysis *a, const uint8_t *bytes, size_t len, lt_astring *out)
@@ -81,233 +60,123 @@ keep_text(lt_analysis *a, const uint8_t *bytes, size_t len, lt_astring *out)
 }
 
 static int
-read_text(lt_analysis *a, cursor *c, lt_astring *out)
+keep_texts(lt_analysis *a, lt_rstring s, lt_astring *out)
 {
-    uint64_t len;
-    if (read_u64(c, &len) < 0 || len > (uint64_t)(c->end - c->pos)) {
-        return -1;
-    }
-    const uint8_t *bytes = c->pos;
-    c->pos += len;
-    return keep_text(a, bytes, (size_t)len, out);
+    return keep_text(a, (const uint8_t *)s.ptr, s.len, out);
 }
 
 static int
-parse_meta(lt_analysis *a, cursor *c)
+copy_sites(lt_asites *to, const lt_rsite *sites, size_t nsites)
 {
-    if (reserve((void **)&a->meta, &a->meta_cap, a->nmeta, 2, sizeof(lt_astring)) < 0) {
-        return NO_MEMORY(a);
-    }
-    if (read_text(a, c, &a->meta[a->nmeta]) < 0 || read_text(a, c, &a->meta[a->nmeta + 1]) < 0) {
+    if (reserve((void **)&to->sites, &to->cap, 0, nsites, sizeof(lt_rsite)) < 0) {
         return -1;
     }
-    a->nmeta += 2;
+    if (nsites) {
+        memcpy(to->sites, sites, nsites * sizeof(lt_rsite));
+    }
+    to->nsites = nsites;
     return 0;
 }
 
 static int
-parse_string(lt_analysis *a, cursor *c)
-{
-    if (a->nstrings >= UINT32_MAX - 1 ||
-        reserve((void **)&a->strings, &a->strings_cap, a->nstrings, 1, sizeof(lt_astring)) < 0) {
-        return NO_MEMORY(a);
-    }
-    if (keep_text(a, c->pos, (size_t)(c->end - c->pos), &a->strings[a->nstrings]) < 0) {
-        return -1;
-    }
-    c->pos = c->end;
-    a->nstrings++;
-    return 0;
-}
-
-static int
-parse_frame(lt_analysis *a, cursor *c)
-{
-    if (reserve((void **)&a->frames, &a->frames_cap, a->nframes, 1, sizeof(lt_rframe)) < 0) {
-        return NO_MEMORY(a);
-    }
-    lt_rframe *f = &a->frames[a->nframes];
-    uint64_t line;
-    if (a->nframes >= UINT32_MAX - 1 || read_id(c, a->nstrings, &f->function) < 0 ||
-        read_id(c, a->nstrings, &f->file) < 0 || read_u64(c, &line) < 0) {
-        return -1;
-    }
-    f->line = lt_zigzag_decode(line);
-    a->nframes++;
-    return 0;
-}
-
-static int
-parse_node(lt_analysis *a, cursor *c)
-{
-    if (reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes, 1, sizeof(lt_rnode)) < 0) {
-        return NO_MEMORY(a);
-    }
-    lt_rnode *n = &a->nodes[a->nnodes];
-    if (a->nnodes >= UINT32_MAX - 1 || read_id(c, a->nnodes, &n->parent) < 0 ||
-        read_id(c, a->nframes, &n->frame) < 0) {
-        return -1;
-    }
-    n->depth = a->nodes[n->parent].depth + 1;
-    if (n->depth > LT_MAX_STACK_DEPTH + 1) {
-        return fail(a, "corrupt capture: a stack deeper than %d frames", LT_MAX_STACK_DEPTH);
-    }
-    a->nnodes++;
-    return 0;
-}
-
-static void
-swap_sites(lt_asites *x, lt_asites *y)
-{
-    lt_asites t = *x;
-    *x = *y;
-    *y = t;
-}
-
-static int
-copy_sites(lt_asites *to, const lt_asites *from)
-{
-    if (reserve((void **)&to->sites, &to->cap, 0, from->nsites, sizeof(lt_rsite)) < 0) {
-        return -1;
-    }
-    if (from->nsites) {
-        memcpy(to->sites, from->sites, from->nsites * sizeof(lt_rsite));
-    }
-    to->nsites = from->nsites;
-    return 0;
-}
-
-static int
-parse_snapshot(lt_analysis *a, cursor *c)
+store_snapshot(lt_analysis *a, const lt_dsnapshot *d)
 {
     if (reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots, 1,
                 sizeof(lt_asnapshot)) < 0) {
         return NO_MEMORY(a);
     }
-    lt_asnapshot *s = &a->snapshots[a->nsnapshots];
-    uint64_t kind, label, nsites;
-    if (read_u64(c, &s->seq) < 0 || s->seq != a->nsnapshots || read_u64(c, &kind) < 0 ||
-        kind >= LT_SNAP_KIND_COUNT || read_u64(c, &s->time_ns) < 0 || read_u64(c, &label) < 0 ||
-        label > a->nstrings || read_u64(c, &s->heap_bytes) < 0 ||
-        read_u64(c, &s->heap_count) < 0 || read_u64(c, &nsites) < 0 ||
-        nsites > (uint64_t)(c->end - c->pos) / SITE_MIN_BYTES) {
-        return -1;
-    }
-    s->kind = (uint32_t)kind;
-    s->label = label ? (uint32_t)(label - 1) : UINT32_MAX;
-    lt_asites *scratch = &a->scratch;
-    if (reserve((void **)&scratch->sites, &scratch->cap, 0, (size_t)nsites, sizeof(lt_rsite)) <
-        0) {
-        return NO_MEMORY(a);
-    }
-    scratch->nsites = 0;
-    uint64_t node = 0;
-    for (uint64_t i = 0; i < nsites; i++) {
-        lt_rsite *site = &scratch->sites[i];
-        uint64_t delta;
-        if (read_u64(c, &delta) < 0 || (i > 0 && delta == 0) || delta >= a->nnodes - node ||
-            read_u64(c, &site->live_count) < 0 || read_u64(c, &site->live_bytes) < 0 ||
-            read_u64(c, &site->alloc_count) < 0 || read_u64(c, &site->alloc_bytes) < 0) {
-            return -1;
-        }
-        node += delta;
-        site->node = (uint32_t)node;
-        scratch->nsites++;
-    }
-    if (a->nsnapshots == 0 || s->heap_bytes > a->snapshots[a->peak_index].heap_bytes) {
-        if (copy_sites(&a->peak, scratch) < 0) {
+    lt_asnapshot s = {d->seq, d->kind, d->label, d->time_ns, d->heap_bytes, d->heap_count, 0, 0};
+    if (a->nsnapshots == 0 || s.heap_bytes > a->snapshots[a->peak_index].heap_bytes) {
+        if (copy_sites(&a->peak, d->sites, d->nsites) < 0) {
             return NO_MEMORY(a);
         }
         a->peak_index = a->nsnapshots;
     }
-    swap_sites(&a->last, scratch);
-    a->nsnapshots++;
+    if (copy_sites(&a->last, d->sites, d->nsites) < 0) {
+        return NO_MEMORY(a);
+    }
+    a->snapshots[a->nsnapshots++] = s;
     return 0;
 }
 
 static int
-parse_stats(lt_analysis *a, cursor *c)
+store_native_map(lt_analysis *a, const lt_rnative_map *m)
 {
-    uint64_t nfields;
-    if (read_u64(c, &nfields) < 0 || nfields > (uint64_t)(c->end - c->pos)) {
+    if (reserve((void **)&a->native_maps, &a->native_maps_cap, a->nnative_maps, 1,
+                sizeof(lt_anative_map)) < 0) {
+        return NO_MEMORY(a);
+    }
+    lt_anative_map *out = &a->native_maps[a->nnative_maps];
+    out->base = m->base;
+    out->start = m->start;
+    out->end = m->end;
+    if (keep_texts(a, m->path, &out->path) < 0 || keep_texts(a, m->build_id, &out->build_id) < 0) {
         return -1;
     }
-    for (uint64_t i = 0; i < nfields; i++) {
-        uint64_t v;
-        if (read_u64(c, &v) < 0) {
-            return -1;
-        }
-        if (i < LT_STAT_COUNT) {
-            a->stats[i] = v;
-        }
-    }
-    a->has_stats = 1;
+    a->nnative_maps++;
     return 0;
 }
 
+/* Keeps what the reports need of a decoded record (validated by lt_decode):
+ * strings, meta and native maps are copied, since the stream's buffer moves. */
 static int
-parse_end(lt_analysis *a, cursor *c)
+store(lt_analysis *a, const lt_drecord *rec)
 {
-    uint64_t counts[4];
-    for (int i = 0; i < 4; i++) {
-        if (read_u64(c, &counts[i]) < 0) {
-            return -1;
-        }
+    if (rec->skipped) {
+        return 0;
     }
-    if (counts[0] != a->nstrings || counts[1] != a->nframes || counts[2] != a->nnodes ||
-        counts[3] != a->nsnapshots) {
-        return fail(a, "corrupt capture: its closing record does not match its contents");
-    }
-    a->complete = 1;
-    return 0;
-}
-
-static const char *
-record_name(unsigned type)
-{
-    switch (type) {
-    case LT_REC_META: return "meta";
-    case LT_REC_STRING: return "string";
-    case LT_REC_FRAME: return "frame";
-    case LT_REC_NODE: return "node";
-    case LT_REC_SNAPSHOT: return "snapshot";
-    case LT_REC_STATS: return "stats";
-    case LT_REC_END: return "end";
-    default: return "unknown";
-    }
-}
-
-static int
-parse_record(lt_analysis *a, const lt_srecord *rec)
-{
-    cursor c = {rec->payload, rec->payload + rec->len};
-    int r;
     switch (rec->type) {
-    case LT_REC_META: r = parse_meta(a, &c); break;
-    case LT_REC_STRING: r = parse_string(a, &c); break;
-    case LT_REC_FRAME: r = parse_frame(a, &c); break;
-    case LT_REC_NODE: r = parse_node(a, &c); break;
-    case LT_REC_SNAPSHOT: r = parse_snapshot(a, &c); break;
-    case LT_REC_STATS: r = parse_stats(a, &c); break;
-    case LT_REC_END: r = parse_end(a, &c); break;
-    default:
-        if (rec->type < LT_REC_FIRST_OPTIONAL) {
-            return fail(a,
-                        "capture has record type 0x%02x at byte %llu, unknown to this "
-                        "leaktrace (written by a newer version?)",
-                        rec->type, (unsigned long long)rec->offset);
+    case LT_REC_META:
+        if (reserve((void **)&a->meta, &a->meta_cap, a->nmeta, 2, sizeof(lt_astring)) < 0) {
+            return NO_MEMORY(a);
         }
-        c.pos = c.end;
-        r = 0;
-    }
-    if (r < 0 || c.pos != c.end) {
-        if (!a->error[0]) {
-            fail(a, "corrupt capture: invalid %s record at byte %llu", record_name(rec->type),
-                 (unsigned long long)rec->offset);
+        if (keep_texts(a, rec->u.meta.key, &a->meta[a->nmeta]) < 0 ||
+            keep_texts(a, rec->u.meta.value, &a->meta[a->nmeta + 1]) < 0) {
+            return -1;
         }
-        return -1;
+        a->nmeta += 2;
+        return 0;
+    case LT_REC_STRING:
+        if (reserve((void **)&a->strings, &a->strings_cap, a->nstrings, 1, sizeof(lt_astring)) <
+            0) {
+            return NO_MEMORY(a);
+        }
+        if (keep_texts(a, rec->u.string, &a->strings[a->nstrings]) < 0) {
+            return -1;
+        }
+        a->nstrings++;
+        return 0;
+    case LT_REC_FRAME:
+        if (reserve((void **)&a->frames, &a->frames_cap, a->nframes, 1, sizeof(lt_rframe)) < 0) {
+            return NO_MEMORY(a);
+        }
+        a->frames[a->nframes++] = rec->u.frame;
+        return 0;
+    case LT_REC_NODE:
+        if (reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes, 1, sizeof(lt_rnode)) < 0) {
+            return NO_MEMORY(a);
+        }
+        a->nodes[a->nnodes++] = rec->u.node;
+        return 0;
+    case LT_REC_SNAPSHOT: return store_snapshot(a, &rec->u.snapshot);
+    case LT_REC_SNAPSHOT_EXTRA:
+        a->snapshots[rec->u.extra.seq].has_rss = 1;
+        a->snapshots[rec->u.extra.seq].rss_bytes = rec->u.extra.rss_bytes;
+        return 0;
+    case LT_REC_STATS:
+        memcpy(a->stats, rec->u.stats.fields, sizeof(a->stats));
+        a->has_stats = 1;
+        return 0;
+    case LT_REC_END: a->complete = 1; return 0;
+    case LT_REC_NATIVE_MAP: return store_native_map(a, &rec->u.native_map);
+    case LT_REC_PROCESS:
+        if (rec->u.process.kind == LT_PROC_SAMPLING) {
+            a->sample_rate = rec->u.process.rate;
+            a->sample_count_scale = rec->u.process.count_scale;
+        }
+        return 0;
+    default: return 0; /* retention: the whole-file reader's (the JSON report) */
     }
-    return 0;
 }
 
 int
@@ -315,8 +184,14 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
 {
     memset(a, 0, sizeof(*a));
     lt_stream stream;
+    lt_decoder decoder;
     if (lt_stream_open(&stream, path) < 0) {
         memcpy(a->error, stream.error, sizeof(a->error));
+        return -1;
+    }
+    if (lt_decoder_init(&decoder) < 0) {
+        memcpy(a->error, decoder.error, sizeof(a->error));
+        lt_stream_close(&stream);
         return -1;
     }
     a->major = stream.major;
@@ -335,12 +210,13 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
     lt_srecord rec;
     int r;
     while ((r = lt_stream_next(&stream, &rec)) == 1) {
-        if (a->complete) {
-            fail(a, "corrupt capture: data after the closing record at byte %llu",
-                 (unsigned long long)rec.offset);
+        lt_drecord decoded;
+        if (lt_decode_record(&decoder, rec.type, rec.payload, rec.len, rec.offset, &decoded) <
+            0) {
+            memcpy(a->error, decoder.error, sizeof(a->error));
             goto error;
         }
-        if (parse_record(a, &rec) < 0) {
+        if (store(a, &decoded) < 0) {
             goto error;
         }
         if (progress && rec.offset >= next_progress) {
@@ -362,9 +238,11 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
     if (progress) {
         progress(progress_ctx, a->file_size, a->file_size);
     }
+    lt_decoder_free(&decoder);
     lt_stream_close(&stream);
     return 0;
 error:
+    lt_decoder_free(&decoder);
     lt_stream_close(&stream);
     return -1;
 }
@@ -380,6 +258,6 @@ lt_analysis_free(lt_analysis *a)
     free(a->snapshots);
     free(a->last.sites);
     free(a->peak.sites);
-    free(a->scratch.sites);
+    free(a->native_maps);
     memset(a, 0, sizeof(*a));
 }

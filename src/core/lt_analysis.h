@@ -6,12 +6,13 @@
  * snapshot for the timeline. lt_analysis_run() reads the capture through an
  * lt_stream and keeps exactly that: its memory is bounded by the distinct
  * stacks (the tree, and three site arrays of at most one entry per node) plus
- * 48 bytes per snapshot, whatever the size of the file or the number of
+ * 64 bytes per snapshot, whatever the size of the file or the number of
  * allocation events the capture represents.
  *
- * Validation is that of lt_reader (ids defined before use, parents before
- * children, stack depth, strictly increasing site nodes, END totals), with the
- * same messages. A capture without its END record analyses as incomplete
+ * Records are validated by lt_decode, the decoder lt_reader uses too, so
+ * both accept and reject the same files with the same messages. Native maps
+ * (0x41) and each snapshot's RSS (0x42) are kept for the reports; retention
+ * records (0x40) are validated and dropped (the JSON report carries them). A capture without its END record analyses as incomplete
  * (complete == 0, valid_size telling how far it reaches).
  *
  * Not thread-safe; one capture per lt_analysis. Runs without Python, so the
@@ -24,7 +25,7 @@
 #include <stdint.h>
 
 #include "lt_format.h"
-#include "lt_reader.h"
+#include "lt_decode.h"
 
 #define LT_ANALYSIS_ERROR_MAX 256
 
@@ -38,7 +39,15 @@ typedef struct {
     uint32_t label; /* string id, or UINT32_MAX */
     uint64_t time_ns;
     uint64_t heap_bytes, heap_count;
+    int has_rss; /* an LT_REC_SNAPSHOT_EXTRA record followed it */
+    uint64_t rss_bytes;
 } lt_asnapshot;
+
+/* An LT_REC_NATIVE_MAP record, its bytes in lt_analysis.text. */
+typedef struct {
+    uint64_t base, start, end;
+    lt_astring path, build_id;
+} lt_anative_map;
 
 typedef struct {
     lt_rsite *sites;
@@ -65,7 +74,11 @@ typedef struct {
     lt_asites last;    /* sites of the last snapshot */
     lt_asites peak;    /* sites of the first snapshot with the highest heap_bytes */
     size_t peak_index; /* into snapshots */
-    lt_asites scratch; /* the snapshot being decoded */
+    /* LT_PROC_SAMPLING: sample_rate 0 when every allocation was recorded; the
+     * block counts of a sampled capture are in units of 1/sample_count_scale. */
+    uint64_t sample_rate, sample_count_scale;
+    lt_anative_map *native_maps; /* for symbolizing native frames */
+    size_t nnative_maps, native_maps_cap;
     uint64_t stats[LT_STAT_COUNT];
     int has_stats;
     int complete;

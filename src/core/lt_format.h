@@ -159,7 +159,8 @@ lt_zigzag_decode(uint64_t v)
  *   what 1 SUSPECT  leaked_bytes path        an object retaining leaked memory
  *   what 2 CYCLE    clusters objects bytes nsites (node-id bytes)*nsites path
  *                   unreachable cyclic garbage: `clusters` look-alike groups
- *                   of objects (the same types) with their totals;
+ *                   of objects (the same types) with their totals; the sites
+ *                   are the few holding the most bytes, most first;
  *                   the path goes once around a cycle of the largest, from
  *                   its first object back to it
  *   what 3 SUMMARY  the varints of lt_retention_summary, in order (a count

@@ -1087,7 +1087,8 @@ static PyObject *
 build_analysis(const lt_analysis *a)
 {
     PyObject *result = NULL, *strings = NULL, *frames = NULL, *nodes = NULL, *snapshots = NULL,
-             *meta = NULL, *last = NULL, *peak = NULL, *stats = Py_None;
+             *meta = NULL, *last = NULL, *peak = NULL, *native_maps = NULL, *sampling = NULL,
+             *stats = Py_None;
     Py_INCREF(stats);
     if (!(strings = PyList_New((Py_ssize_t)a->nstrings)) ||
         !(frames = PyList_New((Py_ssize_t)a->nframes)) ||
@@ -1123,14 +1124,31 @@ build_analysis(const lt_analysis *a)
     for (size_t i = 0; i < a->nsnapshots; i++) {
         const lt_asnapshot *s = &a->snapshots[i];
         PyObject *label = s->label == UINT32_MAX ? Py_None : PyList_GET_ITEM(strings, s->label);
-        PyObject *t = Py_BuildValue("(KIKOKK)", (unsigned long long)s->seq, s->kind,
-                                    (unsigned long long)s->time_ns, label,
-                                    (unsigned long long)s->heap_bytes,
-                                    (unsigned long long)s->heap_count);
+        PyObject *rss =
+            s->has_rss ? PyLong_FromUnsignedLongLong(s->rss_bytes) : Py_NewRef(Py_None);
+        PyObject *t = rss ? Py_BuildValue("(KIKOKKN)", (unsigned long long)s->seq, s->kind,
+                                          (unsigned long long)s->time_ns, label,
+                                          (unsigned long long)s->heap_bytes,
+                                          (unsigned long long)s->heap_count, rss)
+                          : NULL;
         if (!t) {
             goto error;
         }
         PyList_SET_ITEM(snapshots, (Py_ssize_t)i, t);
+    }
+    if (!(native_maps = PyList_New((Py_ssize_t)a->nnative_maps))) {
+        goto error;
+    }
+    for (size_t i = 0; i < a->nnative_maps; i++) {
+        const lt_anative_map *m = &a->native_maps[i];
+        PyObject *t = Py_BuildValue("(KKKy#y#)", (unsigned long long)m->base,
+                                    (unsigned long long)m->start, (unsigned long long)m->end,
+                                    a->text + m->path.offset, (Py_ssize_t)m->path.len,
+                                    a->text + m->build_id.offset, (Py_ssize_t)m->build_id.len);
+        if (!t) {
+            goto error;
+        }
+        PyList_SET_ITEM(native_maps, (Py_ssize_t)i, t);
     }
     for (size_t i = 0; i + 1 < a->nmeta; i += 2) {
         PyObject *k = analysis_text(a, a->meta[i]);
@@ -1148,13 +1166,24 @@ build_analysis(const lt_analysis *a)
             goto error;
         }
     }
-    result = Py_BuildValue("{s:(II),s:O,s:K,s:K,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:n}",
+    if (a->sample_rate) {
+        sampling = Py_BuildValue("{s:K,s:K}", "rate", (unsigned long long)a->sample_rate,
+                                 "count_scale", (unsigned long long)a->sample_count_scale);
+    }
+    else {
+        sampling = Py_NewRef(Py_None);
+    }
+    if (!sampling) {
+        goto error;
+    }
+    result = Py_BuildValue("{s:(II),s:O,s:K,s:K,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:n,s:O,s:O}",
                            "format_version", a->major, a->minor, "complete",
                            a->complete ? Py_True : Py_False, "valid_size",
                            (unsigned long long)a->valid_size, "file_size",
                            (unsigned long long)a->file_size, "meta", meta, "stats", stats,
                            "frames", frames, "nodes", nodes, "snapshots", snapshots, "last", last,
-                           "peak", peak, "peak_index", (Py_ssize_t)a->peak_index);
+                           "peak", peak, "peak_index", (Py_ssize_t)a->peak_index,
+                           "native_maps", native_maps, "sampling", sampling);
 error:
     Py_XDECREF(strings);
     Py_XDECREF(frames);
@@ -1163,6 +1192,8 @@ error:
     Py_XDECREF(meta);
     Py_XDECREF(last);
     Py_XDECREF(peak);
+    Py_XDECREF(native_maps);
+    Py_XDECREF(sampling);
     Py_XDECREF(stats);
     return result;
 }

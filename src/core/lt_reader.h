@@ -1,9 +1,8 @@
 /* lt_reader.h - reads and validates a capture (lt_format.h).
  *
- * The reader trusts nothing: every length, count and id is checked against
- * the bytes that remain and the ids defined so far, and node chains may not
- * be deeper than LT_MAX_STACK_DEPTH + 1, so a corrupt, truncated or hostile
- * file yields an error message, never a crash. Memory use is bounded by a
+ * The reader trusts nothing: records are framed here and validated by
+ * lt_decode (the decoder shared with lt_analysis), so a corrupt, truncated or
+ * hostile file yields an error message, never a crash. Memory use is bounded by a
  * small multiple of the file size (every record costs at least two bytes of
  * input).
  *
@@ -18,29 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_decode.h"
 #include "lt_format.h"
 
 #define LT_READER_ERROR_MAX 256
-
-typedef struct {
-    const char *ptr;
-    size_t len;
-} lt_rstring;
-
-typedef struct {
-    uint32_t function, file; /* string ids */
-    int64_t line;
-} lt_rframe;
-
-typedef struct {
-    uint32_t parent, frame; /* node 0 (the root) has frame UINT32_MAX */
-    uint32_t depth;         /* frames from the root; 0 for the root */
-} lt_rnode;
-
-typedef struct {
-    uint32_t node;
-    uint64_t live_count, live_bytes, alloc_count, alloc_bytes;
-} lt_rsite;
 
 typedef struct {
     uint64_t seq;
@@ -57,26 +37,6 @@ typedef struct {
 typedef struct {
     lt_rstring key, value;
 } lt_rmeta;
-
-/* An LT_REC_NATIVE_MAP record. */
-typedef struct {
-    uint64_t base, start, end;
-    lt_rstring path, build_id;
-} lt_rnative_map;
-
-/* A retention record (0x40), validated; its variable parts are decoded again
- * from the pointers below (lt_path_decode for the path). */
-typedef struct {
-    uint32_t what;        /* lt_retention_what */
-    uint32_t node;        /* SITE: the site's node */
-    uint64_t amount;      /* SUSPECT: leaked bytes retained; CYCLE: bytes */
-    uint64_t objects;     /* CYCLE: objects */
-    uint64_t clusters;    /* CYCLE: look-alike clusters */
-    uint32_t nsites;      /* CYCLE: (node, bytes) pairs at sites */
-    const uint8_t *sites; /* CYCLE: the pairs */
-    const uint8_t *body;  /* the path, or SUMMARY's field count and fields */
-    const uint8_t *end;
-} lt_rretention;
 
 typedef struct {
     unsigned major, minor;

@@ -906,6 +906,45 @@ typedef struct {
     int nsites;
 } cycle_group;
 
+/* The bytes one object of a reported cycle group holds at its site. */
+typedef struct {
+    uint32_t group, site;
+    uint64_t bytes;
+} site_sum;
+
+static int
+compare_site_sums(const void *x, const void *y)
+{
+    const site_sum *a = x, *b = y;
+    if (a->group != b->group) {
+        return a->group < b->group ? -1 : 1;
+    }
+    return a->site < b->site ? -1 : a->site > b->site;
+}
+
+/* Keeps the CYCLE_SITES sites with the most bytes, most first (the first
+ * site seen wins a tie). */
+static void
+add_cycle_site(cycle_group *grp, uint32_t site, uint64_t bytes)
+{
+    int k;
+    if (grp->nsites < CYCLE_SITES) {
+        k = grp->nsites++;
+    }
+    else if (bytes > grp->site_bytes[CYCLE_SITES - 1]) {
+        k = CYCLE_SITES - 1;
+    }
+    else {
+        return;
+    }
+    for (; k > 0 && grp->site_bytes[k - 1] < bytes; k--) {
+        grp->site[k] = grp->site[k - 1];
+        grp->site_bytes[k] = grp->site_bytes[k - 1];
+    }
+    grp->site[k] = site;
+    grp->site_bytes[k] = bytes;
+}
+
 static int
 emit_cycle(lt_retain *r, uint32_t *set, uint32_t *queue, const cycle_group *grp, emitter *em)
 {
@@ -965,6 +1004,8 @@ report_cycles(lt_retain *r, emitter *em)
     uint64_t *signature = lt_graph_alloc(g, n * sizeof(uint64_t) + 1);
     uint32_t *queue = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
     cluster_key *keys = NULL;
+    site_sum *sums = NULL;
+    size_t nsums = 0;
     cycle_group groups[MAX_CYCLES];
     size_t nkeys = 0;
     int ngroups = 0, result = -1;
@@ -1045,9 +1086,11 @@ report_cycles(lt_retain *r, emitter *em)
             groups[k - 1] = t;
         }
     }
-    /* The sites of each reported group, over all its clusters. */
-    for (size_t a = 0; a < nkeys; a++) {
-        members[keys[a].cluster] = 0;
+    /* The sites of each reported group, over all its clusters. From here on
+     * members[c] is cluster c's group plus one, or 0: every cluster is reset,
+     * single-object ones (not among the keys) included. */
+    for (uint32_t u = 0; u < n; u++) {
+        members[u] = 0;
     }
     for (size_t a = 0; a < nkeys; a++) {
         for (int k = 0; k < ngroups; k++) {
@@ -1056,24 +1099,30 @@ report_cycles(lt_retain *r, emitter *em)
             }
         }
     }
-    for (uint32_t u = 0; g->sites && u < n; u++) {
+    /* Bytes per (group, site), summed over every object of the group's
+     * clusters; each group names the CYCLE_SITES sites holding the most. */
+    if (g->sites) {
+        sums = lt_graph_alloc(g, n * sizeof(site_sum) + 1);
+        if (!sums) {
+            goto done;
+        }
+    }
+    for (uint32_t u = 0; sums && u < n; u++) {
         uint32_t k, s = g->sites[u];
-        if (!is_garbage(g, u) || s == LT_GRAPH_NONE || !(k = members[find_set(set, u)])) {
-            continue;
+        if (is_garbage(g, u) && s != LT_GRAPH_NONE && (k = members[find_set(set, u)])) {
+            sums[nsums++] = (site_sum){k - 1, s, g->sizes[u]};
         }
-        cycle_group *grp = &groups[k - 1];
-        int j = 0;
-        while (j < grp->nsites && grp->site[j] != s) {
-            j++;
+    }
+    if (nsums) {
+        qsort(sums, nsums, sizeof(site_sum), compare_site_sums);
+    }
+    for (size_t a = 0, z; a < nsums; a = z) {
+        uint64_t total = 0;
+        for (z = a; z < nsums && sums[z].group == sums[a].group && sums[z].site == sums[a].site;
+             z++) {
+            total += sums[z].bytes;
         }
-        if (j == grp->nsites) {
-            if (grp->nsites == CYCLE_SITES) {
-                continue; /* a few sites name the cycle; the bytes count them all */
-            }
-            grp->site[grp->nsites] = s;
-            grp->site_bytes[grp->nsites++] = 0;
-        }
-        grp->site_bytes[j] += g->sizes[u];
+        add_cycle_site(&groups[sums[a].group], sums[a].site, total);
     }
     for (int k = 0; k < ngroups; k++) {
         if (emit_cycle(r, set, queue, &groups[k], em) < 0) {
@@ -1082,6 +1131,7 @@ report_cycles(lt_retain *r, emitter *em)
     }
     result = 0;
 done:
+    lt_graph_free(g, sums, n * sizeof(site_sum) + 1);
     lt_graph_free(g, keys, nkeys * sizeof(cluster_key) + 1);
     lt_graph_free(g, signature, n * sizeof(uint64_t) + 1);
     lt_graph_free(g, queue, n * sizeof(uint32_t) + 1);

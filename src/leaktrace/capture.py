@@ -160,14 +160,7 @@ class Capture:
     def _symbolize_native_frames(
         self, native_maps: list[tuple[int, int, int, bytes, bytes]]
     ) -> None:
-        native = [i for i, f in enumerate(self._frames) if f.file == symbols.NATIVE_FILE]
-        if not native:
-            return
-        addresses = {i: int(self._frames[i].function, 16) for i in native}
-        found = symbols.symbolize(addresses.values(), native_maps)
-        for i, address in addresses.items():
-            s = found[address]
-            self._frames[i] = Frame(s.function, s.file, s.line, "native")
+        symbolize_native_frames(self._frames, native_maps)
 
     @property
     def sample_rate(self) -> int:
@@ -257,3 +250,25 @@ class Capture:
             group.nodes.extend(site.nodes)
         ranked = sorted(grouped.values(), key=lambda s: (-s.bytes, -s.count))
         return ranked, excluded
+
+
+def symbolize_native_frames(
+    frames: list[Frame], native_maps: list[tuple[int, int, int, bytes, bytes]]
+) -> None:
+    """Replaces the raw-address frames of a --native capture by named native frames."""
+    native = [i for i, f in enumerate(frames) if f.file == symbols.NATIVE_FILE]
+    if not native:
+        return
+    addresses = {i: int(frames[i].function, 16) for i in native}
+    found = symbols.symbolize(addresses.values(), native_maps)
+    for i, address in addresses.items():
+        s = found[address]
+        frames[i] = Frame(s.function, s.file, s.line, "native")
+
+
+def partial_note(seq: int, time_ns: int, valid_size: int, file_size: int) -> str:
+    """The one line that says how far a partial capture reaches (its last snapshot)."""
+    return (
+        f"partial capture (the tracked process died before stopping): it reaches snapshot "
+        f"#{seq} at {time_ns / 1e9:.3f} s; {valid_size} of {file_size} bytes valid"
+    )

@@ -15,7 +15,7 @@ import sys
 from typing import NoReturn, Protocol
 
 from . import DEFAULT_SAMPLE_BYTES, __version__, _core
-from .capture import Capture, CaptureError
+from .capture import Capture, CaptureError, partial_note
 from .report import FORMATS, render
 from .reporters import BINARY_FORMATS, EXPORT_FORMATS, export
 
@@ -38,6 +38,18 @@ class Command(Protocol):
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int: ...
+
+
+def _add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that read captures (report, diff)."""
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="accepted for compatibility: a capture whose process died is always read "
+        "up to its last snapshot, and the output (or a note on stderr) says so",
+    )
+    _add_report_options(parser)
 
 
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -247,14 +259,7 @@ class ReportCommand:
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("capture", help="a capture file written by leaktrace run")
         parser.add_argument("--format", choices=FORMATS + EXPORT_FORMATS, default="text")
-        parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
-        parser.add_argument(
-            "--partial",
-            action="store_true",
-            help="accepted for compatibility: a capture whose process died is always read "
-            "up to its last snapshot, and the report says so",
-        )
-        _add_report_options(parser)
+        _add_reading_options(parser)
         family = parser.add_mutually_exclusive_group()
         family.add_argument(
             "--children",
@@ -276,10 +281,7 @@ class ReportCommand:
             raise UsageError("--top must be at least 1")
         if args.format in EXPORT_FORMATS:
             return self._export(args)
-        try:
-            capture = Capture(args.capture, allow_partial=True)
-        except CaptureError as e:
-            raise _capture_error(args.capture, e) from None
+        capture = _load(args.capture)
         text = render(capture, args.format, top=args.top, include_all=args.include_all)
         _write_output(text, args.output)
         return 0
@@ -356,12 +358,12 @@ def _capture_error(path: str, error: CaptureError) -> UsageError:
     return UsageError(message if path in message else f"{path}: {message}")
 
 
-def _load(path: str, partial: bool) -> Capture:
+def _load(path: str) -> Capture:
+    """A capture, partial ones included (read up to their last whole snapshot)."""
     try:
-        return Capture(path, allow_partial=partial)
+        return Capture(path, allow_partial=True)
     except CaptureError as e:
-        message = str(e)
-        raise UsageError(message if path in message else f"{path}: {message}") from None
+        raise _capture_error(path, e) from None
 
 
 class DiffCommand:
@@ -390,9 +392,7 @@ class DiffCommand:
             help="snapshot of AFTER (or of BEFORE alone); default: its final one",
         )
         parser.add_argument("--format", choices=FORMATS, default="text")
-        parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
-        parser.add_argument("--partial", action="store_true", help="accept truncated captures")
-        _add_report_options(parser)
+        _add_reading_options(parser)
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
         from . import compare
@@ -401,8 +401,14 @@ class DiffCommand:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
-        before = _load(args.before, args.partial)
-        after = _load(args.after, args.partial) if args.after else None
+        before = _load(args.before)
+        after = _load(args.after) if args.after else None
+        for path, capture in ((args.before, before), (args.after, after)):
+            if capture is not None and not capture.complete:
+                note = partial_note(
+                    capture.final.seq, capture.final.time_ns, capture.valid_size, capture.file_size
+                )
+                print(f"leaktrace: note: {path}: {note}", file=sys.stderr)
         try:
             d = compare.diff(
                 before, after, start=args.start, end=args.end, include_all=args.include_all

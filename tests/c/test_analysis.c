@@ -4,7 +4,8 @@
  * For the sample capture cut at every offset, and with bytes flipped, both
  * must agree: the same error message, or the same tables, with the analyzer's
  * last and peak sites equal to the reader's last snapshot and the first
- * snapshot with the highest heap. A record larger than the stream's chunk
+ * snapshot with the highest heap, and the same RSS per snapshot and native
+ * maps (the sample has both). A record larger than the stream's chunk
  * checks that the buffer grows.
  */
 #include <stdlib.h>
@@ -115,12 +116,25 @@ check_agree(const char *path, const uint8_t *data, size_t size, const char *what
         if (a.nframes == cap.nframes && a.nframes) {
             CHECK(memcmp(a.frames, cap.frames, a.nframes * sizeof(lt_rframe)) == 0);
         }
+        CHECK_U64(a.nnative_maps, ==, cap.nnative_maps);
+        for (size_t i = 0; i < a.nnative_maps && i < cap.nnative_maps; i++) {
+            const lt_anative_map *m = &a.native_maps[i];
+            CHECK_U64(m->base, ==, cap.native_maps[i].base);
+            CHECK_U64(m->start, ==, cap.native_maps[i].start);
+            CHECK_U64(m->end, ==, cap.native_maps[i].end);
+            CHECK_BYTES(a.text + m->path.offset, m->path.len, cap.native_maps[i].path.ptr,
+                        cap.native_maps[i].path.len);
+            CHECK_BYTES(a.text + m->build_id.offset, m->build_id.len,
+                        cap.native_maps[i].build_id.ptr, cap.native_maps[i].build_id.len);
+        }
         size_t peak = 0;
         for (size_t i = 0; i < cap.nsnapshots && i < a.nsnapshots; i++) {
             const lt_rsnapshot *s = &cap.snapshots[i];
             CHECK_U64(a.snapshots[i].heap_bytes, ==, s->heap_bytes);
             CHECK_U64(a.snapshots[i].time_ns, ==, s->time_ns);
             CHECK_U64(a.snapshots[i].label, ==, s->label);
+            CHECK(a.snapshots[i].has_rss == s->has_rss);
+            CHECK_U64(a.snapshots[i].rss_bytes, ==, s->rss_bytes);
             if (s->heap_bytes > cap.snapshots[peak].heap_bytes) {
                 peak = i;
             }

@@ -215,6 +215,10 @@ sample_write(const char *path, sample *s, int finish, uint32_t chain)
     set_counts(in, n2, 0, 0, 12, 1200);
     set_counts(in, n6, 2, 1ull << 40, 2, 1ull << 40);
     r |= sample_snapshot(&w, s, 1, LT_SNAP_MARK, 1ull << 40, label, 1ull << 41, 6);
+    r |= lt_writer_snapshot_extra(&w, 123456789); /* its RSS */
+    static const uint8_t build_id[] = {1, 2, 3};
+    r |= lt_writer_native_map(&w, 0x7f0000000000, 0x7f0000001000, 0x7f0000009000,
+                              LIT("/usr/lib/libsample.so"), build_id, sizeof(build_id));
 
     set_counts(in, n6, 1, 1ull << 39, 3, 3ull << 39);
     r |= sample_snapshot(&w, s, 2, LT_SNAP_FINAL, UINT64_MAX, LT_NO_ID, 0, 0);
@@ -273,6 +277,11 @@ check_sample(const lt_capture *cap, const sample *s, int complete)
     }
 
     CHECK_U64(cap->nsnapshots, ==, SAMPLE_SNAPSHOTS);
+    for (size_t k = 0; k < cap->nsnapshots; k++) { /* only snapshot 1 has an extra */
+        CHECK(cap->snapshots[k].has_rss == (k == 1));
+        CHECK_U64(cap->snapshots[k].rss_bytes, ==, k == 1 ? 123456789 : 0);
+    }
+    CHECK_U64(cap->nnative_maps, ==, 1);
     for (size_t k = 0; k < cap->nsnapshots && k < SAMPLE_SNAPSHOTS; k++) {
         const lt_rsnapshot *snap = &cap->snapshots[k];
         const lt_snapshot_info *info = &s->info[k];

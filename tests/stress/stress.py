@@ -1,5 +1,6 @@
-"""Load test: many threads allocate and free through every allocator domain, with and
-without the GIL, for a given time, under tracking; then the capture is checked exactly.
+"""Load test: many threads allocate and free through every allocator domain and C's
+malloc, with and without the GIL, for a given time, under tracking (``--native``
+included); then the capture is checked exactly.
 
     python tests/stress/stress.py --threads 32 --seconds 600
     make -C tests/stress stress DURATION=600     (builds the test extension first)
@@ -10,9 +11,13 @@ Every thread, until told to stop:
   functions allocate exactly the size asked and nothing else;
 - allocates and frees RAW blocks with the GIL released (recorded at the root site,
   the empty stack), one batch and one tight C loop per round;
+- calls malloc and free from C through ltx_native, once with the GIL held
+  (``# @cmalloc``) and once with it released (``# @cnogil``): native allocations are
+  charged to the calling Python line either way;
 - builds and drops ordinary Python objects (lists, strings, dicts), to load the
   tracker with the interpreter's own allocations and garbage collections.
-Each thread keeps one OBJ block (``# @kept``) and one no-GIL RAW block to the end.
+Each thread keeps one OBJ block (``# @kept``), one no-GIL RAW block and one no-GIL
+malloc block (``# @ckept``) to the end.
 
 The threads are started before tracking begins and kept alive until it ends, so the
 interpreter's own thread start-up (partly without a Python frame) is not recorded.
@@ -64,17 +69,28 @@ def sizes(i: int) -> dict[str, int]:
         "churn": 64 + i,
         "kept": 5_000 + 3 * i,
         "kept_nogil": 9_000 + 11 * i,
+        "cmalloc": 3_000 + 13 * i,
+        "cnogil": 4_096 + 17 * i,
+        "ckept": 12_000 + 19 * i,
     }
 
 
 class Worker(threading.Thread):
-    def __init__(self, ext: ModuleType, index: int, go: threading.Event, stop: threading.Event):
+    def __init__(
+        self,
+        ext: ModuleType,
+        native: ModuleType,
+        index: int,
+        go: threading.Event,
+        stop: threading.Event,
+    ):
         super().__init__(name=f"stress-{index}", daemon=True)
-        self.ext, self.index, self.go, self.stop = ext, index, go, stop
+        self.ext, self.native, self.index, self.go, self.stop = ext, native, index, go, stop
         self.size = sizes(index)
         self.rounds = 0
         self.kept: list[int] = []
         self.kept_nogil: tuple[int, ...] = ()
+        self.kept_native = -1
         self.finished = threading.Event()
         self.leave = threading.Event()
         self.error: BaseException | None = None
@@ -92,13 +108,16 @@ class Worker(threading.Thread):
     def work(self) -> None:
         # Every size is bound before the loop: arithmetic on an allocating line
         # would allocate ints there (beyond the cached small ones).
-        ext = self.ext
+        ext, native = self.ext, self.native
         obj, mem, raw = self.size["obj"], self.size["mem"], self.size["raw"]
+        cmalloc, cnogil = self.size["cmalloc"], self.size["cnogil"]
         nogil, churn, churn_count = self.size["nogil"], self.size["churn"], CHURN
         kept_size, kept_nogil_size = self.size["kept"], self.size["kept_nogil"]
         handle = ext.obj_malloc(kept_size)  # @kept
         self.kept.append(handle)
         self.kept_nogil = ext.raw_malloc_nogil(kept_nogil_size, 1)
+        ckept_size = self.size["ckept"]
+        self.kept_native = native.malloc_nogil(ckept_size)  # @ckept
         stop = self.stop
         rounds = 0
         while not stop.is_set():
@@ -110,21 +129,25 @@ class Worker(threading.Thread):
             ext.raw_free(c)
             ext.raw_free_nogil(ext.raw_malloc_nogil(nogil, 1))
             ext.raw_churn_nogil(churn, churn_count)
+            d = native.malloc(cmalloc)  # @cmalloc
+            native.free(d)
+            native.free_nogil(native.malloc_nogil(cnogil))  # @cnogil
             garbage = {str(k): [k] * 3 for k in range(rounds % 40)}
             del garbage
             rounds += 1
         self.rounds = rounds
 
 
-def load_testext(path: str | None) -> ModuleType:
+def load_extension(name: str, path: str | None) -> ModuleType:
+    """A test extension of tests/testext (ltx_testext, ltx_native), built unless given."""
     if path is None:
         sys.path.insert(0, str(TESTS))
-        from conftest import build_testext
+        from conftest import TESTEXT_DIR, build_extension
 
         out = Path(os.environ.get("TMPDIR", "/tmp")) / f"ltx-stress-{os.getpid()}"
         out.mkdir(exist_ok=True)
-        path = str(build_testext(out))
-    spec = importlib.util.spec_from_file_location("ltx_testext", path)
+        path = str(build_extension(TESTEXT_DIR / f"{name}.c", out))
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -144,7 +167,7 @@ def check(capture: leaktrace.Capture, workers: list[Worker], stats: dict[str, in
         if got != want:
             wrong.append(f"{what}: captured {got}, the threads did {want}")
 
-    for kind in ("obj", "mem", "raw"):
+    for kind in ("obj", "mem", "raw", "cmalloc", "cnogil"):
         expect(
             f"line @{kind}",
             tuple(at(capture, THIS_FILE, LINE[kind])[:4]),
@@ -153,6 +176,8 @@ def check(capture: leaktrace.Capture, workers: list[Worker], stats: dict[str, in
     kept = sum(w.size["kept"] for w in workers)
     n = len(workers)
     expect("line @kept", tuple(at(capture, THIS_FILE, LINE["kept"])[:4]), (kept, n, kept, n))
+    ckept = sum(w.size["ckept"] for w in workers)
+    expect("line @ckept", tuple(at(capture, THIS_FILE, LINE["ckept"])[:4]), (ckept, n, ckept, n))
     # Without the GIL, every RAW block is recorded at the root (the empty stack).
     # The threads were started before tracking, so nothing else is recorded there.
     kept_nogil = sum(w.size["kept_nogil"] for w in workers)
@@ -181,10 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--output", default="stress.ltc", help="capture file")
     parser.add_argument("--testext", help="built ltx_testext module (default: build it)")
+    parser.add_argument("--native-ext", help="built ltx_native module (default: build it)")
     parser.add_argument("--switch-interval", type=float, default=1e-5, metavar="S")
     args = parser.parse_args(argv)
 
-    ext = load_testext(args.testext)
+    ext = load_extension("ltx_testext", args.testext)
+    native = load_extension("ltx_native", args.native_ext)
     if args.threads * SLOTS_PER_THREAD > ext.SLOTS:
         parser.error(f"at most {ext.SLOTS // SLOTS_PER_THREAD} threads (ltx_testext's slots)")
     # Generous: the threads stop after `seconds`; stopping, writing and checking
@@ -196,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.setswitchinterval(args.switch_interval)
     go, stop = threading.Event(), threading.Event()
-    workers = [Worker(ext, i, go, stop) for i in range(args.threads)]
+    workers = [Worker(ext, native, i, go, stop) for i in range(args.threads)]
     for w in workers:
         w.start()
     started = time.monotonic()
-    _core.start(args.output)
+    _core.start(args.output, native=True)
     go.set()
     time.sleep(args.seconds)
     stop.set()
@@ -217,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         for h in w.kept:
             ext.obj_free(h)
         ext.raw_free_nogil(w.kept_nogil)
+        native.free_nogil(w.kept_native)
 
     capture = leaktrace.load(args.output)
     wrong = errors + check(capture, workers, stats)

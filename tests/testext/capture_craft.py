@@ -8,6 +8,7 @@ from dataclasses import dataclass
 MAGIC = b"\x89LTCAP\r\n"
 HEADER_SIZE = 16
 REC_META, REC_STRING, REC_FRAME, REC_NODE, REC_SNAPSHOT, REC_STATS, REC_END = range(1, 8)
+REC_SNAPSHOT_EXTRA = 0x42  # seq rss_bytes, right after its snapshot (optional)
 
 
 def varint(value: int) -> bytes:

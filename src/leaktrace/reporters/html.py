@@ -141,10 +141,8 @@ def _json_kind_code(frame: dict[str, Any]) -> int:
 def report_data(profile: Profile) -> dict[str, Any]:
     frames = _Frames()
     tree = _tree(profile, frames)
-    # The whole-file reader also gives what the analyzer skips: RSS per snapshot,
-    # when the capture records it.
+    # The whole-file reader gives the sites' growth and retention (the JSON report's).
     capture = Capture(profile.path, allow_partial=True)
-    rss = {s.seq: getattr(s, "rss_bytes", None) for s in capture.snapshots}
     sites, nsites, sites_note = _sites(profile, capture, frames)
     stats = profile.stats
     last, peak = profile.last, profile.peak
@@ -176,7 +174,7 @@ def report_data(profile: Profile) -> dict[str, Any]:
         "sitesOmitted": nsites - len(sites),
         "sitesNote": sites_note,
         "timeline": [
-            [p.time_ns / 1e9, p.heap_bytes, rss.get(p.seq), p.seq, p.kind, p.label]
+            [p.time_ns / 1e9, p.heap_bytes, p.rss_bytes, p.seq, p.kind, p.label]
             for p in profile.timeline
         ],
         "peakSeq": peak.seq,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import _core
 from ..capture import (
@@ -32,6 +32,9 @@ from ..capture import (
     Excluded,
     Frame,
     _is_own_frame,
+    _unscale,
+    partial_note,
+    symbolize_native_frames,
 )
 
 FRAME_KINDS = ("python", "native")
@@ -61,6 +64,7 @@ class TimelinePoint:
     label: str | None
     heap_bytes: int
     heap_count: int
+    rss_bytes: int | None  # the process's resident set, when the capture records it
 
 
 @dataclass
@@ -127,11 +131,7 @@ class Profile:
         """One line saying how far a partial capture reaches, or None when it is whole."""
         if self.complete:
             return None
-        return (
-            f"partial capture (the tracked process died before stopping): it reaches snapshot "
-            f"#{self.last.seq} at {self.last.time_ns / 1e9:.3f} s; {self.valid_size} of "
-            f"{self.file_size} bytes valid"
-        )
+        return partial_note(self.last.seq, self.last.time_ns, self.valid_size, self.file_size)
 
 
 def _frame_classes(frames: list[Frame]) -> list[int]:
@@ -159,12 +159,14 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
     data = _core.analyze(
         path, allow_partial=True, progress_fd=progress_fd, progress_delay=PROGRESS_DELAY_S
     )
-    # Frames equal in value (two code objects, one name and line) are one frame.
+    raw_frames = [Frame(*raw) for raw in data["frames"]]
+    symbolize_native_frames(raw_frames, data["native_maps"])
+    # Frames equal in value (two code objects, one name and line, or two return
+    # addresses in one native line) are one frame.
     frames: list[Frame] = []
     canonical: list[int] = []
     seen: dict[Frame, int] = {}
-    for raw in data["frames"]:
-        frame = Frame(*raw)
+    for frame in raw_frames:
         index = seen.get(frame)
         if index is None:
             index = seen[frame] = len(frames)
@@ -191,8 +193,8 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
         peak_bytes=[0],
         peak_count=[0],
         timeline=[
-            TimelinePoint(seq, SNAPSHOT_KINDS[kind], time_ns, label, heap_bytes, heap_count)
-            for seq, kind, time_ns, label, heap_bytes, heap_count in data["snapshots"]
+            TimelinePoint(seq, SNAPSHOT_KINDS[kind], time_ns, label, heap_bytes, heap_count, rss)
+            for seq, kind, time_ns, label, heap_bytes, heap_count, rss in data["snapshots"]
         ],
         peak_index=data["peak_index"],
         include_all=include_all,
@@ -263,7 +265,24 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
             profile.peak_count[target[node]] += lc
             profile.peak_bytes[target[node]] += lb
     profile.excluded = left_out
+    if data["sampling"]:
+        _unscale_counts(profile, data["sampling"]["count_scale"])
     return profile
+
+
+def _unscale_counts(profile: Profile, scale: int) -> None:
+    """Block counts of a sampled capture are fixed point (docs/sampling.md): whole
+    blocks here, as in Capture. Byte figures are estimates already."""
+    for counts in (profile.live_count, profile.alloc_count, profile.peak_count):
+        counts[:] = [_unscale(c, scale) for c in counts]
+    for excluded in profile.excluded.values():
+        excluded.count = _unscale(excluded.count, scale)
+    profile.timeline = [
+        replace(p, heap_count=_unscale(p.heap_count, scale)) for p in profile.timeline
+    ]
+    for key in ("total_allocations", "total_frees"):
+        if key in profile.stats:
+            profile.stats[key] = _unscale(profile.stats[key], scale)
 
 
 def _is_terminal(stream: object) -> bool:
