@@ -59,7 +59,9 @@ READING_COMMANDS: dict[str, list[list[str]]] = {
         ["diff", "--from", "-1", "--format", "json", "{}", "{valid}"],
     ],
 }
-NOT_READING = {"run"}  # runs a program; its bad input is in test_bad_input.py
+# run starts a program (its bad input: test_bad_input.py); attach, snapshot and detach
+# take a process id, not a file (their bad input: test_attach.py).
+NOT_READING = {"run", "attach", "snapshot", "detach"}
 
 FUZZ_REGRESSIONS = Path(__file__).resolve().parent / "c" / "fuzz_regressions"
 MEMORY_LIMIT = 1 << 30
