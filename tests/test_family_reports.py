@@ -18,6 +18,7 @@ from leaktrace.family import child_captures
 
 PROGRAM = """
 import os
+import time
 
 import leaktrace
 
@@ -28,8 +29,9 @@ if pid == 0:
 os.waitpid(pid, 0)
 parent_keep = []
 for _ in range(6):
-    parent_keep.append(bytearray(10000))
     leaktrace.snapshot()
+    parent_keep.append(bytearray(10000))
+    time.sleep(0.05)
 """
 
 
@@ -89,3 +91,54 @@ def test_load_refuses_a_partial_capture_unless_allowed(partial_family: Path) -> 
     with pytest.raises(leaktrace.CaptureError):
         leaktrace.load(partial_family / "fam.ltc")
     assert leaktrace.load(partial_family / "fam.ltc", allow_partial=True).complete is False
+
+
+def merged_json(cwd: Path) -> dict:
+    result = run(cwd, "report", "--merge", "--format", "json", "fam.ltc")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_merged_totals_are_sums_over_the_processes(family: Path) -> None:
+    root = leaktrace.load(family / "fam.ltc")
+    (child_path,) = child_captures(str(family / "fam.ltc"))
+    child = leaktrace.load(child_path)
+    doc = merged_json(family)
+    assert doc["live_bytes_at_exit"] == root.final.heap_bytes + child.final.heap_bytes
+    assert doc["total_allocations"] == (
+        root.stats["total_allocations"] + child.stats["total_allocations"]
+    )
+    assert doc["merged"] == [
+        {"capture": "fam.ltc", "pid": int(root.meta["pid"])},
+        {"capture": os.path.basename(child_path), "pid": int(child.meta["pid"])},
+    ]
+    assert doc["not_merged"] == []
+
+
+def test_merged_report_classifies_no_growth(family: Path) -> None:
+    # The parent's own report classes its loop's site as leaking...
+    own = json.loads(run(family, "report", "--format", "json", "fam.ltc").stdout)
+    assert any(s["growth"] and s["growth"]["class"] == "leaking" for s in own["leaks"])
+    # ...the merged one has no series to classify, and says so.
+    assert all(s["growth"] is None for s in merged_json(family)["leaks"])
+    text = run(family, "report", "--merge", "fam.ltc").stdout
+    assert text.startswith(
+        "leaktrace: 2 processes merged; growth is not classified across processes "
+        "(--children shows each one's)\n"
+    )
+    assert "growth:" not in text
+
+
+def test_merged_json_lists_the_captures_it_could_not_read(family: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(family, copy)
+    (copy / "fam.ltc.4242.ltc").write_bytes(b"not a capture")
+    doc = merged_json(copy)
+    (skipped,) = doc["not_merged"]
+    assert skipped["capture"] == "fam.ltc.4242.ltc"
+    assert skipped["error"]
+    assert [m["capture"] for m in doc["merged"]] == ["fam.ltc"] + [
+        os.path.basename(p) for p in child_captures(str(family / "fam.ltc"))
+    ]
+    text = run(copy, "report", "--merge", "fam.ltc").stdout
+    assert f"  not merged: fam.ltc.4242.ltc: {skipped['error']}\n" in text

@@ -320,8 +320,18 @@ class ReportCommand:
             )
             skipped = [m for m in members if m.capture is None]
             if args.format == "text":
-                text = f"leaktrace: {len(readable)} processes merged\n" + text
+                text = (
+                    f"leaktrace: {len(readable)} processes merged; growth is not classified "
+                    "across processes (--children shows each one's)\n" + text
+                )
                 text += "".join(f"  not merged: {m.path}: {m.error}\n" for m in skipped)
+            elif args.format == "json":
+                import json
+
+                doc = json.loads(text)
+                doc["merged"] = [{"capture": m.path, "pid": m.pid} for m in members if m.capture]
+                doc["not_merged"] = [{"capture": m.path, "error": m.error} for m in skipped]
+                text = json.dumps(doc, indent=2) + "\n"
             _write_output(text, args.output)
             return 0
         if args.format == "json":
