@@ -142,3 +142,14 @@ def test_merged_json_lists_the_captures_it_could_not_read(family: Path, tmp_path
     ]
     text = run(copy, "report", "--merge", "fam.ltc").stdout
     assert f"  not merged: fam.ltc.4242.ltc: {skipped['error']}\n" in text
+
+
+def test_children_json_has_the_report_schema_version(family: Path) -> None:
+    from leaktrace.report import JSON_SCHEMA_VERSION
+
+    result = run(family, "report", "--children", "--format", "json", "fam.ltc")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert list(doc) == ["schema_version", "processes"]
+    assert doc["schema_version"] == JSON_SCHEMA_VERSION
+    assert [p["report"]["schema_version"] for p in doc["processes"]] == [JSON_SCHEMA_VERSION] * 2

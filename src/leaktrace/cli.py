@@ -348,7 +348,10 @@ class ReportCommand:
                 }
                 for m in members
             ]
-            _write_output(json.dumps({"processes": docs}, indent=2) + "\n", args.output)
+            from .report import JSON_SCHEMA_VERSION
+
+            family_doc = {"schema_version": JSON_SCHEMA_VERSION, "processes": docs}
+            _write_output(json.dumps(family_doc, indent=2) + "\n", args.output)
             return 0
         parts = []
         for m in members:
