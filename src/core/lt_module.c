@@ -629,6 +629,70 @@ register_atexit(PyObject *module)
 }
 
 static PyObject *
+core_timer_before_fork(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    lt_timer_pause_for_fork();
+    Py_RETURN_NONE;
+}
+
+/* A pending call: it runs in the main thread once os.fork() has returned. A
+ * restart that fails (no memory, no thread) leaves the timer stopped; raising
+ * here would surface at an arbitrary line of the program. */
+static int
+resume_timer(void *unused)
+{
+    (void)unused;
+    (void)lt_timer_resume_after_fork();
+    return 0;
+}
+
+static PyObject *
+core_timer_after_fork_parent(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    /* 3.13 counts the threads after the after_in_parent callbacks: a thread
+     * started here would be counted, so the restart waits for a pending call. */
+    if (Py_AddPendingCall(resume_timer, NULL) < 0) {
+        resume_timer(NULL);
+    }
+    Py_RETURN_NONE;
+}
+
+/* os.fork() warns (3.12+) when other threads run: the timer thread is joined
+ * before a fork and restarted in the parent after it (lt_timer.h). */
+static int
+register_at_fork(PyObject *module)
+{
+    static int registered;
+    if (registered) {
+        return 0;
+    }
+    PyObject *before = PyObject_GetAttrString(module, "_timer_before_fork");
+    PyObject *after = before ? PyObject_GetAttrString(module, "_timer_after_fork_parent") : NULL;
+    PyObject *os = after ? PyImport_ImportModule("os") : NULL;
+    PyObject *func = os ? PyObject_GetAttrString(os, "register_at_fork") : NULL;
+    PyObject *kwargs = func ? Py_BuildValue("{sOsO}", "before", before, "after_in_parent", after)
+                            : NULL;
+    PyObject *empty = kwargs ? PyTuple_New(0) : NULL;
+    PyObject *r = empty ? PyObject_Call(func, empty, kwargs) : NULL;
+    Py_XDECREF(empty);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(func);
+    Py_XDECREF(os);
+    Py_XDECREF(after);
+    Py_XDECREF(before);
+    if (!r) {
+        return -1;
+    }
+    Py_DECREF(r);
+    registered = 1;
+    return 0;
+}
+
+static PyObject *
 core_start_timer(PyObject *module, PyObject *args)
 {
     double seconds;
@@ -643,7 +707,7 @@ core_start_timer(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "leaktrace is not tracking");
         return NULL;
     }
-    if (register_atexit(module) < 0) {
+    if (register_atexit(module) < 0 || register_at_fork(module) < 0) {
         return NULL;
     }
     if (lt_timer_start((uint64_t)(seconds * 1e9), interval_tick, NULL) < 0) {
@@ -1281,6 +1345,10 @@ static PyMethodDef core_methods[] = {
     {"start_timer", core_start_timer, METH_VARARGS,
      "start_timer(seconds)\n--\n\nTake an interval snapshot every `seconds` from a native "
      "thread."},
+    {"_timer_before_fork", core_timer_before_fork, METH_NOARGS,
+     "_timer_before_fork()\n--\n\nos.register_at_fork callback: pause the snapshot timer."},
+    {"_timer_after_fork_parent", core_timer_after_fork_parent, METH_NOARGS,
+     "_timer_after_fork_parent()\n--\n\nos.register_at_fork callback: resume the timer."},
     {"stop_timer", core_stop_timer, METH_NOARGS,
      "stop_timer()\n--\n\nStop interval snapshots (tracking goes on)."},
     {"timer_ticks", core_timer_ticks, METH_NOARGS,

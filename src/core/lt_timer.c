@@ -14,6 +14,7 @@ static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
  * while it holds the GIL instead, to skip a tick a stop is waiting on. */
 static pthread_cond_t wakeup;
 static int stop_requested;
+static uint64_t next_deadline; /* the thread's next tick, read after it is joined */
 
 /* Written with the GIL held while no timer thread runs; read by the thread. */
 static uint64_t interval;
@@ -25,6 +26,7 @@ static PyThreadState *timer_tstate;
  * with the GIL released: other stops return at once, starts fail. */
 static int running;
 static int joining;
+static int paused; /* stopped by lt_timer_pause_for_fork(), to resume in the parent */
 static pthread_t thread;
 static uint64_t ticks; /* written by the thread with the GIL held */
 
@@ -47,8 +49,8 @@ static void *
 timer_main(void *unused)
 {
     (void)unused;
-    uint64_t deadline = monotonic_ns() + interval;
     pthread_mutex_lock(&TIMER_LOCK);
+    uint64_t deadline = next_deadline;
     while (!stop_requested) {
         struct timespec until = to_timespec(deadline);
         pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until);
@@ -76,6 +78,7 @@ timer_main(void *unused)
             deadline = now + interval;
         }
     }
+    next_deadline = deadline;
     pthread_mutex_unlock(&TIMER_LOCK);
     return NULL;
 }
@@ -99,6 +102,7 @@ after_fork_child(void)
      * thread state of every thread but the forking one. */
     running = 0;
     joining = 0;
+    paused = 0;
     timer_tstate = NULL;
     pthread_mutex_unlock(&TIMER_LOCK);
 }
@@ -130,6 +134,32 @@ init_once(void)
     return 0;
 }
 
+static void
+delete_tstate(void)
+{
+    PyThreadState_Clear(timer_tstate);
+    PyThreadState_Delete(timer_tstate);
+    timer_tstate = NULL;
+}
+
+/* Starts the thread with the settings and thread state in place; its first
+ * tick is at first_deadline. Returns 0, or -1 with errno set (the thread
+ * state is then deleted). */
+static int
+start_thread(uint64_t first_deadline)
+{
+    stop_requested = 0;
+    next_deadline = first_deadline;
+    int err = pthread_create(&thread, NULL, timer_main, NULL);
+    if (err) {
+        delete_tstate();
+        errno = err;
+        return -1;
+    }
+    running = 1;
+    return 0;
+}
+
 int
 lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
 {
@@ -140,6 +170,10 @@ lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
     if (init_once() < 0) {
         return -1;
     }
+    if (paused) { /* stopped while paused: its thread state is still there */
+        delete_tstate();
+        paused = 0;
+    }
     timer_tstate = PyThreadState_New(PyInterpreterState_Get());
     if (!timer_tstate) {
         errno = ENOMEM;
@@ -149,25 +183,14 @@ lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
     tick_fn = tick;
     tick_arg = arg;
     ticks = 0;
-    stop_requested = 0;
-    int err = pthread_create(&thread, NULL, timer_main, NULL);
-    if (err) {
-        PyThreadState_Clear(timer_tstate);
-        PyThreadState_Delete(timer_tstate);
-        timer_tstate = NULL;
-        errno = err;
-        return -1;
-    }
-    running = 1;
-    return 0;
+    return start_thread(monotonic_ns() + interval_ns);
 }
 
-void
-lt_timer_stop(void)
+/* Joins the thread; the caller holds the GIL and has checked that it runs.
+ * The thread state is kept for a restart. */
+static void
+join_thread(void)
 {
-    if (!running || joining) {
-        return;
-    }
     joining = 1;
     pthread_mutex_lock(&TIMER_LOCK);
     __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
@@ -176,11 +199,43 @@ lt_timer_stop(void)
     Py_BEGIN_ALLOW_THREADS
     pthread_join(thread, NULL);
     Py_END_ALLOW_THREADS
-    PyThreadState_Clear(timer_tstate);
-    PyThreadState_Delete(timer_tstate);
-    timer_tstate = NULL;
     running = 0;
     joining = 0;
+}
+
+void
+lt_timer_stop(void)
+{
+    if (paused) {
+        delete_tstate();
+        paused = 0;
+        return;
+    }
+    if (!running || joining) {
+        return;
+    }
+    join_thread();
+    delete_tstate();
+}
+
+void
+lt_timer_pause_for_fork(void)
+{
+    if (!running || joining) {
+        return;
+    }
+    join_thread();
+    paused = 1;
+}
+
+int
+lt_timer_resume_after_fork(void)
+{
+    if (!paused || running || joining) {
+        return 0;
+    }
+    paused = 0;
+    return start_thread(next_deadline);
 }
 
 int

@@ -164,7 +164,13 @@ def is_tracking() -> bool:
 
 
 def load(path: str | os.PathLike[str], *, allow_partial: bool = False) -> Capture:
-    """Read and validate a capture file."""
+    """Read and validate a capture file.
+
+    A partial capture (its process died before tracking stopped) raises CaptureError
+    unless ``allow_partial`` is True; then it is read up to its last complete snapshot
+    and its ``complete`` attribute is False. ``leaktrace report``, unlike this function,
+    reads partial captures by default and says so in the report.
+    """
     from .capture import Capture
 
     return Capture(path, allow_partial=allow_partial)

@@ -74,11 +74,13 @@ class Tracker:
         *,
         interval: float | None = None,
         max_depth: int = 64,
+        native_allocs: bool = True,
     ) -> None:
         self._given_path = path
         self.path: str | None = None
         self.interval = interval
         self.max_depth = max_depth
+        self.native_allocs = native_allocs
         self.capture: Capture | None = None
         self._iterations: list[int] = []
 
@@ -92,7 +94,9 @@ class Tracker:
             self.path = os.fspath(self._given_path)
         gc.collect()
         try:
-            _core.start(self.path, self.max_depth, session_meta("leaktrace.track()"))
+            meta = session_meta("leaktrace.track()")
+            meta["native_allocs"] = str(int(self.native_allocs))
+            _core.start(self.path, self.max_depth, meta, self.native_allocs)
         except BaseException:
             if self._given_path is None:
                 os.unlink(self.path)
@@ -206,9 +210,15 @@ def track(
     *,
     interval: float | None = None,
     max_depth: int = 64,
+    native_allocs: bool = True,
 ) -> Tracker:
-    """``with leaktrace.track() as t: ...`` then ``t.report()`` or ``t.leaks()``."""
-    return Tracker(path, interval=interval, max_depth=max_depth)
+    """``with leaktrace.track() as t: ...`` then ``t.report()`` or ``t.leaks()``.
+
+    As with ``leaktrace.start()``, allocations C code makes with the malloc family
+    and mmap are tracked too, at the Python line that called it, unless
+    ``native_allocs`` is False.
+    """
+    return Tracker(path, interval=interval, max_depth=max_depth, native_allocs=native_allocs)
 
 
 @dataclass(frozen=True)
@@ -238,16 +248,18 @@ def check(
     warmup: int = 1,
     iterations: int = 10,
     path: str | os.PathLike[str] | None = None,
+    native_allocs: bool = True,
     **kwargs: Any,
 ) -> CheckResult:
     """Calls fn(*args, **kwargs) warmup + iterations times under tracking.
 
     A snapshot after each measured iteration (and one before the first, after
     the warm-up) gives every site a series of live bytes per iteration.
+    Native allocations are tracked as by ``track()`` unless ``native_allocs`` is False.
     """
     if warmup < 0 or iterations < 3:
         raise ValueError("check() needs warmup >= 0 and iterations >= 3")
-    with track(path) as t:
+    with track(path, native_allocs=native_allocs) as t:
         for _ in range(warmup):
             fn(*args, **kwargs)
         t.snapshot(ITERATION_LABEL + "0")
@@ -258,16 +270,28 @@ def check(
 
 
 def no_growth(
-    max_growth: int | str = 0, *, iterations: int = 10, warmup: int = 1
+    max_growth: int | str = 0,
+    *,
+    iterations: int = 10,
+    warmup: int = 1,
+    native_allocs: bool = True,
 ) -> Callable[[Callable[P, R]], Callable[P, None]]:
     """Decorator: calling the function runs check() on it and raises LeakError
-    when the leaking sites grow by more than max_growth bytes per iteration."""
+    when the leaking sites grow by more than max_growth bytes per iteration
+    (native allocations included unless native_allocs is False)."""
     limit = parse_size(max_growth)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, None]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
-            result = check(fn, *args, warmup=warmup, iterations=iterations, **kwargs)
+            result = check(
+                fn,
+                *args,
+                warmup=warmup,
+                iterations=iterations,
+                native_allocs=native_allocs,
+                **kwargs,
+            )
             if result.leaking and result.growth_per_iteration > limit:
                 raise LeakError(result.report())
 

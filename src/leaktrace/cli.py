@@ -306,13 +306,15 @@ class ReportCommand:
         if args.top < 1:
             raise UsageError("--top must be at least 1")
         try:
-            root = Capture(args.capture, allow_partial=args.partial)
+            # Partial captures are read up to their last snapshot, as by plain report;
+            # each report says so (--partial is accepted and changes nothing).
+            root = Capture(args.capture, allow_partial=True)
         except CaptureError as e:
             message = str(e)
             raise UsageError(
                 message if args.capture in message else f"{args.capture}: {message}"
             ) from None
-        members = load_family(root, allow_partial=args.partial)
+        members = load_family(root, allow_partial=True)
         readable = [m.capture for m in members if m.capture is not None]
         if args.merge:
             text = render(
@@ -320,8 +322,18 @@ class ReportCommand:
             )
             skipped = [m for m in members if m.capture is None]
             if args.format == "text":
-                text = f"leaktrace: {len(readable)} processes merged\n" + text
+                text = (
+                    f"leaktrace: {len(readable)} processes merged; growth is not classified "
+                    "across processes (--children shows each one's)\n" + text
+                )
                 text += "".join(f"  not merged: {m.path}: {m.error}\n" for m in skipped)
+            elif args.format == "json":
+                import json
+
+                doc = json.loads(text)
+                doc["merged"] = [{"capture": m.path, "pid": m.pid} for m in members if m.capture]
+                doc["not_merged"] = [{"capture": m.path, "error": m.error} for m in skipped]
+                text = json.dumps(doc, indent=2) + "\n"
             _write_output(text, args.output)
             return 0
         if args.format == "json":
@@ -338,7 +350,10 @@ class ReportCommand:
                 }
                 for m in members
             ]
-            _write_output(json.dumps({"processes": docs}, indent=2) + "\n", args.output)
+            from .report import JSON_SCHEMA_VERSION
+
+            family_doc = {"schema_version": JSON_SCHEMA_VERSION, "processes": docs}
+            _write_output(json.dumps(family_doc, indent=2) + "\n", args.output)
             return 0
         parts = []
         for m in members:

@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from .capture import Capture, CaptureError, Excluded, Site
+from .capture import Capture, CaptureError, Excluded, Site, Snapshot
 
 LINK_NAMES = ("forked", "started")  # by the LT_LINK_* value of the link record
 
@@ -60,6 +60,9 @@ class MergedCapture(Capture):
 
     A forked child inherits its parent's live blocks, and each process holds its own
     copy of them, so the merged figures count them once per process that holds them.
+    Its one snapshot is the sum of the captures' final snapshots: the processes'
+    snapshots are not taken at the same moments, so there is no merged series and
+    growth is not classified (each process's own report shows its growth).
     """
 
     def __init__(self, captures: list[Capture]) -> None:
@@ -67,6 +70,22 @@ class MergedCapture(Capture):
         self.__dict__.update(root.__dict__)
         self.members = captures
         self.complete = all(c.complete for c in captures)
+        self.valid_size = sum(c.valid_size for c in captures)
+        self.file_size = sum(c.file_size for c in captures)
+        finals = [c.final for c in captures]
+        rss = [s.rss_bytes for s in finals]
+        self.snapshots = [
+            Snapshot(
+                root.final.seq,
+                root.final.kind,
+                max(s.time_ns for s in finals),
+                None,
+                sum(s.heap_bytes for s in finals),
+                sum(s.heap_count for s in finals),
+                [],
+                None if None in rss else sum(r for r in rss if r is not None),
+            )
+        ]
         self.stats = {
             key: sum(c.stats.get(key, 0) for c in captures)
             for key in root.stats
