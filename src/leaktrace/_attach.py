@@ -27,6 +27,7 @@ def _start(request: dict[str, object]) -> dict[str, object]:
         output,
         int(request["depth"]),  # type: ignore[call-overload]
         session_meta(f"{argv} (attached at pid {os.getpid()})"),
+        native=True,  # native allocations, as leaktrace run tracks them by default
         sample_bytes=int(request["sample_bytes"]),  # type: ignore[call-overload]
         attached=True,
     )

@@ -155,6 +155,7 @@ def start_from_env() -> None:
             path,
             depth,
             session_meta(f"{argv} (started by {parent_pid})"),
+            native=True,  # native allocations, as leaktrace run tracks them by default
             sample_bytes=sample_bytes,
             follow_fork=True,
             parent=(link, parent_pid, parent_capture),
