@@ -226,9 +226,9 @@ class Capture:
         """
         grouped: dict[tuple[tuple[Frame, ...], bool], Site] = {}
         excluded = {"imports": Excluded(), "no_python_frame": Excluded()}
+        # Nodes whose blocks were all freed still count in their group's allocation
+        # totals (another instruction on the same line may hold live blocks).
         for site in self.sites(snapshot):
-            if site.count == 0:
-                continue
             stack = site.stack if site.truncated else _trim_own_frames(site.stack)
             if not include_all:
                 if not site.stack:
@@ -248,7 +248,8 @@ class Capture:
             group.alloc_bytes += site.alloc_bytes
             group.alloc_count += site.alloc_count
             group.nodes.extend(site.nodes)
-        ranked = sorted(grouped.values(), key=lambda s: (-s.bytes, -s.count))
+        live = (g for g in grouped.values() if g.count)
+        ranked = sorted(live, key=lambda s: (-s.bytes, -s.count))
         return ranked, excluded
 
 
