@@ -928,6 +928,39 @@ retention_record(const lt_rretention *rec)
                          (unsigned long long)rec->amount, "sites", sites, "path", p);
 }
 
+/* Fills a list of PyList_New(n) with (function, file, line) of each frame;
+ * strings holds the capture's strings. Returns 0 or -1 (exception set). */
+static int
+fill_frames(PyObject *list, const lt_rframe *frames, PyObject *strings)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        const lt_rframe *f = &frames[i];
+        PyObject *t = Py_BuildValue("(OOL)", PyList_GET_ITEM(strings, f->function),
+                                    PyList_GET_ITEM(strings, f->file), (long long)f->line);
+        if (!t) {
+            return -1;
+        }
+        PyList_SET_ITEM(list, i, t);
+    }
+    return 0;
+}
+
+/* Fills a list of PyList_New(n) with (parent, frame) of each node, frame -1 for
+ * the root. Returns 0 or -1 (exception set). */
+static int
+fill_nodes(PyObject *list, const lt_rnode *nodes)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        long frame = nodes[i].frame == UINT32_MAX ? -1 : (long)nodes[i].frame;
+        PyObject *t = Py_BuildValue("(Il)", nodes[i].parent, frame);
+        if (!t) {
+            return -1;
+        }
+        PyList_SET_ITEM(list, i, t);
+    }
+    return 0;
+}
+
 static PyObject *
 build_capture(const lt_capture *cap)
 {
@@ -948,22 +981,8 @@ build_capture(const lt_capture *cap)
         }
         PyList_SET_ITEM(strings, (Py_ssize_t)i, s);
     }
-    for (size_t i = 0; i < cap->nframes; i++) {
-        const lt_rframe *f = &cap->frames[i];
-        PyObject *t = Py_BuildValue("(OOL)", PyList_GET_ITEM(strings, f->function),
-                                    PyList_GET_ITEM(strings, f->file), (long long)f->line);
-        if (!t) {
-            goto error;
-        }
-        PyList_SET_ITEM(frames, (Py_ssize_t)i, t);
-    }
-    for (size_t i = 0; i < cap->nnodes; i++) {
-        long frame = cap->nodes[i].frame == UINT32_MAX ? -1 : (long)cap->nodes[i].frame;
-        PyObject *t = Py_BuildValue("(Il)", cap->nodes[i].parent, frame);
-        if (!t) {
-            goto error;
-        }
-        PyList_SET_ITEM(nodes, (Py_ssize_t)i, t);
+    if (fill_frames(frames, cap->frames, strings) < 0 || fill_nodes(nodes, cap->nodes) < 0) {
+        goto error;
     }
     for (size_t i = 0; i < cap->nsnapshots; i++) {
         PyObject *s = build_snapshot(&cap->snapshots[i], strings);
@@ -1168,22 +1187,8 @@ build_analysis(const lt_analysis *a)
         }
         PyList_SET_ITEM(strings, (Py_ssize_t)i, s);
     }
-    for (size_t i = 0; i < a->nframes; i++) {
-        const lt_rframe *f = &a->frames[i];
-        PyObject *t = Py_BuildValue("(OOL)", PyList_GET_ITEM(strings, f->function),
-                                    PyList_GET_ITEM(strings, f->file), (long long)f->line);
-        if (!t) {
-            goto error;
-        }
-        PyList_SET_ITEM(frames, (Py_ssize_t)i, t);
-    }
-    for (size_t i = 0; i < a->nnodes; i++) {
-        long frame = a->nodes[i].frame == UINT32_MAX ? -1 : (long)a->nodes[i].frame;
-        PyObject *t = Py_BuildValue("(Il)", a->nodes[i].parent, frame);
-        if (!t) {
-            goto error;
-        }
-        PyList_SET_ITEM(nodes, (Py_ssize_t)i, t);
+    if (fill_frames(frames, a->frames, strings) < 0 || fill_nodes(nodes, a->nodes) < 0) {
+        goto error;
     }
     for (size_t i = 0; i < a->nsnapshots; i++) {
         const lt_asnapshot *s = &a->snapshots[i];
