@@ -11,7 +11,7 @@ from pathlib import Path
 from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
-SOURCES = sorted(str(p) for p in Path("src/core").glob("lt_*.c"))
+SOURCES = sorted(str(p) for p in Path("src/core").glob("*/lt_*.c"))
 
 compile_args = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
 link_args: list[str] = []
@@ -48,7 +48,7 @@ setup(
             libraries=["m"],  # lt_sampler: log, expm1
             extra_compile_args=compile_args,
             extra_link_args=link_args,
-            depends=sorted(str(p) for p in Path("src/core").glob("*.h")),
+            depends=sorted(str(p) for p in Path("src/core").glob("*/*.h")),
         )
     ],
 )

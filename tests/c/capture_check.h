@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lt_reader.h"
+#include "capture/lt_reader.h"
 
 static inline int
 capture_span_ok(const lt_capture *cap, const char *ptr, size_t len)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "capture_check.h"
-#include "lt_reader.h"
+#include "capture/lt_reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

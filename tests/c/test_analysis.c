@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "lt_analysis.h"
-#include "lt_reader.h"
-#include "lt_stream.h"
+#include "analyze/lt_analysis.h"
+#include "capture/lt_reader.h"
+#include "capture/lt_stream.h"
 
 #define SAMPLED_OFFSETS 400 /* cuts and flips tried per test, about */
 

@@ -9,11 +9,11 @@
 
 #include "capture_check.h"
 #include "check.h"
-#include "lt_intern.h"
-#include "lt_rawalloc.h"
-#include "lt_reader.h"
-#include "lt_rss.h"
-#include "lt_writer.h"
+#include "record/lt_intern.h"
+#include "base/lt_rawalloc.h"
+#include "capture/lt_reader.h"
+#include "record/lt_rss.h"
+#include "capture/lt_writer.h"
 
 /* A string literal as (pointer, length), embedded NULs included. */
 #define LIT(s) s, sizeof(s) - 1

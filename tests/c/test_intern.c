@@ -2,8 +2,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "lt_intern.h"
-#include "lt_rawalloc.h"
+#include "record/lt_intern.h"
+#include "base/lt_rawalloc.h"
 
 static int
 string_is(const lt_intern *in, uint32_t id, const char *s, size_t len)

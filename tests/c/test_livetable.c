@@ -2,8 +2,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "lt_livetable.h"
-#include "lt_rawalloc.h"
+#include "record/lt_livetable.h"
+#include "base/lt_rawalloc.h"
 
 /* Heap-like addresses: 16-byte aligned, sharing their high bits, all distinct
  * (multiplying by an odd number permutes the integers modulo 2^28). */

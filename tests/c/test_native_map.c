@@ -5,9 +5,9 @@
 
 #include "capture_check.h"
 #include "check.h"
-#include "lt_intern.h"
-#include "lt_reader.h"
-#include "lt_writer.h"
+#include "record/lt_intern.h"
+#include "capture/lt_reader.h"
+#include "capture/lt_writer.h"
 
 static void
 temp_file(char *out, size_t size)

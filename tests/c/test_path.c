@@ -1,7 +1,7 @@
 /* test_path.c - retention paths as bytes (lt_path.c): encoding, decoding and
  * the rules the decoder enforces. */
 #include "check.h"
-#include "lt_path.h"
+#include "heap/lt_path.h"
 
 static void
 encode_sample(lt_bytes *b)

@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "check.h"
-#include "lt_sampler.h"
+#include "record/lt_sampler.h"
 
 /* Without a rate every allocation is recorded, at its own size. */
 static void

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "lt_format.h"
+#include "capture/lt_format.h"
 
 /* Encodes v, checks the length, decodes it back from a buffer of exactly that
  * size (so a read past the end shows under ASan/valgrind). */

@@ -1,0 +1,89 @@
+/* lt_retain.h - why objects are alive: reference paths from roots, the
+ * dominator tree with retained sizes, and unreachable cycles, computed on an
+ * lt_graph.
+ *
+ * Roots, in the order the breadth-first search takes them (tier 0 first):
+ *   tier 0  the globals of every module in sys.modules, the attributes of
+ *           every class (heap type dicts), the locals of every live frame of
+ *           every thread, and the exception each thread is handling;
+ *   tier 1  the locals of the caller's own frames (why()'s caller, or
+ *           leaktrace's bootstrap when a run stops), which hold the object
+ *           asked about but rarely explain it;
+ *   tier 2  objects on the collector's lists that something outside the
+ *           graph refers to: C code, or an object the collector does not
+ *           track ("held from C or by an untracked object").
+ * What none of these reaches is cyclic garbage: alive only because the
+ * collector has not run (disabled, deferred) or cannot see it (gc.freeze()),
+ * or retained by such garbage.
+ *
+ * Each search is one pass over the graph (multi-source BFS), so a path for
+ * any number of objects costs one traversal. Edges are named only for the
+ * paths reported, by looking at the referring object (dict keys, indices,
+ * attribute names, closure variables, frame locals): nothing is stored per
+ * edge.
+ *
+ * Dominators: Cooper, Harvey and Kennedy's iterative algorithm over a
+ * reverse post-order from a super-root joined to every root, every object
+ * held from outside and every cycle entry; an object's retained size is the
+ * sum of the sizes in its dominator subtree.
+ *
+ * Same rules as lt_graph.h: GIL held throughout, no Python code run, no
+ * Python object allocated (names are read from exact str/int objects only;
+ * no __repr__, __eq__ or __hash__ is called). Results are encoded as the
+ * `path` bytes of lt_format.h. Errors: -1 means memory.
+ */
+#ifndef LT_RETAIN_H
+#define LT_RETAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap/lt_graph.h"
+#include "heap/lt_path.h"
+
+typedef struct {
+    uint32_t node;   /* graph index */
+    uint8_t kind;    /* lt_root_kind */
+    uint8_t tier;    /* see above */
+    int line;        /* LT_ROOT_FRAME: the frame's line */
+    PyObject *name;  /* borrowed: module name (str), type, or code object */
+    PyObject *local; /* borrowed: LT_ROOT_FRAME: the local variable's name */
+} lt_root;
+
+typedef struct {
+    lt_graph graph;
+    lt_root *roots;
+    uint32_t nroots, roots_capacity;
+    uint32_t *via;       /* [count] BFS parent, or a root marker (see lt_retain.c) */
+    uint32_t *idom;      /* [count + 1] after lt_retain_dominators(); count is the super-root */
+    uint32_t *postorder; /* [count] */
+    uint64_t *retained;  /* [count] */
+    uint64_t duration_ns;
+} lt_retain;
+
+/* Builds the graph, finds the roots and runs the search. caller_frames: how
+ * many innermost frames of the calling thread count as tier 1 (-1: all).
+ * ignore, when not NULL, is a container the caller made to pass objects in:
+ * the search does not go through it. Returns 0 or -1; lt_retain_destroy()
+ * in both cases. */
+int lt_retain_build(lt_retain *r, int caller_frames, PyObject *ignore);
+
+/* The dominator tree and retained sizes. Returns 0 or -1. */
+int lt_retain_dominators(lt_retain *r);
+
+/* Encodes up to max_paths paths to obj into out (the shortest one first, then
+ * one through each other direct referrer); returns how many, or -1. 0 when
+ * obj is not in the graph. */
+int lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out);
+
+/* Computes dominators and emits the payloads of retention records (lt_format.h,
+ * 0x40): paths for up to per_site surviving objects of each of the max_sites
+ * tracker sites holding the most bytes (sites in files starting with
+ * skip_prefix left out), the leak suspects, the largest cycles and a summary.
+ * emit returns 0 or -1. Needs tracker data (lt_graph.sites). Returns 0 or -1. */
+int lt_retain_report(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
+                     int (*emit)(void *ctx, const uint8_t *payload, size_t len), void *ctx);
+
+void lt_retain_destroy(lt_retain *r);
+
+#endif /* LT_RETAIN_H */

@@ -1,0 +1,83 @@
+/* lt_sampler.c - see lt_sampler.h. */
+#include "record/lt_sampler.h"
+
+#include <math.h>
+
+uint64_t lt_sampler_rate_bytes;
+uint32_t lt_sampler_generation;
+__thread lt_sampler_thread lt_sampler_state __attribute__((tls_model("initial-exec")));
+
+static uint64_t sampler_seed;
+static uint64_t threads_seeded; /* atomic: threads seeded in this configuration */
+
+static uint64_t
+splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* An exponential variate of mean rate, at least 1 byte. */
+static int64_t
+next_interval(lt_sampler_thread *st)
+{
+    /* 53 random bits give u in (0, 1]: log(u) is finite. */
+    double u = (double)((splitmix64(&st->rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double interval = -log(u) * (double)lt_sampler_rate_bytes;
+    if (interval < 1.0) {
+        return 1;
+    }
+    if (interval > 9.0e18) {
+        return INT64_MAX;
+    }
+    return (int64_t)interval;
+}
+
+void
+lt_sampler_configure(uint64_t rate, uint64_t seed)
+{
+    lt_sampler_rate_bytes = rate > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : rate;
+    sampler_seed = seed;
+    __atomic_store_n(&threads_seeded, 0, __ATOMIC_RELAXED);
+    lt_sampler_generation++;
+}
+
+int
+lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size)
+{
+    if (st->generation != lt_sampler_generation) {
+        uint64_t index = __atomic_fetch_add(&threads_seeded, 1, __ATOMIC_RELAXED);
+        st->rng = sampler_seed ^ (index * 0xD1B54A32D192ED03ull);
+        st->generation = lt_sampler_generation;
+        st->remaining = next_interval(st);
+        if ((st->remaining -= (int64_t)size) > 0) {
+            return 0;
+        }
+    }
+    /* The countdown crossed a sample point inside this block. The next point
+     * lies an exponential distance past the block's end (memorylessness). */
+    st->remaining = next_interval(st);
+    return 1;
+}
+
+void
+lt_sampler_weigh_at(uint64_t rate, uint64_t size, uint64_t *bytes, uint64_t *count)
+{
+    if (!rate) {
+        *bytes = size;
+        *count = 1;
+        return;
+    }
+    /* p = 1 - exp(-size/rate), computed without cancellation for small sizes. */
+    double p = -expm1(-(double)size / (double)rate);
+    if (p <= 0.0) {
+        /* A zero-byte block: lt_sampler_take() never samples one. */
+        *bytes = 0;
+        *count = LT_SAMPLE_COUNT_SCALE;
+        return;
+    }
+    *bytes = (uint64_t)llround((double)size / p);
+    *count = (uint64_t)llround((double)LT_SAMPLE_COUNT_SCALE / p);
+}

@@ -1,0 +1,251 @@
+/* lt_timer.c - see lt_timer.h. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "record/lt_timer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
+
+/* Protected by TIMER_LOCK. The thread also reads stop_requested atomically
+ * while it holds the GIL instead, to skip a tick a stop is waiting on. */
+static pthread_cond_t wakeup;
+static int stop_requested;
+static uint64_t next_deadline; /* the thread's next tick, read after it is joined */
+
+/* Written with the GIL held while no timer thread runs; read by the thread. */
+static uint64_t interval;
+static lt_timer_tick tick_fn;
+static void *tick_arg;
+static PyThreadState *timer_tstate;
+
+/* Protected by the GIL. `joining` is set while a stop waits for the thread
+ * with the GIL released: other stops return at once, starts fail. */
+static int running;
+static int joining;
+static int paused; /* stopped by lt_timer_pause_for_fork(), to resume in the parent */
+static pthread_t thread;
+static uint64_t ticks; /* written by the thread with the GIL held */
+
+static uint64_t
+monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct timespec
+to_timespec(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    return ts;
+}
+
+static void *
+timer_main(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&TIMER_LOCK);
+    uint64_t deadline = next_deadline;
+    while (!stop_requested) {
+        struct timespec until = to_timespec(deadline);
+        pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until);
+        if (stop_requested) {
+            break;
+        }
+        uint64_t now = monotonic_ns();
+        if (now < deadline) {
+            continue; /* spurious wake-up */
+        }
+        pthread_mutex_unlock(&TIMER_LOCK);
+        PyEval_RestoreThread(timer_tstate);
+        /* A stop may have been requested while we waited for the GIL; its
+         * caller is now joining us with the GIL released. */
+        if (!__atomic_load_n(&stop_requested, __ATOMIC_RELAXED)) {
+            tick_fn(tick_arg);
+            ticks++;
+        }
+        PyEval_SaveThread();
+        pthread_mutex_lock(&TIMER_LOCK);
+        /* Ticks missed while the GIL was busy are skipped, not bunched up. */
+        deadline += interval;
+        now = monotonic_ns();
+        if (deadline <= now) {
+            deadline = now + interval;
+        }
+    }
+    next_deadline = deadline;
+    pthread_mutex_unlock(&TIMER_LOCK);
+    return NULL;
+}
+
+static void
+before_fork(void)
+{
+    pthread_mutex_lock(&TIMER_LOCK);
+}
+
+static void
+after_fork_parent(void)
+{
+    pthread_mutex_unlock(&TIMER_LOCK);
+}
+
+static void
+after_fork_child(void)
+{
+    /* The thread does not exist here, and PyOS_AfterFork_Child deletes the
+     * thread state of every thread but the forking one. */
+    running = 0;
+    joining = 0;
+    paused = 0;
+    timer_tstate = NULL;
+    pthread_mutex_unlock(&TIMER_LOCK);
+}
+
+static int
+init_once(void)
+{
+    static int initialized;
+    if (initialized) {
+        return 0;
+    }
+    pthread_condattr_t attr;
+    int err = pthread_condattr_init(&attr);
+    if (!err) {
+        err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (!err) {
+            err = pthread_cond_init(&wakeup, &attr);
+        }
+        pthread_condattr_destroy(&attr);
+    }
+    if (!err) {
+        err = pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    }
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    initialized = 1;
+    return 0;
+}
+
+static void
+delete_tstate(void)
+{
+    PyThreadState_Clear(timer_tstate);
+    PyThreadState_Delete(timer_tstate);
+    timer_tstate = NULL;
+}
+
+/* Starts the thread with the settings and thread state in place; its first
+ * tick is at first_deadline. Returns 0, or -1 with errno set (the thread
+ * state is then deleted). */
+static int
+start_thread(uint64_t first_deadline)
+{
+    stop_requested = 0;
+    next_deadline = first_deadline;
+    int err = pthread_create(&thread, NULL, timer_main, NULL);
+    if (err) {
+        delete_tstate();
+        errno = err;
+        return -1;
+    }
+    running = 1;
+    return 0;
+}
+
+int
+lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
+{
+    if (running || joining) {
+        errno = EBUSY;
+        return -1;
+    }
+    if (init_once() < 0) {
+        return -1;
+    }
+    if (paused) { /* stopped while paused: its thread state is still there */
+        delete_tstate();
+        paused = 0;
+    }
+    timer_tstate = PyThreadState_New(PyInterpreterState_Get());
+    if (!timer_tstate) {
+        errno = ENOMEM;
+        return -1;
+    }
+    interval = interval_ns;
+    tick_fn = tick;
+    tick_arg = arg;
+    ticks = 0;
+    return start_thread(monotonic_ns() + interval_ns);
+}
+
+/* Joins the thread; the caller holds the GIL and has checked that it runs.
+ * The thread state is kept for a restart. */
+static void
+join_thread(void)
+{
+    joining = 1;
+    pthread_mutex_lock(&TIMER_LOCK);
+    __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
+    pthread_cond_signal(&wakeup);
+    pthread_mutex_unlock(&TIMER_LOCK);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(thread, NULL);
+    Py_END_ALLOW_THREADS
+    running = 0;
+    joining = 0;
+}
+
+void
+lt_timer_stop(void)
+{
+    if (paused) {
+        delete_tstate();
+        paused = 0;
+        return;
+    }
+    if (!running || joining) {
+        return;
+    }
+    join_thread();
+    delete_tstate();
+}
+
+void
+lt_timer_pause_for_fork(void)
+{
+    if (!running || joining) {
+        return;
+    }
+    join_thread();
+    paused = 1;
+}
+
+int
+lt_timer_resume_after_fork(void)
+{
+    if (!paused || running || joining) {
+        return 0;
+    }
+    paused = 0;
+    return start_thread(next_deadline);
+}
+
+int
+lt_timer_is_running(void)
+{
+    return running;
+}
+
+uint64_t
+lt_timer_ticks(void)
+{
+    return ticks;
+}
