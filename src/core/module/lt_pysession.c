@@ -30,7 +30,7 @@ raise_writer_error(int err)
 static uint64_t
 whole_blocks(uint64_t count)
 {
-    if (!lt_sampler_rate_bytes) {
+    if (!lt_sampler_rate()) {
         return count;
     }
     return (count + LT_SAMPLE_COUNT_SCALE / 2) / LT_SAMPLE_COUNT_SCALE;
@@ -426,7 +426,7 @@ lt_py_follow_fork(PyObject *module, PyObject *args)
     Py_INCREF(path);
     Py_SETREF(session_path, path);
     if (r < 0 || write_meta(meta) < 0 ||
-        (lt_sampler_rate_bytes && lt_writer_sampling(&session_writer, lt_sampler_rate_bytes,
+        (lt_sampler_rate() && lt_writer_sampling(&session_writer, lt_sampler_rate(),
                                                      LT_SAMPLE_COUNT_SCALE, 0) < 0)) {
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }

@@ -13,8 +13,10 @@
  * Everything is append-only until lt_intern_clear(); ids are dense and count
  * from 0, which lets the writer emit "everything defined since last time".
  *
- * Not thread-safe: the tracker calls it with TRACKER_LOCK held. Memory comes
- * from lt_rawalloc. Functions returning ids return LT_NO_ID when memory is
+ * Not thread-safe: the caller serializes every call. The tracker holds
+ * TRACKER_LOCK, except while it creates or destroys the tables, which no
+ * hook can reach then (before a session's data is published, after it is
+ * withdrawn). Memory comes from lt_rawalloc. Functions returning ids return LT_NO_ID when memory is
  * short.
  */
 #ifndef LT_INTERN_H

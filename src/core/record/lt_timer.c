@@ -10,7 +10,9 @@
 
 static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
 
-/* Protected by TIMER_LOCK. The thread also reads stop_requested atomically
+/* Protected by TIMER_LOCK while the thread runs; start_thread() sets them
+ * before it creates the thread, and the thread leaves next_deadline for a
+ * restart when it ends. The thread also reads stop_requested atomically
  * while it holds the GIL instead, to skip a tick a stop is waiting on. */
 static pthread_cond_t wakeup;
 static int stop_requested;
