@@ -113,10 +113,10 @@ static PyMethodDef core_methods[] = {
     {"native_patches", core_native_patches, METH_NOARGS,
      "native_patches()\n--\n\n[(slot, original), ...]: the GOT slots patched now."},
     {"follow_fork", lt_py_follow_fork, METH_VARARGS,
-     "follow_fork(path, meta, parent_capture)\n--\n\nIn a forked child: continue the session in a capture of its "
+     "follow_fork(path, meta, parent_capture)\n--\n\nIn a forked child: continue the session in a "
+     "capture of its "
      "own."},
-    {"read_capture", (PyCFunction)(void (*)(void))lt_py_read_capture,
-     METH_VARARGS | METH_KEYWORDS,
+    {"read_capture", (PyCFunction)(void (*)(void))lt_py_read_capture, METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},
     {"analyze", (PyCFunction)(void (*)(void))lt_py_analyze, METH_VARARGS | METH_KEYWORDS,
      "analyze(path, allow_partial=False, progress_fd=-1, progress_delay=0.5)\n--\n\n"
@@ -129,8 +129,15 @@ static PyMethodDef core_methods[] = {
 };
 
 static struct PyModuleDef core_module = {
-    PyModuleDef_HEAD_INIT, "leaktrace._core", "The C engine of leaktrace.", -1, core_methods,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "leaktrace._core",
+    "The C engine of leaktrace.",
+    -1,
+    core_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC

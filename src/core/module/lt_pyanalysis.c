@@ -23,7 +23,8 @@ build_analysis(const lt_analysis *a)
         !(frames = PyList_New((Py_ssize_t)a->nframes)) ||
         !(nodes = PyList_New((Py_ssize_t)a->nnodes)) ||
         !(snapshots = PyList_New((Py_ssize_t)a->nsnapshots)) || !(meta = PyDict_New()) ||
-        !(last = lt_py_sites(a->last.sites, a->last.nsites)) || !(peak = lt_py_sites(a->peak.sites, a->peak.nsites))) {
+        !(last = lt_py_sites(a->last.sites, a->last.nsites)) ||
+        !(peak = lt_py_sites(a->peak.sites, a->peak.nsites))) {
         goto error;
     }
     for (size_t i = 0; i < a->nstrings; i++) {
@@ -33,14 +34,15 @@ build_analysis(const lt_analysis *a)
         }
         PyList_SET_ITEM(strings, (Py_ssize_t)i, s);
     }
-    if (lt_py_fill_frames(frames, a->frames, strings) < 0 || lt_py_fill_nodes(nodes, a->nodes) < 0) {
+    if (lt_py_fill_frames(frames, a->frames, strings) < 0 ||
+        lt_py_fill_nodes(nodes, a->nodes) < 0) {
         goto error;
     }
     for (size_t i = 0; i < a->nsnapshots; i++) {
         const lt_asnapshot *s = &a->snapshots[i];
         PyObject *label = s->label == UINT32_MAX ? Py_None : PyList_GET_ITEM(strings, s->label);
-        PyObject *rss =
-            s->has_rss ? PyLong_FromUnsignedLongLong(s->rss_bytes) : Py_NewRef(Py_None);
+        PyObject *rss = s->has_rss ? PyLong_FromUnsignedLongLong(s->rss_bytes)
+                                   : Py_NewRef(Py_None);
         PyObject *t = rss ? Py_BuildValue("(KIKOKKN)", (unsigned long long)s->seq, s->kind,
                                           (unsigned long long)s->time_ns, label,
                                           (unsigned long long)s->heap_bytes,
@@ -91,14 +93,13 @@ build_analysis(const lt_analysis *a)
     if (!sampling) {
         goto error;
     }
-    result = Py_BuildValue("{s:(II),s:O,s:K,s:K,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:n,s:O,s:O}",
-                           "format_version", a->major, a->minor, "complete",
-                           a->complete ? Py_True : Py_False, "valid_size",
-                           (unsigned long long)a->valid_size, "file_size",
-                           (unsigned long long)a->file_size, "meta", meta, "stats", stats,
-                           "frames", frames, "nodes", nodes, "snapshots", snapshots, "last", last,
-                           "peak", peak, "peak_index", (Py_ssize_t)a->peak_index,
-                           "native_maps", native_maps, "sampling", sampling);
+    result = Py_BuildValue(
+        "{s:(II),s:O,s:K,s:K,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:n,s:O,s:O}", "format_version", a->major,
+        a->minor, "complete", a->complete ? Py_True : Py_False, "valid_size",
+        (unsigned long long)a->valid_size, "file_size", (unsigned long long)a->file_size, "meta",
+        meta, "stats", stats, "frames", frames, "nodes", nodes, "snapshots", snapshots, "last",
+        last, "peak", peak, "peak_index", (Py_ssize_t)a->peak_index, "native_maps", native_maps,
+        "sampling", sampling);
 error:
     Py_XDECREF(strings);
     Py_XDECREF(frames);
@@ -135,8 +136,8 @@ lt_py_analyze(PyObject *module, PyObject *args, PyObject *kwargs)
     lt_analysis analysis;
     lt_progress progress;
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    if (progress_fd >= 0) {
+    Py_BEGIN_ALLOW_THREADS if (progress_fd >= 0)
+    {
         lt_progress_init(&progress, progress_fd, "leaktrace: reading the capture",
                          (uint64_t)(progress_delay * 1e9));
     }
@@ -145,14 +146,13 @@ lt_py_analyze(PyObject *module, PyObject *args, PyObject *kwargs)
     if (progress_fd >= 0) {
         lt_progress_finish(&progress);
     }
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
+    Py_END_ALLOW_THREADS Py_DECREF(path);
     PyObject *result = NULL;
     if (r < 0) {
         PyErr_SetString(lt_py_capture_error, analysis.error);
     }
     else if (lt_py_check_readable(analysis.complete, allow_partial, analysis.nsnapshots,
-                            analysis.valid_size, analysis.file_size) == 0) {
+                                  analysis.valid_size, analysis.file_size) == 0) {
         result = build_analysis(&analysis);
     }
     lt_analysis_free(&analysis);

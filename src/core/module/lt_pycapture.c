@@ -120,7 +120,8 @@ build_capture(const lt_capture *cap)
         }
         PyList_SET_ITEM(strings, (Py_ssize_t)i, s);
     }
-    if (lt_py_fill_frames(frames, cap->frames, strings) < 0 || lt_py_fill_nodes(nodes, cap->nodes) < 0) {
+    if (lt_py_fill_frames(frames, cap->frames, strings) < 0 ||
+        lt_py_fill_nodes(nodes, cap->nodes) < 0) {
         goto error;
     }
     for (size_t i = 0; i < cap->nsnapshots; i++) {
@@ -182,8 +183,7 @@ build_capture(const lt_capture *cap)
         parent = Py_BuildValue("{s:I,s:K,s:N}", "link", cap->parent_link, "pid",
                                (unsigned long long)cap->parent_pid, "capture",
                                PyUnicode_DecodeFSDefaultAndSize(
-                                   cap->parent_capture.ptr,
-                                   (Py_ssize_t)cap->parent_capture.len));
+                                   cap->parent_capture.ptr, (Py_ssize_t)cap->parent_capture.len));
     }
     else {
         parent = Py_NewRef(Py_None);
@@ -191,17 +191,17 @@ build_capture(const lt_capture *cap)
     if (!sampling || !parent) {
         goto error;
     }
-    result = Py_BuildValue("{s:(II),s:O,s:n,s:n,s:O,s:O,s:O,s:O,s:O,s:O,s:O}",
-                           "format_version", cap->major, cap->minor, "complete",
-                           cap->complete ? Py_True : Py_False, "valid_size",
-                           (Py_ssize_t)cap->valid_size, "file_size", (Py_ssize_t)cap->file_size,
-                           "meta", meta, "strings", strings, "frames", frames, "nodes", nodes,
-                           "snapshots", snapshots, "stats", stats, "native_maps", native_maps);
-    if (result && (PyDict_SetItemString(result, "retention", retention) < 0 ||
-                   PyDict_SetItemString(result, "sampling", sampling) < 0 ||
-                   PyDict_SetItemString(result, "parent", parent) < 0 ||
-                   PyDict_SetItemString(result, "attached", cap->attached ? Py_True : Py_False) <
-                       0)) {
+    result = Py_BuildValue("{s:(II),s:O,s:n,s:n,s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "format_version",
+                           cap->major, cap->minor, "complete", cap->complete ? Py_True : Py_False,
+                           "valid_size", (Py_ssize_t)cap->valid_size, "file_size",
+                           (Py_ssize_t)cap->file_size, "meta", meta, "strings", strings, "frames",
+                           frames, "nodes", nodes, "snapshots", snapshots, "stats", stats,
+                           "native_maps", native_maps);
+    if (result &&
+        (PyDict_SetItemString(result, "retention", retention) < 0 ||
+         PyDict_SetItemString(result, "sampling", sampling) < 0 ||
+         PyDict_SetItemString(result, "parent", parent) < 0 ||
+         PyDict_SetItemString(result, "attached", cap->attached ? Py_True : Py_False) < 0)) {
         Py_CLEAR(result);
     }
 error:
@@ -231,16 +231,14 @@ lt_py_read_capture(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     lt_capture cap;
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = lt_reader_open(&cap, PyBytes_AS_STRING(path));
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path);
+    Py_BEGIN_ALLOW_THREADS r = lt_reader_open(&cap, PyBytes_AS_STRING(path));
+    Py_END_ALLOW_THREADS Py_DECREF(path);
     PyObject *result = NULL;
     if (r < 0) {
         PyErr_SetString(lt_py_capture_error, cap.error);
     }
     else if (lt_py_check_readable(cap.complete, allow_partial, cap.nsnapshots, cap.valid_size,
-                            cap.file_size) == 0) {
+                                  cap.file_size) == 0) {
         result = build_capture(&cap);
     }
     lt_reader_close(&cap);

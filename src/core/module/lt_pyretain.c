@@ -7,15 +7,16 @@
 #include "module/lt_pyobj.h"
 
 static const char *const root_kind_names[LT_ROOT_KIND_COUNT] = {
-    [LT_ROOT_MODULE] = "module",       [LT_ROOT_CLASS] = "class",
-    [LT_ROOT_FRAME] = "frame",         [LT_ROOT_EXCEPTION] = "exception",
-    [LT_ROOT_EXTERNAL] = "external",   [LT_ROOT_GARBAGE] = "garbage",
+    [LT_ROOT_MODULE] = "module",     [LT_ROOT_CLASS] = "class",
+    [LT_ROOT_FRAME] = "frame",       [LT_ROOT_EXCEPTION] = "exception",
+    [LT_ROOT_EXTERNAL] = "external", [LT_ROOT_GARBAGE] = "garbage",
 };
 
 static const char *const edge_kind_names[LT_EDGE_KIND_COUNT] = {
-    [LT_EDGE_ATTR] = "attr",         [LT_EDGE_KEY] = "key",         [LT_EDGE_INDEX] = "index",
-    [LT_EDGE_SET_ITEM] = "set_item", [LT_EDGE_DICT_KEY] = "dict_key",
-    [LT_EDGE_CLOSURE] = "closure",   [LT_EDGE_LOCAL] = "local",     [LT_EDGE_OTHER] = "other",
+    [LT_EDGE_ATTR] = "attr",         [LT_EDGE_KEY] = "key",
+    [LT_EDGE_INDEX] = "index",       [LT_EDGE_SET_ITEM] = "set_item",
+    [LT_EDGE_DICT_KEY] = "dict_key", [LT_EDGE_CLOSURE] = "closure",
+    [LT_EDGE_LOCAL] = "local",       [LT_EDGE_OTHER] = "other",
 };
 
 /* A decoded path as a dict (the bytes were validated or made by us). */
@@ -139,12 +140,11 @@ lt_py_find_paths(PyObject *module, PyObject *args, PyObject *kwargs)
         }
         PyList_SET_ITEM(paths, i, list);
     }
-    result = Py_BuildValue("{s:O,s:K,s:K,s:K,s:K,s:K,s:K}", "paths", paths, "objects",
-                           (unsigned long long)nodes, "edges", (unsigned long long)edges,
-                           "analysis_bytes", (unsigned long long)memory, "build_ns",
-                           (unsigned long long)build_ns, "dominators_ns",
-                           (unsigned long long)dominators_ns, "paths_ns",
-                           (unsigned long long)paths_ns);
+    result = Py_BuildValue(
+        "{s:O,s:K,s:K,s:K,s:K,s:K,s:K}", "paths", paths, "objects", (unsigned long long)nodes,
+        "edges", (unsigned long long)edges, "analysis_bytes", (unsigned long long)memory,
+        "build_ns", (unsigned long long)build_ns, "dominators_ns",
+        (unsigned long long)dominators_ns, "paths_ns", (unsigned long long)paths_ns);
 done:
     Py_XDECREF(paths);
     for (Py_ssize_t i = 0; i < nobjects; i++) {

@@ -86,9 +86,9 @@ static int session_native_frames;
 PyObject *
 lt_py_start(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"path",         "max_depth",   "meta",        "native",
+    static char *keywords[] = {"path",          "max_depth",    "meta",        "native",
                                "native_frames", "sample_bytes", "sample_seed", "follow_fork",
-                               "parent",       "attached",    NULL};
+                               "parent",        "attached",     NULL};
     PyObject *path;
     int max_depth = 64;
     PyObject *meta = NULL;
@@ -118,9 +118,8 @@ lt_py_start(PyObject *module, PyObject *args, PyObject *kwargs)
     unsigned long long parent_pid = 0;
     const char *parent_capture = NULL;
     Py_ssize_t parent_capture_len = 0;
-    if (parent != Py_None &&
-        (!PyArg_ParseTuple(parent, "IKs#:start parent", &how, &parent_pid, &parent_capture,
-                           &parent_capture_len))) {
+    if (parent != Py_None && (!PyArg_ParseTuple(parent, "IKs#:start parent", &how, &parent_pid,
+                                                &parent_capture, &parent_capture_len))) {
         return NULL;
     }
     if (parent != Py_None && how >= LT_LINK_KIND_COUNT) {
@@ -132,8 +131,7 @@ lt_py_start(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     if (max_depth < 1 || max_depth > LT_MAX_DEPTH_LIMIT) {
-        PyErr_Format(PyExc_ValueError, "max_depth must be between 1 and %d",
-                     LT_MAX_DEPTH_LIMIT);
+        PyErr_Format(PyExc_ValueError, "max_depth must be between 1 and %d", LT_MAX_DEPTH_LIMIT);
         return NULL;
     }
     PyObject *encoded;
@@ -162,9 +160,8 @@ lt_py_start(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     if ((sample_bytes &&
          lt_writer_sampling(&session_writer, sample_bytes, LT_SAMPLE_COUNT_SCALE, seed) < 0) ||
-        (parent != Py_None &&
-         lt_writer_parent(&session_writer, (lt_parent_link)how, parent_pid, parent_capture,
-                          (size_t)parent_capture_len) < 0) ||
+        (parent != Py_None && lt_writer_parent(&session_writer, (lt_parent_link)how, parent_pid,
+                                               parent_capture, (size_t)parent_capture_len) < 0) ||
         (attached && lt_writer_attached(&session_writer) < 0)) {
         PyErr_NoMemory();
         goto error;
@@ -187,18 +184,14 @@ lt_py_start(PyObject *module, PyObject *args, PyObject *kwargs)
             goto error;
         }
         Py_RETURN_NONE;
-    case LT_START_NO_MEMORY:
-        PyErr_NoMemory();
-        goto error;
+    case LT_START_NO_MEMORY: PyErr_NoMemory(); goto error;
     case LT_START_HOOKS_BURIED:
         PyErr_SetString(PyExc_RuntimeError,
                         "leaktrace cannot start: its previous hooks are still installed beneath "
                         "another allocator hook (a tracer such as tracemalloc started after "
                         "leaktrace); stop that tracer first");
         goto error;
-    default:
-        PyErr_SetString(PyExc_RuntimeError, "leaktrace could not start tracking");
-        goto error;
+    default: PyErr_SetString(PyExc_RuntimeError, "leaktrace could not start tracking"); goto error;
     }
 error:
     lt_writer_abandon(&session_writer);
@@ -374,8 +367,7 @@ lt_py_stats(PyObject *module, PyObject *unused)
         "{s:K,s:K,s:K,s:K,s:K,s:K}", "heap_bytes", (unsigned long long)stats.heap_bytes,
         "heap_count", (unsigned long long)stats.heap_count, "tracker_current_bytes",
         (unsigned long long)stats.tracker_bytes, "nodes", (unsigned long long)stats.nodes,
-        "frames", (unsigned long long)stats.frames, "strings",
-        (unsigned long long)stats.strings);
+        "frames", (unsigned long long)stats.frames, "strings", (unsigned long long)stats.strings);
     if (!extra || PyDict_Update(dict, extra) < 0) {
         Py_XDECREF(extra);
         Py_DECREF(dict);
@@ -393,8 +385,7 @@ lt_py_follow_fork(PyObject *module, PyObject *args)
 {
     PyObject *path, *meta, *parent_capture;
     (void)module;
-    if (!PyArg_ParseTuple(args, "UO!U:follow_fork", &path, &PyDict_Type, &meta,
-                          &parent_capture)) {
+    if (!PyArg_ParseTuple(args, "UO!U:follow_fork", &path, &PyDict_Type, &meta, &parent_capture)) {
         return NULL;
     }
     if (!session_path || session_writer.owner == getpid()) {
@@ -426,8 +417,8 @@ lt_py_follow_fork(PyObject *module, PyObject *args)
     Py_INCREF(path);
     Py_SETREF(session_path, path);
     if (r < 0 || write_meta(meta) < 0 ||
-        (lt_sampler_rate() && lt_writer_sampling(&session_writer, lt_sampler_rate(),
-                                                     LT_SAMPLE_COUNT_SCALE, 0) < 0)) {
+        (lt_sampler_rate() &&
+         lt_writer_sampling(&session_writer, lt_sampler_rate(), LT_SAMPLE_COUNT_SCALE, 0) < 0)) {
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
     if (lt_writer_flush(&session_writer) < 0) {

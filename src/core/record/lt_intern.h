@@ -35,9 +35,9 @@ typedef struct {
 } lt_string;
 
 typedef struct {
-    uint32_t function; /* string id */
-    uint32_t file;     /* string id */
-    int32_t line;      /* -1 when unknown */
+    uint32_t function;    /* string id */
+    uint32_t file;        /* string id */
+    int32_t line;         /* -1 when unknown */
     uint64_t fingerprint; /* of the code object, see lt_frames_fingerprint() */
 } lt_frame;
 
@@ -90,9 +90,8 @@ uint32_t lt_intern_string(lt_intern *in, const char *s, size_t len);
 uint32_t lt_intern_find_frame(lt_intern *in, uintptr_t code, uintptr_t instr,
                               uint64_t fingerprint);
 /* Adds a frame for the key (replacing a stale one with another fingerprint). */
-uint32_t lt_intern_add_frame(lt_intern *in, uintptr_t code, uintptr_t instr,
-                             uint64_t fingerprint, uint32_t function, uint32_t file,
-                             int32_t line);
+uint32_t lt_intern_add_frame(lt_intern *in, uintptr_t code, uintptr_t instr, uint64_t fingerprint,
+                             uint32_t function, uint32_t file, int32_t line);
 
 /* Returns the node for (parent, frame), creating it when new. */
 uint32_t lt_intern_node(lt_intern *in, uint32_t parent, uint32_t frame);

@@ -40,10 +40,10 @@ typedef struct {
 
 typedef struct {
     lt_live_entry *slots;
-    size_t mask;      /* capacity - 1; capacity is a power of two */
-    size_t count;     /* live entries */
+    size_t mask;         /* capacity - 1; capacity is a power of two */
+    size_t count;        /* live entries */
     size_t min_capacity; /* the initial capacity: the table never shrinks below it */
-    lt_big_entry *big; /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
+    lt_big_entry *big;   /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
     size_t nbig;
     size_t big_capacity;
 } lt_livetable;

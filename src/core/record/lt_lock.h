@@ -34,7 +34,10 @@ typedef struct {
     int held;
 } lt_lock;
 
-#define LT_LOCK_INIT {0}
+#define LT_LOCK_INIT                                                                              \
+    {                                                                                             \
+        0                                                                                         \
+    }
 
 static inline void
 lt_lock_acquire(lt_lock *lock)

@@ -38,8 +38,8 @@ next_interval(lt_sampler_thread *st)
 void
 lt_sampler_configure(uint64_t rate, uint64_t seed)
 {
-    __atomic_store_n(&lt_sampler_rate_bytes, rate > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : rate,
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&lt_sampler_rate_bytes,
+                     rate > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : rate, __ATOMIC_RELAXED);
     __atomic_store_n(&sampler_seed, seed, __ATOMIC_RELAXED);
     __atomic_store_n(&threads_seeded, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&lt_sampler_generation, lt_sampler_generation + 1, __ATOMIC_RELAXED);
@@ -51,7 +51,8 @@ lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size)
     uint32_t generation = lt_sampler_current_generation();
     if (st->generation != generation) {
         uint64_t index = __atomic_fetch_add(&threads_seeded, 1, __ATOMIC_RELAXED);
-        st->rng = __atomic_load_n(&sampler_seed, __ATOMIC_RELAXED) ^ (index * 0xD1B54A32D192ED03ull);
+        st->rng = __atomic_load_n(&sampler_seed, __ATOMIC_RELAXED) ^
+                  (index * 0xD1B54A32D192ED03ull);
         st->generation = generation;
         st->remaining = next_interval(st);
         if ((st->remaining -= (int64_t)size) > 0) {

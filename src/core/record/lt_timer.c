@@ -198,10 +198,8 @@ join_thread(void)
     __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
     pthread_cond_signal(&wakeup);
     pthread_mutex_unlock(&TIMER_LOCK);
-    Py_BEGIN_ALLOW_THREADS
-    pthread_join(thread, NULL);
-    Py_END_ALLOW_THREADS
-    running = 0;
+    Py_BEGIN_ALLOW_THREADS pthread_join(thread, NULL);
+    Py_END_ALLOW_THREADS running = 0;
     joining = 0;
 }
 
