@@ -63,6 +63,7 @@ core_native_patches(PyObject *module, PyObject *unused)
     PyMem_Free(slots);
     return list;
 }
+
 /* ---- for tests ---- */
 
 static PyObject *

@@ -19,12 +19,14 @@
 /* Protected by the GIL. */
 static lt_writer session_writer;
 static PyObject *session_path; /* str, or NULL when no session is open */
+
 static PyObject *
 raise_writer_error(int err)
 {
     errno = err;
     return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, session_path);
 }
+
 /* The counters of a sampled session count blocks in fixed point
  * (lt_sampler.h); Python sees whole estimated blocks. */
 static uint64_t
@@ -265,6 +267,7 @@ lt_py_snapshot(PyObject *module, PyObject *args)
     }
     return PyLong_FromUnsignedLongLong(seq);
 }
+
 static int
 emit_retention(void *ctx, const uint8_t *payload, size_t len)
 {
@@ -376,6 +379,7 @@ lt_py_stats(PyObject *module, PyObject *unused)
     Py_DECREF(extra);
     return dict;
 }
+
 /* In a child forked while tracking with follow_fork: moves the session to a
  * capture of its own at path, linked to the parent's (parent_capture, its
  * path as the caller names it, and the pid that owned the writer). The tables inherited

@@ -140,6 +140,7 @@ lt_py_start_timer(PyObject *module, PyObject *args)
     }
     Py_RETURN_NONE;
 }
+
 PyObject *
 lt_py_timer_ticks(PyObject *module, PyObject *unused)
 {
