@@ -114,9 +114,8 @@ static PyMethodDef core_methods[] = {
     {"native_patches", core_native_patches, METH_NOARGS,
      "native_patches()\n--\n\n[(slot, original), ...]: the GOT slots patched now."},
     {"follow_fork", lt_py_follow_fork, METH_VARARGS,
-     "follow_fork(path, meta, parent_capture)\n--\n\nIn a forked child: continue the session in a "
-     "capture of its "
-     "own."},
+     "follow_fork(path, meta, parent_capture)\n--\n\n"
+     "In a forked child: continue the session in a capture of its own."},
     {"read_capture", (PyCFunction)(void (*)(void))lt_py_read_capture, METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},
     {"analyze", (PyCFunction)(void (*)(void))lt_py_analyze, METH_VARARGS | METH_KEYWORDS,
