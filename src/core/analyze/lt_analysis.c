@@ -1,53 +1,25 @@
 /* lt_analysis.c - see lt_analysis.h. */
 #include "analyze/lt_analysis.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/lt_array.h"
+#include "base/lt_error.h"
 #include "capture/lt_decode.h"
 #include "capture/lt_stream.h"
 
 #define PROGRESS_STEP (8u << 20) /* bytes between progress calls */
 
-static int
-fail(lt_analysis *a, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(a->error, sizeof(a->error), fmt, args);
-    va_end(args);
-    return -1;
-}
+#define fail(a, ...) lt_error_set((a)->error, sizeof((a)->error), __VA_ARGS__)
 
 #define NO_MEMORY(a) fail(a, "out of memory while reading the capture")
-
-/* Makes room for `more` elements beyond `count`. */
-static int
-reserve(void **array, size_t *cap, size_t count, size_t more, size_t elsize)
-{
-    if (count + more <= *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap ? *cap : 64;
-    while (new_cap < count + more) {
-        new_cap *= 2;
-    }
-    void *bigger = realloc(*array, new_cap * elsize);
-    if (!bigger) {
-        return -1;
-    }
-    *array = bigger;
-    *cap = new_cap;
-    return 0;
-}
 
 /* Copies len bytes into the text arena. */
 static int
 keep_text(lt_analysis *a, const uint8_t *bytes, size_t len, lt_astring *out)
 {
-    if (reserve((void **)&a->text, &a->text_cap, a->text_len, len, 1) < 0) {
+    if (lt_array_reserve((void **)&a->text, &a->text_cap, a->text_len + len, 1) < 0) {
         return NO_MEMORY(a);
     }
     if (len) {
@@ -68,7 +40,7 @@ keep_texts(lt_analysis *a, lt_rstring s, lt_astring *out)
 static int
 copy_sites(lt_asites *to, const lt_rsite *sites, size_t nsites)
 {
-    if (reserve((void **)&to->sites, &to->cap, 0, nsites, sizeof(lt_rsite)) < 0) {
+    if (lt_array_reserve((void **)&to->sites, &to->cap, nsites, sizeof(lt_rsite)) < 0) {
         return -1;
     }
     if (nsites) {
@@ -81,8 +53,8 @@ copy_sites(lt_asites *to, const lt_rsite *sites, size_t nsites)
 static int
 store_snapshot(lt_analysis *a, const lt_dsnapshot *d)
 {
-    if (reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots, 1,
-                sizeof(lt_asnapshot)) < 0) {
+    if (lt_array_reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots + 1,
+                         sizeof(lt_asnapshot)) < 0) {
         return NO_MEMORY(a);
     }
     lt_asnapshot s = {d->seq, d->kind, d->label, d->time_ns, d->heap_bytes, d->heap_count, 0, 0};
@@ -102,8 +74,8 @@ store_snapshot(lt_analysis *a, const lt_dsnapshot *d)
 static int
 store_native_map(lt_analysis *a, const lt_rnative_map *m)
 {
-    if (reserve((void **)&a->native_maps, &a->native_maps_cap, a->nnative_maps, 1,
-                sizeof(lt_anative_map)) < 0) {
+    if (lt_array_reserve((void **)&a->native_maps, &a->native_maps_cap, a->nnative_maps + 1,
+                         sizeof(lt_anative_map)) < 0) {
         return NO_MEMORY(a);
     }
     lt_anative_map *out = &a->native_maps[a->nnative_maps];
@@ -127,7 +99,8 @@ store(lt_analysis *a, const lt_drecord *rec)
     }
     switch (rec->type) {
     case LT_REC_META:
-        if (reserve((void **)&a->meta, &a->meta_cap, a->nmeta, 2, sizeof(lt_astring)) < 0) {
+        if (lt_array_reserve((void **)&a->meta, &a->meta_cap, a->nmeta + 2, sizeof(lt_astring)) <
+            0) {
             return NO_MEMORY(a);
         }
         if (keep_texts(a, rec->u.meta.key, &a->meta[a->nmeta]) < 0 ||
@@ -137,8 +110,8 @@ store(lt_analysis *a, const lt_drecord *rec)
         a->nmeta += 2;
         return 0;
     case LT_REC_STRING:
-        if (reserve((void **)&a->strings, &a->strings_cap, a->nstrings, 1, sizeof(lt_astring)) <
-            0) {
+        if (lt_array_reserve((void **)&a->strings, &a->strings_cap, a->nstrings + 1,
+                             sizeof(lt_astring)) < 0) {
             return NO_MEMORY(a);
         }
         if (keep_texts(a, rec->u.string, &a->strings[a->nstrings]) < 0) {
@@ -147,13 +120,15 @@ store(lt_analysis *a, const lt_drecord *rec)
         a->nstrings++;
         return 0;
     case LT_REC_FRAME:
-        if (reserve((void **)&a->frames, &a->frames_cap, a->nframes, 1, sizeof(lt_rframe)) < 0) {
+        if (lt_array_reserve((void **)&a->frames, &a->frames_cap, a->nframes + 1,
+                             sizeof(lt_rframe)) < 0) {
             return NO_MEMORY(a);
         }
         a->frames[a->nframes++] = rec->u.frame;
         return 0;
     case LT_REC_NODE:
-        if (reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes, 1, sizeof(lt_rnode)) < 0) {
+        if (lt_array_reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes + 1, sizeof(lt_rnode)) <
+            0) {
             return NO_MEMORY(a);
         }
         a->nodes[a->nnodes++] = rec->u.node;
@@ -198,7 +173,7 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
     a->minor = stream.minor;
     a->file_size = stream.file_size;
     /* The root node (the empty stack) is implicit. */
-    if (reserve((void **)&a->nodes, &a->nodes_cap, 0, 1, sizeof(lt_rnode)) < 0) {
+    if (lt_array_reserve((void **)&a->nodes, &a->nodes_cap, 1, sizeof(lt_rnode)) < 0) {
         NO_MEMORY(a);
         goto error;
     }

@@ -1,11 +1,11 @@
 /* lt_decode.c - see lt_decode.h. */
 #include "capture/lt_decode.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/lt_array.h"
+#include "base/lt_error.h"
 #include "heap/lt_path.h"
 
 #define SITE_MIN_BYTES 5 /* five varints */
@@ -14,37 +14,9 @@ typedef struct {
     const uint8_t *pos, *end;
 } cursor;
 
-static int
-fail(lt_decoder *d, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(d->error, sizeof(d->error), fmt, args);
-    va_end(args);
-    return -1;
-}
+#define fail(d, ...) lt_error_set((d)->error, sizeof((d)->error), __VA_ARGS__)
 
 #define NO_MEMORY(d) fail(d, "out of memory while reading the capture")
-
-/* Makes room for `need` elements. */
-static int
-reserve(void **array, size_t *cap, size_t need, size_t elsize)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap ? *cap : 64;
-    while (new_cap < need) {
-        new_cap *= 2;
-    }
-    void *bigger = realloc(*array, new_cap * elsize);
-    if (!bigger) {
-        return -1;
-    }
-    *array = bigger;
-    *cap = new_cap;
-    return 0;
-}
 
 static int
 read_u64(cursor *c, uint64_t *v)
@@ -122,8 +94,8 @@ decode_node(lt_decoder *d, cursor *c, lt_drecord *out)
     if (n->depth > LT_MAX_STACK_DEPTH + 1) {
         return fail(d, "corrupt capture: a stack deeper than %d frames", LT_MAX_STACK_DEPTH);
     }
-    if (reserve((void **)&d->depths, &d->depths_cap, (size_t)d->nnodes + 1, sizeof(uint16_t)) <
-        0) {
+    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, (size_t)d->nnodes + 1,
+                         sizeof(uint16_t)) < 0) {
         return NO_MEMORY(d);
     }
     d->depths[d->nnodes++] = (uint16_t)n->depth;
@@ -144,7 +116,8 @@ decode_snapshot(lt_decoder *d, cursor *c, lt_drecord *out)
     }
     s->kind = (uint32_t)kind;
     s->label = label ? (uint32_t)(label - 1) : UINT32_MAX;
-    if (reserve((void **)&d->sites, &d->sites_cap, (size_t)nsites, sizeof(lt_rsite)) < 0) {
+    if (lt_array_reserve((void **)&d->sites, &d->sites_cap, (size_t)nsites, sizeof(lt_rsite)) <
+        0) {
         return NO_MEMORY(d);
     }
     uint64_t node = 0;
@@ -343,7 +316,7 @@ int
 lt_decoder_init(lt_decoder *d)
 {
     memset(d, 0, sizeof(*d));
-    if (reserve((void **)&d->depths, &d->depths_cap, 1, sizeof(uint16_t)) < 0) {
+    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, 1, sizeof(uint16_t)) < 0) {
         return NO_MEMORY(d);
     }
     d->depths[0] = 0; /* the root: the empty stack */
