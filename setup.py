@@ -50,9 +50,8 @@ def unsupported_interpreter() -> str | None:
         and machine == "x86_64"
     ):
         return None
-    shown_name = "CPython" if name == "cpython" else name
     build = " free-threaded" if gil_disabled else ""
-    return f"{shown_name} {version}{build} on {platform.system() or sys.platform} {machine}"
+    return f"{platform.python_implementation()} {version}{build} on {platform.system()} {machine}"
 
 
 class BuildExtChecked(build_ext):

