@@ -71,6 +71,11 @@ else
     echo "== keeping $tmp"
 fi
 
+# Tests look for their own temporary captures (leaktrace-*.ltc) in the temporary
+# directory: a private one keeps other programs' runs on this machine out of it.
+mkdir -p "$tmp/tmp"
+export TMPDIR="$tmp/tmp"
+
 echo "== python -m build (sdist, then the wheel from it)"
 "$tools/bin/python" -m build -o "$tmp/dist" "$root" >"$tmp/build.log" 2>&1 ||
     { tail -n 30 "$tmp/build.log"; fail "python -m build"; }
