@@ -24,9 +24,8 @@ from . import _core
 
 __version__ = "0.1.0"
 
-# The sampling rate of ``leaktrace run --sample``: mean bytes allocated between two
-# recorded allocations (docs/sampling.md).
-DEFAULT_SAMPLE_BYTES = 512 * 1024
+from . import session  # noqa: E402  (it reads __version__)
+from .session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES  # noqa: E402
 
 CaptureError = _core.CaptureError
 
@@ -58,22 +57,10 @@ __all__ = [
 ]
 
 
-def session_meta(command: str) -> dict[str, str]:
-    """The facts stored in a capture's META records."""
-    return {
-        "command": command,
-        "python_version": ".".join(map(str, sys.version_info[:3])),
-        "pid": str(os.getpid()),
-        "leaktrace_version": __version__,
-        "cwd": os.getcwd(),
-        "platform": " ".join(os.uname()),
-    }
-
-
 def start(
     path: str | os.PathLike[str],
     *,
-    max_depth: int = 64,
+    max_depth: int = DEFAULT_DEPTH,
     interval: float | None = None,
     native_allocs: bool = True,
     native_frames: bool = False,
@@ -94,32 +81,18 @@ def start(
     forked children, and Python programs this one starts, write captures of their own
     next to this one (docs/children.md).
     """
-    if sample_bytes < 0:
-        raise ValueError("sample_bytes must not be negative")
-    argv = " ".join(sys.argv) if sys.argv else ""
-    meta = session_meta(f"leaktrace.start() in {argv}".strip())
-    meta["native_allocs"] = str(int(native_allocs))
-    meta["native_frames"] = str(int(native_frames))
-    _core.start(
-        os.fspath(path),
-        max_depth,
-        meta,
-        native_allocs,
-        native_frames,
+    options = session.Options(
+        output=os.fspath(path),
+        depth=max_depth,
+        native_allocs=native_allocs,
+        native_frames=native_frames,
+        interval=interval or 0.0,
         sample_bytes=sample_bytes,
         sample_seed=sample_seed,
-        follow_fork=follow_children,
+        follow_children=follow_children,
     )
-    if interval:
-        try:
-            _core.start_timer(interval)
-        except BaseException:
-            _core.stop()
-            raise
-    if follow_children:
-        from . import _children
-
-        _children.enable(os.fspath(path), max_depth, sample_bytes)
+    argv = " ".join(sys.argv) if sys.argv else ""
+    session.begin(options, f"leaktrace.start() in {argv}".strip())
 
 
 def snapshot(label: str | None = None) -> int:
@@ -140,10 +113,7 @@ def stop(*, retention_sites: int = 0) -> dict[str, int]:
     With retention_sites > 0, the capture also records why the surviving objects of
     that many of the largest sites are alive (reference paths, leak suspects, cycles).
     """
-    children = sys.modules.get(f"{__name__}._children")
-    if children is not None:
-        children.disable()  # type: ignore[attr-defined]
-    return _core.stop(retention_sites=retention_sites)
+    return session.end(retention_sites)
 
 
 def why(obj: object, *, max_paths: int = 5) -> list[Path]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from . import _core, session_meta
+from . import _core, session
+from .session import DEFAULT_DEPTH
 from .capture import Capture, Frame, Site
 from .growth import LEAKING, Growth, analyze, rank_key
 
@@ -73,7 +74,7 @@ class Tracker:
         path: str | os.PathLike[str] | None = None,
         *,
         interval: float | None = None,
-        max_depth: int = 64,
+        max_depth: int = DEFAULT_DEPTH,
         native_allocs: bool = True,
     ) -> None:
         self._given_path = path
@@ -93,20 +94,18 @@ class Tracker:
         else:
             self.path = os.fspath(self._given_path)
         gc.collect()
+        options = session.Options(
+            output=self.path,
+            depth=self.max_depth,
+            native_allocs=self.native_allocs,
+            interval=self.interval or 0.0,
+        )
         try:
-            meta = session_meta("leaktrace.track()")
-            meta["native_allocs"] = str(int(self.native_allocs))
-            _core.start(self.path, self.max_depth, meta, self.native_allocs)
+            session.begin(options, "leaktrace.track()")
         except BaseException:
             if self._given_path is None:
                 os.unlink(self.path)
             raise
-        if self.interval:
-            try:
-                _core.start_timer(self.interval)
-            except BaseException:
-                self._stop()
-                raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -116,7 +115,7 @@ class Tracker:
         assert self.path is not None
         gc.collect()
         try:
-            _core.stop()
+            session.end()
             self.capture = Capture(self.path)
         finally:
             if self._given_path is None:
@@ -209,7 +208,7 @@ def track(
     path: str | os.PathLike[str] | None = None,
     *,
     interval: float | None = None,
-    max_depth: int = 64,
+    max_depth: int = DEFAULT_DEPTH,
     native_allocs: bool = True,
 ) -> Tracker:
     """``with leaktrace.track() as t: ...`` then ``t.report()`` or ``t.leaks()``.

@@ -15,10 +15,11 @@ import os
 import shutil
 import tempfile
 
-from . import DEFAULT_SAMPLE_BYTES, _core
+from . import _core
 from ._inject import InjectError, run_python
 from .capture import Capture, CaptureError
 from .report import FORMATS, render
+from .session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Options
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,7 +120,7 @@ class AttachCommand:
         parser.add_argument(
             "-o", "--output", metavar="FILE", help="capture file (default leaktrace-attach.PID.ltc)"
         )
-        parser.add_argument("--depth", type=int, default=64, metavar="N")
+        parser.add_argument("--depth", type=int, default=DEFAULT_DEPTH, metavar="N")
         sampling = parser.add_mutually_exclusive_group()
         sampling.add_argument("--sample-bytes", type=int, default=0, metavar="N")
         sampling.add_argument(
@@ -132,9 +133,8 @@ class AttachCommand:
         if args.sample_bytes < 0:
             raise AttachError("--sample-bytes must not be negative")
         output = os.path.abspath(args.output or f"leaktrace-attach.{args.pid}.ltc")
-        answer = request(
-            args.pid, "start", output=output, depth=args.depth, sample_bytes=args.sample_bytes
-        )
+        options = Options(output=output, depth=args.depth, sample_bytes=args.sample_bytes)
+        answer = request(args.pid, "start", options=json.loads(options.to_json()))
         print(
             f"leaktrace: tracking process {args.pid} into {answer['capture']}; "
             f"'leaktrace snapshot {args.pid}' reports, 'leaktrace detach {args.pid}' stops"

@@ -14,7 +14,8 @@ import subprocess
 import sys
 from typing import NoReturn, Protocol
 
-from . import DEFAULT_SAMPLE_BYTES, __version__, _core
+from . import __version__, _core
+from .session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES
 from .capture import Capture, CaptureError, partial_note
 from .report import FORMATS, render
 from .reporters import BINARY_FORMATS, EXPORT_FORMATS, export
@@ -110,9 +111,10 @@ class RunCommand:
         parser.add_argument(
             "--depth",
             type=int,
-            default=64,
+            default=DEFAULT_DEPTH,
             metavar="N",
-            help=f"Python frames kept per stack, 1 to {_core.MAX_DEPTH_LIMIT} (default 64)",
+            help=f"Python frames kept per stack, 1 to {_core.MAX_DEPTH_LIMIT} "
+            f"(default {DEFAULT_DEPTH})",
         )
         parser.add_argument(
             "--format", choices=FORMATS, default="text", help="report format on stderr"
@@ -213,22 +215,28 @@ class RunCommand:
             raise UsageError("cannot find the Python interpreter to run the program with")
         target = ["-m", args.module] if args.module else [args.script]
         stem = os.path.splitext(os.path.basename(target[-1].rstrip(os.sep)))[0] or "program"
-        options = {
-            "output": args.output or f"leaktrace-{stem}.{os.getpid()}.ltc",
-            "depth": args.depth,
-            "format": args.format,
-            "quiet": int(args.quiet),
-            "top": args.top,
-            "all": int(args.include_all),
-            "interval": args.interval,
-            "native_allocs": int(args.native_allocs),
-            "native_frames": int(args.native),
-            "retention": args.retention,
-            "command": shlex.join(["python", *target, *extra]),
-            "sample_bytes": args.sample_bytes,
-            "sample_seed": "" if args.sample_seed is None else args.sample_seed,
-            "follow": int(args.follow_children),
-        }
+        from ._bootstrap import RunPlan
+        from .session import Options
+
+        options = Options(
+            output=args.output or f"leaktrace-{stem}.{os.getpid()}.ltc",
+            depth=args.depth,
+            native_allocs=args.native_allocs,
+            native_frames=args.native,
+            interval=args.interval,
+            sample_bytes=args.sample_bytes,
+            sample_seed=args.sample_seed,
+            follow_children=args.follow_children,
+        )
+        plan = RunPlan(
+            options,
+            shlex.join(["python", *target, *extra]),
+            fmt=args.format,
+            quiet=args.quiet,
+            top=args.top,
+            include_all=args.include_all,
+            retention=args.retention,
+        )
         # A fresh interpreter (the same pid, flags and environment) runs the
         # program: see _bootstrap for why.
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -241,7 +249,7 @@ class RunCommand:
             *subprocess._args_from_interpreter_flags(),  # type: ignore[attr-defined]
             "-c",
             stub,
-            *(f"{key}={value}" for key, value in options.items()),
+            plan.to_json(),
             "--",
             *target,
             *extra,

@@ -19,7 +19,7 @@ import os
 import sys
 import types
 
-from . import _core
+from . import session
 
 
 class RunError(Exception):
@@ -174,4 +174,4 @@ def collect_and_stop(retention_sites: int = RETENTION_SITES) -> dict[str, int]:
     """
     if gc.isenabled():
         gc.collect()
-    return _core.stop(retention_sites=retention_sites)
+    return session.end(retention_sites)
