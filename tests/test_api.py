@@ -17,7 +17,8 @@ from ltx_support import STAT_KEYS, at, marker_lines, sites_at
 
 import leaktrace
 from leaktrace import CaptureError, Frame, _core
-from leaktrace.report import render_json, render_text
+from leaktrace.reports.json import render_json
+from leaktrace.reports.text import render_text
 
 THIS_FILE = (lambda: None).__code__.co_filename
 LINE = marker_lines(THIS_FILE)

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import leaktrace_cli
 import pytest
 
 import leaktrace
@@ -106,13 +107,7 @@ class Target:
 
 
 def leaktrace_cmd(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leaktrace", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-    )
+    return leaktrace_cli.run(*args, cwd=cwd)
 
 
 def line_of(text: str) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import leaktrace
-from leaktrace.family import child_captures
+from leaktrace.reading.family import child_captures
 
 FAMILY = """
 import multiprocessing as mp

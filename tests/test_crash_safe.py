@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from leaktrace_cli import run as leaktrace
 from report_support import sample_parts
 
 HANGS = """\
@@ -24,15 +25,6 @@ print("ready", flush=True)
 more = [bytearray(7000) for _ in range(10)]  # never reaches the capture
 time.sleep(600)
 """
-
-
-def leaktrace(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leaktrace", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="module")

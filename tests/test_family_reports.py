@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import leaktrace
-from leaktrace.family import child_captures
+from leaktrace.reading.family import child_captures
 
 PROGRAM = """
 import os
@@ -145,7 +145,7 @@ def test_merged_json_lists_the_captures_it_could_not_read(family: Path, tmp_path
 
 
 def test_children_json_has_the_report_schema_version(family: Path) -> None:
-    from leaktrace.report import JSON_SCHEMA_VERSION
+    from leaktrace.reports.common import JSON_SCHEMA_VERSION
 
     result = run(family, "report", "--children", "--format", "json", "fam.ltc")
     assert result.returncode == 0, result.stderr

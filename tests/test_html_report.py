@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from report_support import sample_capture, sample_parts
 
-from leaktrace.reporters import html as html_report
-from leaktrace.reporters.model import load_profile
+from leaktrace.reading import load_profile
+from leaktrace.reports import html as html_report
 
 CHROMIUM = os.environ.get("LEAKTRACE_CHROMIUM", "/usr/bin/chromium")
 WIDTH = 1200

@@ -27,7 +27,7 @@ from ltx_support import at, marker_lines, root
 
 import leaktrace
 from leaktrace import _core
-from leaktrace.report import render
+from leaktrace.reports import render
 
 THIS_FILE = (lambda: None).__code__.co_filename
 LINE = marker_lines(THIS_FILE)

@@ -13,20 +13,12 @@ from pathlib import Path
 
 import pytest
 from capture_craft import record
+from leaktrace_cli import run as leaktrace
 from report_support import pprof_binary, sample_capture, sample_parts
 
 from leaktrace import _core
-from leaktrace.reporters import export
-from leaktrace.reporters.pprof import encode_profile, varint
-
-
-def leaktrace(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leaktrace", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from leaktrace.reports import export
+from leaktrace.reports.pprof import encode_profile, varint
 
 
 def pprof(*args: object) -> str:
@@ -364,7 +356,8 @@ def test_profile_agrees_with_the_leak_report(tmp_path: Path, include_all: bool) 
     result = leaktrace("run", "-q", "--depth", "5", "-o", capture, program)
     assert result.returncode == 0, result.stderr
     from leaktrace import load
-    from leaktrace.reporters.model import TRUNCATED, load_profile
+    from leaktrace.reading import load_profile
+    from leaktrace.reading.model import TRUNCATED
 
     sites, excluded = load(capture).leaks(include_all=include_all)
     profile = load_profile(capture, include_all=include_all)

@@ -13,7 +13,8 @@ from report_support import pprof_binary
 from test_reporters import pprof
 
 from leaktrace import _core
-from leaktrace.reporters import export, load_profile
+from leaktrace.reading import load_profile
+from leaktrace.reports import export
 
 LEAK_BYTES = 54_321
 

@@ -10,17 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from leaktrace_cli import run as _leaktrace
 
 import leaktrace
 from leaktrace import _core
 
 HERE = Path(__file__).resolve()
-
-
-def _leaktrace(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leaktrace", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_mark_records_a_labelled_snapshot_with_rss(tmp_path: Path) -> None:

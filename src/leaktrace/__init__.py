@@ -24,16 +24,18 @@ from . import _core
 
 __version__ = "0.1.0"
 
-from . import session  # noqa: E402  (it reads __version__)
-from .session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES  # noqa: E402
+from . import session  # after __version__, which it reads
+from .session import DEFAULT_DEPTH
+from .session import DEFAULT_SAMPLE_BYTES as DEFAULT_SAMPLE_BYTES
 
 CaptureError = _core.CaptureError
 
 if TYPE_CHECKING:
     from .api import LeakError, check, no_growth, parse_size, track
-    from .capture import Capture, Frame, Site
-    from .compare import diff
-    from .retention import Path
+    from .reading.capture import Capture
+    from .reading.compare import diff
+    from .reading.model import Frame, Site
+    from .reading.retention import Path
 
 __all__ = [
     "Capture",
@@ -123,7 +125,7 @@ def why(obj: object, *, max_paths: int = 5) -> list[Path]:
     Works with or without tracking. The caller's own local variables count only
     when nothing else reaches obj.
     """
-    from .retention import paths_of
+    from .reading.retention import paths_of
 
     # This frame and the caller's are the ones that merely hold obj.
     return paths_of(obj, max_paths=max_paths, caller_frames=2)
@@ -141,14 +143,14 @@ def load(path: str | os.PathLike[str], *, allow_partial: bool = False) -> Captur
     and its ``complete`` attribute is False. ``leaktrace report``, unlike this function,
     reads partial captures by default and says so in the report.
     """
-    from .capture import Capture
+    from .reading.capture import Capture
 
     return Capture(path, allow_partial=allow_partial)
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext leaktrace``: registers the ``%%leaktrace`` cell magic."""
-    from .ipython import load_ipython_extension as load
+    from .integrations.ipython import load_ipython_extension as load
 
     load(ipython)
 
@@ -158,19 +160,19 @@ _API = ("track", "check", "no_growth", "LeakError", "parse_size")
 
 def __getattr__(name: str) -> Any:
     if name in ("Capture", "Frame", "Site"):
-        from . import capture
+        from . import reading
 
-        return getattr(capture, name)
+        return getattr(reading, name)
     if name in _API:
         from . import api
 
         return getattr(api, name)
     if name == "diff":  # (in compare.py: a submodule named diff would shadow it)
-        from .compare import diff
+        from .reading.compare import diff
 
         return diff
     if name == "Path":
-        from . import retention
+        from .reading import retention
 
         return retention.Path
     raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")

@@ -166,8 +166,8 @@ def _finish_tracking(plan: RunPlan) -> None:
         return
     if plan.quiet:
         return
-    from .capture import Capture, CaptureError
-    from .report import render
+    from .reading.capture import Capture, CaptureError
+    from .reports import render
 
     try:
         capture = Capture(output)
@@ -178,7 +178,7 @@ def _finish_tracking(plan: RunPlan) -> None:
     sys.stderr.write(text)
     sys.stderr.write(f"leaktrace: capture written to {output}\n")
     if plan.options.follow_children:
-        from .family import child_captures
+        from .reading.family import child_captures
 
         children = len(child_captures(output))
         if children:

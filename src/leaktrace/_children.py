@@ -2,8 +2,8 @@
 
 A tracked process that follows its children exports two environment variables:
 ``LEAKTRACE_FOLLOW`` (the session's options as JSON, their output the root capture)
-and ``LEAKTRACE_PARENT`` (``pid:own capture``). Every descendant writes its own capture, ``<root>.<pid>.ltc``,
-which names its parent's capture in a link record:
+and ``LEAKTRACE_PARENT`` (``pid:own capture``). Every descendant writes its own
+capture, ``<root>.<pid>.ltc``, which names its parent's capture in a link record:
 
 * a **forked** child (``os.fork``, multiprocessing's fork and forkserver workers)
   keeps the tables it inherited, so the parent's live blocks stay live in it; an
@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from typing import NoReturn
 
 from . import _core, session
 
@@ -125,7 +126,7 @@ def finish() -> None:
         _warn(f"capture of process {os.getpid()} is incomplete: {e}")
 
 
-def _exit_after_finishing(status: int) -> None:
+def _exit_after_finishing(status: int) -> NoReturn:
     finish()
     _real_exit(status)
 

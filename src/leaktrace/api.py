@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from . import _core, session
+from .reading.capture import Capture
+from .reading.growth import LEAKING, Growth, analyze, rank_key
+from .reading.model import Frame, Site
 from .session import DEFAULT_DEPTH
-from .capture import Capture, Frame, Site
-from .growth import LEAKING, Growth, analyze, rank_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -165,7 +166,7 @@ class Tracker:
 
     def report(self, *, top: int = 10) -> str:
         """A text report: the leaking sites with their growth, else what is still live."""
-        from .report import format_bytes
+        from .reports.common import format_bytes
 
         growth = self.growth()
         leaking = [g for g in growth if g.growth and g.growth.kind == LEAKING]
@@ -185,7 +186,7 @@ class Tracker:
 
 def describe(g: SiteGrowth, max_frames: int = 4) -> str:
     """One site as a few lines: where, how much, how it grew."""
-    from .report import _display_path, format_bytes
+    from .reports.common import display_path, format_bytes
 
     head = f"  {format_bytes(g.site.bytes)} in {g.site.count:,} blocks"
     if g.growth is not None:
@@ -198,7 +199,7 @@ def describe(g: SiteGrowth, max_frames: int = 4) -> str:
     # Frames outside leaktrace's own (check() and the plugin's hooks) belong to the caller.
     stack = list(itertools.takewhile(lambda f: not f.file.startswith(_PACKAGE_DIR), g.site.stack))
     for frame in stack[:max_frames]:
-        lines.append(f"    {_display_path(frame.file)}:{frame.line} in {frame.function}")
+        lines.append(f"    {display_path(frame.file)}:{frame.line} in {frame.function}")
     if not g.site.stack:
         lines.append("    <no Python frame>")
     return "\n".join(lines)
@@ -284,12 +285,10 @@ def no_growth(
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
             result = check(
-                fn,
-                *args,
+                functools.partial(fn, *args, **kwargs),
                 warmup=warmup,
                 iterations=iterations,
                 native_allocs=native_allocs,
-                **kwargs,
             )
             if result.leaking and result.growth_per_iteration > limit:
                 raise LeakError(result.report())

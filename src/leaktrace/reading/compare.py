@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .capture import Capture, Frame, Snapshot
-from .report import JSON_SCHEMA_VERSION, _frame_lines, format_bytes
+from ..reports.common import JSON_SCHEMA_VERSION, format_bytes, frame_lines
+from .capture import Capture
+from .model import Frame, Snapshot
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,7 @@ def render_text(d: Diff, *, top: int = 10, max_frames: int = 8) -> str:
             f"#{rank}  {_signed(site.bytes_delta)} ({site.count_delta:+,} blocks): "
             f"{format_bytes(site.bytes_before)} -> {format_bytes(site.bytes_after)}"
         )
-        out.extend(
-            _frame_lines(site.stack, max_frames) if site.stack else ["    <no Python frame>"]
-        )
+        out.extend(frame_lines(site.stack, max_frames) if site.stack else ["    <no Python frame>"])
     if len(d.sites) > len(shown):
         out.append("")
         out.append(f"... and {len(d.sites) - len(shown)} more changed sites")
@@ -137,7 +137,8 @@ def _snapshot_json(capture: Capture, snap: Snapshot) -> dict[str, object]:
     }
 
 
-def render_json(d: Diff) -> str:
+def render_json(d: Diff, *, top: int = 10) -> str:
+    """The JSON document of a diff (every site: top is for text)."""
     doc = {
         "schema_version": JSON_SCHEMA_VERSION,
         "before": _snapshot_json(*d.before),
@@ -146,3 +147,7 @@ def render_json(d: Diff) -> str:
         "sites": [s.to_json() for s in d.sites],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+# The formats of ``leaktrace diff --format``.
+RENDERERS: dict[str, Callable[..., str]] = {"text": render_text, "json": render_json}

@@ -14,22 +14,25 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
-from . import _core
-from ._inject import InjectError, run_python
-from .capture import Capture, CaptureError
-from .report import FORMATS, render
-from .session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Options
+from .. import _core, reports
+from ..reading.capture import Capture, CaptureError
+from ..reports import render
+from ..session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Options
+from .common import Command, UsageError
 
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
-class AttachError(Exception):
+class AttachError(UsageError):
     """One line for the user (exit status 2)."""
 
 
 def request(pid: int, command: str, **fields: object) -> dict[str, object]:
     """Runs a command of _attach in process pid; returns its answer."""
+    from .._inject import InjectError, run_python  # ctypes: only when attaching
+
     workdir = tempfile.mkdtemp(prefix="leaktrace-attach-")  # mode 0700
     try:
         owner = os.stat(f"/proc/{pid}")
@@ -79,7 +82,7 @@ def request(pid: int, command: str, **fields: object) -> dict[str, object]:
             f"process {pid} cannot import leaktrace: install leaktrace in its environment "
             "(this leaktrace's own copy only works for the same Python version)"
         )
-    answer = json.loads(text)
+    answer: dict[str, object] = json.loads(text)
     if not answer.get("ok"):
         raise AttachError(f"process {pid}: {answer.get('error')}")
     return answer
@@ -96,7 +99,7 @@ def _pid(text: str) -> int:
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--format", choices=reports.names("capture"), default="text")
     parser.add_argument("--top", type=int, default=10, metavar="N", help="sites to show")
     parser.add_argument(
         "--all", action="store_true", dest="include_all", help="also import-time allocations"
@@ -144,7 +147,7 @@ class AttachCommand:
 
 class SnapshotCommand:
     name = "snapshot"
-    help = "report on a process tracked by leaktrace attach, which goes on"
+    help = "report on a process tracked by leaktrace attach"
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("pid", type=_pid)
@@ -158,7 +161,7 @@ class SnapshotCommand:
 
 class DetachCommand:
     name = "detach"
-    help = "stop tracking a process tracked by leaktrace attach, and report"
+    help = "stop tracking an attached process, and report"
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("pid", type=_pid)
@@ -171,3 +174,6 @@ class DetachCommand:
             print(_render(str(answer["capture"]), args, allow_partial=False), end="")
         print(f"leaktrace: process {args.pid} detached; capture {answer['capture']}")
         return 0
+
+
+ATTACH_COMMANDS: list[Command] = [AttachCommand(), SnapshotCommand(), DetachCommand()]

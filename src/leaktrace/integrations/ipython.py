@@ -23,15 +23,17 @@ class LeaktraceMagics(Magics):
     @cell_magic
     def leaktrace(self, line: str, cell: str) -> None:
         """Run the cell under leaktrace and report its leaks (and growth with -n)."""
-        from . import _core
-        from .api import check, track
+        from .. import _core
+        from ..api import check, track
 
         args = parse_argstring(self.leaktrace, line)
         if _core.is_tracking():
             print("leaktrace: already tracking this process; the cell was not run")
             return
-        code = self.shell.compile(self.shell.transform_cell(cell), "<leaktrace cell>", "exec")
-        namespace = self.shell.user_ns
+        shell = self.shell
+        assert shell is not None  # a magic runs in a shell
+        code = shell.compile(shell.transform_cell(cell), "<leaktrace cell>", "exec")
+        namespace = shell.user_ns
 
         def run() -> None:
             exec(code, namespace)

@@ -13,7 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .capture import Capture, Frame, Snapshot
+from .capture import Capture
+from .model import Frame, Snapshot
 
 MIN_POINTS = 4  # fewer snapshots than this: no site is classed
 MAX_P_VALUE = 0.05  # the tail's rise must be this unlikely without a trend

@@ -12,7 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from .capture import Capture, CaptureError, Excluded, Site, Snapshot
+from .capture import Capture, CaptureError
+from .model import Excluded, Site, Snapshot
 
 LINK_NAMES = ("forked", "started")  # by the LT_LINK_* value of the link record
 

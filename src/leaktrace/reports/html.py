@@ -26,9 +26,10 @@ import json
 from importlib import resources
 from typing import Any
 
-from ..capture import Capture, Frame
-from ..report import render
-from .model import FRAME_KINDS, NO_FRAME, TRUNCATED, Profile, frame_kind
+from ..reading.capture import Capture
+from ..reading.model import FRAME_KINDS, NO_FRAME, TRUNCATED, Frame, frame_kind
+from ..reading.profile import Profile
+from . import ReportFormat, register, render
 
 MAX_SITES = 500
 JSON_SITES_LIMIT = 10_000
@@ -67,7 +68,7 @@ def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
         weight[parent[n]] += weight[n]
     kept = [n for n in range(count) if weight[n] or n == 0]
     number = {n: i for i, n in enumerate(kept)}
-    frame_ids = {}
+    frame_ids: dict[int, int] = {}
     tree: dict[str, list[int]] = {"parent": [], "frame": []}
     columns = {
         "leaked": profile.live_bytes,
@@ -182,7 +183,9 @@ def report_data(profile: Profile) -> dict[str, Any]:
 
 
 def _asset(name: str) -> str:
-    return resources.files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
+    return (
+        resources.files(__package__).joinpath("assets").joinpath(name).read_text(encoding="utf-8")
+    )
 
 
 def render_html(profile: Profile) -> str:
@@ -199,3 +202,6 @@ def render_html(profile: Profile) -> str:
         f'<script type="application/json" id="lt-data">{data}</script>\n'
         f"<script>\n{_asset('report.js')}</script>\n</body>\n</html>\n"
     )
+
+
+register(ReportFormat("html", "profile", render_html))

@@ -1,114 +1,22 @@
-"""Reading captures: stacks, sites and the classification of what is a user's leak.
+"""Reading captures with random access: stacks, sites and which sites a leak list shows.
 
 The C reader (``_core.read_capture``) validates the file and returns its tables;
-this module turns them into frames, stacks and sites and decides which sites a
-report shows.
+:class:`Capture` turns them into the model's frames, stacks and sites
+(:mod:`.model`), trimmed and classified by the one policy of :mod:`.frames`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import runpy
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from . import _core, symbols
+from .. import _core
+from . import frames as policy
+from .model import SNAPSHOT_KINDS, TRUNCATED_FRAME, Excluded, Frame, Site, Snapshot, unscale
 from .retention import Retention
+from .symbols import symbolize_native_frames
 
-CaptureError = _core.CaptureError  # re-exported for the reporters
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
-_RUNPY_FILES = (os.path.abspath(runpy.__file__), "<frozen runpy>")
-_IMPORT_MACHINERY = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
-
-SNAPSHOT_KINDS = ("interval", "mark", "final")
-TRUNCATED_FRAME = 0  # frame id of the marker the format puts below truncated stacks
-
-
-@dataclass(frozen=True)
-class Frame:
-    function: str
-    file: str
-    line: int
-    kind: str = "python"  # or "native": a C frame (recorded with --native)
-
-    def to_json(self) -> dict[str, object]:
-        return {"function": self.function, "file": self.file, "line": self.line, "kind": self.kind}
-
-
-@dataclass
-class Site:
-    """Allocations grouped by their (trimmed) stack, innermost frame first."""
-
-    stack: tuple[Frame, ...]
-    bytes: int = 0
-    count: int = 0
-    alloc_bytes: int = 0
-    alloc_count: int = 0
-    truncated: bool = False  # outer frames beyond the depth limit were not recorded
-    nodes: list[int] = field(default_factory=list, repr=False)  # trace-tree nodes grouped here
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "bytes": self.bytes,
-            "count": self.count,
-            "allocated_bytes": self.alloc_bytes,
-            "allocations": self.alloc_count,
-            "truncated": self.truncated,
-            "stack": [f.to_json() for f in self.stack],
-        }
-
-
-@dataclass
-class Excluded:
-    """Live memory a leak report leaves out, with the reason."""
-
-    bytes: int = 0
-    count: int = 0
-
-    def add(self, site: Site) -> None:
-        self.bytes += site.bytes
-        self.count += site.count
-
-
-@dataclass
-class Snapshot:
-    seq: int
-    kind: str
-    time_ns: int
-    label: str | None
-    heap_bytes: int
-    heap_count: int
-    raw_sites: list[tuple[int, int, int, int, int]] = field(repr=False)
-    rss_bytes: int | None = None  # the process's resident set size, when recorded
-
-
-def _unscale(count: int, scale: int) -> int:
-    """A fixed-point block count of a sampled capture, rounded to whole blocks."""
-    return (count + scale // 2) // scale
-
-
-def _is_own_frame(frame: Frame) -> bool:
-    return frame.file.startswith(_PACKAGE_DIR) or frame.file in _RUNPY_FILES
-
-
-def _trim_own_frames(stack: tuple[Frame, ...]) -> tuple[Frame, ...]:
-    """Drops leaktrace's and runpy's frames from the outer end of a stack.
-
-    ``leaktrace run`` starts the program from a ``python -c`` stub, whose frame is
-    ``<string>`` just outside leaktrace's own frames.
-    """
-    end = len(stack)
-    if end >= 2 and stack[-1].file == "<string>" and _is_own_frame(stack[-2]):
-        end -= 1
-    while end and _is_own_frame(stack[end - 1]):
-        end -= 1
-    return stack[:end]
-
-
-def _is_import_frame(frame: Frame) -> bool:
-    return frame.file in _IMPORT_MACHINERY
+CaptureError = _core.CaptureError
 
 
 class Capture:
@@ -135,14 +43,14 @@ class Capture:
         if self.sampling:
             scale = self.sampling["count_scale"]
             for s in data["snapshots"]:
-                s["heap_count"] = _unscale(s["heap_count"], scale)
+                s["heap_count"] = unscale(s["heap_count"], scale)
                 s["sites"] = [
-                    (node, _unscale(lc, scale), lb, _unscale(ac, scale), ab)
+                    (node, unscale(lc, scale), lb, unscale(ac, scale), ab)
                     for node, lc, lb, ac, ab in s["sites"]
                 ]
             for key in ("total_allocations", "total_frees"):
                 if key in self.stats:
-                    self.stats[key] = _unscale(self.stats[key], scale)
+                    self.stats[key] = unscale(self.stats[key], scale)
         self.snapshots = [
             Snapshot(
                 s["seq"],
@@ -229,14 +137,14 @@ class Capture:
         # Nodes whose blocks were all freed still count in their group's allocation
         # totals (another instruction on the same line may hold live blocks).
         for site in self.sites(snapshot):
-            stack = site.stack if site.truncated else _trim_own_frames(site.stack)
+            stack = site.stack if site.truncated else policy.trim(site.stack)
             if not include_all:
                 if not site.stack:
                     excluded["no_python_frame"].add(site)
                     continue
                 if not stack:
                     continue  # made by leaktrace itself while stopping
-                if any(_is_import_frame(f) for f in stack):
+                if policy.in_import(stack):
                     excluded["imports"].add(site)
                     continue
             key = (stack, site.truncated)
@@ -251,25 +159,3 @@ class Capture:
         live = (g for g in grouped.values() if g.count)
         ranked = sorted(live, key=lambda s: (-s.bytes, -s.count))
         return ranked, excluded
-
-
-def symbolize_native_frames(
-    frames: list[Frame], native_maps: list[tuple[int, int, int, bytes, bytes]]
-) -> None:
-    """Replaces the raw-address frames of a --native capture by named native frames."""
-    native = [i for i, f in enumerate(frames) if f.file == symbols.NATIVE_FILE]
-    if not native:
-        return
-    addresses = {i: int(frames[i].function, 16) for i in native}
-    found = symbols.symbolize(addresses.values(), native_maps)
-    for i, address in addresses.items():
-        s = found[address]
-        frames[i] = Frame(s.function, s.file, s.line, "native")
-
-
-def partial_note(seq: int, time_ns: int, valid_size: int, file_size: int) -> str:
-    """The one line that says how far a partial capture reaches (its last snapshot)."""
-    return (
-        f"partial capture (the tracked process died before stopping): it reaches snapshot "
-        f"#{seq} at {time_ns / 1e9:.3f} s; {valid_size} of {file_size} bytes valid"
-    )

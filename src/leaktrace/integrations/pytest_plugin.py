@@ -22,14 +22,14 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from . import _core
+from .. import _core
 
 if TYPE_CHECKING:
-    from .api import SiteGrowth
+    from ..api import SiteGrowth
 
 _SUMMARY_KEY = "leaktrace_survivors"
 # (test id, live bytes, site of the most) per test tracked by --leaktrace; on the xdist
@@ -112,7 +112,7 @@ def _test_call(item: pytest.Function) -> tuple[Any, dict[str, Any]]:
 
 
 def _option_check(config: pytest.Config) -> _Check:
-    from .api import parse_size
+    from ..api import parse_size
 
     size = config.getoption("leaktrace_max_growth")
     try:
@@ -129,7 +129,7 @@ def _option_check(config: pytest.Config) -> _Check:
 
 
 def _marker_check(item: pytest.Function, marker: pytest.Mark) -> _Check:
-    from .api import parse_size
+    from ..api import parse_size
 
     options = dict(marker.kwargs)
     limit = parse_size(options.pop("max_growth", 0))
@@ -169,7 +169,7 @@ def _clear_captured_logs() -> None:
 
 
 def _run_growth_check(item: pytest.Function, params: _Check, summary: bool) -> None:
-    from .api import check, describe
+    from ..api import check, describe
 
     fn, args = _test_call(item)
 
@@ -182,7 +182,7 @@ def _run_growth_check(item: pytest.Function, params: _Check, summary: bool) -> N
         _note_survivors(item, result.sites)
     grown = result.growth_per_iteration
     if result.leaking and grown > params.max_growth:
-        from .report import format_bytes
+        from ..reports.common import format_bytes
 
         sites = "\n".join(describe(g) for g in result.leaking[:5])
         hint = ""
@@ -197,8 +197,8 @@ def _run_growth_check(item: pytest.Function, params: _Check, summary: bool) -> N
 
 
 def _run_peak_check(item: pytest.Function, marker: pytest.Mark, summary: bool) -> None:
-    from .api import parse_size, track
-    from .report import format_bytes
+    from ..api import parse_size, track
+    from ..reports.common import format_bytes
 
     if len(marker.args) != 1 or marker.kwargs:
         raise pytest.UsageError(f"{item.nodeid}: leaktrace_limit takes one size, e.g. '10 MB'")
@@ -219,7 +219,7 @@ def _run_peak_check(item: pytest.Function, marker: pytest.Mark, summary: bool) -
 
 
 def _run_tracked(item: pytest.Function) -> None:
-    from .api import track
+    from ..api import track
 
     fn, args = _test_call(item)
     with track() as t:
@@ -263,14 +263,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     for key, value in report.user_properties:
         if key == _SUMMARY_KEY:
-            total, where = value
+            total, where = cast("tuple[int, str]", value)
             _SURVIVORS.append((report.nodeid, int(total), str(where)))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if not config.getoption("leaktrace") or hasattr(config, "workerinput"):
         return
-    from .report import format_bytes
+    from ..reports.common import format_bytes
 
     rows = sorted(_SURVIVORS, key=lambda r: -r[1])
     terminalreporter.section("leaktrace: memory still alive after each test")

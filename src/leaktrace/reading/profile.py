@@ -8,11 +8,11 @@ with each node's own leaked, peak and cumulative values, plus the timeline. ppro
 folded stacks, speedscope and HTML all read it, so they agree on every figure and on
 which stacks are shown.
 
-Stacks are trimmed and classified as ``Capture.leaks()`` does: leaktrace's and runpy's
-frames are dropped from the outer end, and (unless ``include_all``) allocations made
-inside the import machinery or with no Python frame are summed up in ``excluded``
-instead of shown. Unlike the leak list, a profile also keeps stacks whose memory was
-all freed: they carry allocation totals.
+Stacks are trimmed and classified by the policy of :mod:`.frames`, as by
+``Capture.leaks()``: leaktrace's and runpy's frames are dropped from the outer end,
+and (unless ``include_all``) allocations made inside the import machinery or with no
+Python frame are summed up in ``excluded`` instead of shown. Unlike the leak list, a
+profile also keeps stacks whose memory was all freed: they carry allocation totals.
 
 The work is per node of the capture's tree and per distinct frame, never per frame of
 every stack, so a capture of a few hundred thousand distinct stacks folds in a second.
@@ -25,46 +25,21 @@ import sys
 from dataclasses import dataclass, field, replace
 
 from .. import _core
-from ..capture import (
-    _IMPORT_MACHINERY,
+from . import frames as policy
+from .model import (
+    NO_FRAME,
     SNAPSHOT_KINDS,
+    TRUNCATED,
     TRUNCATED_FRAME,
     Excluded,
     Frame,
-    _is_own_frame,
-    _unscale,
+    TimelinePoint,
     partial_note,
-    symbolize_native_frames,
+    unscale,
 )
+from .symbols import symbolize_native_frames
 
-FRAME_KINDS = ("python", "native")
 PROGRESS_DELAY_S = 0.5
-TRUNCATED = Frame("[truncated]", "", 0)  # outer end of a stack deeper than --depth
-NO_FRAME = Frame("[no Python frame]", "", 0)  # shown for the root's own values (--all)
-
-# How a frame takes part in trimming and classification.
-_PLAIN, _OWN, _STUB, _IMPORT = range(4)
-# Where the stack of a capture node stands while folding, from the outer end.
-_PREFIX = 0  # every frame so far is leaktrace's or runpy's own: trimmed
-_AFTER_STUB = 1  # only the "python -c" stub's <string> frame so far
-_KEPT = 2  # the trimmed stack has begun
-
-
-def frame_kind(frame: Frame) -> str:
-    """``python`` or ``native``: captures with native frames tag their frames' kind."""
-    kind = getattr(frame, "kind", "python")
-    return kind if kind in FRAME_KINDS else "python"
-
-
-@dataclass(frozen=True)
-class TimelinePoint:
-    seq: int
-    kind: str
-    time_ns: int
-    label: str | None
-    heap_bytes: int
-    heap_count: int
-    rss_bytes: int | None  # the process's resident set, when the capture records it
 
 
 @dataclass
@@ -134,20 +109,6 @@ class Profile:
         return partial_note(self.last.seq, self.last.time_ns, self.valid_size, self.file_size)
 
 
-def _frame_classes(frames: list[Frame]) -> list[int]:
-    classes = []
-    for f in frames:
-        if _is_own_frame(f):
-            classes.append(_OWN)
-        elif f.file == "<string>":
-            classes.append(_STUB)
-        elif f.file in _IMPORT_MACHINERY:
-            classes.append(_IMPORT)
-        else:
-            classes.append(_PLAIN)
-    return classes
-
-
 def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> Profile:
     """Analyses a capture (partial ones included) into a Profile.
 
@@ -172,7 +133,7 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
             index = seen[frame] = len(frames)
             frames.append(frame)
         canonical.append(index)
-    classes = _frame_classes(frames)
+    classes = [policy.classify(f) for f in frames]
     truncated_id = len(frames)
     frames.append(TRUNCATED)
 
@@ -212,7 +173,7 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
     nodes = data["nodes"]
     count = len(nodes)
     target = [0] * count  # profile node of each capture node
-    state = [_PREFIX] * count
+    state = [policy.PREFIX] * count
     in_import = [False] * count
     frameless = [False] * count  # no Python frame at all
     frameless[0] = True
@@ -220,21 +181,17 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
         p, f = nodes[n]
         if f == TRUNCATED_FRAME:  # the writer puts it right below the root
             target[n] = child(target[p], truncated_id)
-            state[n] = _KEPT
+            state[n] = policy.KEPT
             frameless[n] = frameless[p]
             in_import[n] = in_import[p]
             continue
         f = canonical[f]
         cls = classes[f]
-        in_import[n] = in_import[p] or cls == _IMPORT
-        if cls == _OWN and state[p] in (_PREFIX, _AFTER_STUB):
-            state[n] = _PREFIX
+        in_import[n] = in_import[p] or cls == policy.IMPORT
+        state[n] = policy.advance(state[p], cls, p == 0)
+        if state[n] == policy.PREFIX:
             target[n] = 0
-        elif state[p] == _PREFIX and cls == _STUB and p == 0:
-            state[n] = _AFTER_STUB
-            target[n] = child(0, f)
         else:
-            state[n] = _KEPT
             target[n] = child(target[p], f)
 
     # Where each capture node's values go: a profile node, or a reason to leave
@@ -245,7 +202,7 @@ def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> 
         for n in range(count):
             if frameless[n]:
                 reason[n] = "no_python_frame"
-            elif state[n] == _PREFIX:
+            elif state[n] == policy.PREFIX:
                 reason[n] = ""  # made by leaktrace itself while stopping: not counted
             elif in_import[n]:
                 reason[n] = "imports"
@@ -274,19 +231,19 @@ def _unscale_counts(profile: Profile, scale: int) -> None:
     """Block counts of a sampled capture are fixed point (docs/sampling.md): whole
     blocks here, as in Capture. Byte figures are estimates already."""
     for counts in (profile.live_count, profile.alloc_count, profile.peak_count):
-        counts[:] = [_unscale(c, scale) for c in counts]
+        counts[:] = [unscale(c, scale) for c in counts]
     for excluded in profile.excluded.values():
-        excluded.count = _unscale(excluded.count, scale)
+        excluded.count = unscale(excluded.count, scale)
     profile.timeline = [
-        replace(p, heap_count=_unscale(p.heap_count, scale)) for p in profile.timeline
+        replace(p, heap_count=unscale(p.heap_count, scale)) for p in profile.timeline
     ]
     for key in ("total_allocations", "total_frees"):
         if key in profile.stats:
-            profile.stats[key] = _unscale(profile.stats[key], scale)
+            profile.stats[key] = unscale(profile.stats[key], scale)
 
 
 def _is_terminal(stream: object) -> bool:
     try:
-        return stream.isatty()  # type: ignore[attr-defined]
+        return bool(stream.isatty())  # type: ignore[attr-defined]
     except (AttributeError, ValueError):
         return False

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import _core
+from .. import _core
 
 ROOT_LABELS = {
     "module": "module",
@@ -148,7 +148,7 @@ class Retention:
             elif what == "cycle":
                 sites = tuple(tuple(s) for s in rec["sites"])
                 path = Path.from_core(rec["path"])
-                cycle = Cycle(rec["clusters"], rec["objects"], rec["bytes"], sites, path)  # type: ignore[arg-type]
+                cycle = Cycle(rec["clusters"], rec["objects"], rec["bytes"], sites, path)
                 result.cycles.append(cycle)
             elif what == "summary":
                 result.summary = rec["summary"]

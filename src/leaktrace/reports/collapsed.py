@@ -8,8 +8,9 @@ out; lines are sorted by bytes, descending, then by stack.
 
 from __future__ import annotations
 
-from ..capture import Frame
-from .model import NO_FRAME, Profile
+from ..reading.model import NO_FRAME, Frame
+from ..reading.profile import Profile
+from . import ReportFormat, register
 
 
 def frame_label(frame: Frame) -> str:
@@ -48,3 +49,6 @@ def render_folded(profile: Profile) -> str:
     lines = [(v, folded(n)) for n, v in enumerate(profile.live_bytes) if v]
     lines.sort(key=lambda item: (-item[0], item[1]))
     return "".join(f"{stack} {value}\n" for value, stack in lines)
+
+
+register(ReportFormat("collapsed", "profile", render_folded))

@@ -15,6 +15,8 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .model import Frame
+
 NATIVE_FILE = "<native>"  # LT_NATIVE_FILE in lt_format.h
 UNKNOWN = "??"
 
@@ -107,3 +109,17 @@ def symbolize(
             _cache[(m.path, m.build_id, offset)] = symbol
             result[address] = symbol
     return result
+
+
+def symbolize_native_frames(
+    frames: list[Frame], native_maps: list[tuple[int, int, int, bytes, bytes]]
+) -> None:
+    """Replaces the raw-address frames of a --native capture by named native frames."""
+    native = [i for i, f in enumerate(frames) if f.file == NATIVE_FILE]
+    if not native:
+        return
+    addresses = {i: int(frames[i].function, 16) for i in native}
+    found = symbolize(addresses.values(), native_maps)
+    for i, address in addresses.items():
+        s = found[address]
+        frames[i] = Frame(s.function, s.file, s.line, "native")

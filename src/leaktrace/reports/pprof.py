@@ -17,8 +17,9 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterable
 
-from ..capture import Frame
-from .model import NO_FRAME, Profile
+from ..reading.model import NO_FRAME, Frame
+from ..reading.profile import Profile
+from . import ReportFormat, register
 
 SAMPLE_TYPES = (
     ("alloc_objects", "count"),
@@ -188,3 +189,6 @@ def encode_profile(profile: Profile) -> bytes:
 def render_pprof(profile: Profile) -> bytes:
     """The gzip'd profile (mtime 0, so the same capture gives the same bytes)."""
     return gzip.compress(encode_profile(profile), compresslevel=6, mtime=0)
+
+
+register(ReportFormat("pprof", "profile", render_pprof, binary=True))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 
 from .. import __version__
-from ..capture import Frame
-from .model import NO_FRAME, Profile
+from ..reading.model import NO_FRAME, Frame
+from ..reading.profile import Profile
+from . import ReportFormat, register
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
@@ -96,3 +97,6 @@ def _frame_entry(frame: Frame) -> dict[str, object]:
 
 def render_speedscope(profile: Profile) -> str:
     return json.dumps(speedscope_document(profile), separators=(",", ":")) + "\n"
+
+
+register(ReportFormat("speedscope", "profile", render_speedscope))
