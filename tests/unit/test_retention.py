@@ -19,11 +19,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import leaktrace_cli
 import pytest
 
 import leaktrace
 
-PROGRAMS = Path(__file__).resolve().parent / "programs"
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 LEAK_MARKER = re.compile(r"#\s*LEAK-SITE\s*$")
 TIMEOUT = 300
 COUNT, SIZE = 40, 20_000
@@ -45,7 +46,7 @@ def run_report(tmp_path: Path, program: str) -> Report:
     )
     assert run.returncode == 0, run.stderr.decode(errors="replace")
     report = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "report", str(capture), "--format", "json"],
+        [*leaktrace_cli.command(), "report", str(capture), "--format", "json"],
         cwd=tmp_path,
         capture_output=True,
         timeout=TIMEOUT,
@@ -194,7 +195,7 @@ def test_text_report_shows_the_holder_and_the_cycles(tmp_path: Path) -> None:
     for program in ("global_list.py", "gc_disabled_cycles.py"):
         args = [str(PROGRAMS / program), str(COUNT), str(SIZE)]
         run = subprocess.run(
-            [sys.executable, "-m", "leaktrace", "run", "-o", str(tmp_path / "t.ltc"), *args],
+            [*leaktrace_cli.command(), "run", "-o", str(tmp_path / "t.ltc"), *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -237,7 +238,7 @@ def test_gc_garbage_is_reported_as_cycles_not_held_by_module_gc(tmp_path: Path) 
     script.write_text(UNCOLLECTABLE, encoding="utf-8")
     capture = tmp_path / "u.ltc"
     run = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(capture), str(script)],
+        [*leaktrace_cli.command(), "run", "-q", "-o", str(capture), str(script)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -256,7 +257,7 @@ def test_gc_garbage_is_reported_as_cycles_not_held_by_module_gc(tmp_path: Path) 
 
 def test_retention_option(tmp_path: Path) -> None:
     script = str(PROGRAMS / "global_list.py")
-    base = [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(tmp_path / "r.ltc")]
+    base = [*leaktrace_cli.command(), "run", "-q", "-o", str(tmp_path / "r.ltc")]
     bad = subprocess.run([*base, "--retention", "-1", script], capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().endswith("--retention must be between 0 and 1000")

@@ -7,10 +7,10 @@ import json
 import math
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+import leaktrace_cli
 import pytest
 from ltx_support import marker_lines
 
@@ -139,7 +139,7 @@ def run_leaker(tmp_path: Path, name: str, *args: str) -> dict[str, object]:
     program.write_text(textwrap.dedent(LEAKER))
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     result = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", f"{name}.ltc", *args, str(program)],
+        [*leaktrace_cli.command(), "run", "-q", "-o", f"{name}.ltc", *args, str(program)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -148,7 +148,7 @@ def run_leaker(tmp_path: Path, name: str, *args: str) -> dict[str, object]:
     )
     assert result.returncode == 0, result.stderr
     report = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "report", "--format", "json", f"{name}.ltc"],
+        [*leaktrace_cli.command(), "report", "--format", "json", f"{name}.ltc"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -202,7 +202,7 @@ def test_text_report_says_it_is_sampled(tmp_path: Path) -> None:
     program = tmp_path / "p.py"
     program.write_text("keep = [bytes(2000) for _ in range(5000)]\n")
     result = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "--sample", "-o", "p.ltc", str(program)],
+        [*leaktrace_cli.command(), "run", "--sample", "-o", "p.ltc", str(program)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -225,7 +225,7 @@ def test_bad_sampling_options(tmp_path: Path, args: list[str], message: str) -> 
     program = tmp_path / "p.py"
     program.write_text("pass\n")
     result = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", *args, str(program)],
+        [*leaktrace_cli.command(), "run", *args, str(program)],
         capture_output=True,
         text=True,
         timeout=60,

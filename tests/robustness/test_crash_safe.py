@@ -8,11 +8,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import leaktrace_cli
 import pytest
-from leaktrace_cli import run as leaktrace
 from report_support import sample_parts
 
 HANGS = """\
@@ -34,7 +34,7 @@ def killed_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     program.write_text(HANGS)
     capture = tmp / "hangs.ltc"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "leaktrace", "run", "-o", str(capture), str(program)],
+        [*leaktrace_cli.command(), "run", "-o", str(capture), str(program)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -50,9 +50,11 @@ def killed_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return capture
 
 
-def test_sigkill_text_report(killed_capture: Path) -> None:
+def test_sigkill_text_report(
+    killed_capture: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     size = killed_capture.stat().st_size
-    result = leaktrace("report", killed_capture)
+    result = leaktrace_cli("report", killed_capture)
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert first.startswith(f"leaktrace: PARTIAL capture: it ends at byte {size} of {size}; ")
@@ -60,8 +62,10 @@ def test_sigkill_text_report(killed_capture: Path) -> None:
     assert "hangs.py:4 in <listcomp>" in result.stdout or "hangs.py:4 in <module>" in result.stdout
 
 
-def test_sigkill_json_report(killed_capture: Path) -> None:
-    result = leaktrace("report", killed_capture, "--format", "json")
+def test_sigkill_json_report(
+    killed_capture: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    result = leaktrace_cli("report", killed_capture, "--format", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["complete"] is False
@@ -72,10 +76,15 @@ def test_sigkill_json_report(killed_capture: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["pprof", "collapsed", "speedscope", "html"])
-def test_sigkill_exports_say_partial(killed_capture: Path, tmp_path: Path, fmt: str) -> None:
+def test_sigkill_exports_say_partial(
+    killed_capture: Path,
+    tmp_path: Path,
+    fmt: str,
+    leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     size = killed_capture.stat().st_size
     out = tmp_path / f"out.{fmt}"
-    result = leaktrace("report", killed_capture, "--format", fmt, "-o", out)
+    result = leaktrace_cli("report", killed_capture, "--format", fmt, "-o", out)
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith(
         f"leaktrace: note: {killed_capture}: partial capture (the tracked process died before "
@@ -89,12 +98,14 @@ def test_sigkill_exports_say_partial(killed_capture: Path, tmp_path: Path, fmt: 
         assert '"partial":"partial capture (the tracked process died' in data.decode()
 
 
-def test_cut_inside_a_record(tmp_path: Path) -> None:
+def test_cut_inside_a_record(
+    tmp_path: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     """Killed while writing: the last record is cut; the report names both sizes."""
     head, second, _ = sample_parts()
     path = tmp_path / "cut.ltc"
     path.write_bytes(head + second[: len(second) // 2])
-    result = leaktrace("report", path, "--format", "collapsed")
+    result = leaktrace_cli("report", path, "--format", "collapsed")
     assert result.returncode == 0, result.stderr
     assert result.stderr == (
         f"leaktrace: note: {path}: partial capture (the tracked process died before "
@@ -109,12 +120,14 @@ def test_cut_inside_a_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["pprof", "collapsed", "speedscope", "html"])
-def test_exports_refuse_what_holds_no_snapshot(tmp_path: Path, fmt: str) -> None:
+def test_exports_refuse_what_holds_no_snapshot(
+    tmp_path: Path, fmt: str, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     head, _, _ = sample_parts()
     path = tmp_path / "early.ltc"
     cut = len(head) - 5  # inside snapshot #0, the first one
     path.write_bytes(head[:cut])
-    result = leaktrace("report", path, "--format", fmt, "-o", tmp_path / "out")
+    result = leaktrace_cli("report", path, "--format", fmt, "-o", tmp_path / "out")
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
@@ -137,16 +150,18 @@ def _last_whole_record_end(data: bytes) -> int:
 
 
 @pytest.mark.parametrize("fmt", ["pprof", "collapsed", "speedscope", "html"])
-def test_exports_bad_input(tmp_path: Path, fmt: str) -> None:
+def test_exports_bad_input(
+    tmp_path: Path, fmt: str, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     junk = tmp_path / "junk.ltc"
     junk.write_bytes(b"not a capture at all" * 10)
-    result = leaktrace("report", junk, "--format", fmt)
+    result = leaktrace_cli("report", junk, "--format", fmt)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
         f"leaktrace: error: {junk}: not a leaktrace capture (bad magic number)\n"
     )
     missing = tmp_path / "missing.ltc"
-    result = leaktrace("report", missing, "--format", fmt)
+    result = leaktrace_cli("report", missing, "--format", fmt)
     assert result.returncode == 2
     assert result.stderr == (
         f"leaktrace: error: cannot open {missing}: No such file or directory\n"
@@ -154,6 +169,6 @@ def test_exports_bad_input(tmp_path: Path, fmt: str) -> None:
     head, second, tail = sample_parts()
     good = tmp_path / "good.ltc"
     good.write_bytes(head + second + tail)
-    result = leaktrace("report", good, "--format", fmt, "-o", tmp_path / "no/such/dir/out")
+    result = leaktrace_cli("report", good, "--format", fmt, "-o", tmp_path / "no/such/dir/out")
     assert result.returncode == 2
     assert result.stderr.startswith(f"leaktrace: error: cannot write {tmp_path}/no/such/dir/out")

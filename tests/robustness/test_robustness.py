@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from types import ModuleType
 
+import leaktrace_cli
 import pytest
 from capture_craft import REC_FRAME, REC_NODE, REC_STRING, header, record, varints
 
@@ -169,7 +170,7 @@ def test_run_program_whose_forked_child_returns(tmp_path: Path) -> None:
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "-o", "fork.ltc", str(program)],
+        [*leaktrace_cli.command(), "run", "-o", "fork.ltc", str(program)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -190,7 +191,7 @@ def test_capture_with_a_stack_deeper_than_any_writer_makes(tmp_path: Path) -> No
     path = tmp_path / "deep.ltc"
     path.write_bytes(header() + body)
     result = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "report", "--partial", str(path)],
+        [*leaktrace_cli.command(), "report", "--partial", str(path)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import leaktrace
-from leaktrace import growth
+from leaktrace.reading import growth
 from leaktrace.api import parse_size
 
-PROGRAMS = Path(__file__).resolve().parent / "programs"
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 
 
 # ---- the statistics ----

@@ -7,10 +7,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+import leaktrace_cli
 import pytest
 
 import leaktrace
@@ -36,13 +36,7 @@ for _ in range(6):
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leaktrace", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
+    return leaktrace_cli.run(*args, cwd=cwd, timeout=120)
 
 
 @pytest.fixture(scope="module")

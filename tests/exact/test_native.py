@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import leaktrace_cli
 import pytest
 from conftest import load_testext
 from ltx_support import at, marker_lines, root
@@ -31,7 +32,7 @@ from leaktrace.reports import render
 
 THIS_FILE = (lambda: None).__code__.co_filename
 LINE = marker_lines(THIS_FILE)
-PROGRAMS = Path(__file__).resolve().parent / "programs_native"
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs_native"
 TIMEOUT = 300
 
 
@@ -368,7 +369,7 @@ def test_pure_python_counts_do_not_change(tmp_path):
 
 def c_line(text: str) -> int:
     """The line of ltx_native.c holding text."""
-    source = Path(__file__).resolve().parent / "testext" / "ltx_native.c"
+    source = Path(__file__).resolve().parents[1] / "testext" / "ltx_native.c"
     (number,) = [i for i, line in enumerate(source.read_text().splitlines(), 1) if text in line]
     return number
 
@@ -417,7 +418,7 @@ def test_native_frames_in_json_report(native_ext_path, tmp_path):
     program = PROGRAMS / "late_import.py"
     out = tmp_path / "late.ltc"
     proc = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "--native", "--format", "json", "-o",
+        [*leaktrace_cli.command(), "run", "--native", "--format", "json", "-o",
          str(out), str(program), str(native_ext_path), "65432"],
         capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
@@ -433,7 +434,7 @@ def test_native_frames_in_json_report(native_ext_path, tmp_path):
 
 def test_native_needs_native_allocs(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "--native", "--no-native-allocs",
+        [*leaktrace_cli.command(), "run", "--native", "--no-native-allocs",
          str(PROGRAMS / "pure_python.py")],
         capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip

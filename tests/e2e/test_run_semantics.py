@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import leaktrace_cli
 import pytest
 
 TIMEOUT = 300
@@ -108,7 +109,7 @@ def run(
 def leaktrace(
     *args: str, cwd: Path, stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> Proc:
-    return run([sys.executable, "-m", "leaktrace", *args], cwd, stdin, env)
+    return run([*leaktrace_cli.command(), *args], cwd, stdin, env)
 
 
 def run_both(

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+import leaktrace_cli
 import pytest
 from tracked_run import assert_complete, run_pair
 
@@ -198,7 +198,7 @@ def test_tracker_out_of_memory_fails_no_allocation(tmp_path: Path) -> None:
     assert capture.stats["total_allocations"] > 0
 
     text = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "report", str(pair.capture)],
+        [*leaktrace_cli.command(), "report", str(pair.capture)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-STRESS = Path(__file__).resolve().parent / "stress" / "stress.py"
+STRESS = Path(__file__).resolve().parent / "stress.py"
 SECONDS = float(os.environ.get("LEAKTRACE_STRESS_SECONDS", "10"))
 THREADS = 32
 

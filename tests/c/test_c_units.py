@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-C_TESTS = Path(__file__).resolve().parent / "c"
+C_TESTS = Path(__file__).resolve().parent
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
 
 needs_toolchain = pytest.mark.skipif(

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import leaktrace_cli
 import pytest
 
 import leaktrace
@@ -53,13 +54,7 @@ SIZES = {"fork": 11000, "spawn": 12000, "forkserver": 14000}
 
 
 def run(tmp_path: Path, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leaktrace", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=tmp_path,
-    )
+    return leaktrace_cli.run(*args, cwd=tmp_path, timeout=timeout)
 
 
 def write(tmp_path: Path, name: str, source: str) -> Path:

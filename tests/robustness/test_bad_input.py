@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import leaktrace_cli
 import pytest
 from capture_craft import (
     HEADER_SIZE,
@@ -77,7 +78,7 @@ def _preexec() -> Callable[[], None] | None:
 def leaktrace(
     *args: str | os.PathLike[str], cwd: Path | None = None, timeout: float = COMMAND_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "leaktrace", *map(str, args)]
+    command = [*leaktrace_cli.command(), *map(str, args)]
     try:
         result = subprocess.run(
             command,

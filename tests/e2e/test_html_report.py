@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import leaktrace_cli
 import pytest
 from report_support import sample_capture, sample_parts
 
@@ -87,7 +87,7 @@ def sample(tmp_path: Path) -> Path:
 
 def html_file(capture: Path, out: Path) -> Path:
     result = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "report", capture, "--format", "html", "-o", out],
+        [*leaktrace_cli.command(), "report", capture, "--format", "html", "-o", out],
         capture_output=True,
         text=True,
         timeout=60,
@@ -291,7 +291,7 @@ def test_size_is_bounded_by_stacks(tmp_path: Path) -> None:
         )
         capture = tmp_path / f"churn{n}.ltc"
         run = subprocess.run(
-            [sys.executable, "-m", "leaktrace", "run", "-q", "-o", capture, program],
+            [*leaktrace_cli.command(), "run", "-q", "-o", capture, program],
             capture_output=True,
             text=True,
             timeout=60,
@@ -334,7 +334,7 @@ def test_partial_capture_banner(browser: Any, tmp_path: Path) -> None:
     capture = tmp_path / "cut.ltc"
     capture.write_bytes(head + second[:5])  # killed while writing snapshot #1
     result = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "report", capture, "--format", "html", "-o",
+        [*leaktrace_cli.command(), "report", capture, "--format", "html", "-o",
          tmp_path / "cut.html"],
         capture_output=True,
         text=True,

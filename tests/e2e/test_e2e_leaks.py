@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import leaktrace_cli
 import pytest
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 PROGRAMS = TESTS_DIR / "programs"
 EXAMPLES = TESTS_DIR.parent / "examples"
 TIMEOUT = 300
@@ -84,7 +85,7 @@ def leak_site_lines(path: Path) -> list[int]:
 
 
 def json_report(capture: Path, cwd: Path) -> Report:
-    cmd = [sys.executable, "-m", "leaktrace", "report", str(capture), "--format", "json"]
+    cmd = [*leaktrace_cli.command(), "report", str(capture), "--format", "json"]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=TIMEOUT, check=False)
     assert proc.returncode == 0, describe(proc)
     report = json.loads(proc.stdout)

@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from leaktrace_cli import run as _leaktrace
 
 import leaktrace
 from leaktrace import _core
@@ -115,20 +115,22 @@ def test_diff_api_within_one_capture(tmp_path: Path) -> None:
     assert top.bytes_delta == top.bytes_after >= 50_000
 
 
-def test_diff_cli_two_captures_and_snapshots(tmp_path: Path) -> None:
+def test_diff_cli_two_captures_and_snapshots(
+    tmp_path: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     path = tmp_path / "d.ltc"
     line = _two_snapshot_capture(path)
-    proc = _leaktrace("diff", str(path), "--from", "0", "--to", "1", "--format", "json")
+    proc = leaktrace_cli("diff", str(path), "--from", "0", "--to", "1", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert (doc["before"]["label"], doc["after"]["label"]) == ("before", "after")
     assert doc["sites"][0]["stack"][0]["line"] == line
     assert doc["sites"][0]["count_delta"] == 11
     # the same capture against itself: nothing changed
-    proc = _leaktrace("diff", str(path), str(path))
+    proc = leaktrace_cli("diff", str(path), str(path))
     assert proc.returncode == 0
     assert proc.stdout.startswith("leaktrace diff: +0 B live in 0 changed sites\n")
-    text = _leaktrace("diff", str(path), "--from", "0", "--to", "1").stdout
+    text = leaktrace_cli("diff", str(path), "--from", "0", "--to", "1").stdout
     assert f"test_snapshots.py:{line} in _two_snapshot_capture" in text
 
 
@@ -139,36 +141,47 @@ def test_diff_cli_two_captures_and_snapshots(tmp_path: Path) -> None:
         (["--to", "x"], "argument --to: invalid int value"),
     ],
 )
-def test_diff_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+def test_diff_bad_input(
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+    leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     path = tmp_path / "d.ltc"
     _two_snapshot_capture(path)
-    proc = _leaktrace("diff", str(path), *args)
+    proc = leaktrace_cli("diff", str(path), *args)
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1
 
 
-def test_diff_missing_capture(tmp_path: Path) -> None:
-    proc = _leaktrace("diff", str(tmp_path / "nope.ltc"))
+def test_diff_missing_capture(
+    tmp_path: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    proc = leaktrace_cli("diff", str(tmp_path / "nope.ltc"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
 
 
-def test_run_interval_bad_value() -> None:
-    proc = _leaktrace("run", "--interval", "0", "-c")
+def test_run_interval_bad_value(
+    leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    proc = leaktrace_cli("run", "--interval", "0", "-c")
     assert proc.returncode == 2
-    proc = _leaktrace("run", "--interval", "-1", str(HERE))
+    proc = leaktrace_cli("run", "--interval", "-1", str(HERE))
     assert proc.returncode == 2 and "--interval must be between" in proc.stderr
 
 
-def test_report_json_has_growth(tmp_path: Path) -> None:
+def test_report_json_has_growth(
+    tmp_path: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     script = tmp_path / "p.py"
     script.write_text(
         "import time\nk = []\nfor i in range(20):\n    k.append(bytearray(5000))\n"
         "    time.sleep(0.01)\n"
     )
     out = tmp_path / "p.ltc"
-    proc = _leaktrace("run", "-q", "--interval", "0.02", "-o", str(out), str(script))
+    proc = leaktrace_cli("run", "-q", "--interval", "0.02", "-o", str(out), str(script))
     assert proc.returncode == 0, proc.stderr
-    doc = json.loads(_leaktrace("report", str(out), "--format", "json").stdout)
+    doc = json.loads(leaktrace_cli("report", str(out), "--format", "json").stdout)
     first = doc["leaks"][0]
     assert first["stack"][0]["line"] == 4
     assert first["growth"]["class"] == "leaking"
@@ -176,12 +189,14 @@ def test_report_json_has_growth(tmp_path: Path) -> None:
     assert len(first["growth"]["series"]) == len(leaktrace.load(out).snapshots)
 
 
-def test_interval_leaves_the_reported_sites_alone(tmp_path: Path) -> None:
+def test_interval_leaves_the_reported_sites_alone(
+    tmp_path: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     script = tmp_path / "steady.py"
     script.write_text("import time\nkeep = [bytearray(100) for _ in range(100)]\ntime.sleep(0.1)\n")
     plain, timed = tmp_path / "plain.ltc", tmp_path / "timed.ltc"
     for out, extra in ((plain, []), (timed, ["--interval", "0.01"])):
-        proc = _leaktrace("run", "-q", *extra, "-o", str(out), str(script))
+        proc = leaktrace_cli("run", "-q", *extra, "-o", str(out), str(script))
         assert proc.returncode == 0, proc.stderr
     a, b = leaktrace.load(plain), leaktrace.load(timed)
     assert len(b.snapshots) > 3

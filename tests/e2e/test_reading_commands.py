@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import leaktrace_cli
 import pytest
 from capture_craft import (
     HEADER_SIZE,
@@ -63,7 +64,7 @@ READING_COMMANDS: dict[str, list[list[str]]] = {
 # take a process id, not a file (their bad input: test_attach.py).
 NOT_READING = {"run", "attach", "snapshot", "detach"}
 
-FUZZ_REGRESSIONS = Path(__file__).resolve().parent / "c" / "fuzz_regressions"
+FUZZ_REGRESSIONS = Path(__file__).resolve().parents[1] / "c" / "fuzz_regressions"
 MEMORY_LIMIT = 1 << 30
 CASE_SECONDS = 2.0
 WORKER_TIMEOUT = 300
@@ -334,7 +335,7 @@ def valid_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("reading")
     (workdir / "registry.py").write_text(PROGRAM)
     proc = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", "valid.ltc", "registry.py"],
+        [*leaktrace_cli.command(), "run", "-q", "-o", "valid.ltc", "registry.py"],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -409,7 +410,7 @@ def test_real_process(tmp_path: Path, valid_capture: Path, command: str, kind: s
         for a in placements(READING_COMMANDS[command][0], valid_capture)[0]
     ]
     proc = subprocess.run(
-        [sys.executable, "-m", "leaktrace", *argv],
+        [*leaktrace_cli.command(), *argv],
         capture_output=True,
         text=True,
         timeout=30,
