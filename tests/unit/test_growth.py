@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import leaktrace
-from leaktrace.reading import growth
 from leaktrace.api import parse_size
+from leaktrace.reading import growth
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 
