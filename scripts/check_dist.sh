@@ -139,8 +139,8 @@ else
     "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check "$src" pytest pytest-xdist \
         >"$tmp/install.log" 2>&1 || { tail -n 30 "$tmp/install.log"; fail "pip install of the unpacked sdist"; }
     (cd "$src" && "$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider -n 2 \
-        --junitxml="$tmp/tests.xml" tests/test_exact.py tests/test_e2e_leaks.py \
-        tests/test_reading_commands.py tests/test_c_units.py::test_c_units) | tail -n 3
+        --junitxml="$tmp/tests.xml" tests/exact/test_exact.py tests/e2e/test_e2e_leaks.py \
+        tests/e2e/test_reading_commands.py tests/c/test_c_units.py::test_c_units) | tail -n 3
     counts=$("$py" - "$tmp/tests.xml" <<'EOF'
 import sys, xml.etree.ElementTree as ET
 suite = next(ET.parse(sys.argv[1]).getroot().iter("testsuite"))
