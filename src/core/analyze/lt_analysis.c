@@ -66,20 +66,22 @@ keep_texts(lt_analysis *a, lt_rstring s, lt_astring *out)
 }
 
 static int
-copy_sites(lt_asites *to, const lt_rsite *sites, size_t nsites)
+copy_sites(lt_asites *to, const lt_decoder *d, size_t nsites)
 {
     if (reserve((void **)&to->sites, &to->cap, 0, nsites, sizeof(lt_rsite)) < 0) {
         return -1;
     }
-    if (nsites) {
-        memcpy(to->sites, sites, nsites * sizeof(lt_rsite));
+    to->nsites = 0;
+    for (size_t n = 0; n < d->nnodes; n++) {
+        if (d->listed[n]) {
+            to->sites[to->nsites++] = d->sites[n];
+        }
     }
-    to->nsites = nsites;
     return 0;
 }
 
 static int
-store_snapshot(lt_analysis *a, const lt_dsnapshot *d)
+store_snapshot(lt_analysis *a, const lt_decoder *dec, const lt_dsnapshot *d)
 {
     if (reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots, 1,
                 sizeof(lt_asnapshot)) < 0) {
@@ -87,12 +89,12 @@ store_snapshot(lt_analysis *a, const lt_dsnapshot *d)
     }
     lt_asnapshot s = {d->seq, d->kind, d->label, d->time_ns, d->heap_bytes, d->heap_count, 0, 0};
     if (a->nsnapshots == 0 || s.heap_bytes > a->snapshots[a->peak_index].heap_bytes) {
-        if (copy_sites(&a->peak, d->sites, d->nsites) < 0) {
+        if (copy_sites(&a->peak, dec, d->nlisted) < 0) {
             return NO_MEMORY(a);
         }
         a->peak_index = a->nsnapshots;
     }
-    if (copy_sites(&a->last, d->sites, d->nsites) < 0) {
+    if (copy_sites(&a->last, dec, d->nlisted) < 0) {
         return NO_MEMORY(a);
     }
     a->snapshots[a->nsnapshots++] = s;
@@ -120,7 +122,7 @@ store_native_map(lt_analysis *a, const lt_rnative_map *m)
 /* Keeps what the reports need of a decoded record (validated by lt_decode):
  * strings, meta and native maps are copied, since the stream's buffer moves. */
 static int
-store(lt_analysis *a, const lt_drecord *rec)
+store(lt_analysis *a, const lt_decoder *dec, const lt_drecord *rec)
 {
     if (rec->skipped) {
         return 0;
@@ -158,7 +160,7 @@ store(lt_analysis *a, const lt_drecord *rec)
         }
         a->nodes[a->nnodes++] = rec->u.node;
         return 0;
-    case LT_REC_SNAPSHOT: return store_snapshot(a, &rec->u.snapshot);
+    case LT_REC_SNAPSHOT: return store_snapshot(a, dec, &rec->u.snapshot);
     case LT_REC_SNAPSHOT_EXTRA:
         a->snapshots[rec->u.extra.seq].has_rss = 1;
         a->snapshots[rec->u.extra.seq].rss_bytes = rec->u.extra.rss_bytes;
@@ -189,7 +191,7 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
         memcpy(a->error, stream.error, sizeof(a->error));
         return -1;
     }
-    if (lt_decoder_init(&decoder) < 0) {
+    if (lt_decoder_init(&decoder, stream.major) < 0) {
         memcpy(a->error, decoder.error, sizeof(a->error));
         lt_stream_close(&stream);
         return -1;
@@ -216,7 +218,7 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
             memcpy(a->error, decoder.error, sizeof(a->error));
             goto error;
         }
-        if (store(a, &decoded) < 0) {
+        if (store(a, &decoder, &decoded) < 0) {
             goto error;
         }
         if (progress && rec.offset >= next_progress) {

@@ -119,7 +119,7 @@ lt_stream_open(lt_stream *s, const char *path)
              s->major, LT_FORMAT_MAJOR);
         goto error;
     }
-    if (s->major < 1) {
+    if (s->major < LT_FORMAT_MAJOR_OLDEST) {
         fail(s, "corrupt capture: invalid format version %u", s->major);
         goto error;
     }
