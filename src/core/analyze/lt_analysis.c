@@ -1,6 +1,7 @@
 /* lt_analysis.c - see lt_analysis.h. */
 #include "analyze/lt_analysis.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,42 +67,6 @@ keep_texts(lt_analysis *a, lt_rstring s, lt_astring *out)
 }
 
 static int
-copy_sites(lt_asites *to, const lt_decoder *d, size_t nsites)
-{
-    if (reserve((void **)&to->sites, &to->cap, 0, nsites, sizeof(lt_rsite)) < 0) {
-        return -1;
-    }
-    to->nsites = 0;
-    for (size_t n = 0; n < d->nnodes; n++) {
-        if (d->listed[n]) {
-            to->sites[to->nsites++] = d->sites[n];
-        }
-    }
-    return 0;
-}
-
-static int
-store_snapshot(lt_analysis *a, const lt_decoder *dec, const lt_dsnapshot *d)
-{
-    if (reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots, 1,
-                sizeof(lt_asnapshot)) < 0) {
-        return NO_MEMORY(a);
-    }
-    lt_asnapshot s = {d->seq, d->kind, d->label, d->time_ns, d->heap_bytes, d->heap_count, 0, 0};
-    if (a->nsnapshots == 0 || s.heap_bytes > a->snapshots[a->peak_index].heap_bytes) {
-        if (copy_sites(&a->peak, dec, d->nlisted) < 0) {
-            return NO_MEMORY(a);
-        }
-        a->peak_index = a->nsnapshots;
-    }
-    if (copy_sites(&a->last, dec, d->nlisted) < 0) {
-        return NO_MEMORY(a);
-    }
-    a->snapshots[a->nsnapshots++] = s;
-    return 0;
-}
-
-static int
 store_native_map(lt_analysis *a, const lt_rnative_map *m)
 {
     if (reserve((void **)&a->native_maps, &a->native_maps_cap, a->nnative_maps, 1,
@@ -119,10 +84,293 @@ store_native_map(lt_analysis *a, const lt_rnative_map *m)
     return 0;
 }
 
+/* Block counts of a sampled capture, in whole blocks (rounded). */
+static uint64_t
+unscale(const lt_analysis *a, uint64_t count)
+{
+    uint64_t scale = a->sample_count_scale;
+    return scale ? count / scale + (count % scale >= (scale + 1) / 2) : count;
+}
+
+static int
+copy_listed(lt_asites *to, const lt_decoder *d)
+{
+    if (reserve((void **)&to->sites, &to->cap, 0, d->nlisted, sizeof(lt_rsite)) < 0) {
+        return -1;
+    }
+    to->nsites = 0;
+    for (size_t n = 0; n < d->nnodes; n++) {
+        if (d->listed[n]) {
+            to->sites[to->nsites++] = d->sites[n];
+        }
+    }
+    return 0;
+}
+
+/* ---- the first pass: how many snapshots, and which has the highest heap ---- */
+
+typedef struct {
+    uint64_t nsnapshots, peak;
+    uint64_t size;      /* of the file */
+    uint64_t readable;  /* up to the last whole record (or the file's size) */
+} header_index;
+
+static int
+scan_headers(lt_analysis *a, const char *path, const lt_analysis_options *o, header_index *ix)
+{
+    lt_stream stream;
+    if (lt_stream_open(&stream, path) < 0) {
+        memcpy(a->error, stream.error, sizeof(a->error));
+        return -1;
+    }
+    memset(ix, 0, sizeof(*ix));
+    uint64_t best = 0, next_progress = PROGRESS_STEP;
+    lt_srecord rec;
+    int r;
+    while ((r = lt_stream_next(&stream, &rec)) == 1) {
+        if (rec.type == LT_REC_SNAPSHOT) {
+            /* seq kind time_ns label heap_bytes: the second pass checks them. */
+            const uint8_t *pos = rec.payload, *end = rec.payload + rec.len;
+            uint64_t v = 0;
+            for (int field = 0; field < 5; field++) {
+                if (lt_varint_decode(&pos, end, &v) < 0) {
+                    v = 0;
+                    break;
+                }
+            }
+            if (ix->nsnapshots == 0 || v > best) {
+                best = v;
+                ix->peak = ix->nsnapshots;
+            }
+            ix->nsnapshots++;
+        }
+        if (o->progress && rec.offset >= next_progress) {
+            o->progress(o->progress_ctx, rec.offset, 2 * stream.file_size);
+            next_progress = rec.offset + PROGRESS_STEP;
+        }
+    }
+    /* A framing error is left to the second pass, which may meet an earlier
+     * invalid record first and must say so, as lt_reader does. */
+    ix->size = stream.file_size;
+    ix->readable = r < 0 ? stream.file_size : lt_stream_position(&stream);
+    lt_stream_close(&stream);
+    return 0;
+}
+
+size_t
+lt_analysis_thin(uint64_t n, size_t max_points, uint64_t *out)
+{
+    if (n == 0 || max_points == 0) {
+        return 0;
+    }
+    if (n <= max_points || max_points == 1) {
+        size_t count = n <= max_points ? (size_t)n : 1;
+        for (size_t i = 0; i < count; i++) {
+            out[i] = i;
+        }
+        return count;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < max_points; i++) {
+        /* As Python's round(i * (n - 1) / (max_points - 1)): the quotient is
+         * the same correctly rounded double, rounded half to even. */
+        double x = (double)((uint64_t)i * (n - 1)) / (double)(max_points - 1);
+        uint64_t k = (uint64_t)nearbyint(x);
+        if (count == 0 || out[count - 1] != k) {
+            out[count++] = k;
+        }
+    }
+    return count;
+}
+
+/* Resolves the picks and the series points against the snapshot count. */
+static int
+plan(lt_analysis *a, const char *path, const lt_analysis_options *o, const header_index *ix)
+{
+    uint64_t n = ix->nsnapshots;
+    if (o->npicks > LT_ANALYSIS_MAX_PICKS) {
+        return fail(a, "at most %d snapshots can be picked", LT_ANALYSIS_MAX_PICKS);
+    }
+    for (size_t i = 0; i < o->npicks; i++) {
+        int64_t pick = o->picks[i];
+        int64_t index = pick < 0 ? (int64_t)n + pick : pick;
+        if (index < 0 || (uint64_t)index >= n) {
+            return fail(a, "%s has snapshots 0 to %lld, not %lld", path, (long long)n - 1,
+                        (long long)pick);
+        }
+        a->picks[i].index = (uint64_t)index;
+    }
+    a->npicks = o->npicks;
+    size_t most = o->points ? o->npoints : o->max_points;
+    if (most && !(a->points = malloc(most * sizeof(uint64_t)))) {
+        return NO_MEMORY(a);
+    }
+    if (o->points) {
+        for (size_t i = 0; i < o->npoints; i++) {
+            if (o->points[i] >= n || (i && o->points[i] <= o->points[i - 1])) {
+                return fail(a, "series points must increase and be below %llu",
+                            (unsigned long long)n);
+            }
+            a->points[i] = o->points[i];
+        }
+        a->npoints = o->npoints;
+    }
+    else {
+        a->npoints = lt_analysis_thin(n, o->max_points, a->points);
+    }
+    return 0;
+}
+
+/* ---- the second pass ---- */
+
+/* Makes a site for every trimmed node the fold made. */
+static int
+grow_sites(lt_analysis *a)
+{
+    size_t have = a->sites_cap, need = a->trim.ntree;
+    if (reserve((void **)&a->sites, &a->sites_cap, have, need > have ? need - have : 0,
+                sizeof(lt_asite)) < 0) {
+        return NO_MEMORY(a);
+    }
+    for (size_t i = have; i < a->sites_cap; i++) {
+        a->sites[i] = (lt_asite){.first_node = UINT32_MAX, .row = LT_NO_ROW};
+    }
+    return 0;
+}
+
+static int
+give_row(lt_analysis *a, lt_asite *site)
+{
+    if (reserve((void **)&a->series, &a->series_cap, a->nrows * a->npoints, a->npoints,
+                sizeof(uint64_t)) < 0) {
+        return NO_MEMORY(a);
+    }
+    memset(a->series + a->nrows * a->npoints, 0, a->npoints * sizeof(uint64_t));
+    site->row = (uint32_t)a->nrows++;
+    return 0;
+}
+
+static int
+apply_changes(lt_analysis *a, const lt_decoder *d, const lt_dsnapshot *snap)
+{
+    for (size_t i = 0; i < snap->nchanged; i++) {
+        const lt_rsite *now = &snap->changed[i], *was = &snap->before[i];
+        uint32_t node = now->node;
+        lt_trim_reason reason = (lt_trim_reason)a->trim.reason[node];
+        uint64_t dcount = unscale(a, now->live_count) - unscale(a, was->live_count);
+        uint64_t dbytes = now->live_bytes - was->live_bytes;
+        if (reason != LT_TRIM_SHOWN) {
+            a->excluded[reason].count += dcount;
+            a->excluded[reason].bytes += dbytes;
+            continue;
+        }
+        lt_asite *site = &a->sites[a->trim.target[node]];
+        site->live_count += dcount;
+        site->live_bytes += dbytes;
+        site->alloc_count += unscale(a, now->alloc_count) - unscale(a, was->alloc_count);
+        site->alloc_bytes += now->alloc_bytes - was->alloc_bytes;
+        if (d->listed[node] && node < site->first_node) {
+            site->first_node = node;
+        }
+        if (site->row == LT_NO_ROW && a->npoints && give_row(a, site) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* What snapshot `index` (its changes applied) means for the peak, the picks
+ * and the series. */
+static int
+take_snapshot(lt_analysis *a, uint64_t index, uint64_t peak, size_t *next_point)
+{
+    size_t nsites = a->trim.ntree;
+    if (index == peak) {
+        for (size_t g = 0; g < nsites; g++) {
+            a->sites[g].peak_count = a->sites[g].live_count;
+            a->sites[g].peak_bytes = a->sites[g].live_bytes;
+        }
+    }
+    for (size_t p = 0; p < a->npicks; p++) {
+        if (a->picks[p].index != index) {
+            continue;
+        }
+        lt_alive *alive = malloc((nsites ? nsites : 1) * sizeof(lt_alive));
+        if (!alive) {
+            return NO_MEMORY(a);
+        }
+        for (size_t g = 0; g < nsites; g++) {
+            alive[g] = (lt_alive){a->sites[g].live_count, a->sites[g].live_bytes};
+        }
+        free(a->picks[p].sites);
+        a->picks[p].sites = alive;
+        a->picks[p].nsites = nsites;
+    }
+    if (*next_point < a->npoints && a->points[*next_point] == index) {
+        for (size_t g = 0; g < nsites; g++) {
+            if (a->sites[g].row != LT_NO_ROW) {
+                a->series[a->sites[g].row * a->npoints + *next_point] = a->sites[g].live_bytes;
+            }
+        }
+        (*next_point)++;
+    }
+    return 0;
+}
+
+static int
+store_retention(lt_analysis *a, const lt_drecord *rec, const uint8_t *payload, size_t len)
+{
+    if (reserve((void **)&a->retention, &a->retention_cap, a->nretention, 1,
+                sizeof(lt_aretention)) < 0) {
+        return NO_MEMORY(a);
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        return NO_MEMORY(a);
+    }
+    memcpy(copy, payload, len);
+    lt_aretention *out = &a->retention[a->nretention++];
+    out->payload = copy;
+    out->rec = rec->u.retention;
+    /* Rebase what points into the payload onto the copy. */
+    if (out->rec.sites) {
+        out->rec.sites = copy + (rec->u.retention.sites - payload);
+    }
+    out->rec.body = copy + (rec->u.retention.body - payload);
+    out->rec.end = copy + (rec->u.retention.end - payload);
+    return 0;
+}
+
+static int
+store_process(lt_analysis *a, const lt_drecord *rec)
+{
+    switch (rec->u.process.kind) {
+    case LT_PROC_SAMPLING:
+        a->sample_rate = rec->u.process.rate;
+        a->sample_count_scale = rec->u.process.count_scale;
+        a->sample_seed = rec->u.process.seed;
+        return 0;
+    case LT_PROC_PARENT:
+        a->has_parent = 1;
+        a->parent_link = rec->u.process.link;
+        a->parent_pid = rec->u.process.pid;
+        return keep_texts(a, rec->u.process.capture, &a->parent_capture);
+    case LT_PROC_ATTACHED: a->attached = 1; return 0;
+    default: return 0;
+    }
+}
+
+typedef struct {
+    const lt_analysis_options *o;
+    uint64_t peak;
+    size_t next_point;
+} pass_state;
+
 /* Keeps what the reports need of a decoded record (validated by lt_decode):
  * strings, meta and native maps are copied, since the stream's buffer moves. */
 static int
-store(lt_analysis *a, const lt_decoder *dec, const lt_drecord *rec)
+store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_srecord *raw,
+      pass_state *ps)
 {
     if (rec->skipped) {
         return 0;
@@ -147,20 +395,43 @@ store(lt_analysis *a, const lt_decoder *dec, const lt_drecord *rec)
             return -1;
         }
         a->nstrings++;
-        return 0;
+        return lt_trim_add_string(&a->trim, rec->u.string.ptr, rec->u.string.len) < 0
+                   ? NO_MEMORY(a)
+                   : 0;
     case LT_REC_FRAME:
-        if (reserve((void **)&a->frames, &a->frames_cap, a->nframes, 1, sizeof(lt_rframe)) < 0) {
+        if (reserve((void **)&a->frames, &a->frames_cap, a->nframes, 1, sizeof(lt_rframe)) < 0 ||
+            lt_trim_add_frame(&a->trim, rec->u.frame.function, rec->u.frame.file,
+                              rec->u.frame.line) < 0) {
             return NO_MEMORY(a);
         }
         a->frames[a->nframes++] = rec->u.frame;
         return 0;
     case LT_REC_NODE:
-        if (reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes, 1, sizeof(lt_rnode)) < 0) {
+        if (reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes, 1, sizeof(lt_rnode)) < 0 ||
+            lt_trim_add_node(&a->trim, rec->u.node.parent, rec->u.node.frame) < 0) {
             return NO_MEMORY(a);
         }
         a->nodes[a->nnodes++] = rec->u.node;
+        return grow_sites(a);
+    case LT_REC_SNAPSHOT: {
+        const lt_dsnapshot *snap = &rec->u.snapshot;
+        if (reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots, 1,
+                    sizeof(lt_asnapshot)) < 0) {
+            return NO_MEMORY(a);
+        }
+        if (apply_changes(a, d, snap) < 0 ||
+            take_snapshot(a, snap->seq, ps->peak, &ps->next_point) < 0) {
+            return -1;
+        }
+        if (ps->o->raw_sites && ((snap->seq == ps->peak && copy_listed(&a->peak, d) < 0) ||
+                                 copy_listed(&a->last, d) < 0)) {
+            return NO_MEMORY(a);
+        }
+        a->snapshots[a->nsnapshots++] = (lt_asnapshot){
+            snap->seq, snap->kind, snap->label, snap->time_ns, snap->heap_bytes, snap->heap_count,
+            0, 0};
         return 0;
-    case LT_REC_SNAPSHOT: return store_snapshot(a, dec, &rec->u.snapshot);
+    }
     case LT_REC_SNAPSHOT_EXTRA:
         a->snapshots[rec->u.extra.seq].has_rss = 1;
         a->snapshots[rec->u.extra.seq].rss_bytes = rec->u.extra.rss_bytes;
@@ -171,26 +442,23 @@ store(lt_analysis *a, const lt_decoder *dec, const lt_drecord *rec)
         return 0;
     case LT_REC_END: a->complete = 1; return 0;
     case LT_REC_NATIVE_MAP: return store_native_map(a, &rec->u.native_map);
-    case LT_REC_PROCESS:
-        if (rec->u.process.kind == LT_PROC_SAMPLING) {
-            a->sample_rate = rec->u.process.rate;
-            a->sample_count_scale = rec->u.process.count_scale;
-        }
-        return 0;
-    default: return 0; /* retention: the whole-file reader's (the JSON report) */
+    case LT_REC_RETENTION: return store_retention(a, rec, raw->payload, raw->len);
+    case LT_REC_PROCESS: return store_process(a, rec);
+    default: return 0;
     }
 }
 
-int
-lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void *progress_ctx)
+static int
+read_records(lt_analysis *a, const char *path, const lt_analysis_options *o,
+             const header_index *ix)
 {
-    memset(a, 0, sizeof(*a));
     lt_stream stream;
     lt_decoder decoder;
     if (lt_stream_open(&stream, path) < 0) {
         memcpy(a->error, stream.error, sizeof(a->error));
         return -1;
     }
+    lt_stream_limit(&stream, ix->readable);
     if (lt_decoder_init(&decoder, stream.major) < 0) {
         memcpy(a->error, decoder.error, sizeof(a->error));
         lt_stream_close(&stream);
@@ -198,16 +466,7 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
     }
     a->major = stream.major;
     a->minor = stream.minor;
-    a->file_size = stream.file_size;
-    /* The root node (the empty stack) is implicit. */
-    if (reserve((void **)&a->nodes, &a->nodes_cap, 0, 1, sizeof(lt_rnode)) < 0) {
-        NO_MEMORY(a);
-        goto error;
-    }
-    a->nodes[0].parent = 0;
-    a->nodes[0].frame = UINT32_MAX;
-    a->nodes[0].depth = 0;
-    a->nnodes = 1;
+    pass_state ps = {o, ix->peak, 0};
     uint64_t next_progress = PROGRESS_STEP;
     lt_srecord rec;
     int r;
@@ -218,11 +477,11 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
             memcpy(a->error, decoder.error, sizeof(a->error));
             goto error;
         }
-        if (store(a, &decoder, &decoded) < 0) {
+        if (store(a, &decoder, &decoded, &rec, &ps) < 0) {
             goto error;
         }
-        if (progress && rec.offset >= next_progress) {
-            progress(progress_ctx, rec.offset, stream.file_size);
+        if (o->progress && rec.offset >= next_progress) {
+            o->progress(o->progress_ctx, ix->readable + rec.offset, 2 * ix->readable);
             next_progress = rec.offset + PROGRESS_STEP;
         }
     }
@@ -231,15 +490,16 @@ lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void 
         goto error;
     }
     a->valid_size = lt_stream_position(&stream);
-    a->file_size = stream.file_size;
     if (a->complete && a->valid_size != a->file_size) {
         fail(a, "corrupt capture: data after the closing record at byte %llu",
              (unsigned long long)a->valid_size);
         goto error;
     }
-    if (progress) {
-        progress(progress_ctx, a->file_size, a->file_size);
+    if (a->nsnapshots != ix->nsnapshots) {
+        fail(a, "the capture changed while it was read");
+        goto error;
     }
+    a->peak_index = (size_t)ix->peak;
     lt_decoder_free(&decoder);
     lt_stream_close(&stream);
     return 0;
@@ -247,6 +507,107 @@ error:
     lt_decoder_free(&decoder);
     lt_stream_close(&stream);
     return -1;
+}
+
+/* ---- ranking ---- */
+
+typedef struct {
+    uint64_t bytes, count;
+    uint32_t first, site;
+} rank_entry;
+
+static int
+rank_order(const void *x, const void *y)
+{
+    const rank_entry *a = x, *b = y;
+    if (a->bytes != b->bytes) {
+        return a->bytes > b->bytes ? -1 : 1;
+    }
+    if (a->count != b->count) {
+        return a->count > b->count ? -1 : 1;
+    }
+    return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* The sites alive in `alive` (NULL: at the last snapshot), most bytes first,
+ * then most blocks, then in capture order. */
+static int
+rank(lt_analysis *a, const lt_alive *alive, size_t nalive, uint32_t **out, size_t *nout)
+{
+    size_t n = 0, nsites = a->trim.ntree;
+    rank_entry *entries = malloc((nsites ? nsites : 1) * sizeof(rank_entry));
+    if (!entries) {
+        return NO_MEMORY(a);
+    }
+    for (size_t g = 0; g < nsites; g++) {
+        uint64_t count = alive ? (g < nalive ? alive[g].count : 0) : a->sites[g].live_count;
+        uint64_t bytes = alive ? (g < nalive ? alive[g].bytes : 0) : a->sites[g].live_bytes;
+        if (count) {
+            entries[n++] = (rank_entry){bytes, count, a->sites[g].first_node, (uint32_t)g};
+        }
+    }
+    qsort(entries, n, sizeof(rank_entry), rank_order);
+    *out = malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!*out) {
+        free(entries);
+        return NO_MEMORY(a);
+    }
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i] = entries[i].site;
+    }
+    *nout = n;
+    free(entries);
+    return 0;
+}
+
+int
+lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *o)
+{
+    memset(a, 0, sizeof(*a));
+    header_index ix;
+    if (lt_trim_init(&a->trim, &o->trim) < 0) {
+        return NO_MEMORY(a);
+    }
+    if (grow_sites(a) < 0 || scan_headers(a, path, o, &ix) < 0 || plan(a, path, o, &ix) < 0) {
+        return -1;
+    }
+    a->file_size = ix.size;
+    /* The root node (the empty stack) is implicit. */
+    if (reserve((void **)&a->nodes, &a->nodes_cap, 0, 1, sizeof(lt_rnode)) < 0) {
+        return NO_MEMORY(a);
+    }
+    a->nodes[0] = (lt_rnode){0, UINT32_MAX, 0};
+    a->nnodes = 1;
+    if (read_records(a, path, o, &ix) < 0 || rank(a, NULL, 0, &a->ranked, &a->nranked) < 0) {
+        return -1;
+    }
+    for (size_t p = 0; p < a->npicks; p++) {
+        lt_apick *pick = &a->picks[p];
+        if (rank(a, pick->sites, pick->nsites, &pick->ranked, &pick->nranked) < 0) {
+            return -1;
+        }
+        lt_alive *all = realloc(pick->sites, (a->trim.ntree ? a->trim.ntree : 1) *
+                                                 sizeof(lt_alive));
+        if (!all) {
+            return NO_MEMORY(a);
+        }
+        for (size_t g = pick->nsites; g < a->trim.ntree; g++) {
+            all[g] = (lt_alive){0, 0};
+        }
+        pick->sites = all;
+        pick->nsites = a->trim.ntree;
+    }
+    if (o->progress) {
+        o->progress(o->progress_ctx, 2 * ix.readable, 2 * ix.readable);
+    }
+    return 0;
+}
+
+int
+lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void *progress_ctx)
+{
+    lt_analysis_options o = {.raw_sites = 1, .progress = progress, .progress_ctx = progress_ctx};
+    return lt_analysis_read(a, path, &o);
 }
 
 void
@@ -261,5 +622,18 @@ lt_analysis_free(lt_analysis *a)
     free(a->last.sites);
     free(a->peak.sites);
     free(a->native_maps);
+    for (size_t i = 0; i < a->nretention; i++) {
+        free(a->retention[i].payload);
+    }
+    free(a->retention);
+    lt_trim_free(&a->trim);
+    free(a->sites);
+    free(a->ranked);
+    for (size_t p = 0; p < LT_ANALYSIS_MAX_PICKS; p++) {
+        free(a->picks[p].sites);
+        free(a->picks[p].ranked);
+    }
+    free(a->points);
+    free(a->series);
     memset(a, 0, sizeof(*a));
 }

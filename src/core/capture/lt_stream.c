@@ -170,6 +170,21 @@ lt_stream_next(lt_stream *s, lt_srecord *rec)
     return 1;
 }
 
+void
+lt_stream_limit(lt_stream *s, uint64_t size)
+{
+    if (size >= s->file_size) {
+        return;
+    }
+    s->file_size = size;
+    if (s->read_size > size) {
+        uint64_t end = size > s->buf_offset ? size - s->buf_offset : 0;
+        s->end = end < s->end ? (size_t)end : s->end;
+        s->start = s->start < s->end ? s->start : s->end;
+        s->read_size = size;
+    }
+}
+
 uint64_t
 lt_stream_position(const lt_stream *s)
 {

@@ -45,6 +45,10 @@ typedef struct {
  * s->error set (the stream needs no close then). */
 int lt_stream_open(lt_stream *s, const char *path);
 
+/* Reads no further than `size` bytes of the file (a second pass over a file
+ * still being written reads what the first one read). */
+void lt_stream_limit(lt_stream *s, uint64_t size);
+
 /* Reads the next record. Returns 1 with *rec filled, 0 when the file ends
  * (at a record boundary, or inside a cut record: rec->offset then tells where
  * the valid part ends), or -1 with s->error set (an I/O error, memory, or a
