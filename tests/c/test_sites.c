@@ -26,6 +26,9 @@
 #include "check.h"
 #include "analyze/lt_analysis.h"
 #include "analyze/lt_trim.h"
+#include "capture/lt_stream.h"
+#include "capture/lt_writer.h"
+#include "record/lt_intern.h"
 
 typedef struct {
     uint8_t data[2048];
@@ -388,7 +391,74 @@ test_sites_thin_like_python(void)
     CHECK_U64(lt_analysis_thin(0, 128, out), ==, 0);
 }
 
+/* The writer lists only the nodes whose counters moved: none for a snapshot
+ * with nothing new, one after one node allocated or freed, every allocated
+ * node again in a reopened file. */
+static void
+test_sites_writer_writes_changes_only(void)
+{
+    char path[] = "/tmp/lt-test-sites-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) {
+        return;
+    }
+    close(fd);
+    lt_intern in;
+    lt_writer w;
+    CHECK(lt_intern_init(&in) == 0);
+    CHECK(lt_writer_open(&w, path) == 0);
+    uint32_t fn = lt_intern_string(&in, "f", 1);
+    uint32_t frame = lt_intern_add_frame(&in, 0x10, 0, 1, fn, fn, 3);
+    uint32_t nodes[50];
+    for (uint32_t i = 0; i < 50; i++) {
+        nodes[i] = lt_intern_node(&in, i ? nodes[i - 1] : LT_ROOT_NODE, frame);
+        in.nodes[nodes[i]].alloc_count = in.nodes[nodes[i]].live_count = 1;
+        in.nodes[nodes[i]].alloc_bytes = in.nodes[nodes[i]].live_bytes = 8 + i;
+    }
+    lt_snapshot_info info = {LT_SNAP_MARK, 1, LT_NO_ID, 0, 0};
+    CHECK(lt_writer_snapshot(&w, &in, &info) == 0); /* 50 sites */
+    CHECK(lt_writer_snapshot(&w, &in, &info) == 0); /* none */
+    in.nodes[nodes[7]].live_count = 0;              /* a free */
+    CHECK(lt_writer_snapshot(&w, &in, &info) == 0); /* one */
+    in.nodes[nodes[9]].alloc_count++;               /* an allocation of 0 bytes */
+    in.nodes[nodes[9]].live_count++;
+    CHECK(lt_writer_snapshot(&w, &in, &info) == 0); /* one */
+    CHECK(lt_writer_close(&w) == 0);
+
+    lt_stream st;
+    lt_decoder d;
+    CHECK(lt_stream_open(&st, path) == 0);
+    CHECK_U64(st.major, ==, LT_FORMAT_MAJOR);
+    CHECK(lt_decoder_init(&d, st.major) == 0);
+    const size_t want[] = {50, 0, 1, 1};
+    size_t k = 0;
+    lt_srecord rec;
+    while (lt_stream_next(&st, &rec) == 1) {
+        lt_drecord out;
+        if (lt_decode_record(&d, rec.type, rec.payload, rec.len, rec.offset, &out) < 0) {
+            check_report(__FILE__, __LINE__, "%s", d.error);
+            break;
+        }
+        if (rec.type == LT_REC_SNAPSHOT && k < 4) {
+            CHECK_U64(out.u.snapshot.nchanged, ==, want[k]);
+            CHECK_U64(out.u.snapshot.nlisted, ==, 50);
+            k++;
+        }
+    }
+    CHECK_U64(k, ==, 4);
+    CHECK_U64(d.sites[nodes[9]].live_count, ==, 2);
+    CHECK_U64(d.sites[nodes[7]].live_count, ==, 0);
+    CHECK_U64(d.sites[nodes[7]].live_bytes, ==, 15);
+    CHECK(d.complete);
+    lt_decoder_free(&d);
+    lt_stream_close(&st);
+    lt_intern_destroy(&in);
+    unlink(path);
+}
+
 const test_case sites_tests[] = {
+    {"sites_writer_writes_changes_only", test_sites_writer_writes_changes_only},
     {"sites_delta_snapshots", test_sites_delta_snapshots},
     {"sites_whole_snapshots_version_1", test_sites_whole_snapshots_version_1},
     {"sites_pick_out_of_range", test_sites_pick_out_of_range},
