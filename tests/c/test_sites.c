@@ -256,7 +256,7 @@ check_figures(unsigned major)
     /* The sites at the last snapshot, the peak (snapshot 1) and the ranking. */
     CHECK_U64(a.nsnapshots, ==, 3);
     CHECK_U64(a.peak_index, ==, 1);
-    const lt_asite *m = &a.sites[t_main];
+    const lt_asite *m = &a.sites.site[t_main];
     CHECK_U64(m->live_count, ==, 2);
     CHECK_U64(m->live_bytes, ==, 100);
     CHECK_U64(m->alloc_count, ==, 4);
@@ -264,37 +264,37 @@ check_figures(unsigned major)
     CHECK_U64(m->peak_count, ==, 4);
     CHECK_U64(m->peak_bytes, ==, 300);
     CHECK_U64(m->first_node, ==, 2);
-    CHECK_U64(a.sites[t_marked].live_bytes, ==, 5);
-    CHECK_U64(a.sites[t_marked].first_node, ==, 9);
-    CHECK_U64(a.sites[t_stub].live_count, ==, 0);
-    CHECK_U64(a.sites[0].live_bytes, ==, 0); /* the own and frameless blocks are not here */
-    CHECK_U64(a.nranked, ==, 2);
-    if (a.nranked == 2) {
-        CHECK_U64(a.ranked[0], ==, t_main);
-        CHECK_U64(a.ranked[1], ==, t_marked);
+    CHECK_U64(a.sites.site[t_marked].live_bytes, ==, 5);
+    CHECK_U64(a.sites.site[t_marked].first_node, ==, 9);
+    CHECK_U64(a.sites.site[t_stub].live_count, ==, 0);
+    CHECK_U64(a.sites.site[0].live_bytes, ==, 0); /* the own and frameless blocks are not here */
+    CHECK_U64(a.sites.nranked, ==, 2);
+    if (a.sites.nranked == 2) {
+        CHECK_U64(a.sites.ranked[0], ==, t_main);
+        CHECK_U64(a.sites.ranked[1], ==, t_marked);
     }
-    CHECK_U64(a.excluded[LT_TRIM_FRAMELESS].bytes, ==, 10);
-    CHECK_U64(a.excluded[LT_TRIM_FRAMELESS].count, ==, 1);
-    CHECK_U64(a.excluded[LT_TRIM_IMPORTS].bytes, ==, 50);
-    CHECK_U64(a.excluded[LT_TRIM_OWN].bytes, ==, 1);
+    CHECK_U64(a.sites.excluded[LT_TRIM_FRAMELESS].bytes, ==, 10);
+    CHECK_U64(a.sites.excluded[LT_TRIM_FRAMELESS].count, ==, 1);
+    CHECK_U64(a.sites.excluded[LT_TRIM_IMPORTS].bytes, ==, 50);
+    CHECK_U64(a.sites.excluded[LT_TRIM_OWN].bytes, ==, 1);
 
     /* Picks: the first snapshot and the last (-1). */
-    CHECK_U64(a.npicks, ==, 2);
-    CHECK_U64(a.picks[0].index, ==, 0);
-    CHECK_U64(a.picks[1].index, ==, 2);
-    CHECK_U64(a.picks[0].sites[t_main].bytes, ==, 200);
-    CHECK_U64(a.picks[0].sites[t_main].count, ==, 2);
-    CHECK_U64(a.picks[0].sites[t_marked].bytes, ==, 0);
-    CHECK_U64(a.picks[0].nranked, ==, 1);
-    CHECK_U64(a.picks[1].sites[t_main].bytes, ==, 100);
-    CHECK_U64(a.picks[1].nranked, ==, 2);
+    CHECK_U64(a.sites.npicks, ==, 2);
+    CHECK_U64(a.sites.picks[0].index, ==, 0);
+    CHECK_U64(a.sites.picks[1].index, ==, 2);
+    CHECK_U64(a.sites.picks[0].sites[t_main].bytes, ==, 200);
+    CHECK_U64(a.sites.picks[0].sites[t_main].count, ==, 2);
+    CHECK_U64(a.sites.picks[0].sites[t_marked].bytes, ==, 0);
+    CHECK_U64(a.sites.picks[0].nranked, ==, 1);
+    CHECK_U64(a.sites.picks[1].sites[t_main].bytes, ==, 100);
+    CHECK_U64(a.sites.picks[1].nranked, ==, 2);
 
     /* Series: every snapshot (three, fewer than max_points). */
-    CHECK_U64(a.npoints, ==, 3);
-    CHECK_U64(a.nrows, ==, 2);
-    if (m->row != LT_NO_ROW && a.sites[t_marked].row != LT_NO_ROW) {
-        const uint64_t *sm = a.series + m->row * a.npoints;
-        const uint64_t *sk = a.series + a.sites[t_marked].row * a.npoints;
+    CHECK_U64(a.sites.npoints, ==, 3);
+    CHECK_U64(a.sites.nrows, ==, 2);
+    if (m->row != LT_NO_ROW && a.sites.site[t_marked].row != LT_NO_ROW) {
+        const uint64_t *sm = a.sites.series + m->row * a.sites.npoints;
+        const uint64_t *sk = a.sites.series + a.sites.site[t_marked].row * a.sites.npoints;
         CHECK_U64(sm[0], ==, 200);
         CHECK_U64(sm[1], ==, 300);
         CHECK_U64(sm[2], ==, 100);
@@ -305,6 +305,16 @@ check_figures(unsigned major)
     else {
         check_report(__FILE__, __LINE__, "sites without a series row");
     }
+    /* Work: every node's allocated bytes, at each point. */
+    CHECK_U64(a.sites.work[0], ==, 260);
+    CHECK_U64(a.sites.work[1], ==, 365);
+    CHECK_U64(a.sites.work[2], ==, 366);
+    /* The capture nodes of each site. */
+    CHECK_U64(a.sites.nodes_start[t_main + 1] - a.sites.nodes_start[t_main], ==, 3);
+    const uint32_t *held = a.sites.nodes + a.sites.nodes_start[t_main];
+    CHECK(held[0] == 2 && held[1] == 3 && held[2] == 7);
+    CHECK_U64(a.sites.nodes_start[t_marked + 1] - a.sites.nodes_start[t_marked], ==, 1);
+    CHECK_U64(a.sites.nodes_start[a.trim.ntree], ==, 4);
     CHECK(a.complete);
     lt_analysis_free(&a);
 
@@ -312,12 +322,12 @@ check_figures(unsigned major)
      * root, the import under main. */
     o = options(1);
     if (analyse(&a, &b, &o) == 0) {
-        CHECK_U64(a.sites[0].live_bytes, ==, 11);
-        CHECK_U64(a.sites[0].live_count, ==, 2);
-        CHECK_U64(a.excluded[LT_TRIM_IMPORTS].bytes, ==, 0);
+        CHECK_U64(a.sites.site[0].live_bytes, ==, 11);
+        CHECK_U64(a.sites.site[0].live_count, ==, 2);
+        CHECK_U64(a.sites.excluded[LT_TRIM_IMPORTS].bytes, ==, 0);
         uint32_t import_path[] = {a.trim.frame_canon[1], a.trim.frame_canon[3]};
         uint32_t t_import = find(&a.trim, 2, import_path);
-        CHECK(t_import != UINT32_MAX && a.sites[t_import].live_bytes == 50);
+        CHECK(t_import != UINT32_MAX && a.sites.site[t_import].live_bytes == 50);
     }
     lt_analysis_free(&a);
 }
@@ -364,7 +374,7 @@ static void
 test_sites_thin_like_python(void)
 {
     uint64_t out[128];
-    size_t n = lt_analysis_thin(200, 128, out);
+    size_t n = lt_sites_thin(200, 128, out);
     CHECK_U64(n, ==, 128);
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
@@ -375,7 +385,7 @@ test_sites_thin_like_python(void)
     for (size_t i = 0; i < 12; i++) {
         CHECK_U64(out[i], ==, head[i]);
     }
-    n = lt_analysis_thin(1000, 128, out);
+    n = lt_sites_thin(1000, 128, out);
     sum = 0;
     for (size_t i = 0; i < n; i++) {
         sum += out[i];
@@ -383,12 +393,12 @@ test_sites_thin_like_python(void)
     CHECK_U64(n, ==, 128);
     CHECK_U64(sum, ==, 63936);
     CHECK_U64(out[4], ==, 31);
-    n = lt_analysis_thin(131, 128, out); /* halves round to even: 22 and 65 are skipped */
+    n = lt_sites_thin(131, 128, out); /* halves round to even: 22 and 65 are skipped */
     CHECK_U64(n, ==, 128);
     CHECK_U64(out[22], ==, 23);
     CHECK_U64(out[64], ==, 66);
-    CHECK_U64(lt_analysis_thin(3, 128, out), ==, 3);
-    CHECK_U64(lt_analysis_thin(0, 128, out), ==, 0);
+    CHECK_U64(lt_sites_thin(3, 128, out), ==, 3);
+    CHECK_U64(lt_sites_thin(0, 128, out), ==, 0);
 }
 
 /* The writer lists only the nodes whose counters moved: none for a snapshot

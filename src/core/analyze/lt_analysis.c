@@ -1,7 +1,6 @@
 /* lt_analysis.c - see lt_analysis.h. */
 #include "analyze/lt_analysis.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,14 +83,6 @@ store_native_map(lt_analysis *a, const lt_rnative_map *m)
     return 0;
 }
 
-/* Block counts of a sampled capture, in whole blocks (rounded). */
-static uint64_t
-unscale(const lt_analysis *a, uint64_t count)
-{
-    uint64_t scale = a->sample_count_scale;
-    return scale ? count / scale + (count % scale >= (scale + 1) / 2) : count;
-}
-
 static int
 copy_listed(lt_asites *to, const lt_decoder *d)
 {
@@ -157,165 +148,7 @@ scan_headers(lt_analysis *a, const char *path, const lt_analysis_options *o, hea
     return 0;
 }
 
-size_t
-lt_analysis_thin(uint64_t n, size_t max_points, uint64_t *out)
-{
-    if (n == 0 || max_points == 0) {
-        return 0;
-    }
-    if (n <= max_points || max_points == 1) {
-        size_t count = n <= max_points ? (size_t)n : 1;
-        for (size_t i = 0; i < count; i++) {
-            out[i] = i;
-        }
-        return count;
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < max_points; i++) {
-        /* As Python's round(i * (n - 1) / (max_points - 1)): the quotient is
-         * the same correctly rounded double, rounded half to even. */
-        double x = (double)((uint64_t)i * (n - 1)) / (double)(max_points - 1);
-        uint64_t k = (uint64_t)nearbyint(x);
-        if (count == 0 || out[count - 1] != k) {
-            out[count++] = k;
-        }
-    }
-    return count;
-}
-
-/* Resolves the picks and the series points against the snapshot count. */
-static int
-plan(lt_analysis *a, const char *path, const lt_analysis_options *o, const header_index *ix)
-{
-    uint64_t n = ix->nsnapshots;
-    if (o->npicks > LT_ANALYSIS_MAX_PICKS) {
-        return fail(a, "at most %d snapshots can be picked", LT_ANALYSIS_MAX_PICKS);
-    }
-    for (size_t i = 0; i < o->npicks; i++) {
-        int64_t pick = o->picks[i];
-        int64_t index = pick < 0 ? (int64_t)n + pick : pick;
-        if (index < 0 || (uint64_t)index >= n) {
-            return fail(a, "%s has snapshots 0 to %lld, not %lld", path, (long long)n - 1,
-                        (long long)pick);
-        }
-        a->picks[i].index = (uint64_t)index;
-    }
-    a->npicks = o->npicks;
-    size_t most = o->points ? o->npoints : o->max_points;
-    if (most && !(a->points = malloc(most * sizeof(uint64_t)))) {
-        return NO_MEMORY(a);
-    }
-    if (o->points) {
-        for (size_t i = 0; i < o->npoints; i++) {
-            if (o->points[i] >= n || (i && o->points[i] <= o->points[i - 1])) {
-                return fail(a, "series points must increase and be below %llu",
-                            (unsigned long long)n);
-            }
-            a->points[i] = o->points[i];
-        }
-        a->npoints = o->npoints;
-    }
-    else {
-        a->npoints = lt_analysis_thin(n, o->max_points, a->points);
-    }
-    return 0;
-}
-
 /* ---- the second pass ---- */
-
-/* Makes a site for every trimmed node the fold made. */
-static int
-grow_sites(lt_analysis *a)
-{
-    size_t have = a->sites_cap, need = a->trim.ntree;
-    if (reserve((void **)&a->sites, &a->sites_cap, have, need > have ? need - have : 0,
-                sizeof(lt_asite)) < 0) {
-        return NO_MEMORY(a);
-    }
-    for (size_t i = have; i < a->sites_cap; i++) {
-        a->sites[i] = (lt_asite){.first_node = UINT32_MAX, .row = LT_NO_ROW};
-    }
-    return 0;
-}
-
-static int
-give_row(lt_analysis *a, lt_asite *site)
-{
-    if (reserve((void **)&a->series, &a->series_cap, a->nrows * a->npoints, a->npoints,
-                sizeof(uint64_t)) < 0) {
-        return NO_MEMORY(a);
-    }
-    memset(a->series + a->nrows * a->npoints, 0, a->npoints * sizeof(uint64_t));
-    site->row = (uint32_t)a->nrows++;
-    return 0;
-}
-
-static int
-apply_changes(lt_analysis *a, const lt_decoder *d, const lt_dsnapshot *snap)
-{
-    for (size_t i = 0; i < snap->nchanged; i++) {
-        const lt_rsite *now = &snap->changed[i], *was = &snap->before[i];
-        uint32_t node = now->node;
-        lt_trim_reason reason = (lt_trim_reason)a->trim.reason[node];
-        uint64_t dcount = unscale(a, now->live_count) - unscale(a, was->live_count);
-        uint64_t dbytes = now->live_bytes - was->live_bytes;
-        if (reason != LT_TRIM_SHOWN) {
-            a->excluded[reason].count += dcount;
-            a->excluded[reason].bytes += dbytes;
-            continue;
-        }
-        lt_asite *site = &a->sites[a->trim.target[node]];
-        site->live_count += dcount;
-        site->live_bytes += dbytes;
-        site->alloc_count += unscale(a, now->alloc_count) - unscale(a, was->alloc_count);
-        site->alloc_bytes += now->alloc_bytes - was->alloc_bytes;
-        if (d->listed[node] && node < site->first_node) {
-            site->first_node = node;
-        }
-        if (site->row == LT_NO_ROW && a->npoints && give_row(a, site) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* What snapshot `index` (its changes applied) means for the peak, the picks
- * and the series. */
-static int
-take_snapshot(lt_analysis *a, uint64_t index, uint64_t peak, size_t *next_point)
-{
-    size_t nsites = a->trim.ntree;
-    if (index == peak) {
-        for (size_t g = 0; g < nsites; g++) {
-            a->sites[g].peak_count = a->sites[g].live_count;
-            a->sites[g].peak_bytes = a->sites[g].live_bytes;
-        }
-    }
-    for (size_t p = 0; p < a->npicks; p++) {
-        if (a->picks[p].index != index) {
-            continue;
-        }
-        lt_alive *alive = malloc((nsites ? nsites : 1) * sizeof(lt_alive));
-        if (!alive) {
-            return NO_MEMORY(a);
-        }
-        for (size_t g = 0; g < nsites; g++) {
-            alive[g] = (lt_alive){a->sites[g].live_count, a->sites[g].live_bytes};
-        }
-        free(a->picks[p].sites);
-        a->picks[p].sites = alive;
-        a->picks[p].nsites = nsites;
-    }
-    if (*next_point < a->npoints && a->points[*next_point] == index) {
-        for (size_t g = 0; g < nsites; g++) {
-            if (a->sites[g].row != LT_NO_ROW) {
-                a->series[a->sites[g].row * a->npoints + *next_point] = a->sites[g].live_bytes;
-            }
-        }
-        (*next_point)++;
-    }
-    return 0;
-}
 
 static int
 store_retention(lt_analysis *a, const lt_drecord *rec, const uint8_t *payload, size_t len)
@@ -348,6 +181,7 @@ store_process(lt_analysis *a, const lt_drecord *rec)
     case LT_PROC_SAMPLING:
         a->sample_rate = rec->u.process.rate;
         a->sample_count_scale = rec->u.process.count_scale;
+        a->sites.count_scale = rec->u.process.count_scale;
         a->sample_seed = rec->u.process.seed;
         return 0;
     case LT_PROC_PARENT:
@@ -363,7 +197,6 @@ store_process(lt_analysis *a, const lt_drecord *rec)
 typedef struct {
     const lt_analysis_options *o;
     uint64_t peak;
-    size_t next_point;
 } pass_state;
 
 /* Keeps what the reports need of a decoded record (validated by lt_decode):
@@ -412,16 +245,15 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
             return NO_MEMORY(a);
         }
         a->nodes[a->nnodes++] = rec->u.node;
-        return grow_sites(a);
+        return lt_sites_grow(&a->sites, &a->trim) < 0 ? NO_MEMORY(a) : 0;
     case LT_REC_SNAPSHOT: {
         const lt_dsnapshot *snap = &rec->u.snapshot;
         if (reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots, 1,
                     sizeof(lt_asnapshot)) < 0) {
             return NO_MEMORY(a);
         }
-        if (apply_changes(a, d, snap) < 0 ||
-            take_snapshot(a, snap->seq, ps->peak, &ps->next_point) < 0) {
-            return -1;
+        if (lt_sites_apply(&a->sites, &a->trim, d, snap, ps->peak) < 0) {
+            return NO_MEMORY(a);
         }
         if (ps->o->raw_sites && ((snap->seq == ps->peak && copy_listed(&a->peak, d) < 0) ||
                                  copy_listed(&a->last, d) < 0)) {
@@ -466,7 +298,7 @@ read_records(lt_analysis *a, const char *path, const lt_analysis_options *o,
     }
     a->major = stream.major;
     a->minor = stream.minor;
-    pass_state ps = {o, ix->peak, 0};
+    pass_state ps = {o, ix->peak};
     uint64_t next_progress = PROGRESS_STEP;
     lt_srecord rec;
     int r;
@@ -500,6 +332,10 @@ read_records(lt_analysis *a, const char *path, const lt_analysis_options *o,
         goto error;
     }
     a->peak_index = (size_t)ix->peak;
+    if (lt_sites_finish(&a->sites, &a->trim, &decoder) < 0) {
+        NO_MEMORY(a);
+        goto error;
+    }
     lt_decoder_free(&decoder);
     lt_stream_close(&stream);
     return 0;
@@ -509,66 +345,18 @@ error:
     return -1;
 }
 
-/* ---- ranking ---- */
-
-typedef struct {
-    uint64_t bytes, count;
-    uint32_t first, site;
-} rank_entry;
-
-static int
-rank_order(const void *x, const void *y)
-{
-    const rank_entry *a = x, *b = y;
-    if (a->bytes != b->bytes) {
-        return a->bytes > b->bytes ? -1 : 1;
-    }
-    if (a->count != b->count) {
-        return a->count > b->count ? -1 : 1;
-    }
-    return a->first < b->first ? -1 : a->first > b->first;
-}
-
-/* The sites alive in `alive` (NULL: at the last snapshot), most bytes first,
- * then most blocks, then in capture order. */
-static int
-rank(lt_analysis *a, const lt_alive *alive, size_t nalive, uint32_t **out, size_t *nout)
-{
-    size_t n = 0, nsites = a->trim.ntree;
-    rank_entry *entries = malloc((nsites ? nsites : 1) * sizeof(rank_entry));
-    if (!entries) {
-        return NO_MEMORY(a);
-    }
-    for (size_t g = 0; g < nsites; g++) {
-        uint64_t count = alive ? (g < nalive ? alive[g].count : 0) : a->sites[g].live_count;
-        uint64_t bytes = alive ? (g < nalive ? alive[g].bytes : 0) : a->sites[g].live_bytes;
-        if (count) {
-            entries[n++] = (rank_entry){bytes, count, a->sites[g].first_node, (uint32_t)g};
-        }
-    }
-    qsort(entries, n, sizeof(rank_entry), rank_order);
-    *out = malloc((n ? n : 1) * sizeof(uint32_t));
-    if (!*out) {
-        free(entries);
-        return NO_MEMORY(a);
-    }
-    for (size_t i = 0; i < n; i++) {
-        (*out)[i] = entries[i].site;
-    }
-    *nout = n;
-    free(entries);
-    return 0;
-}
-
 int
 lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *o)
 {
     memset(a, 0, sizeof(*a));
     header_index ix;
-    if (lt_trim_init(&a->trim, &o->trim) < 0) {
+    if (lt_trim_init(&a->trim, &o->trim) < 0 || lt_sites_init(&a->sites) < 0 ||
+        lt_sites_grow(&a->sites, &a->trim) < 0) {
         return NO_MEMORY(a);
     }
-    if (grow_sites(a) < 0 || scan_headers(a, path, o, &ix) < 0 || plan(a, path, o, &ix) < 0) {
+    if (scan_headers(a, path, o, &ix) < 0 ||
+        lt_sites_plan(&a->sites, o->picks, o->npicks, o->points, o->npoints, o->max_points,
+                      ix.nsnapshots, path, a->error, sizeof(a->error)) < 0) {
         return -1;
     }
     a->file_size = ix.size;
@@ -578,24 +366,8 @@ lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *o)
     }
     a->nodes[0] = (lt_rnode){0, UINT32_MAX, 0};
     a->nnodes = 1;
-    if (read_records(a, path, o, &ix) < 0 || rank(a, NULL, 0, &a->ranked, &a->nranked) < 0) {
+    if (read_records(a, path, o, &ix) < 0) {
         return -1;
-    }
-    for (size_t p = 0; p < a->npicks; p++) {
-        lt_apick *pick = &a->picks[p];
-        if (rank(a, pick->sites, pick->nsites, &pick->ranked, &pick->nranked) < 0) {
-            return -1;
-        }
-        lt_alive *all = realloc(pick->sites, (a->trim.ntree ? a->trim.ntree : 1) *
-                                                 sizeof(lt_alive));
-        if (!all) {
-            return NO_MEMORY(a);
-        }
-        for (size_t g = pick->nsites; g < a->trim.ntree; g++) {
-            all[g] = (lt_alive){0, 0};
-        }
-        pick->sites = all;
-        pick->nsites = a->trim.ntree;
     }
     if (o->progress) {
         o->progress(o->progress_ctx, 2 * ix.readable, 2 * ix.readable);
@@ -627,13 +399,6 @@ lt_analysis_free(lt_analysis *a)
     }
     free(a->retention);
     lt_trim_free(&a->trim);
-    free(a->sites);
-    free(a->ranked);
-    for (size_t p = 0; p < LT_ANALYSIS_MAX_PICKS; p++) {
-        free(a->picks[p].sites);
-        free(a->picks[p].ranked);
-    }
-    free(a->points);
-    free(a->series);
+    lt_sites_free(&a->sites);
     memset(a, 0, sizeof(*a));
 }

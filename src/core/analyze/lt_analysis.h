@@ -9,8 +9,9 @@
  *   (lt_trim: the one trimming policy), each trimmed node being a site;
  * - per site: its live and allocated counters at the last snapshot, its
  *   live counters at the peak snapshot and at up to LT_ANALYSIS_MAX_PICKS
- *   chosen ones (diff), its live bytes at the chosen series points (growth),
- *   and the lowest capture node it holds (ties rank in capture order);
+ *   chosen ones (diff), its live bytes at the chosen series points (growth,
+ *   with the bytes the whole program had allocated at each point: its work),
+ *   and the capture nodes it holds (ties rank by the lowest);
  * - what the policy sums up instead of listing (imports, no Python frame);
  * - one summary per snapshot (the timeline, with the RSS of record 0x42),
  *   meta, stats, process facts, native maps (0x41) and retention (0x40).
@@ -36,13 +37,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analyze/lt_sites.h"
 #include "analyze/lt_trim.h"
 #include "capture/lt_decode.h"
 #include "capture/lt_format.h"
 
 #define LT_ANALYSIS_ERROR_MAX 256
-#define LT_ANALYSIS_MAX_PICKS 2
-#define LT_NO_ROW UINT32_MAX
 
 typedef struct {
     size_t offset, len; /* into lt_analysis.text */
@@ -76,7 +76,7 @@ typedef struct {
     lt_trim_policy trim;
     /* Snapshots whose site counters to keep (a diff's two sides); negative
      * indexes count from the end. */
-    int64_t picks[LT_ANALYSIS_MAX_PICKS];
+    int64_t picks[LT_SITES_MAX_PICKS];
     size_t npicks;
     /* The growth series: live bytes per site at these snapshot indexes
      * (increasing), or, when points is NULL, at max_points snapshots evenly
@@ -90,28 +90,6 @@ typedef struct {
     lt_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 } lt_analysis_options;
-
-/* A site: the values of one trimmed node (its stack exactly, not its
- * subtree). */
-typedef struct {
-    uint64_t live_count, live_bytes, alloc_count, alloc_bytes; /* at the last snapshot */
-    uint64_t peak_count, peak_bytes;                           /* at the peak snapshot */
-    uint32_t first_node; /* the lowest capture node shown here, UINT32_MAX for none */
-    uint32_t row;        /* of the growth series, LT_NO_ROW for none */
-} lt_asite;
-
-typedef struct {
-    uint64_t count, bytes;
-} lt_alive;
-
-/* The sites at one picked snapshot. */
-typedef struct {
-    uint64_t index;  /* into snapshots */
-    lt_alive *sites; /* by trimmed node, nsites of them (every site at the end) */
-    size_t nsites;
-    uint32_t *ranked; /* trimmed nodes alive there, ranked as lt_analysis.ranked */
-    size_t nranked;
-} lt_apick;
 
 /* A retention record (0x40), with its own copy of the payload. */
 typedef struct {
@@ -155,17 +133,7 @@ typedef struct {
 
     /* The reports' view: the trimmed tree, a site per trimmed node. */
     lt_trim trim;
-    lt_asite *sites;
-    size_t sites_cap;
-    uint32_t *ranked; /* sites alive at the last snapshot: most bytes, most blocks, first node */
-    size_t nranked;
-    lt_alive excluded[LT_TRIM_REASON_COUNT]; /* at the last snapshot, by reason */
-    lt_apick picks[LT_ANALYSIS_MAX_PICKS];
-    size_t npicks;
-    uint64_t *points; /* snapshot indexes of the series */
-    size_t npoints;
-    uint64_t *series; /* row * npoints + point: a site's live bytes */
-    size_t nrows, series_cap;
+    lt_sites sites;
     char error[LT_ANALYSIS_ERROR_MAX];
 } lt_analysis;
 
@@ -178,12 +146,6 @@ int lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options
  * recognized as leaktrace's own files. progress may be NULL. */
 int lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress,
                     void *progress_ctx);
-
-/* The snapshot indexes a series of max_points takes out of n snapshots:
- * round(i * (n - 1) / (max_points - 1)) for i in 0..max_points-1, rounding
- * halves to even, without repeats; out must have room for max_points. Returns
- * how many were written. */
-size_t lt_analysis_thin(uint64_t n, size_t max_points, uint64_t *out);
 
 void lt_analysis_free(lt_analysis *a);
 
