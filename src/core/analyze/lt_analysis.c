@@ -259,6 +259,9 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
                                  copy_listed(&a->last, d) < 0)) {
             return NO_MEMORY(a);
         }
+        if (ps->o->raw_pick && snap->seq == a->raw_index && copy_listed(&a->raw, d) < 0) {
+            return NO_MEMORY(a);
+        }
         a->snapshots[a->nsnapshots++] = (lt_asnapshot){
             snap->seq, snap->kind, snap->label, snap->time_ns, snap->heap_bytes, snap->heap_count,
             0, 0};
@@ -354,10 +357,25 @@ lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *o)
         lt_sites_grow(&a->sites, &a->trim) < 0) {
         return NO_MEMORY(a);
     }
-    if (scan_headers(a, path, o, &ix) < 0 ||
-        lt_sites_plan(&a->sites, o->picks, o->npicks, o->points, o->npoints, o->max_points,
-                      ix.nsnapshots, path, a->error, sizeof(a->error)) < 0) {
+    if (scan_headers(a, path, o, &ix) < 0) {
         return -1;
+    }
+    /* Without a snapshot there is nothing to pick: the caller refuses such a
+     * capture with its own message. */
+    int picking = ix.nsnapshots > 0;
+    if (lt_sites_plan(&a->sites, o->picks, picking ? o->npicks : 0, o->points,
+                      picking ? o->npoints : 0, o->max_points, ix.nsnapshots, path, a->error,
+                      sizeof(a->error)) < 0) {
+        return -1;
+    }
+    if (o->raw_pick && picking) {
+        int64_t index = o->raw_snapshot < 0 ? (int64_t)ix.nsnapshots + o->raw_snapshot
+                                            : o->raw_snapshot;
+        if (index < 0 || (uint64_t)index >= ix.nsnapshots) {
+            return fail(a, "%s has snapshots 0 to %lld, not %lld", path,
+                        (long long)ix.nsnapshots - 1, (long long)o->raw_snapshot);
+        }
+        a->raw_index = (uint64_t)index;
     }
     a->file_size = ix.size;
     /* The root node (the empty stack) is implicit. */
@@ -393,6 +411,7 @@ lt_analysis_free(lt_analysis *a)
     free(a->snapshots);
     free(a->last.sites);
     free(a->peak.sites);
+    free(a->raw.sites);
     free(a->native_maps);
     for (size_t i = 0; i < a->nretention; i++) {
         free(a->retention[i].payload);

@@ -87,6 +87,10 @@ typedef struct {
     /* Keep the sites of the last and the peak snapshot per capture node
      * (`last`, `peak`), for callers of the per-node tables. */
     int raw_sites;
+    /* Keep the sites of snapshot raw_snapshot (negative: from the end) per
+     * capture node, untrimmed (`raw`). */
+    int raw_pick;
+    int64_t raw_snapshot;
     lt_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 } lt_analysis_options;
@@ -114,6 +118,8 @@ typedef struct {
     lt_asites last;    /* with raw_sites: sites of the last snapshot, per capture node */
     lt_asites peak;    /* with raw_sites: of the first snapshot with the highest heap_bytes */
     size_t peak_index; /* into snapshots */
+    lt_asites raw;     /* with raw_pick: sites of snapshot raw_index, per capture node */
+    uint64_t raw_index;
     /* LT_PROC_SAMPLING: sample_rate 0 when every allocation was recorded; the
      * block counts of a sampled capture are in units of 1/sample_count_scale. */
     uint64_t sample_rate, sample_count_scale, sample_seed;
