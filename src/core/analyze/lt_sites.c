@@ -190,7 +190,9 @@ lt_sites_apply(lt_sites *s, const lt_trim *t, const lt_decoder *d, const lt_dsna
             return -1;
         }
         for (size_t g = 0; g < s->nsites; g++) {
-            alive[g] = (lt_alive){s->site[g].live_count, s->site[g].live_bytes};
+            const lt_asite *site = &s->site[g];
+            alive[g] = (lt_alive){site->live_count, site->live_bytes, site->alloc_count,
+                                  site->alloc_bytes};
         }
         free(pick->sites);
         pick->sites = alive;
@@ -303,7 +305,7 @@ lt_sites_finish(lt_sites *s, const lt_trim *t, const lt_decoder *d)
             return -1;
         }
         for (size_t g = pick->nsites; g < s->nsites; g++) {
-            all[g] = (lt_alive){0, 0};
+            all[g] = (lt_alive){0, 0, 0, 0};
         }
         pick->sites = all;
         pick->nsites = s->nsites;

@@ -14,7 +14,7 @@
  * Block counts of a sampled capture (count_scale > 0) are unscaled to whole
  * blocks per capture node before they are added up.
  *
- * Memory: 56 bytes a site, 16 more per pick, 8 per series point of a site that
+ * Memory: 56 bytes a site, 32 more per pick, 8 per series point of a site that
  * ever held memory, 4 per capture node listed. Functions returning int return
  * 0 or -1 (memory, unless stated). Not thread-safe; one capture per lt_sites.
  */
@@ -39,8 +39,9 @@ typedef struct {
     uint32_t row;        /* of the growth series, LT_NO_ROW for none */
 } lt_asite;
 
+/* A site's live and allocated counters at one snapshot. */
 typedef struct {
-    uint64_t count, bytes;
+    uint64_t count, bytes, alloc_count, alloc_bytes;
 } lt_alive;
 
 /* The sites at one picked snapshot. */
