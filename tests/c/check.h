@@ -27,50 +27,50 @@ extern unsigned long check_failures;
 void check_report(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            check_report(__FILE__, __LINE__, "%s", #cond);                                    \
-        }                                                                                      \
+#define CHECK(cond)                                                                               \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            check_report(__FILE__, __LINE__, "%s", #cond);                                        \
+        }                                                                                         \
     } while (0)
 
 /* Compares two unsigned 64-bit values and prints both when they differ. */
-#define CHECK_U64(a, op, b)                                                                    \
-    do {                                                                                       \
-        uint64_t check_a_ = (uint64_t)(a), check_b_ = (uint64_t)(b);                           \
-        if (!(check_a_ op check_b_)) {                                                         \
-            check_report(__FILE__, __LINE__, "%s %s %s (%" PRIu64 " vs %" PRIu64 ")", #a, #op, \
-                         #b, check_a_, check_b_);                                              \
-        }                                                                                      \
+#define CHECK_U64(a, op, b)                                                                       \
+    do {                                                                                          \
+        uint64_t check_a_ = (uint64_t)(a), check_b_ = (uint64_t)(b);                              \
+        if (!(check_a_ op check_b_)) {                                                            \
+            check_report(__FILE__, __LINE__, "%s %s %s (%" PRIu64 " vs %" PRIu64 ")", #a, #op,    \
+                         #b, check_a_, check_b_);                                                 \
+        }                                                                                         \
     } while (0)
 
-#define CHECK_I64(a, op, b)                                                                    \
-    do {                                                                                       \
-        int64_t check_a_ = (int64_t)(a), check_b_ = (int64_t)(b);                              \
-        if (!(check_a_ op check_b_)) {                                                         \
-            check_report(__FILE__, __LINE__, "%s %s %s (%" PRId64 " vs %" PRId64 ")", #a, #op, \
-                         #b, check_a_, check_b_);                                              \
-        }                                                                                      \
+#define CHECK_I64(a, op, b)                                                                       \
+    do {                                                                                          \
+        int64_t check_a_ = (int64_t)(a), check_b_ = (int64_t)(b);                                 \
+        if (!(check_a_ op check_b_)) {                                                            \
+            check_report(__FILE__, __LINE__, "%s %s %s (%" PRId64 " vs %" PRId64 ")", #a, #op,    \
+                         #b, check_a_, check_b_);                                                 \
+        }                                                                                         \
     } while (0)
 
 /* Checks that the NUL-terminated text contains the needle. */
-#define CHECK_CONTAINS(text, needle)                                                           \
-    do {                                                                                       \
-        const char *check_t_ = (text);                                                         \
-        if (!strstr(check_t_, (needle))) {                                                     \
-            check_report(__FILE__, __LINE__, "%s contains \"%s\" (it is \"%s\")", #text,       \
-                         (needle), check_t_);                                                  \
-        }                                                                                      \
+#define CHECK_CONTAINS(text, needle)                                                              \
+    do {                                                                                          \
+        const char *check_t_ = (text);                                                            \
+        if (!strstr(check_t_, (needle))) {                                                        \
+            check_report(__FILE__, __LINE__, "%s contains \"%s\" (it is \"%s\")", #text,          \
+                         (needle), check_t_);                                                     \
+        }                                                                                         \
     } while (0)
 
 /* Checks a (pointer, length) byte string against an expected one. */
-#define CHECK_BYTES(ptr, len, want, want_len)                                                  \
-    do {                                                                                       \
-        size_t check_l_ = (size_t)(len), check_wl_ = (size_t)(want_len);                       \
-        if (check_l_ != check_wl_ || (check_l_ && memcmp((ptr), (want), check_l_) != 0)) {     \
-            check_report(__FILE__, __LINE__, "%s equals %s (lengths %zu and %zu)", #ptr,       \
-                         #want, check_l_, check_wl_);                                          \
-        }                                                                                      \
+#define CHECK_BYTES(ptr, len, want, want_len)                                                     \
+    do {                                                                                          \
+        size_t check_l_ = (size_t)(len), check_wl_ = (size_t)(want_len);                          \
+        if (check_l_ != check_wl_ || (check_l_ && memcmp((ptr), (want), check_l_) != 0)) {        \
+            check_report(__FILE__, __LINE__, "%s equals %s (lengths %zu and %zu)", #ptr, #want,   \
+                         check_l_, check_wl_);                                                    \
+        }                                                                                         \
     } while (0)
 
 /* Deterministic pseudo-random numbers (splitmix64): every run tests the same

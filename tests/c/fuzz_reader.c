@@ -98,10 +98,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char path[64];
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
         static const char *const runpy[] = {"<frozen runpy>"};
-        lt_analysis_options o = {.trim = {"/pkg/", 5, runpy, 1, 0},
-                                 .picks = {0, -1},
-                                 .npicks = 2,
-                                 .max_points = 16};
+        lt_analysis_options o = {
+            .trim = {"/pkg/", 5, runpy, 1, 0}, .picks = {0, -1}, .npicks = 2, .max_points = 16};
         lt_analysis a;
         int r_stream = lt_analysis_read(&a, path, &o);
         /* The reader refuses what it cannot hold whole; the analyzer reads it. */

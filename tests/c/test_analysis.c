@@ -90,8 +90,8 @@ check_agree(const char *path, const uint8_t *data, size_t size, const char *what
     }
     else if (r_read < 0) {
         if (strcmp(cap.error, a.error) != 0) {
-            check_report(__FILE__, __LINE__, "%s: reader \"%s\", analyzer \"%s\"", what,
-                         cap.error, a.error);
+            check_report(__FILE__, __LINE__, "%s: reader \"%s\", analyzer \"%s\"", what, cap.error,
+                         a.error);
         }
     }
     else {

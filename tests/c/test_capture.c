@@ -717,16 +717,16 @@ put_varints(bytes *b, size_t n, const uint64_t *v)
     }
 }
 
-#define VARINTS(b, ...)                                                                        \
-    put_varints((b), sizeof((uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t),                     \
+#define VARINTS(b, ...)                                                                           \
+    put_varints((b), sizeof((uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t),                        \
                 (uint64_t[]){__VA_ARGS__})
 
 static void
 put_header(bytes *b, unsigned major, unsigned minor)
 {
     put(b, LT_MAGIC, LT_MAGIC_SIZE);
-    uint8_t rest[8] = {(uint8_t)major, (uint8_t)(major >> 8), (uint8_t)minor,
-                       (uint8_t)(minor >> 8), 0, 0, 0, 0};
+    uint8_t rest[8] = {
+        (uint8_t)major, (uint8_t)(major >> 8), (uint8_t)minor, (uint8_t)(minor >> 8), 0, 0, 0, 0};
     put(b, rest, sizeof(rest));
 }
 
@@ -739,11 +739,11 @@ put_record(bytes *b, uint8_t type, const bytes *payload)
 }
 
 /* A record whose payload is the given varints. */
-#define RECORD(b, type, ...)                                                                   \
-    do {                                                                                       \
-        bytes payload_ = {.len = 0};                                                           \
-        VARINTS(&payload_, __VA_ARGS__);                                                       \
-        put_record((b), (type), &payload_);                                                    \
+#define RECORD(b, type, ...)                                                                      \
+    do {                                                                                          \
+        bytes payload_ = {.len = 0};                                                              \
+        VARINTS(&payload_, __VA_ARGS__);                                                          \
+        put_record((b), (type), &payload_);                                                       \
     } while (0)
 
 static void
@@ -995,7 +995,8 @@ test_capture_crafted_records(void)
     /* Retention records (0x40): a site path, a summary with a field this
      * reader does not know, then paths that break a rule each. */
     put_base(&b);
-    RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_MODULE, 0, 0, 48, 96, 1, LT_EDGE_INDEX, 0);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_MODULE, 0, 0, 48, 96, 1, LT_EDGE_INDEX,
+           0);
     RECORD(&b, LT_REC_RETENTION, LT_RET_CYCLE, 2, 6, 300, 1, 1, 300, LT_ROOT_GARBAGE, 0, 0, 48,
            300, 0);
     RECORD(&b, LT_REC_RETENTION, LT_RET_SUMMARY, LT_RSUM_COUNT + 1, 1, 2, 3, 4, 5, 6, 7, 8);

@@ -377,13 +377,11 @@ test_livetable_big_sizes(void)
         LT_LIVE_BIG_SIZE - 1, /* the largest size stored inline */
         LT_LIVE_BIG_SIZE,     /* the smallest in the side table */
         1ull << 32,           /* 4 GiB */
-        (1ull << 40) + 7,
-        UINT64_MAX,
+        (1ull << 40) + 7,     UINT64_MAX,
     };
     const size_t n = sizeof(sizes) / sizeof(sizes[0]);
     for (size_t i = 0; i < n; i++) {
-        CHECK(lt_livetable_insert(&t, 0x10000 + i * 16, sizes[i], (uint32_t)i, &size, &node) ==
-              0);
+        CHECK(lt_livetable_insert(&t, 0x10000 + i * 16, sizes[i], (uint32_t)i, &size, &node) == 0);
     }
     CHECK_U64(t.nbig, ==, 4);
     CHECK_U64(t.count, ==, n);
@@ -535,7 +533,7 @@ test_livetable_shrinks_with_live_blocks(void)
         CHECK_U64(node, ==, i);
         if (t.mask != last_mask) {
             CHECK_U64(t.mask + 1, ==, (last_mask + 1) / 2); /* one halving at a time */
-            CHECK_U64(t.count * 4, <=, t.mask + 1);          /* at most a quarter full */
+            CHECK_U64(t.count * 4, <=, t.mask + 1);         /* at most a quarter full */
             shrinks++;
             last_mask = t.mask;
         }

@@ -77,10 +77,10 @@ static void
 test_path_rejects_bad_kinds_and_counts(void)
 {
     const uint64_t cases[][8] = {
-        {LT_ROOT_KIND_COUNT, 0, 0, 0, 0, 0},          /* unknown root kind */
-        {0, 0, 0, 0, 0, LT_MAX_PATH_EDGES + 1},       /* too many edges */
-        {0, 0, 0, 0, 0, 1, LT_EDGE_KIND_COUNT, 0},    /* unknown edge kind */
-        {0, LT_MAX_PATH_TEXT + 1, 0, 0, 0, 0},        /* root text too long */
+        {LT_ROOT_KIND_COUNT, 0, 0, 0, 0, 0},       /* unknown root kind */
+        {0, 0, 0, 0, 0, LT_MAX_PATH_EDGES + 1},    /* too many edges */
+        {0, 0, 0, 0, 0, 1, LT_EDGE_KIND_COUNT, 0}, /* unknown edge kind */
+        {0, LT_MAX_PATH_TEXT + 1, 0, 0, 0, 0},     /* root text too long */
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         lt_bytes b = {0};

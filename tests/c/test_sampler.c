@@ -24,8 +24,8 @@ test_weights_are_size_over_probability(void)
     uint64_t bytes, count;
     /* size == rate: p = 1 - 1/e */
     lt_sampler_weigh_at(1000, 1000, &bytes, &count);
-    CHECK_U64(bytes, ==, 1582);  /* 1000 / 0.632120... = 1581.98 */
-    CHECK_U64(count, ==, 1620);  /* 1024 / 0.632120... = 1619.95 */
+    CHECK_U64(bytes, ==, 1582); /* 1000 / 0.632120... = 1581.98 */
+    CHECK_U64(count, ==, 1620); /* 1024 / 0.632120... = 1619.95 */
     /* tiny blocks weigh about the rate, plus half their size */
     lt_sampler_weigh_at(1u << 20, 8, &bytes, &count);
     CHECK_U64(bytes, ==, (1u << 20) + 4);

@@ -77,8 +77,8 @@ varints_record(buffer *b, uint8_t type, size_t n, const uint64_t *v)
     record(b, type, &p);
 }
 
-#define RECORD(b, type, ...)                                                                   \
-    varints_record((b), (type), sizeof((uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t),          \
+#define RECORD(b, type, ...)                                                                      \
+    varints_record((b), (type), sizeof((uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t),             \
                    (uint64_t[]){__VA_ARGS__})
 
 typedef struct {
@@ -113,16 +113,11 @@ build(buffer *b, unsigned major)
     put(b, LT_MAGIC, LT_MAGIC_SIZE);
     uint8_t version[8] = {(uint8_t)major, 0, 0, 0, 0, 0, 0, 0};
     put(b, version, sizeof(version));
-    const char *strings[] = {"<truncated>",
-                             "",
-                             "main",
-                             "app.py",
-                             "run",
-                             "/pkg/leaktrace/runner.py",
-                             "imp",
-                             "<frozen importlib._bootstrap>",
-                             "app.py",
-                             "<string>",
+    const char *strings[] = {"<truncated>", "",
+                             "main",        "app.py",
+                             "run",         "/pkg/leaktrace/runner.py",
+                             "imp",         "<frozen importlib._bootstrap>",
+                             "app.py",      "<string>",
                              "<module>"};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         string_record(b, strings[i]);
@@ -143,7 +138,7 @@ build(buffer *b, unsigned major)
     const entry s1_whole[] = {{0, 1, 10, 1, 10}, {2, 2, 200, 2, 200}, {3, 1, 30, 1, 30},
                               {4, 1, 50, 1, 50}, {7, 1, 70, 1, 70},   {9, 1, 5, 1, 5}};
     const entry s2_delta[] = {{1, 1, 1, 1, 1}, {2, 0, 0, 2, 200}};
-    const entry s2_whole[] = {{0, 1, 10, 1, 10}, {1, 1, 1, 1, 1},  {2, 0, 0, 2, 200},
+    const entry s2_whole[] = {{0, 1, 10, 1, 10}, {1, 1, 1, 1, 1},   {2, 0, 0, 2, 200},
                               {3, 1, 30, 1, 30}, {4, 1, 50, 1, 50}, {7, 1, 70, 1, 70},
                               {9, 1, 5, 1, 5}};
     snapshot_record(b, 0, 100, s0, 3);

@@ -198,7 +198,7 @@ test_zigzag(void)
     CHECK_U64(lt_zigzag_encode(-2), ==, 3);
     CHECK_U64(lt_zigzag_encode(INT64_MAX), ==, UINT64_MAX - 1);
     CHECK_U64(lt_zigzag_encode(INT64_MIN), ==, UINT64_MAX);
-    const int64_t values[] = {0,         1,         -1,       63,        -64,      64,
+    const int64_t values[] = {0,         1,         -1,        63,        -64,          64,
                               INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, INT64_MIN + 1};
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
         CHECK_I64(lt_zigzag_decode(lt_zigzag_encode(values[i])), ==, values[i]);

@@ -1,53 +1,26 @@
 /* lt_analysis.c - see lt_analysis.h. */
 #include "analyze/lt_analysis.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/lt_array.h"
+#include "base/lt_error.h"
 
 #include "capture/lt_decode.h"
 #include "capture/lt_stream.h"
 
 #define PROGRESS_STEP (8u << 20) /* bytes between progress calls */
 
-static int
-fail(lt_analysis *a, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(a->error, sizeof(a->error), fmt, args);
-    va_end(args);
-    return -1;
-}
+#define fail(a, ...) lt_error_set((a)->error, sizeof((a)->error), __VA_ARGS__)
 
 #define NO_MEMORY(a) fail(a, "out of memory while reading the capture")
-
-/* Makes room for `more` elements beyond `count`. */
-static int
-reserve(void **array, size_t *cap, size_t count, size_t more, size_t elsize)
-{
-    if (count + more <= *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap ? *cap : 64;
-    while (new_cap < count + more) {
-        new_cap *= 2;
-    }
-    void *bigger = realloc(*array, new_cap * elsize);
-    if (!bigger) {
-        return -1;
-    }
-    *array = bigger;
-    *cap = new_cap;
-    return 0;
-}
 
 /* Copies len bytes into the text arena. */
 static int
 keep_text(lt_analysis *a, const uint8_t *bytes, size_t len, lt_astring *out)
 {
-    if (reserve((void **)&a->text, &a->text_cap, a->text_len, len, 1) < 0) {
+    if (lt_array_reserve((void **)&a->text, &a->text_cap, a->text_len + len, 1) < 0) {
         return NO_MEMORY(a);
     }
     if (len) {
@@ -68,8 +41,8 @@ keep_texts(lt_analysis *a, lt_rstring s, lt_astring *out)
 static int
 store_native_map(lt_analysis *a, const lt_rnative_map *m)
 {
-    if (reserve((void **)&a->native_maps, &a->native_maps_cap, a->nnative_maps, 1,
-                sizeof(lt_anative_map)) < 0) {
+    if (lt_array_reserve((void **)&a->native_maps, &a->native_maps_cap, a->nnative_maps + 1,
+                         sizeof(lt_anative_map)) < 0) {
         return NO_MEMORY(a);
     }
     lt_anative_map *out = &a->native_maps[a->nnative_maps];
@@ -86,7 +59,7 @@ store_native_map(lt_analysis *a, const lt_rnative_map *m)
 static int
 copy_listed(lt_asites *to, const lt_decoder *d)
 {
-    if (reserve((void **)&to->sites, &to->cap, 0, d->nlisted, sizeof(lt_rsite)) < 0) {
+    if (lt_array_reserve((void **)&to->sites, &to->cap, d->nlisted, sizeof(lt_rsite)) < 0) {
         return -1;
     }
     to->nsites = 0;
@@ -102,8 +75,8 @@ copy_listed(lt_asites *to, const lt_decoder *d)
 
 typedef struct {
     uint64_t nsnapshots, peak;
-    uint64_t size;      /* of the file */
-    uint64_t readable;  /* up to the last whole record (or the file's size) */
+    uint64_t size;     /* of the file */
+    uint64_t readable; /* up to the last whole record (or the file's size) */
 } header_index;
 
 static int
@@ -153,8 +126,8 @@ scan_headers(lt_analysis *a, const char *path, const lt_analysis_options *o, hea
 static int
 store_retention(lt_analysis *a, const lt_drecord *rec, const uint8_t *payload, size_t len)
 {
-    if (reserve((void **)&a->retention, &a->retention_cap, a->nretention, 1,
-                sizeof(lt_aretention)) < 0) {
+    if (lt_array_reserve((void **)&a->retention, &a->retention_cap, a->nretention + 1,
+                         sizeof(lt_aretention)) < 0) {
         return NO_MEMORY(a);
     }
     uint8_t *copy = malloc(len ? len : 1);
@@ -210,7 +183,8 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
     }
     switch (rec->type) {
     case LT_REC_META:
-        if (reserve((void **)&a->meta, &a->meta_cap, a->nmeta, 2, sizeof(lt_astring)) < 0) {
+        if (lt_array_reserve((void **)&a->meta, &a->meta_cap, a->nmeta + 2, sizeof(lt_astring)) <
+            0) {
             return NO_MEMORY(a);
         }
         if (keep_texts(a, rec->u.meta.key, &a->meta[a->nmeta]) < 0 ||
@@ -220,8 +194,8 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
         a->nmeta += 2;
         return 0;
     case LT_REC_STRING:
-        if (reserve((void **)&a->strings, &a->strings_cap, a->nstrings, 1, sizeof(lt_astring)) <
-            0) {
+        if (lt_array_reserve((void **)&a->strings, &a->strings_cap, a->nstrings + 1,
+                             sizeof(lt_astring)) < 0) {
             return NO_MEMORY(a);
         }
         if (keep_texts(a, rec->u.string, &a->strings[a->nstrings]) < 0) {
@@ -232,7 +206,8 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
                    ? NO_MEMORY(a)
                    : 0;
     case LT_REC_FRAME:
-        if (reserve((void **)&a->frames, &a->frames_cap, a->nframes, 1, sizeof(lt_rframe)) < 0 ||
+        if (lt_array_reserve((void **)&a->frames, &a->frames_cap, a->nframes + 1,
+                             sizeof(lt_rframe)) < 0 ||
             lt_trim_add_frame(&a->trim, rec->u.frame.function, rec->u.frame.file,
                               rec->u.frame.line) < 0) {
             return NO_MEMORY(a);
@@ -240,7 +215,8 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
         a->frames[a->nframes++] = rec->u.frame;
         return 0;
     case LT_REC_NODE:
-        if (reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes, 1, sizeof(lt_rnode)) < 0 ||
+        if (lt_array_reserve((void **)&a->nodes, &a->nodes_cap, a->nnodes + 1, sizeof(lt_rnode)) <
+                0 ||
             lt_trim_add_node(&a->trim, rec->u.node.parent, rec->u.node.frame) < 0) {
             return NO_MEMORY(a);
         }
@@ -248,8 +224,8 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
         return lt_sites_grow(&a->sites, &a->trim) < 0 ? NO_MEMORY(a) : 0;
     case LT_REC_SNAPSHOT: {
         const lt_dsnapshot *snap = &rec->u.snapshot;
-        if (reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots, 1,
-                    sizeof(lt_asnapshot)) < 0) {
+        if (lt_array_reserve((void **)&a->snapshots, &a->snapshots_cap, a->nsnapshots + 1,
+                             sizeof(lt_asnapshot)) < 0) {
             return NO_MEMORY(a);
         }
         if (lt_sites_apply(&a->sites, &a->trim, d, snap, ps->peak) < 0) {
@@ -263,8 +239,8 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
             return NO_MEMORY(a);
         }
         a->snapshots[a->nsnapshots++] = (lt_asnapshot){
-            snap->seq, snap->kind, snap->label, snap->time_ns, snap->heap_bytes, snap->heap_count,
-            0, 0};
+            snap->seq,        snap->kind,       snap->label, snap->time_ns,
+            snap->heap_bytes, snap->heap_count, 0,           0};
         return 0;
     }
     case LT_REC_SNAPSHOT_EXTRA:
@@ -307,8 +283,7 @@ read_records(lt_analysis *a, const char *path, const lt_analysis_options *o,
     int r;
     while ((r = lt_stream_next(&stream, &rec)) == 1) {
         lt_drecord decoded;
-        if (lt_decode_record(&decoder, rec.type, rec.payload, rec.len, rec.offset, &decoded) <
-            0) {
+        if (lt_decode_record(&decoder, rec.type, rec.payload, rec.len, rec.offset, &decoded) < 0) {
             memcpy(a->error, decoder.error, sizeof(a->error));
             goto error;
         }
@@ -379,7 +354,7 @@ lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *o)
     }
     a->file_size = ix.size;
     /* The root node (the empty stack) is implicit. */
-    if (reserve((void **)&a->nodes, &a->nodes_cap, 0, 1, sizeof(lt_rnode)) < 0) {
+    if (lt_array_reserve((void **)&a->nodes, &a->nodes_cap, 1, sizeof(lt_rnode)) < 0) {
         return NO_MEMORY(a);
     }
     a->nodes[0] = (lt_rnode){0, UINT32_MAX, 0};

@@ -150,8 +150,7 @@ int lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options
 
 /* lt_analysis_read() with raw_sites, no picks, no series and nothing
  * recognized as leaktrace's own files. progress may be NULL. */
-int lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress,
-                    void *progress_ctx);
+int lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void *progress_ctx);
 
 void lt_analysis_free(lt_analysis *a);
 

@@ -6,25 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Makes room for `need` elements. */
-static int
-reserve(void **array, size_t *cap, size_t need, size_t elsize)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap ? *cap : 64;
-    while (new_cap < need) {
-        new_cap *= 2;
-    }
-    void *bigger = realloc(*array, new_cap * elsize);
-    if (!bigger) {
-        return -1;
-    }
-    *array = bigger;
-    *cap = new_cap;
-    return 0;
-}
+#include "base/lt_array.h"
 
 /* Block counts of a sampled capture, in whole blocks (rounded half up). */
 static uint64_t
@@ -111,7 +93,7 @@ lt_sites_plan(lt_sites *s, const int64_t *picks, size_t npicks, const uint64_t *
 int
 lt_sites_grow(lt_sites *s, const lt_trim *t)
 {
-    if (reserve((void **)&s->site, &s->cap, t->ntree, sizeof(lt_asite)) < 0) {
+    if (lt_array_reserve((void **)&s->site, &s->cap, t->ntree, sizeof(lt_asite)) < 0) {
         return -1;
     }
     for (size_t g = s->nsites; g < t->ntree; g++) {
@@ -125,8 +107,8 @@ lt_sites_grow(lt_sites *s, const lt_trim *t)
 static int
 give_row(lt_sites *s, lt_asite *site)
 {
-    if (reserve((void **)&s->series, &s->series_cap, (s->nrows + 1) * s->npoints,
-                sizeof(uint64_t)) < 0) {
+    if (lt_array_reserve((void **)&s->series, &s->series_cap, (s->nrows + 1) * s->npoints,
+                         sizeof(uint64_t)) < 0) {
         return -1;
     }
     memset(s->series + s->nrows * s->npoints, 0, s->npoints * sizeof(uint64_t));

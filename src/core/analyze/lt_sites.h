@@ -97,8 +97,8 @@ int lt_sites_grow(lt_sites *s, const lt_trim *t);
 
 /* Applies one snapshot, its changes then what its index means for the peak,
  * the picks and the series. */
-int lt_sites_apply(lt_sites *s, const lt_trim *t, const lt_decoder *d,
-                   const lt_dsnapshot *snap, uint64_t peak_index);
+int lt_sites_apply(lt_sites *s, const lt_trim *t, const lt_decoder *d, const lt_dsnapshot *snap,
+                   uint64_t peak_index);
 
 /* Ranks the sites and lists their nodes, once every snapshot is applied. */
 int lt_sites_finish(lt_sites *s, const lt_trim *t, const lt_decoder *d);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/lt_array.h"
+
 /* How a file takes part in trimming. */
 enum { FILE_PLAIN, FILE_OWN, FILE_STUB, FILE_IMPORT };
 
@@ -24,31 +26,13 @@ static const char *const IMPORT_FILES[] = {
 };
 #define STUB_FILE "<string>"
 
-static int
-grow(void **array, size_t *cap, size_t need, size_t elsize)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap ? *cap : 256;
-    while (new_cap < need) {
-        new_cap *= 2;
-    }
-    void *bigger = realloc(*array, new_cap * elsize);
-    if (!bigger) {
-        return -1;
-    }
-    *array = bigger;
-    *cap = new_cap;
-    return 0;
-}
-
 /* Grows several arrays indexed alike to `need` entries; *cap is shared. */
 static int
 grow2(void **a, size_t asize, void **b, size_t bsize, size_t *cap, size_t need)
 {
     size_t cap_a = *cap, cap_b = *cap;
-    if (grow(a, &cap_a, need, asize) < 0 || grow(b, &cap_b, need, bsize) < 0) {
+    if (lt_array_reserve(a, &cap_a, need, asize) < 0 ||
+        lt_array_reserve(b, &cap_b, need, bsize) < 0) {
         return -1;
     }
     *cap = cap_a;
@@ -197,9 +181,8 @@ static uint32_t
 child(lt_trim *t, uint32_t parent, uint32_t frame)
 {
     size_t id = t->ntree;
-    if (id >= UINT32_MAX - 1 ||
-        grow2((void **)&t->parent, sizeof(uint32_t), (void **)&t->frame, sizeof(uint32_t),
-              &t->tree_cap, id + 1) < 0) {
+    if (id >= UINT32_MAX - 1 || grow2((void **)&t->parent, sizeof(uint32_t), (void **)&t->frame,
+                                      sizeof(uint32_t), &t->tree_cap, id + 1) < 0) {
         return UINT32_MAX;
     }
     t->parent[id] = parent;
@@ -234,10 +217,11 @@ int
 lt_trim_add_string(lt_trim *t, const char *s, size_t len)
 {
     size_t id = t->ndistinct;
-    if (grow((void **)&t->string_canon, &t->strings_cap, t->nstrings + 1, sizeof(uint32_t)) < 0 ||
+    if (lt_array_reserve((void **)&t->string_canon, &t->strings_cap, t->nstrings + 1,
+                         sizeof(uint32_t)) < 0 ||
         grow2((void **)&t->text_spans, sizeof(*t->text_spans), (void **)&t->file_class, 1,
               &t->distinct_cap, id + 1) < 0 ||
-        grow((void **)&t->text, &t->text_cap, t->text_len + len + 1, 1) < 0) {
+        lt_array_reserve((void **)&t->text, &t->text_cap, t->text_len + len + 1, 1) < 0) {
         return -1;
     }
     /* Tentatively a new distinct string; taken back when it is not. */
@@ -263,9 +247,9 @@ int
 lt_trim_add_frame(lt_trim *t, uint32_t function, uint32_t file, int64_t line)
 {
     size_t id = t->nframes;
-    if (grow((void **)&t->frame_canon, &t->raw_frames_cap, t->nraw_frames + 1,
-             sizeof(uint32_t)) < 0 ||
-        grow((void **)&t->frames, &t->frames_cap, id + 1, sizeof(lt_tframe)) < 0) {
+    if (lt_array_reserve((void **)&t->frame_canon, &t->raw_frames_cap, t->nraw_frames + 1,
+                         sizeof(uint32_t)) < 0 ||
+        lt_array_reserve((void **)&t->frames, &t->frames_cap, id + 1, sizeof(lt_tframe)) < 0) {
         return -1;
     }
     t->frames[id] = (lt_tframe){t->string_canon[function], t->string_canon[file], line};
@@ -284,7 +268,7 @@ lt_trim_add_node(lt_trim *t, uint32_t parent, uint32_t frame)
     size_t n = t->nnodes;
     size_t cap = t->nodes_cap;
     if (grow2((void **)&t->target, sizeof(uint32_t), (void **)&t->state, 1, &cap, n + 1) < 0 ||
-        grow((void **)&t->reason, &t->nodes_cap, n + 1, 1) < 0) {
+        lt_array_reserve((void **)&t->reason, &t->nodes_cap, n + 1, 1) < 0) {
         return -1;
     }
     uint32_t target = 0;

@@ -28,15 +28,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LT_TRIM_NO_FRAME UINT32_MAX         /* the frame of the trimmed root */
-#define LT_TRIM_TRUNCATED (UINT32_MAX - 1)  /* the frame of a truncation marker */
+#define LT_TRIM_NO_FRAME UINT32_MAX        /* the frame of the trimmed root */
+#define LT_TRIM_TRUNCATED (UINT32_MAX - 1) /* the frame of a truncation marker */
 
 /* What a report does with a capture node's memory. */
 typedef enum {
-    LT_TRIM_SHOWN = 0,      /* listed at its trimmed node */
-    LT_TRIM_OWN = 1,        /* leaktrace's own, while stopping: not counted */
-    LT_TRIM_IMPORTS = 2,    /* allocated inside the import machinery: summed up */
-    LT_TRIM_FRAMELESS = 3,  /* no Python frame: summed up */
+    LT_TRIM_SHOWN = 0,     /* listed at its trimmed node */
+    LT_TRIM_OWN = 1,       /* leaktrace's own, while stopping: not counted */
+    LT_TRIM_IMPORTS = 2,   /* allocated inside the import machinery: summed up */
+    LT_TRIM_FRAMELESS = 3, /* no Python frame: summed up */
     LT_TRIM_REASON_COUNT = 4,
 } lt_trim_reason;
 
@@ -68,7 +68,7 @@ typedef struct {
     size_t nstrings, strings_cap;
     struct {
         size_t offset, len;
-    } *text_spans;       /* of each distinct string, in text */
+    } * text_spans; /* of each distinct string, in text */
     char *text;
     size_t text_len, text_cap;
     uint8_t *file_class; /* of each distinct string */

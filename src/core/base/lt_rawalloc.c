@@ -25,9 +25,8 @@ account_alloc(size_t size)
 {
     size_t now = __atomic_add_fetch(&current_bytes, size, __ATOMIC_RELAXED);
     size_t peak = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
-    while (now > peak &&
-           !__atomic_compare_exchange_n(&peak_bytes, &peak, now, 1, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
+    while (now > peak && !__atomic_compare_exchange_n(&peak_bytes, &peak, now, 1, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED)) {
     }
 }
 

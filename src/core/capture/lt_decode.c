@@ -1,11 +1,11 @@
 /* lt_decode.c - see lt_decode.h. */
 #include "capture/lt_decode.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/lt_array.h"
+#include "base/lt_error.h"
 #include "heap/lt_path.h"
 
 #define SITE_MIN_BYTES 5 /* five varints */
@@ -14,37 +14,9 @@ typedef struct {
     const uint8_t *pos, *end;
 } cursor;
 
-static int
-fail(lt_decoder *d, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(d->error, sizeof(d->error), fmt, args);
-    va_end(args);
-    return -1;
-}
+#define fail(d, ...) lt_error_set((d)->error, sizeof((d)->error), __VA_ARGS__)
 
 #define NO_MEMORY(d) fail(d, "out of memory while reading the capture")
-
-/* Makes room for `need` elements. */
-static int
-reserve(void **array, size_t *cap, size_t need, size_t elsize)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap ? *cap : 64;
-    while (new_cap < need) {
-        new_cap *= 2;
-    }
-    void *bigger = realloc(*array, new_cap * elsize);
-    if (!bigger) {
-        return -1;
-    }
-    *array = bigger;
-    *cap = new_cap;
-    return 0;
-}
 
 static int
 read_u64(cursor *c, uint64_t *v)
@@ -123,12 +95,12 @@ decode_node(lt_decoder *d, cursor *c, lt_drecord *out)
         return fail(d, "corrupt capture: a stack deeper than %d frames", LT_MAX_STACK_DEPTH);
     }
     size_t id = (size_t)d->nnodes;
-    if (reserve((void **)&d->depths, &d->depths_cap, id + 1, sizeof(uint16_t)) < 0) {
+    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, id + 1, sizeof(uint16_t)) < 0) {
         return NO_MEMORY(d);
     }
     if (id >= d->nodes_cap) {
         size_t cap = d->nodes_cap;
-        if (reserve((void **)&d->sites, &cap, id + 1, sizeof(lt_rsite)) < 0) {
+        if (lt_array_reserve((void **)&d->sites, &cap, id + 1, sizeof(lt_rsite)) < 0) {
             return NO_MEMORY(d);
         }
         uint8_t *listed = realloc(d->listed, cap);
@@ -190,8 +162,8 @@ apply_entries(lt_decoder *d, size_t nentries, size_t *nchanged)
     int delta = d->major >= LT_FORMAT_DELTA_MAJOR;
     size_t most = nentries + (delta ? 0 : d->nprevious);
     size_t changed_cap = d->changes_cap, before_cap = d->changes_cap;
-    if (reserve((void **)&d->changed, &changed_cap, most, sizeof(lt_rsite)) < 0 ||
-        reserve((void **)&d->before, &before_cap, most, sizeof(lt_rsite)) < 0) {
+    if (lt_array_reserve((void **)&d->changed, &changed_cap, most, sizeof(lt_rsite)) < 0 ||
+        lt_array_reserve((void **)&d->before, &before_cap, most, sizeof(lt_rsite)) < 0) {
         return NO_MEMORY(d);
     }
     d->changes_cap = changed_cap; /* both grew alike */
@@ -216,7 +188,8 @@ apply_entries(lt_decoder *d, size_t nentries, size_t *nchanged)
     for (; p < d->nprevious; p++) {
         drop_node(d, d->previous[p], nchanged);
     }
-    if (reserve((void **)&d->previous, &d->previous_cap, nentries, sizeof(uint32_t)) < 0) {
+    if (lt_array_reserve((void **)&d->previous, &d->previous_cap, nentries, sizeof(uint32_t)) <
+        0) {
         return NO_MEMORY(d);
     }
     for (size_t i = 0; i < nentries; i++) {
@@ -240,7 +213,8 @@ decode_snapshot(lt_decoder *d, cursor *c, lt_drecord *out)
     }
     s->kind = (uint32_t)kind;
     s->label = label ? (uint32_t)(label - 1) : UINT32_MAX;
-    if (reserve((void **)&d->entries, &d->entries_cap, (size_t)nsites, sizeof(lt_rsite)) < 0) {
+    if (lt_array_reserve((void **)&d->entries, &d->entries_cap, (size_t)nsites, sizeof(lt_rsite)) <
+        0) {
         return NO_MEMORY(d);
     }
     uint64_t node = 0;
@@ -449,8 +423,8 @@ lt_decoder_init(lt_decoder *d, unsigned major)
 {
     memset(d, 0, sizeof(*d));
     d->major = major;
-    if (reserve((void **)&d->depths, &d->depths_cap, 1, sizeof(uint16_t)) < 0 ||
-        reserve((void **)&d->sites, &d->nodes_cap, 1, sizeof(lt_rsite)) < 0 ||
+    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, 1, sizeof(uint16_t)) < 0 ||
+        lt_array_reserve((void **)&d->sites, &d->nodes_cap, 1, sizeof(lt_rsite)) < 0 ||
         !(d->listed = malloc(d->nodes_cap))) {
         return NO_MEMORY(d);
     }
@@ -462,8 +436,8 @@ lt_decoder_init(lt_decoder *d, unsigned major)
 }
 
 int
-lt_decode_record(lt_decoder *d, unsigned type, const uint8_t *payload, size_t len,
-                 uint64_t offset, lt_drecord *out)
+lt_decode_record(lt_decoder *d, unsigned type, const uint8_t *payload, size_t len, uint64_t offset,
+                 lt_drecord *out)
 {
     if (d->complete) {
         return fail(d, "corrupt capture: data after the closing record at byte %llu",

@@ -113,7 +113,7 @@ typedef struct {
         lt_rnative_map native_map;
         lt_rretention retention;
         struct {
-            unsigned kind; /* lt_process_fact; a later kind is skipped */
+            unsigned kind;                    /* lt_process_fact; a later kind is skipped */
             uint64_t rate, count_scale, seed; /* LT_PROC_SAMPLING */
             unsigned link;                    /* LT_PROC_PARENT: lt_parent_link */
             uint64_t pid;                     /* LT_PROC_PARENT */

@@ -96,15 +96,15 @@ typedef enum {
 
 /* Fields of LT_REC_STATS, in encoding order. New fields are appended. */
 typedef enum {
-    LT_STAT_PEAK_BYTES,           /* highest tracked live heap */
-    LT_STAT_TOTAL_BYTES,          /* sum of the sizes of every allocation */
-    LT_STAT_TOTAL_ALLOCS,         /* number of allocations (reallocs count) */
-    LT_STAT_TOTAL_FREES,          /* frees of tracked blocks */
-    LT_STAT_TRACKER_PEAK_BYTES,   /* the tracker's own memory at its peak */
-    LT_STAT_DROPPED_ALLOCS,       /* allocations not recorded (tracker OOM) */
-    LT_STAT_NO_STACK_ALLOCS,      /* allocations made without the GIL */
-    LT_STAT_DURATION_NS,          /* from start to stop */
-    LT_STAT_MAX_DEPTH,            /* stack depth limit in force */
+    LT_STAT_PEAK_BYTES,         /* highest tracked live heap */
+    LT_STAT_TOTAL_BYTES,        /* sum of the sizes of every allocation */
+    LT_STAT_TOTAL_ALLOCS,       /* number of allocations (reallocs count) */
+    LT_STAT_TOTAL_FREES,        /* frees of tracked blocks */
+    LT_STAT_TRACKER_PEAK_BYTES, /* the tracker's own memory at its peak */
+    LT_STAT_DROPPED_ALLOCS,     /* allocations not recorded (tracker OOM) */
+    LT_STAT_NO_STACK_ALLOCS,    /* allocations made without the GIL */
+    LT_STAT_DURATION_NS,        /* from start to stop */
+    LT_STAT_MAX_DEPTH,          /* stack depth limit in force */
     LT_STAT_COUNT
 } lt_stat_field;
 

@@ -3,45 +3,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int
-fail(lt_capture *cap, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(cap->error, sizeof(cap->error), fmt, args);
-    va_end(args);
-    return -1;
-}
+#include "base/lt_array.h"
+#include "base/lt_error.h"
 
-/* Grows *array to hold one more element. */
-static int
-grow(void **array, size_t *cap, size_t count, size_t elsize)
-{
-    if (count < *cap) {
-        return 0;
-    }
-    size_t new_cap = *cap ? *cap * 2 : 64;
-    void *bigger = realloc(*array, new_cap * elsize);
-    if (!bigger) {
-        return -1;
-    }
-    *array = bigger;
-    *cap = new_cap;
-    return 0;
-}
+#define fail(cap, ...) lt_error_set((cap)->error, sizeof((cap)->error), __VA_ARGS__)
 
 #define NO_MEMORY(cap) fail(cap, "out of memory while reading the capture")
-#define APPEND(cap, field, value)                                                            \
-    (grow((void **)&(cap)->field, &(cap)->field##_cap, (cap)->n##field,                      \
-          sizeof(*(cap)->field)) < 0                                                         \
-         ? NO_MEMORY(cap)                                                                    \
+#define APPEND(cap, field, value)                                                                 \
+    (lt_array_reserve((void **)&(cap)->field, &(cap)->field##_cap, (cap)->n##field + 1,           \
+                      sizeof(*(cap)->field)) < 0                                                  \
+         ? NO_MEMORY(cap)                                                                         \
          : ((cap)->field[(cap)->n##field++] = (value), 0))
 
 static void
@@ -82,8 +58,16 @@ store_snapshot(lt_capture *cap, const lt_decoder *d, const lt_dsnapshot *snap)
         return fail(cap, "capture too large to read whole: snapshot %llu holds %zu sites",
                     (unsigned long long)snap->seq, snap->nlisted);
     }
-    lt_rsnapshot s = {snap->seq, snap->kind, snap->label, snap->time_ns, snap->heap_bytes,
-                      snap->heap_count, NULL, snap->nlisted, 0, 0};
+    lt_rsnapshot s = {snap->seq,
+                      snap->kind,
+                      snap->label,
+                      snap->time_ns,
+                      snap->heap_bytes,
+                      snap->heap_count,
+                      NULL,
+                      snap->nlisted,
+                      0,
+                      0};
     if (s.nsites && !(s.sites = malloc(s.nsites * sizeof(lt_rsite)))) {
         return NO_MEMORY(cap);
     }
@@ -203,7 +187,7 @@ lt_reader_parse(lt_capture *cap, const uint8_t *data, size_t size)
         return fail(cap, "corrupt capture: invalid format version %u", cap->major);
     }
     /* The root node is implicit. */
-    if (grow((void **)&cap->nodes, &cap->nodes_cap, 0, sizeof(lt_rnode)) < 0) {
+    if (lt_array_reserve((void **)&cap->nodes, &cap->nodes_cap, 1, sizeof(lt_rnode)) < 0) {
         return NO_MEMORY(cap);
     }
     cap->nodes[0].parent = 0;

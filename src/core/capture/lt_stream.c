@@ -3,22 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int
-fail(lt_stream *s, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(s->error, sizeof(s->error), fmt, args);
-    va_end(args);
-    return -1;
-}
+#include "base/lt_error.h"
+
+#define fail(s, ...) lt_error_set((s)->error, sizeof((s)->error), __VA_ARGS__)
 
 /* Makes at least `need` unconsumed bytes available, or as many as the file
  * still has. Returns 0 or -1 (error set). */
@@ -114,8 +106,9 @@ lt_stream_open(lt_stream *s, const char *path)
     s->major = (unsigned)h[8] | (unsigned)h[9] << 8;
     s->minor = (unsigned)h[10] | (unsigned)h[11] << 8;
     if (s->major > LT_FORMAT_MAJOR) {
-        fail(s, "capture format version %u is newer than this leaktrace reads (%u); upgrade "
-                "leaktrace",
+        fail(s,
+             "capture format version %u is newer than this leaktrace reads (%u); upgrade "
+             "leaktrace",
              s->major, LT_FORMAT_MAJOR);
         goto error;
     }

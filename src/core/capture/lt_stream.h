@@ -33,7 +33,7 @@ typedef struct {
     int fd;
     uint8_t *buf;
     size_t cap;
-    size_t start, end;  /* unconsumed bytes are buf[start, end) */
+    size_t start, end;   /* unconsumed bytes are buf[start, end) */
     uint64_t buf_offset; /* file offset of buf[0] */
     uint64_t file_size;  /* at open; nothing past it is read */
     uint64_t read_size;  /* bytes read from the file so far */

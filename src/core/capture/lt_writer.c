@@ -121,8 +121,7 @@ lt_writer_open(lt_writer *w, const char *path)
 }
 
 int
-lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *value,
-               size_t value_len)
+lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *value, size_t value_len)
 {
     size_t start;
     if (begin_record(w, LT_REC_META, &start) < 0) {
@@ -366,17 +365,15 @@ lt_writer_abandon(lt_writer *w)
 }
 
 int
-lt_writer_native_map(lt_writer *w, uint64_t base, uint64_t start, uint64_t end,
-                     const char *path, size_t path_len, const uint8_t *build_id,
-                     size_t build_id_len)
+lt_writer_native_map(lt_writer *w, uint64_t base, uint64_t start, uint64_t end, const char *path,
+                     size_t path_len, const uint8_t *build_id, size_t build_id_len)
 {
     size_t record;
     if (begin_record(w, LT_REC_NATIVE_MAP, &record) < 0) {
         return -1;
     }
     if (put_varint(w, base) < 0 || put_varint(w, start) < 0 || put_varint(w, end) < 0 ||
-        put_str(w, path, path_len) < 0 ||
-        put_str(w, (const char *)build_id, build_id_len) < 0) {
+        put_str(w, path, path_len) < 0 || put_str(w, (const char *)build_id, build_id_len) < 0) {
         abort_record(w, record);
         return -1;
     }

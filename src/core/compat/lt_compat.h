@@ -401,7 +401,8 @@ lt_compat_freevar_name(PyCodeObject *code, Py_ssize_t k)
     if (k < 0 || k >= code->co_nfreevars) {
         return NULL;
     }
-    return PyTuple_GET_ITEM(code->co_localsplusnames, code->co_nlocalsplus - code->co_nfreevars + k);
+    return PyTuple_GET_ITEM(code->co_localsplusnames,
+                            code->co_nlocalsplus - code->co_nfreevars + k);
 #else
     if (k < 0 || k >= PyTuple_GET_SIZE(code->co_freevars)) {
         return NULL;

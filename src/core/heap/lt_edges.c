@@ -7,7 +7,6 @@
 #include <string.h>
 #include <structmember.h>
 
-
 /* The UTF-8 text of an exact str, without creating anything for ASCII. */
 const char *
 lt_edges_str_text(PyObject *s, size_t *len)
@@ -184,12 +183,12 @@ find_lru_key(PyObject *child, void *arg)
 static int
 function_edge(PyFunctionObject *f, PyObject *c, lt_bytes *out, uint32_t *nedges)
 {
-    static const char *const names[] = {"__globals__", "__defaults__", "__kwdefaults__",
-                                        "__code__",    "__module__",   "__name__",
-                                        "__qualname__", "__doc__",     "__annotations__"};
-    PyObject *fields[] = {f->func_globals, f->func_defaults, f->func_kwdefaults,
-                          f->func_code,    f->func_module,   f->func_name,
-                          f->func_qualname, f->func_doc,     f->func_annotations};
+    static const char *const names[] = {"__globals__",  "__defaults__", "__kwdefaults__",
+                                        "__code__",     "__module__",   "__name__",
+                                        "__qualname__", "__doc__",      "__annotations__"};
+    PyObject *fields[] = {f->func_globals,  f->func_defaults, f->func_kwdefaults,
+                          f->func_code,     f->func_module,   f->func_name,
+                          f->func_qualname, f->func_doc,      f->func_annotations};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         if (fields[i] == c) {
             edge_str(out, nedges, LT_EDGE_ATTR, names[i]);
@@ -240,8 +239,7 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
                     (name = lt_edges_str_text(lt_compat_freevar_name(code, k), &len))) {
                     edge(out, nedges, LT_EDGE_CLOSURE, name, len);
                     /* The cell's contents make one hop with it. */
-                    return i + 3 <= end && PyCell_Check(after) &&
-                                   PyCell_GET(after) == chain[i + 3]
+                    return i + 3 <= end && PyCell_Check(after) && PyCell_GET(after) == chain[i + 3]
                                ? 3
                                : 2;
                 }
@@ -266,8 +264,8 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
     }
     else if (PyList_Check(p) || PyTuple_Check(p)) {
         Py_ssize_t size = PyList_Check(p) ? PyList_GET_SIZE(p) : PyTuple_GET_SIZE(p);
-        PyObject **items =
-            PyList_Check(p) ? ((PyListObject *)p)->ob_item : ((PyTupleObject *)p)->ob_item;
+        PyObject **items = PyList_Check(p) ? ((PyListObject *)p)->ob_item
+                                           : ((PyTupleObject *)p)->ob_item;
         for (Py_ssize_t k = 0; k < size; k++) {
             if (items[k] == c) {
                 char buf[32];
@@ -286,8 +284,7 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
         return 1;
     }
     else if (PyMethod_Check(p)) {
-        edge_str(out, nedges, LT_EDGE_ATTR,
-                 c == PyMethod_GET_SELF(p) ? "__self__" : "__func__");
+        edge_str(out, nedges, LT_EDGE_ATTR, c == PyMethod_GET_SELF(p) ? "__self__" : "__func__");
         return 1;
     }
     else if (PyFrame_Check(p)) {
@@ -297,7 +294,8 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
     }
     else if (PyTraceBack_Check(p)) {
         PyTracebackObject *tb = (PyTracebackObject *)p;
-        edge_str(out, nedges, LT_EDGE_ATTR, c == (PyObject *)tb->tb_frame ? "tb_frame" : "tb_next");
+        edge_str(out, nedges, LT_EDGE_ATTR,
+                 c == (PyObject *)tb->tb_frame ? "tb_frame" : "tb_next");
         return 1;
     }
     else if (PyExceptionInstance_Check(p)) {
@@ -320,14 +318,14 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
         }
         edge_str(out, nedges, LT_EDGE_OTHER,
                  PyDict_CheckExact(c) ? "lru_cache's cache"
-                 : probe.is_key      ? "lru_cache key"
-                                     : "lru_cache result");
+                 : probe.is_key       ? "lru_cache key"
+                                      : "lru_cache result");
         return 1;
     }
     else if (PyType_Check(p)) {
         PyTypeObject *t = (PyTypeObject *)p;
-        const char *name = c == t->tp_mro ? "__mro__"
-                           : c == t->tp_bases ? "__bases__"
+        const char *name = c == t->tp_mro                ? "__mro__"
+                           : c == t->tp_bases            ? "__bases__"
                            : c == (PyObject *)t->tp_base ? "__base__"
                                                          : NULL;
         if (name) {
@@ -360,7 +358,7 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
  * first edge: the frame's local variable that holds chain[0]. */
 void
 lt_edges_encode(PyObject **chain, size_t n, int namespace_root, const char *local,
-             size_t local_len, lt_bytes *out)
+                size_t local_len, lt_bytes *out)
 {
     size_t hops = n - 1, keep = LT_MAX_PATH_EDGES / 2 - 2;
     lt_bytes edges = {0};
@@ -392,7 +390,7 @@ lt_edges_encode(PyObject **chain, size_t n, int namespace_root, const char *loca
 
 void
 lt_edges_encode_head(lt_bytes *out, lt_root_kind kind, const char *root, size_t root_len,
-            PyObject *target, uint64_t object_bytes, uint64_t retained)
+                     PyObject *target, uint64_t object_bytes, uint64_t retained)
 {
     size_t len;
     const char *tn = lt_edges_type_name(Py_TYPE(target), &len);
@@ -402,4 +400,3 @@ lt_edges_encode_head(lt_bytes *out, lt_root_kind kind, const char *root, size_t 
     lt_bytes_varint(out, object_bytes);
     lt_bytes_varint(out, retained);
 }
-

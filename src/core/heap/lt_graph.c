@@ -152,8 +152,7 @@ intern_object(lt_graph *g, PyObject *op)
     g->flags[index] = 0;
     g->map[i] = map_slot(hash, index);
     /* Load factor at most 3/4. */
-    if ((size_t)g->count * 4 > (g->map_mask + 1) * 3 &&
-        map_resize(g, (g->map_mask + 1) * 2) < 0) {
+    if ((size_t)g->count * 4 > (g->map_mask + 1) * 3 && map_resize(g, (g->map_mask + 1) * 2) < 0) {
         return LT_GRAPH_NONE;
     }
     return index;
@@ -281,7 +280,8 @@ build_forward(lt_graph *g)
                    sizeof(uint32_t)) < 0) {
         return -1;
     }
-    g->starts_capacity = starts_capacity > (size_t)g->count + 1 ? starts_capacity : (size_t)g->count + 1;
+    g->starts_capacity = starts_capacity > (size_t)g->count + 1 ? starts_capacity
+                                                                : (size_t)g->count + 1;
     g->out_start[g->count] = (uint32_t)g->nedges;
     return 0;
 }
@@ -493,8 +493,7 @@ shrink(lt_graph *g)
     g->objects = objects;
     g->flags = flags;
     g->capacity = (uint32_t)n;
-    if (shrink_array(g, (void **)&g->out_start, g->starts_capacity, n + 1, sizeof(uint32_t)) <
-        0) {
+    if (shrink_array(g, (void **)&g->out_start, g->starts_capacity, n + 1, sizeof(uint32_t)) < 0) {
         return -1;
     }
     g->starts_capacity = n + 1;

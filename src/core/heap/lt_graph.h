@@ -21,6 +21,9 @@
  * free the objects while the graph holds their addresses. The caller holds
  * the GIL from lt_graph_begin() to lt_graph_destroy() and runs no Python
  * code in between; the pointers are borrowed and valid only for that time.
+ * The sites come from the tracker's live table (lt_tracker_block), which
+ * takes and releases TRACKER_LOCK once per object looked up; nothing else of
+ * the graph touches the tracker.
  */
 #ifndef LT_GRAPH_H
 #define LT_GRAPH_H
@@ -35,7 +38,8 @@ typedef struct _object PyObject;
 /* Node flags. */
 enum {
     LT_NODE_GC_LISTED = 1, /* on one of the collector's lists */
-    LT_NODE_EXTERNAL = 2,  /* listed, with references from outside the graph (C, untracked objects) */
+    LT_NODE_EXTERNAL =
+        2, /* listed, with references from outside the graph (C, untracked objects) */
     LT_NODE_DISCOUNTED = 128, /* has references lt_graph_discount() declared */
 };
 
@@ -48,9 +52,10 @@ typedef struct {
     uint32_t count, capacity;
     uint32_t listed; /* nodes on the collector's lists */
 
-    uint32_t *out_start; /* [count + 1] forward edges of i: out_edges[out_start[i] .. out_start[i+1]) */
+    uint32_t
+        *out_start; /* [count + 1] forward edges of i: out_edges[out_start[i] .. out_start[i+1]) */
     uint32_t *out_edges;
-    uint32_t *in_start;  /* [count + 1] reverse edges, the same way */
+    uint32_t *in_start; /* [count + 1] reverse edges, the same way */
     uint32_t *in_edges;
     size_t nedges, edges_capacity, starts_capacity;
 

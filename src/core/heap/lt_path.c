@@ -74,8 +74,7 @@ static int
 read_text(const uint8_t **pos, const uint8_t *end, const char **text, size_t *len)
 {
     uint64_t n;
-    if (lt_varint_decode(pos, end, &n) < 0 || n > LT_MAX_PATH_TEXT ||
-        n > (uint64_t)(end - *pos)) {
+    if (lt_varint_decode(pos, end, &n) < 0 || n > LT_MAX_PATH_TEXT || n > (uint64_t)(end - *pos)) {
         return -1;
     }
     *text = (const char *)*pos;

@@ -166,8 +166,8 @@ lt_intern_string(lt_intern *in, const char *s, size_t len)
         }
     }
     if (map_grow_if_needed(&in->string_map) < 0 ||
-        grow_array((void **)&in->strings, &in->strings_cap, in->nstrings + 1,
-                   sizeof(lt_string)) < 0) {
+        grow_array((void **)&in->strings, &in->strings_cap, in->nstrings + 1, sizeof(lt_string)) <
+            0) {
         return LT_NO_ID;
     }
     char *copy = store_bytes(in, s, len);
@@ -204,8 +204,7 @@ lt_intern_find_frame(lt_intern *in, uintptr_t code, uintptr_t instr, uint64_t fi
 }
 
 static uint32_t
-append_frame(lt_intern *in, uint64_t fingerprint, uint32_t function, uint32_t file,
-             int32_t line)
+append_frame(lt_intern *in, uint64_t fingerprint, uint32_t function, uint32_t file, int32_t line)
 {
     if (grow_array((void **)&in->frames, &in->frames_cap, in->nframes + 1, sizeof(lt_frame)) < 0) {
         return LT_NO_ID;

@@ -13,8 +13,10 @@
  * Everything is append-only until lt_intern_clear(); ids are dense and count
  * from 0, which lets the writer emit "everything defined since last time".
  *
- * Not thread-safe: the tracker calls it with TRACKER_LOCK held. Memory comes
- * from lt_rawalloc. Functions returning ids return LT_NO_ID when memory is
+ * Not thread-safe: the caller serializes every call. The tracker holds
+ * TRACKER_LOCK, except while it creates or destroys the tables, which no
+ * hook can reach then (before a session's data is published, after it is
+ * withdrawn). Memory comes from lt_rawalloc. Functions returning ids return LT_NO_ID when memory is
  * short.
  */
 #ifndef LT_INTERN_H
@@ -33,9 +35,9 @@ typedef struct {
 } lt_string;
 
 typedef struct {
-    uint32_t function; /* string id */
-    uint32_t file;     /* string id */
-    int32_t line;      /* -1 when unknown */
+    uint32_t function;    /* string id */
+    uint32_t file;        /* string id */
+    int32_t line;         /* -1 when unknown */
     uint64_t fingerprint; /* of the code object, see lt_frames_fingerprint() */
 } lt_frame;
 
@@ -88,9 +90,8 @@ uint32_t lt_intern_string(lt_intern *in, const char *s, size_t len);
 uint32_t lt_intern_find_frame(lt_intern *in, uintptr_t code, uintptr_t instr,
                               uint64_t fingerprint);
 /* Adds a frame for the key (replacing a stale one with another fingerprint). */
-uint32_t lt_intern_add_frame(lt_intern *in, uintptr_t code, uintptr_t instr,
-                             uint64_t fingerprint, uint32_t function, uint32_t file,
-                             int32_t line);
+uint32_t lt_intern_add_frame(lt_intern *in, uintptr_t code, uintptr_t instr, uint64_t fingerprint,
+                             uint32_t function, uint32_t file, int32_t line);
 
 /* Returns the node for (parent, frame), creating it when new. */
 uint32_t lt_intern_node(lt_intern *in, uint32_t parent, uint32_t frame);

@@ -14,8 +14,10 @@
  * their size kept in a side table searched linearly: blocks of 4 GiB are few
  * (a process has room for a handful), so a hash there would be dead weight.
  *
- * Not thread-safe: the tracker calls it with TRACKER_LOCK held. Memory comes
- * from lt_rawalloc.
+ * Not thread-safe: the caller serializes every call. The tracker holds
+ * TRACKER_LOCK, except while it creates or destroys the table, which no hook
+ * can reach then (before a session's data is published, after it is
+ * withdrawn). Memory comes from lt_rawalloc.
  */
 #ifndef LT_LIVETABLE_H
 #define LT_LIVETABLE_H
@@ -38,10 +40,10 @@ typedef struct {
 
 typedef struct {
     lt_live_entry *slots;
-    size_t mask;      /* capacity - 1; capacity is a power of two */
-    size_t count;     /* live entries */
+    size_t mask;         /* capacity - 1; capacity is a power of two */
+    size_t count;        /* live entries */
     size_t min_capacity; /* the initial capacity: the table never shrinks below it */
-    lt_big_entry *big; /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
+    lt_big_entry *big;   /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
     size_t nbig;
     size_t big_capacity;
 } lt_livetable;

@@ -1,16 +1,21 @@
 /* lt_lock.h - the tracker's spin lock.
  *
- * Allocation hooks hold the lock for a few dozen nanoseconds, and almost
- * always without contention (MEM and OBJ allocations happen under the GIL;
- * only RAW allocations from threads without the GIL compete). A pthread mutex
- * costs two atomic read-modify-writes plus a call; this lock costs one
- * exchange and one release store. Waiters spin briefly, then yield the CPU so
- * that a preempted holder can run.
+ * The lock is almost always taken without contention (MEM and OBJ
+ * allocations happen under the GIL; only RAW allocations from threads
+ * without the GIL compete). A pthread mutex costs two atomic
+ * read-modify-writes plus a call; this lock costs one exchange and one
+ * release store. Waiters spin briefly, then yield the CPU so that a
+ * preempted holder can run.
  *
- * Rules: never call into Python, the real allocator or the kernel while
- * holding the lock (except the tracker's own table growth, which uses the
- * saved raw allocator and cannot re-enter the hooks). The lock is not
- * recursive.
+ * Rules: never call into Python, a hooked allocator domain or a blocking
+ * system call while holding the lock, and never take it twice (it is not
+ * recursive). The common hold, a live-table insert or remove, lasts a few
+ * dozen nanoseconds. Longer holds are the tracker's (lt_tracker.c), as of
+ * now: growing or shrinking the live table and the intern tables (O(n),
+ * with lt_rawalloc, which calls libc and never re-enters the hooks),
+ * describing a frame seen for the first time (PyCode_Addr2Line, which reads
+ * the code object and allocates nothing) and encoding a snapshot of every
+ * site into the writer's buffer.
  */
 #ifndef LT_LOCK_H
 #define LT_LOCK_H
@@ -29,7 +34,10 @@ typedef struct {
     int held;
 } lt_lock;
 
-#define LT_LOCK_INIT {0}
+#define LT_LOCK_INIT                                                                              \
+    {                                                                                             \
+        0                                                                                         \
+    }
 
 static inline void
 lt_lock_acquire(lt_lock *lock)

@@ -1,7 +1,9 @@
 /* lt_rss.h - the resident set size of this process, from /proc/self/statm.
  *
  * Reads with open/read into a stack buffer: no allocation, safe to call from
- * any thread, with or without the GIL, and while the tracker's lock is held.
+ * any thread, with or without the GIL. It makes three system calls, so it
+ * is not called with TRACKER_LOCK held (lt_lock.h): the session reads it
+ * after the tracker has encoded its snapshot.
  */
 #ifndef LT_RSS_H
 #define LT_RSS_H

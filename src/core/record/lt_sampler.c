@@ -7,7 +7,7 @@ uint64_t lt_sampler_rate_bytes;
 uint32_t lt_sampler_generation;
 __thread lt_sampler_thread lt_sampler_state __attribute__((tls_model("initial-exec")));
 
-static uint64_t sampler_seed;
+static uint64_t sampler_seed;   /* atomic, as the configuration */
 static uint64_t threads_seeded; /* atomic: threads seeded in this configuration */
 
 static uint64_t
@@ -25,7 +25,7 @@ next_interval(lt_sampler_thread *st)
 {
     /* 53 random bits give u in (0, 1]: log(u) is finite. */
     double u = (double)((splitmix64(&st->rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double interval = -log(u) * (double)lt_sampler_rate_bytes;
+    double interval = -log(u) * (double)lt_sampler_rate();
     if (interval < 1.0) {
         return 1;
     }
@@ -38,19 +38,22 @@ next_interval(lt_sampler_thread *st)
 void
 lt_sampler_configure(uint64_t rate, uint64_t seed)
 {
-    lt_sampler_rate_bytes = rate > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : rate;
-    sampler_seed = seed;
+    __atomic_store_n(&lt_sampler_rate_bytes,
+                     rate > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : rate, __ATOMIC_RELAXED);
+    __atomic_store_n(&sampler_seed, seed, __ATOMIC_RELAXED);
     __atomic_store_n(&threads_seeded, 0, __ATOMIC_RELAXED);
-    lt_sampler_generation++;
+    __atomic_store_n(&lt_sampler_generation, lt_sampler_generation + 1, __ATOMIC_RELAXED);
 }
 
 int
 lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size)
 {
-    if (st->generation != lt_sampler_generation) {
+    uint32_t generation = lt_sampler_current_generation();
+    if (st->generation != generation) {
         uint64_t index = __atomic_fetch_add(&threads_seeded, 1, __ATOMIC_RELAXED);
-        st->rng = sampler_seed ^ (index * 0xD1B54A32D192ED03ull);
-        st->generation = lt_sampler_generation;
+        st->rng = __atomic_load_n(&sampler_seed, __ATOMIC_RELAXED) ^
+                  (index * 0xD1B54A32D192ED03ull);
+        st->generation = generation;
         st->remaining = next_interval(st);
         if ((st->remaining -= (int64_t)size) > 0) {
             return 0;

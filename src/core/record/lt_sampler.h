@@ -20,11 +20,14 @@
  * With rate 0 (the default) every allocation is recorded with weight
  * (size, 1): full tracking.
  *
- * Threads. The configuration is written only while no hook can run (before
- * the tracker starts, with the GIL); the per-thread state (countdown and
- * generator) is touched only by its own thread, without a lock, and is
- * reseeded when it belongs to an older configuration. Nothing here
- * allocates.
+ * Threads. The configuration is written with the GIL while the tracker is
+ * stopped. Hooks may still run then (RAW hooks of threads without the GIL
+ * finishing a call, hooks left installed beneath another tracer), so the
+ * configuration is read and written with relaxed atomics: a hook sees the
+ * old or the new value, never a torn one, and the stopped tracker records
+ * nothing it sampled. The per-thread state (countdown and generator) is
+ * touched only by its own thread, without a lock, and is reseeded when it
+ * belongs to an older configuration. Nothing here allocates.
  */
 #ifndef LT_SAMPLER_H
 #define LT_SAMPLER_H
@@ -41,9 +44,23 @@ typedef struct {
     uint64_t rng;        /* splitmix64 state */
 } lt_sampler_thread;
 
-/* Read by the hooks; written only by lt_sampler_configure(). */
+/* Written only by lt_sampler_configure(); read through lt_sampler_rate()
+ * and lt_sampler_current_generation() (relaxed atomic loads). */
 extern uint64_t lt_sampler_rate_bytes;
 extern uint32_t lt_sampler_generation;
+
+/* The mean sampling interval in bytes; 0 when every allocation is recorded. */
+static inline uint64_t
+lt_sampler_rate(void)
+{
+    return __atomic_load_n(&lt_sampler_rate_bytes, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t
+lt_sampler_current_generation(void)
+{
+    return __atomic_load_n(&lt_sampler_generation, __ATOMIC_RELAXED);
+}
 
 /* Per-thread state, initial-exec: read by a hook in one instruction. */
 extern __thread lt_sampler_thread lt_sampler_state __attribute__((tls_model("initial-exec")));
@@ -63,11 +80,12 @@ int lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size);
 static inline int
 lt_sampler_take(uint64_t size)
 {
-    if (!lt_sampler_rate_bytes) {
+    if (!lt_sampler_rate()) {
         return 1;
     }
     lt_sampler_thread *st = &lt_sampler_state;
-    if (st->generation == lt_sampler_generation && (st->remaining -= (int64_t)size) > 0) {
+    if (st->generation == lt_sampler_current_generation() &&
+        (st->remaining -= (int64_t)size) > 0) {
         return 0;
     }
     return lt_sampler_take_slow(st, size);
@@ -82,12 +100,13 @@ void lt_sampler_weigh_at(uint64_t rate, uint64_t size, uint64_t *bytes, uint64_t
 static inline void
 lt_sampler_weigh(uint64_t size, uint64_t *bytes, uint64_t *count)
 {
-    if (!lt_sampler_rate_bytes) {
+    uint64_t rate = lt_sampler_rate();
+    if (!rate) {
         *bytes = size;
         *count = 1;
         return;
     }
-    lt_sampler_weigh_at(lt_sampler_rate_bytes, size, bytes, count);
+    lt_sampler_weigh_at(rate, size, bytes, count);
 }
 
 #endif /* LT_SAMPLER_H */

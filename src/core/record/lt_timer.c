@@ -10,7 +10,9 @@
 
 static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
 
-/* Protected by TIMER_LOCK. The thread also reads stop_requested atomically
+/* Protected by TIMER_LOCK while the thread runs; start_thread() sets them
+ * before it creates the thread, and the thread leaves next_deadline for a
+ * restart when it ends. The thread also reads stop_requested atomically
  * while it holds the GIL instead, to skip a tick a stop is waiting on. */
 static pthread_cond_t wakeup;
 static int stop_requested;
@@ -196,10 +198,8 @@ join_thread(void)
     __atomic_store_n(&stop_requested, 1, __ATOMIC_RELAXED);
     pthread_cond_signal(&wakeup);
     pthread_mutex_unlock(&TIMER_LOCK);
-    Py_BEGIN_ALLOW_THREADS
-    pthread_join(thread, NULL);
-    Py_END_ALLOW_THREADS
-    running = 0;
+    Py_BEGIN_ALLOW_THREADS pthread_join(thread, NULL);
+    Py_END_ALLOW_THREADS running = 0;
     joining = 0;
 }
 

@@ -18,16 +18,17 @@
  *   - lt_timer_stop() releases the GIL while it joins the thread, which may
  *     be waiting for the GIL to finish its current tick.
  * Fork: os.fork() warns (3.12+) when the process has other threads, so the
- * module pauses the timer from an os.register_at_fork "before" callback
- * (joining the thread, keeping its thread state and next deadline) and
- * resumes it from a pending call that "after_in_parent" schedules (3.13
- * counts threads after the callbacks), in the main thread. The child has no timer thread; the
- * pthread_atfork handler forgets it (CPython's own after-fork code deletes
- * its thread state). A C-level fork that runs no Python callbacks (e.g.
- * subprocess's vfork) leaves the timer running; CPython does not warn there.
- * Shutdown: the thread is not
- * a Python thread, so nothing at exit waits for it; the module registers an
- * atexit callback that stops it before the interpreter is finalized.
+ * module (module/lt_pytimer.c) pauses the timer from an os.register_at_fork
+ * "before" callback (joining the thread, keeping its thread state and next
+ * deadline) and resumes it from a pending call, in the main thread, that
+ * "after_in_parent" schedules (3.13 counts threads after the callbacks). The
+ * child has no timer thread; the pthread_atfork handler forgets it
+ * (CPython's own after-fork code deletes its thread state). A C-level fork
+ * that runs no Python callbacks (e.g. subprocess's vfork) leaves the timer
+ * running; CPython does not warn there.
+ * Shutdown: the thread is not a Python thread, so nothing at exit waits for
+ * it; the module registers an atexit callback that stops it before the
+ * interpreter is finalized.
  */
 #ifndef LT_TIMER_H
 #define LT_TIMER_H
@@ -43,10 +44,11 @@ typedef int (*lt_timer_tick)(void *arg);
 int lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg);
 
 /* Stops and joins the thread (no tick runs after it returns) and deletes its
- * thread state, also of a paused timer. Does nothing when no timer runs. Requires the GIL, which it
- * releases while joining. */
+ * thread state, also of a paused timer. Does nothing when no timer runs.
+ * Requires the GIL, which it releases while joining. */
 void lt_timer_stop(void);
 
+/* Requires the GIL. */
 int lt_timer_is_running(void);
 
 /* Joins the running thread, keeping what a restart needs; does nothing when
@@ -58,7 +60,7 @@ void lt_timer_pause_for_fork(void);
  * Requires the GIL. */
 int lt_timer_resume_after_fork(void);
 
-/* Ticks run so far by the current (or last) timer. */
+/* Ticks run so far by the current (or last) timer. Requires the GIL. */
 uint64_t lt_timer_ticks(void);
 
 #endif /* LT_TIMER_H */

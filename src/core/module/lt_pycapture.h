@@ -1,0 +1,17 @@
+/* lt_pycapture.h - leaktrace._core.read_capture: a whole capture as Python
+ * objects.
+ *
+ * The file is read and validated by capture/lt_reader with the GIL
+ * released; the Python objects are then built with the GIL held. Errors in
+ * the file raise CaptureError (lt_pyobj.h).
+ */
+#ifndef LT_PYCAPTURE_H
+#define LT_PYCAPTURE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* read_capture(path, allow_partial=False) */
+PyObject *lt_py_read_capture(PyObject *module, PyObject *args, PyObject *kwargs);
+
+#endif
