@@ -179,6 +179,7 @@ lt_sites_apply(lt_sites *s, const lt_trim *t, const lt_decoder *d, const lt_dsna
         free(pick->sites);
         pick->sites = alive;
         pick->nsites = s->nsites;
+        memcpy(pick->excluded, s->excluded, sizeof(pick->excluded));
     }
     if (s->next_point < s->npoints && s->points[s->next_point] == index) {
         s->work[s->next_point] = s->allocated;

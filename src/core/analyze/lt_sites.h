@@ -49,6 +49,7 @@ typedef struct {
     uint64_t index;  /* into snapshots */
     lt_alive *sites; /* by trimmed node, nsites of them (every site at the end) */
     size_t nsites;
+    lt_alive excluded[LT_TRIM_REASON_COUNT]; /* by reason, there */
     uint32_t *ranked; /* trimmed nodes alive there, ranked as lt_analysis.ranked */
     size_t nranked;
 } lt_apick;

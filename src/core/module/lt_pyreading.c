@@ -133,17 +133,29 @@ snapshots_list(const lt_analysis *a)
     return list;
 }
 
+/* The sums the trimming policy left out, by reason's name: (bytes, count). */
+static PyObject *
+excluded_dict(const lt_alive *excluded)
+{
+    return Py_BuildValue("{s:(KK),s:(KK)}", "imports",
+                         (unsigned long long)excluded[LT_TRIM_IMPORTS].bytes,
+                         (unsigned long long)excluded[LT_TRIM_IMPORTS].count, "no_python_frame",
+                         (unsigned long long)excluded[LT_TRIM_FRAMELESS].bytes,
+                         (unsigned long long)excluded[LT_TRIM_FRAMELESS].count);
+}
+
 /* Each pick: (index, its sites as uint64 (count, bytes, alloc_count,
- * alloc_bytes) per site, the ranked sites as uint32). */
+ * alloc_bytes) per site, the ranked sites as uint32, the sums left out). */
 static PyObject *
 picks_list(const lt_sites *s)
 {
     PyObject *list = PyList_New((Py_ssize_t)s->npicks);
     for (size_t p = 0; list && p < s->npicks; p++) {
         const lt_apick *pick = &s->picks[p];
-        PyObject *t = Py_BuildValue("(KNN)", (unsigned long long)pick->index,
+        PyObject *t = Py_BuildValue("(KNNN)", (unsigned long long)pick->index,
                                     array_bytes(pick->sites, pick->nsites, sizeof(lt_alive)),
-                                    array_bytes(pick->ranked, pick->nranked, sizeof(uint32_t)));
+                                    array_bytes(pick->ranked, pick->nranked, sizeof(uint32_t)),
+                                    excluded_dict(pick->excluded));
         if (!t) {
             Py_CLEAR(list);
             break;
@@ -233,11 +245,7 @@ build_reading(const lt_analysis *a, int keep_raw)
                                                a->text + a->parent_capture.offset,
                                                (Py_ssize_t)a->parent_capture.len))
                            : Py_NewRef(Py_None);
-    PyObject *excluded = Py_BuildValue(
-        "{s:(KK),s:(KK)}", "imports", (unsigned long long)s->excluded[LT_TRIM_IMPORTS].bytes,
-        (unsigned long long)s->excluded[LT_TRIM_IMPORTS].count, "no_python_frame",
-        (unsigned long long)s->excluded[LT_TRIM_FRAMELESS].bytes,
-        (unsigned long long)s->excluded[LT_TRIM_FRAMELESS].count);
+    PyObject *excluded = excluded_dict(s->excluded);
     if (put(d, "format_version", Py_BuildValue("(II)", a->major, a->minor)) < 0 ||
         put(d, "complete", PyBool_FromLong(a->complete)) < 0 ||
         put(d, "valid_size", PyLong_FromUnsignedLongLong(a->valid_size)) < 0 ||
