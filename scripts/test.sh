@@ -10,6 +10,7 @@
 #   LEAKTRACE_NO_SANITIZE=1 scripts/test.sh      skip the sanitizer run
 #   LEAKTRACE_FUZZ_SECONDS=600 scripts/test.sh   fuzz the reader longer (default 60)
 #   LEAKTRACE_NO_FUZZ=1 scripts/test.sh          skip fuzzing
+#   LEAKTRACE_NO_LINT=1 scripts/test.sh          skip ruff and mypy
 #
 # The last line counts every test of every run: "total: N passed, N failed, N skipped".
 set -u
@@ -90,6 +91,9 @@ setup_venv() {  # venv-dir python [env assignments for the build...]
         "$py" -m venv "$venv" || return 1
     fi
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1
+    # setuptools builds in build/lib.* and never deletes from it: a module that was moved
+    # or removed would still be installed from there.
+    rm -rf "$root"/build/lib.* "$root"/build/bdist.*
     env "$@" "$venv/bin/python" -m pip install -q --disable-pip-version-check \
         --force-reinstall --no-deps "$root" || return 1
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "$root[test]" || return 1
@@ -120,6 +124,34 @@ for run in "${runs[@]}"; do
     fi
     run_pytest "py$v" "$venv" LEAKTRACE_WERROR=1 -- "$@" || status=1
 done
+
+run_check() {  # name command...: one static check, counted as one test in the totals
+    local name=$1 log="$reports/$1.log" failures=0
+    shift
+    echo "== $name"
+    if ! (cd "$root" && "$@") >"$log" 2>&1; then
+        failures=1
+        tail -n 40 "$log"
+        status=1
+    fi
+    printf '<testsuite name="%s" tests="1" failures="%s" errors="0" skipped="0"/>\n' \
+        "$name" "$failures" >"$reports/$name.xml"
+}
+
+if [ -z "${LEAKTRACE_NO_LINT:-}" ]; then
+    # ruff and mypy (the dev extra, config in pyproject.toml), once, with the first version's venv.
+    first=${runs[0]}
+    venv="$root/.venv/py${first%%:*}"
+    if "$venv/bin/python" -m pip install -q --disable-pip-version-check "$root[dev]"; then
+        run_check ruff-check "$venv/bin/ruff" check src tests bench
+        run_check ruff-format "$venv/bin/ruff" format --check src tests bench
+        run_check mypy "$venv/bin/mypy"
+    else
+        echo "== could not install the dev extra (ruff, mypy)"
+        failed_setup=$((failed_setup + 1))
+        status=1
+    fi
+fi
 
 if [ -z "${LEAKTRACE_NO_SANITIZE:-}" ]; then
     # One more run with ASan and UBSan in the C engine, on the newest version here.

@@ -91,6 +91,14 @@ def ext(testext: ModuleType):
     assert leftover == [], "the test left ltx_testext blocks live"
 
 
+@pytest.fixture
+def leaktrace_cli():
+    """Runs the ``leaktrace`` command: ``leaktrace_cli("report", path, cwd=...)``."""
+    import leaktrace_cli
+
+    return leaktrace_cli.run
+
+
 @pytest.fixture(autouse=True)
 def _no_tracking_left():
     """Stops a session a failed test left running, so that the next test can start."""

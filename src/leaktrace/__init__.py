@@ -24,17 +24,18 @@ from . import _core
 
 __version__ = "0.1.0"
 
-# The sampling rate of ``leaktrace run --sample``: mean bytes allocated between two
-# recorded allocations (docs/sampling.md).
-DEFAULT_SAMPLE_BYTES = 512 * 1024
+from . import session  # after __version__, which it reads
+from .session import DEFAULT_DEPTH
+from .session import DEFAULT_SAMPLE_BYTES as DEFAULT_SAMPLE_BYTES
 
 CaptureError = _core.CaptureError
 
 if TYPE_CHECKING:
     from .api import LeakError, check, no_growth, parse_size, track
-    from .capture import Capture, Frame, Site
-    from .compare import diff
-    from .retention import Path
+    from .reading.capture import Capture
+    from .reading.compare import diff
+    from .reading.model import Frame, Site
+    from .reading.retention import Path
 
 __all__ = [
     "Capture",
@@ -58,22 +59,10 @@ __all__ = [
 ]
 
 
-def session_meta(command: str) -> dict[str, str]:
-    """The facts stored in a capture's META records."""
-    return {
-        "command": command,
-        "python_version": ".".join(map(str, sys.version_info[:3])),
-        "pid": str(os.getpid()),
-        "leaktrace_version": __version__,
-        "cwd": os.getcwd(),
-        "platform": " ".join(os.uname()),
-    }
-
-
 def start(
     path: str | os.PathLike[str],
     *,
-    max_depth: int = 64,
+    max_depth: int = DEFAULT_DEPTH,
     interval: float | None = None,
     native_allocs: bool = True,
     native_frames: bool = False,
@@ -94,32 +83,18 @@ def start(
     forked children, and Python programs this one starts, write captures of their own
     next to this one (docs/children.md).
     """
-    if sample_bytes < 0:
-        raise ValueError("sample_bytes must not be negative")
-    argv = " ".join(sys.argv) if sys.argv else ""
-    meta = session_meta(f"leaktrace.start() in {argv}".strip())
-    meta["native_allocs"] = str(int(native_allocs))
-    meta["native_frames"] = str(int(native_frames))
-    _core.start(
-        os.fspath(path),
-        max_depth,
-        meta,
-        native_allocs,
-        native_frames,
+    options = session.Options(
+        output=os.fspath(path),
+        depth=max_depth,
+        native_allocs=native_allocs,
+        native_frames=native_frames,
+        interval=interval or 0.0,
         sample_bytes=sample_bytes,
         sample_seed=sample_seed,
-        follow_fork=follow_children,
+        follow_children=follow_children,
     )
-    if interval:
-        try:
-            _core.start_timer(interval)
-        except BaseException:
-            _core.stop()
-            raise
-    if follow_children:
-        from . import _children
-
-        _children.enable(os.fspath(path), max_depth, sample_bytes)
+    argv = " ".join(sys.argv) if sys.argv else ""
+    session.begin(options, f"leaktrace.start() in {argv}".strip())
 
 
 def snapshot(label: str | None = None) -> int:
@@ -140,10 +115,7 @@ def stop(*, retention_sites: int = 0) -> dict[str, int]:
     With retention_sites > 0, the capture also records why the surviving objects of
     that many of the largest sites are alive (reference paths, leak suspects, cycles).
     """
-    children = sys.modules.get(f"{__name__}._children")
-    if children is not None:
-        children.disable()  # type: ignore[attr-defined]
-    return _core.stop(retention_sites=retention_sites)
+    return session.end(retention_sites)
 
 
 def why(obj: object, *, max_paths: int = 5) -> list[Path]:
@@ -153,7 +125,7 @@ def why(obj: object, *, max_paths: int = 5) -> list[Path]:
     Works with or without tracking. The caller's own local variables count only
     when nothing else reaches obj.
     """
-    from .retention import paths_of
+    from .reading.retention import paths_of
 
     # This frame and the caller's are the ones that merely hold obj.
     return paths_of(obj, max_paths=max_paths, caller_frames=2)
@@ -171,14 +143,14 @@ def load(path: str | os.PathLike[str], *, allow_partial: bool = False) -> Captur
     and its ``complete`` attribute is False. ``leaktrace report``, unlike this function,
     reads partial captures by default and says so in the report.
     """
-    from .capture import Capture
+    from .reading.capture import Capture
 
     return Capture(path, allow_partial=allow_partial)
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext leaktrace``: registers the ``%%leaktrace`` cell magic."""
-    from .ipython import load_ipython_extension as load
+    from .integrations.ipython import load_ipython_extension as load
 
     load(ipython)
 
@@ -188,19 +160,19 @@ _API = ("track", "check", "no_growth", "LeakError", "parse_size")
 
 def __getattr__(name: str) -> Any:
     if name in ("Capture", "Frame", "Site"):
-        from . import capture
+        from . import reading
 
-        return getattr(capture, name)
+        return getattr(reading, name)
     if name in _API:
         from . import api
 
         return getattr(api, name)
     if name == "diff":  # (in compare.py: a submodule named diff would shadow it)
-        from .compare import diff
+        from .reading.compare import diff
 
         return diff
     if name == "Path":
-        from . import retention
+        from .reading import retention
 
         return retention.Path
     raise AttributeError(f"module 'leaktrace' has no attribute {name!r}")

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from . import _core, session_meta
+from . import _core, session
 
 _capture: str | None = None  # the capture of the session that attach started
 
@@ -21,18 +21,11 @@ def _start(request: dict[str, object]) -> dict[str, object]:
     global _capture
     if _core.is_tracking():
         raise RuntimeError("leaktrace is already tracking in this process")
-    output = str(request["output"])
+    options = session.Options.from_dict(request["options"])
     argv = " ".join(sys.orig_argv)
-    _core.start(
-        output,
-        int(request["depth"]),  # type: ignore[call-overload]
-        session_meta(f"{argv} (attached at pid {os.getpid()})"),
-        native=True,  # native allocations, as leaktrace run tracks them by default
-        sample_bytes=int(request["sample_bytes"]),  # type: ignore[call-overload]
-        attached=True,
-    )
-    _capture = output
-    return {"capture": output}
+    session.begin(options, f"{argv} (attached at pid {os.getpid()})", attached=True)
+    _capture = options.output
+    return {"capture": options.output}
 
 
 def _require_session() -> str:
@@ -51,7 +44,7 @@ def _stop(request: dict[str, object]) -> dict[str, object]:
     global _capture
     capture = _require_session()
     gc.collect()
-    _core.stop()
+    session.end()
     _capture = None
     return {"capture": capture}
 

@@ -1,9 +1,9 @@
 """Following the children of a tracked process (docs/children.md).
 
 A tracked process that follows its children exports two environment variables:
-``LEAKTRACE_FOLLOW`` (``depth:sample_bytes:root capture``) and ``LEAKTRACE_PARENT``
-(``pid:own capture``). Every descendant writes its own capture, ``<root>.<pid>.ltc``,
-which names its parent's capture in a link record:
+``LEAKTRACE_FOLLOW`` (the session's options as JSON, their output the root capture)
+and ``LEAKTRACE_PARENT`` (``pid:own capture``). Every descendant writes its own
+capture, ``<root>.<pid>.ltc``, which names its parent's capture in a link record:
 
 * a **forked** child (``os.fork``, multiprocessing's fork and forkserver workers)
   keeps the tables it inherited, so the parent's live blocks stay live in it; an
@@ -25,8 +25,9 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from typing import NoReturn
 
-from . import _core, session_meta
+from . import _core, session
 
 FOLLOW_VAR = "LEAKTRACE_FOLLOW"
 PARENT_VAR = "LEAKTRACE_PARENT"
@@ -38,8 +39,6 @@ FORK_PARENT_VAR = "LEAKTRACE_FORK_PARENT"
 class _State:
     root = ""
     path = ""  # this process's capture, absolute
-    depth = 64
-    sample_bytes = 0
     pid = 0  # the process whose session this is
 
 
@@ -53,17 +52,23 @@ def child_path(root: str, pid: int) -> str:
     return f"{root}.{pid}.ltc"
 
 
-def enable(path: str, depth: int, sample_bytes: int, root: str | None = None) -> None:
-    """Follow the children of this process, which now tracks into path."""
+def enable(options: session.Options, root: str | None = None) -> None:
+    """Follow the children of this process, which now tracks as options say."""
     global _state, _fork_handler_registered
     state = _State()
-    state.root = os.path.abspath(root or path)
-    state.path = os.path.abspath(path)
-    state.depth = depth
-    state.sample_bytes = sample_bytes
+    state.root = os.path.abspath(root or options.output)
+    state.path = os.path.abspath(options.output)
     state.pid = os.getpid()
     _state = state
-    os.environ[FOLLOW_VAR] = f"{depth}:{sample_bytes}:{state.root}"
+    # New interpreters record with the root's depth and sampling rate and the
+    # default native tracking, each into a capture of its own (docs/children.md).
+    child = session.Options(
+        output=state.root,
+        depth=options.depth,
+        sample_bytes=options.sample_bytes,
+        follow_children=True,
+    )
+    os.environ[FOLLOW_VAR] = child.to_json()
     os.environ[PARENT_VAR] = f"{state.pid}:{state.path}"
     if not _fork_handler_registered:
         os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -93,7 +98,7 @@ def _after_fork_in_child() -> None:
     pid = os.getpid()
     path = child_path(state.root, pid)
     try:
-        _core.follow_fork(path, session_meta(f"forked child of {state.pid}"), state.path)
+        _core.follow_fork(path, session.session_meta(f"forked child of {state.pid}"), state.path)
     except (OSError, MemoryError) as e:
         _warn(f"forked child {pid} is not tracked: cannot write {path}: {e}")
         disable()
@@ -116,12 +121,12 @@ def finish() -> None:
         import gc
 
         gc.collect()
-        _core.stop()
+        session.end()
     except (OSError, MemoryError, RuntimeError) as e:
         _warn(f"capture of process {os.getpid()} is incomplete: {e}")
 
 
-def _exit_after_finishing(status: int) -> None:
+def _exit_after_finishing(status: int) -> NoReturn:
     finish()
     _real_exit(status)
 
@@ -131,14 +136,15 @@ def start_from_env() -> None:
     spec = os.environ.get(FOLLOW_VAR, "")
     parent = os.environ.get(PARENT_VAR, "")
     try:
-        depth_text, sample_text, root = spec.split(":", 2)
+        options = session.Options.from_json(spec)
         parent_pid_text, parent_capture = parent.split(":", 1)
-        depth, sample_bytes, parent_pid = int(depth_text), int(sample_text), int(parent_pid_text)
-    except ValueError:
+        parent_pid = int(parent_pid_text)
+    except ValueError:  # OptionsError included
         _warn(f"ignoring malformed {FOLLOW_VAR}/{PARENT_VAR}")
         return
     if _core.is_tracking():
         return
+    root = options.output
     pid = os.getpid()
     path = child_path(root, pid)
     link = _core.LINK_EXEC
@@ -150,18 +156,16 @@ def start_from_env() -> None:
         pid_text, _, parent_capture = fork_parent.partition(":")
         parent_pid = int(pid_text) if pid_text.isdigit() else 0
     argv = " ".join(sys.orig_argv)
+    options = options.with_output(path)
     try:
-        _core.start(
-            path,
-            depth,
-            session_meta(f"{argv} (started by {parent_pid})"),
-            native=True,  # native allocations, as leaktrace run tracks them by default
-            sample_bytes=sample_bytes,
-            follow_fork=True,
+        session.begin(
+            options,
+            f"{argv} (started by {parent_pid})",
             parent=(link, parent_pid, parent_capture),
+            follow=False,
         )
     except (OSError, RuntimeError, ValueError) as e:
         _warn(f"process {pid} is not tracked: {e}")
         return
-    enable(path, depth, sample_bytes, root=root)
+    enable(options, root=root)
     atexit.register(finish)

@@ -96,7 +96,7 @@ def install(closer: CaptureCloser) -> None:
 
     _exit.__doc__ = real_exit.__doc__
     _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
-    os._exit = _exit
+    os._exit = _exit  # type: ignore[assignment]
 
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, frame: closer.on_fatal_signal(signum))

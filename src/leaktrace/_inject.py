@@ -254,7 +254,7 @@ class _Session:
         _ptrace(PTRACE_GETREGS, self.pid, 0, ctypes.addressof(result))
         if result.rip != 0:
             raise InjectError(f"process {self.pid} crashed in an injected call")
-        return result.rax
+        return int(result.rax)
 
     def close(self) -> None:
         try:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from . import _core, session_meta
-from .capture import Capture, Frame, Site
-from .growth import LEAKING, Growth, analyze, rank_key
+from . import _core, session
+from .reading.capture import Capture
+from .reading.growth import LEAKING, Growth, analyze, rank_key
+from .reading.model import Frame, Site
+from .session import DEFAULT_DEPTH
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,7 +75,7 @@ class Tracker:
         path: str | os.PathLike[str] | None = None,
         *,
         interval: float | None = None,
-        max_depth: int = 64,
+        max_depth: int = DEFAULT_DEPTH,
         native_allocs: bool = True,
     ) -> None:
         self._given_path = path
@@ -93,20 +95,18 @@ class Tracker:
         else:
             self.path = os.fspath(self._given_path)
         gc.collect()
+        options = session.Options(
+            output=self.path,
+            depth=self.max_depth,
+            native_allocs=self.native_allocs,
+            interval=self.interval or 0.0,
+        )
         try:
-            meta = session_meta("leaktrace.track()")
-            meta["native_allocs"] = str(int(self.native_allocs))
-            _core.start(self.path, self.max_depth, meta, self.native_allocs)
+            session.begin(options, "leaktrace.track()")
         except BaseException:
             if self._given_path is None:
                 os.unlink(self.path)
             raise
-        if self.interval:
-            try:
-                _core.start_timer(self.interval)
-            except BaseException:
-                self._stop()
-                raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -116,7 +116,7 @@ class Tracker:
         assert self.path is not None
         gc.collect()
         try:
-            _core.stop()
+            session.end()
             self.capture = Capture(self.path)
         finally:
             if self._given_path is None:
@@ -166,7 +166,7 @@ class Tracker:
 
     def report(self, *, top: int = 10) -> str:
         """A text report: the leaking sites with their growth, else what is still live."""
-        from .report import format_bytes
+        from .reports.common import format_bytes
 
         growth = self.growth()
         leaking = [g for g in growth if g.growth and g.growth.kind == LEAKING]
@@ -186,7 +186,7 @@ class Tracker:
 
 def describe(g: SiteGrowth, max_frames: int = 4) -> str:
     """One site as a few lines: where, how much, how it grew."""
-    from .report import _display_path, format_bytes
+    from .reports.common import display_path, format_bytes
 
     head = f"  {format_bytes(g.site.bytes)} in {g.site.count:,} blocks"
     if g.growth is not None:
@@ -199,7 +199,7 @@ def describe(g: SiteGrowth, max_frames: int = 4) -> str:
     # Frames outside leaktrace's own (check() and the plugin's hooks) belong to the caller.
     stack = list(itertools.takewhile(lambda f: not f.file.startswith(_PACKAGE_DIR), g.site.stack))
     for frame in stack[:max_frames]:
-        lines.append(f"    {_display_path(frame.file)}:{frame.line} in {frame.function}")
+        lines.append(f"    {display_path(frame.file)}:{frame.line} in {frame.function}")
     if not g.site.stack:
         lines.append("    <no Python frame>")
     return "\n".join(lines)
@@ -209,7 +209,7 @@ def track(
     path: str | os.PathLike[str] | None = None,
     *,
     interval: float | None = None,
-    max_depth: int = 64,
+    max_depth: int = DEFAULT_DEPTH,
     native_allocs: bool = True,
 ) -> Tracker:
     """``with leaktrace.track() as t: ...`` then ``t.report()`` or ``t.leaks()``.
@@ -285,12 +285,10 @@ def no_growth(
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
             result = check(
-                fn,
-                *args,
+                functools.partial(fn, *args, **kwargs),
                 warmup=warmup,
                 iterations=iterations,
                 native_allocs=native_allocs,
-                **kwargs,
             )
             if result.leaking and result.growth_per_iteration > limit:
                 raise LeakError(result.report())

@@ -19,7 +19,7 @@ import os
 import sys
 import types
 
-from . import _core
+from . import session
 
 
 class RunError(Exception):
@@ -55,7 +55,7 @@ def _fresh_main(file: str | None) -> types.ModuleType:
         import importlib.machinery
 
         main.__file__ = file
-        main.__cached__ = None
+        main.__cached__ = None  # type: ignore[attr-defined]
         main.__loader__ = importlib.machinery.SourceFileLoader("__main__", file)
     sys.modules["__main__"] = main
     return main
@@ -64,7 +64,8 @@ def _fresh_main(file: str | None) -> types.ModuleType:
 def _strip_own_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     own_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
     runpy = sys.modules.get("runpy")
-    runpy_files = (os.path.abspath(runpy.__file__) if runpy else "", "<frozen runpy>")
+    runpy_file = runpy.__file__ if runpy else None
+    runpy_files = (os.path.abspath(runpy_file) if runpy_file else "", "<frozen runpy>")
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
         if not (filename.startswith(own_dir) or filename in runpy_files):
@@ -174,4 +175,4 @@ def collect_and_stop(retention_sites: int = RETENTION_SITES) -> dict[str, int]:
     """
     if gc.isenabled():
         gc.collect()
-    return _core.stop(retention_sites=retention_sites)
+    return session.end(retention_sites)

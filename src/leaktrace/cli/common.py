@@ -1,0 +1,86 @@
+"""What the commands share: bad input as one line, options and output of reading commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn, Protocol
+
+from ..reading.capture import Capture, CaptureError
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class Command(Protocol):
+    name: str
+    help: str
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace, extra: list[str]) -> int: ...
+
+
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that read captures (report, diff)."""
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="accepted for compatibility: a capture whose process died is always read "
+        "up to its last snapshot, and the output (or a note on stderr) says so",
+    )
+    add_report_options(parser)
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--top", type=int, default=10, metavar="N", help="sites to show in text (default 10)"
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        dest="include_all",
+        help="also list import-time allocations and those without a Python frame",
+    )
+
+
+def write_output(text: str | bytes, path: str | None) -> None:
+    if path is None or path == "-":
+        if isinstance(text, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
+        return
+    try:
+        if isinstance(text, bytes):
+            with open(path, "wb") as f:
+                f.write(text)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+def capture_error(path: str, error: CaptureError) -> UsageError:
+    message = str(error)
+    # Errors about opening name the file already; errors about content do not.
+    return UsageError(message if path in message else f"{path}: {message}")
+
+
+def load(path: str) -> Capture:
+    """A capture, partial ones included (read up to their last whole snapshot)."""
+    try:
+        return Capture(path, allow_partial=True)
+    except CaptureError as e:
+        raise capture_error(path, e) from None

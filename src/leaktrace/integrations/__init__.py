@@ -1,0 +1,1 @@
+"""leaktrace inside other tools: the pytest plugin and the IPython magic."""

@@ -1,0 +1,108 @@
+"""Every report format, in one registry: a new format is one module of this package.
+
+A format module builds a :class:`ReportFormat` and calls :func:`register` when it is
+imported. It renders from one of the two readers of :mod:`leaktrace.reading`:
+
+* ``"capture"`` formats (text, json) get a :class:`~leaktrace.reading.Capture` and
+  the ``top`` and ``include_all`` options;
+* ``"profile"`` formats (pprof, collapsed, speedscope, html) get the
+  :class:`~leaktrace.reading.Profile` of one streaming pass over the capture.
+
+The modules are imported on the first look-up, not with the package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ..reading import Capture, Profile
+
+Source = Literal["capture", "profile"]
+_NOT_FORMATS = frozenset({"common"})  # modules of this package that hold no format
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    name: str
+    source: Source
+    # capture formats: render(capture, *, top, include_all) -> str;
+    # profile formats: render(profile) -> str or bytes
+    render: Callable[..., str | bytes]
+    binary: bool = False  # not text: refused on a terminal
+
+
+_registry: dict[str, ReportFormat] = {}
+_loaded = False
+
+
+def register(fmt: ReportFormat) -> None:
+    if fmt.name in _registry and _registry[fmt.name] is not fmt:
+        raise ValueError(f"report format {fmt.name!r} is registered twice")
+    _registry[fmt.name] = fmt
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in pkgutil.iter_modules(__path__):
+        if not module.ispkg and module.name not in _NOT_FORMATS:
+            importlib.import_module(f"{__name__}.{module.name}")
+    _loaded = True
+
+
+# The order of --format choices; a format not listed comes after these, by name.
+_ORDER = ("text", "json", "pprof", "collapsed", "speedscope", "html")
+
+
+def names(source: Source | None = None) -> list[str]:
+    """The registered formats (of one source, or all), in the order of --format choices."""
+    _load()
+    found = [f.name for f in _registry.values() if source is None or f.source == source]
+    return sorted(found, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
+
+
+def get(name: str) -> ReportFormat:
+    _load()
+    try:
+        return _registry[name]
+    except KeyError:
+        raise ValueError(f"unknown report format {name!r}") from None
+
+
+def render(capture: Capture, fmt: str, *, top: int = 10, include_all: bool = False) -> str:
+    """The report of a capture in a capture format (text, json)."""
+    report = get(fmt)
+    if report.source != "capture":
+        raise ValueError(f"{fmt} is rendered from a whole capture file: use export()")
+    text = report.render(capture, top=top, include_all=include_all)
+    assert isinstance(text, str)
+    return text
+
+
+def render_profile(profile: Profile, fmt: str) -> bytes:
+    """A profile format, encoded (text as UTF-8)."""
+    report = get(fmt)
+    if report.source != "profile":
+        raise ValueError(f"{fmt} is not a profile format")
+    data = report.render(profile)
+    return data.encode() if isinstance(data, str) else data
+
+
+def export(
+    path: str | os.PathLike[str], fmt: str, *, include_all: bool = False
+) -> tuple[Profile, bytes]:
+    """Analyses a capture and renders it; returns the profile too (for its partial note)."""
+    from ..reading import load_profile
+
+    profile = load_profile(path, include_all=include_all)
+    return profile, render_profile(profile, fmt)
+
+
+__all__ = ["ReportFormat", "export", "get", "names", "register", "render", "render_profile"]

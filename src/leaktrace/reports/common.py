@@ -1,0 +1,92 @@
+"""What the text and JSON reports of a capture share: sizes, paths, stacks, ranking."""
+
+from __future__ import annotations
+
+import linecache
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ..reading.capture import Capture
+from ..reading.model import Excluded, Frame, Site
+
+if TYPE_CHECKING:
+    from ..reading.growth import Growth, SiteKey
+
+    Ranked = tuple[list[Site], dict[str, Excluded], dict[SiteKey, Growth] | None]
+
+JSON_SCHEMA_VERSION = 1
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def display_path(path: str) -> str:
+    if path.startswith("<"):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith(".." + os.sep + "..") else rel
+
+
+def source_line(frame: Frame) -> str:
+    if frame.line <= 0:
+        return ""
+    try:
+        return linecache.getline(frame.file, frame.line).strip()
+    except (OSError, ValueError):  # e.g. a file name with a NUL byte
+        return ""
+
+
+MAX_NATIVE_FRAMES = 5  # native frames shown per stack in text, innermost first
+
+
+def native_lines(frames: list[Frame]) -> list[str]:
+    lines = []
+    for frame in frames[:MAX_NATIVE_FRAMES]:
+        # Without a line, the file is the source file alone or the object's path.
+        where = (
+            f"{display_path(frame.file)}:{frame.line}"
+            if frame.line
+            else os.path.basename(frame.file)
+        )
+        lines.append(f"    {where} in {frame.function} [native]")
+    if len(frames) > MAX_NATIVE_FRAMES:
+        lines.append(f"    ... {len(frames) - MAX_NATIVE_FRAMES} more native frames")
+    return lines
+
+
+def frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
+    frames = list(stack)
+    # Native frames (--native) precede the Python ones and do not count against max_frames.
+    native = 0
+    while native < len(frames) and frames[native].kind == "native":
+        native += 1
+    lines = native_lines(frames[:native])
+    frames = frames[native:]
+    for frame in frames[:max_frames]:
+        lines.append(f"    {display_path(frame.file)}:{frame.line} in {frame.function}")
+        source = source_line(frame)
+        if source:
+            lines.append(f"        {source}")
+    if len(frames) > max_frames:
+        lines.append(f"    ... {len(frames) - max_frames} outer frames not shown")
+    return lines
+
+
+def ranked(capture: Capture, include_all: bool) -> Ranked:
+    """The final snapshot's sites, leaking ones first when the capture has a series."""
+    from ..reading.growth import analyze, rank_key
+
+    sites, excluded = capture.leaks(include_all=include_all)
+    growth = analyze(capture, include_all=include_all)
+    if growth is not None:
+        sites.sort(key=lambda s: rank_key(growth.get((s.stack, s.truncated)), s.bytes))
+    return sites, excluded, growth

@@ -1,0 +1,207 @@
+"""One self-contained HTML file: icicle graphs, a sortable leak-site table, a timeline.
+
+Everything is inline (report.css and report.js from ``assets/``, written for this
+project), so the file works offline and can be mailed or attached to a ticket. The data
+is one compact JSON document in ``<script id="lt-data">``; its size grows with the
+distinct stacks, not with the number of allocations:
+
+- ``frames``: ``[function, file, line, kind]``, kind 0 Python, 1 native, 2 a marker
+  (``[truncated]``, ``[no Python frame]``).
+- ``tree``: the stacks merged from the outermost frame (node 0 is the root), as
+  parallel arrays ``parent`` and ``frame`` with each node's own ``leaked`` and
+  ``peak`` bytes and block counts (``leakedCount``, ``peakCount``); the page sums them
+  up the tree.
+- ``sites``: the JSON report's leak sites (docs/json-schema.md) with stacks as frame
+  indexes, so every key the JSON report has (``growth``, ``retention``...) reaches the
+  table. At most MAX_SITES, the largest; past JSON_SITES_LIMIT live sites, the same
+  rows built from the profile, without the extras.
+- ``timeline``: ``[time_s, heap_bytes, rss_bytes or null, seq, kind, label]`` per
+  snapshot.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from typing import Any
+
+from ..reading.capture import Capture
+from ..reading.model import FRAME_KINDS, NO_FRAME, TRUNCATED, Frame, frame_kind
+from ..reading.profile import Profile
+from . import ReportFormat, register, render
+
+MAX_SITES = 500
+JSON_SITES_LIMIT = 10_000
+_KIND_MARKER = len(FRAME_KINDS)
+
+
+class _Frames:
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []
+        self.index: dict[tuple[str, str, int, int], int] = {}
+
+    def add(self, function: str, file: str, line: int, kind: int) -> int:
+        key = (function, file, line, kind)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.rows)
+            self.rows.append([function, file, line, kind])
+        return i
+
+    def frame(self, frame: Frame) -> int:
+        kind = _KIND_MARKER if frame in (TRUNCATED, NO_FRAME) else _kind_code(frame)
+        return self.add(frame.function, frame.file, frame.line, kind)
+
+
+def _kind_code(frame: Frame) -> int:
+    return FRAME_KINDS.index(frame_kind(frame))
+
+
+def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
+    """The profile's tree, pruned to the nodes whose subtree leaked or was alive at
+    the peak, and renumbered (parents still come first)."""
+    count = len(profile.parent)
+    parent = profile.parent
+    weight = [profile.live_bytes[n] + profile.peak_bytes[n] for n in range(count)]
+    for n in range(count - 1, 0, -1):
+        weight[parent[n]] += weight[n]
+    kept = [n for n in range(count) if weight[n] or n == 0]
+    number = {n: i for i, n in enumerate(kept)}
+    frame_ids: dict[int, int] = {}
+    tree: dict[str, list[int]] = {"parent": [], "frame": []}
+    columns = {
+        "leaked": profile.live_bytes,
+        "leakedCount": profile.live_count,
+        "peak": profile.peak_bytes,
+        "peakCount": profile.peak_count,
+    }
+    for name in columns:
+        tree[name] = []
+    for n in kept:
+        tree["parent"].append(number[parent[n]])
+        f = profile.frame[n]
+        if f < 0:
+            tree["frame"].append(-1)
+        else:
+            fid = frame_ids.get(f)
+            if fid is None:
+                fid = frame_ids[f] = frames.frame(profile.frames[f])
+            tree["frame"].append(fid)
+        for name, values in columns.items():
+            tree[name].append(values[n])
+    return tree
+
+
+def _sites(
+    profile: Profile, capture: Capture, frames: _Frames
+) -> tuple[list[dict[str, Any]], int, str | None]:
+    """The table's sites (at most MAX_SITES), how many there are, and a note when the
+    extras of the JSON report are not shown.
+
+    Up to JSON_SITES_LIMIT live sites, the rows are the JSON report's, so that every
+    field it has (growth, retention) reaches the table. Beyond, the JSON report costs
+    seconds per ten thousand sites, and the rows come from the profile instead.
+    """
+    live = [n for n in profile.nodes_by_size() if profile.live_count[n]]
+    if len(live) <= JSON_SITES_LIMIT:
+        doc = json.loads(render(capture, "json", include_all=profile.include_all))
+        sites = doc["leaks"]
+        for site in sites[:MAX_SITES]:
+            site["stack"] = [
+                frames.add(f["function"], f["file"], f["line"], _json_kind_code(f))
+                for f in site["stack"]
+            ]
+        return sites[:MAX_SITES], len(sites), None
+    rows = []
+    for node in live[:MAX_SITES]:
+        stack = profile.stack(node)
+        truncated = stack[-1] == TRUNCATED
+        rows.append(
+            {
+                "bytes": profile.live_bytes[node],
+                "count": profile.live_count[node],
+                "allocated_bytes": profile.alloc_bytes[node],
+                "allocations": profile.alloc_count[node],
+                "truncated": truncated,
+                "stack": [frames.frame(f) for f in (stack[:-1] if truncated else stack)],
+            }
+        )
+    note = (
+        f"{len(live):,} sites: growth and retention, when the capture has them, are in the "
+        f"JSON report (the page shows them up to {JSON_SITES_LIMIT:,} sites)"
+    )
+    return rows, len(live), note
+
+
+def _json_kind_code(frame: dict[str, Any]) -> int:
+    kind = frame.get("kind", "python")
+    return FRAME_KINDS.index(kind) if kind in FRAME_KINDS else 0
+
+
+def report_data(profile: Profile) -> dict[str, Any]:
+    frames = _Frames()
+    tree = _tree(profile, frames)
+    # The whole-file reader gives the sites' growth and retention (the JSON report's).
+    capture = Capture(profile.path, allow_partial=True)
+    sites, nsites, sites_note = _sites(profile, capture, frames)
+    stats = profile.stats
+    last, peak = profile.last, profile.peak
+    peak_label = (
+        "at the last snapshot"
+        if peak.seq == last.seq
+        else f"snapshot #{peak.seq}, {peak.time_ns / 1e9:.2f} s"
+    )
+    return {
+        "capture": profile.path,
+        "command": profile.meta.get("command"),
+        "partial": profile.partial_note(),
+        "summary": {
+            "leaked_bytes": sum(profile.live_bytes),
+            "peak_bytes": stats.get("peak_bytes", peak.heap_bytes),
+            "total_allocated_bytes": stats.get("total_allocated_bytes", 0),
+            "total_allocations": stats.get("total_allocations", 0),
+            "duration_s": stats["duration_ns"] / 1e9 if "duration_ns" in stats else None,
+            "snapshots": len(profile.timeline),
+            "python_version": profile.meta.get("python_version"),
+        },
+        "views": [
+            {"key": "leaked", "label": f"Leaked (alive at snapshot #{last.seq})"},
+            {"key": "peak", "label": f"At the highest heap ({peak_label})"},
+        ],
+        "frames": frames.rows,
+        "tree": tree,
+        "sites": sites,
+        "sitesOmitted": nsites - len(sites),
+        "sitesNote": sites_note,
+        "timeline": [
+            [p.time_ns / 1e9, p.heap_bytes, p.rss_bytes, p.seq, p.kind, p.label]
+            for p in profile.timeline
+        ],
+        "peakSeq": peak.seq,
+    }
+
+
+def _asset(name: str) -> str:
+    return (
+        resources.files(__package__).joinpath("assets").joinpath(name).read_text(encoding="utf-8")
+    )
+
+
+def render_html(profile: Profile) -> str:
+    data = json.dumps(report_data(profile), separators=(",", ":"), ensure_ascii=False)
+    # Inside <script>, only "</" can end the element early.
+    data = data.replace("</", "<\\/")
+    title = html.escape(f"leaktrace: {profile.meta.get('command') or profile.path}")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n<style>\n{_asset('report.css')}</style>\n</head>\n<body>\n"
+        '<div id="app"></div>\n'
+        f'<script type="application/json" id="lt-data">{data}</script>\n'
+        f"<script>\n{_asset('report.js')}</script>\n</body>\n</html>\n"
+    )
+
+
+register(ReportFormat("html", "profile", render_html))

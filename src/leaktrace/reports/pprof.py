@@ -1,0 +1,194 @@
+"""pprof's profile.proto, gzip'd: what `go tool pprof`, Grafana Pyroscope and Parca read.
+
+The encoder is written here by hand (protocol buffers are varints and length-prefixed
+fields, nothing more), so leaktrace needs no protobuf library. Field numbers follow
+github.com/google/pprof/proto/profile.proto.
+
+Sample types, in this order (as Go's heap profiles have them): ``alloc_objects``,
+``alloc_space`` (everything allocated at a stack since tracking began), ``inuse_objects``,
+``inuse_space`` (still alive at the last snapshot: the leak). The default is
+``inuse_space``. Each distinct (function, file) is a Function; each distinct
+(function, line) a Location with one Line; a truncated stack ends in a
+``[truncated]`` frame.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable
+
+from ..reading.model import NO_FRAME, Frame
+from ..reading.profile import Profile
+from . import ReportFormat, register
+
+SAMPLE_TYPES = (
+    ("alloc_objects", "count"),
+    ("alloc_space", "bytes"),
+    ("inuse_objects", "count"),
+    ("inuse_space", "bytes"),
+)
+DEFAULT_SAMPLE_TYPE = "inuse_space"
+
+# profile.proto field numbers
+_PROFILE_SAMPLE_TYPE = 1
+_PROFILE_SAMPLE = 2
+_PROFILE_LOCATION = 4
+_PROFILE_FUNCTION = 5
+_PROFILE_STRING_TABLE = 6
+_PROFILE_DURATION_NANOS = 10
+_PROFILE_PERIOD_TYPE = 11
+_PROFILE_PERIOD = 12
+_PROFILE_COMMENT = 13
+_PROFILE_DEFAULT_SAMPLE_TYPE = 14
+_VALUE_TYPE_TYPE, _VALUE_TYPE_UNIT = 1, 2
+_SAMPLE_LOCATION_ID, _SAMPLE_VALUE = 1, 2
+_LOCATION_ID, _LOCATION_LINE = 1, 4
+_LINE_FUNCTION_ID, _LINE_LINE = 1, 2
+_FUNCTION_ID, _FUNCTION_NAME, _FUNCTION_FILENAME = 1, 2, 4
+
+_WIRE_VARINT, _WIRE_BYTES = 0, 2
+
+
+def varint(value: int) -> bytes:
+    """Unsigned LEB128; negative int64 values as their two's complement (10 bytes)."""
+    if value < 0:
+        value += 1 << 64
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _tag(field: int, wire: int) -> bytes:
+    return varint(field << 3 | wire)
+
+
+def _bytes_field(field: int, payload: bytes) -> bytes:
+    return _tag(field, _WIRE_BYTES) + varint(len(payload)) + payload
+
+
+def _int_field(field: int, value: int) -> bytes:
+    """A varint field; zero is the default and is left out, as protobuf encoders do."""
+    return _tag(field, _WIRE_VARINT) + varint(value) if value else b""
+
+
+def _packed(field: int, values: Iterable[int]) -> bytes:
+    return _bytes_field(field, b"".join(map(varint, values)))
+
+
+class _Strings:
+    def __init__(self) -> None:
+        self.table: list[str] = [""]  # index 0 is always the empty string
+        self.index: dict[str, int] = {"": 0}
+
+    def __call__(self, text: str) -> int:
+        i = self.index.get(text)
+        if i is None:
+            i = self.index[text] = len(self.table)
+            self.table.append(text)
+        return i
+
+
+def encode_profile(profile: Profile) -> bytes:
+    """The uncompressed profile.proto message."""
+    strings = _Strings()
+    out = bytearray()
+    for name, unit in SAMPLE_TYPES:
+        value_type = _int_field(_VALUE_TYPE_TYPE, strings(name))
+        value_type += _int_field(_VALUE_TYPE_UNIT, strings(unit))
+        out += _bytes_field(_PROFILE_SAMPLE_TYPE, value_type)
+
+    functions: dict[tuple[str, str], int] = {}
+    locations: dict[tuple[int, int], int] = {}
+    frame_locations: dict[int, int] = {}
+    function_msgs = bytearray()
+    location_msgs = bytearray()
+
+    def location_id(frame: Frame) -> int:
+        fid = functions.get((frame.function, frame.file))
+        if fid is None:
+            fid = functions[(frame.function, frame.file)] = len(functions) + 1
+            # No system_name: pprof "demangles" names equal to it, and would cut
+            # "<module>" down to nothing as if it were a C++ template.
+            msg = _int_field(_FUNCTION_ID, fid)
+            msg += _int_field(_FUNCTION_NAME, strings(frame.function))
+            msg += _int_field(_FUNCTION_FILENAME, strings(frame.file))
+            function_msgs.extend(_bytes_field(_PROFILE_FUNCTION, msg))
+        lid = locations.get((fid, frame.line))
+        if lid is None:
+            lid = locations[(fid, frame.line)] = len(locations) + 1
+            line_msg = _int_field(_LINE_FUNCTION_ID, fid) + _int_field(_LINE_LINE, frame.line)
+            msg = _int_field(_LOCATION_ID, lid) + _bytes_field(_LOCATION_LINE, line_msg)
+            location_msgs.extend(_bytes_field(_PROFILE_LOCATION, msg))
+        return lid
+
+    # The packed location ids of each node's stack, innermost first: a node's are its
+    # own location's varint followed by its parent's, so each is encoded once.
+    parent, frame_of, frames = profile.parent, profile.frame, profile.frames
+    packed: dict[int, bytes] = {0: b""}
+
+    def stack_ids(node: int) -> bytes:
+        chain = []
+        n = node
+        while n not in packed:
+            chain.append(n)
+            n = parent[n]
+        # Numbered innermost first, in the order a reader meets them.
+        encoded = []
+        for c in chain:
+            f = frame_of[c]
+            lid = frame_locations.get(f)
+            if lid is None:
+                lid = frame_locations[f] = location_id(frames[f])
+            encoded.append(varint(lid))
+        ids = packed[n]
+        for c, enc in zip(reversed(chain), reversed(encoded), strict=True):
+            ids = enc + ids
+            packed[c] = ids
+        return packed[node] or varint(location_id(NO_FRAME))
+
+    for node in profile.nodes_by_size():
+        if not profile.alloc_count[node]:
+            continue
+        values = (
+            profile.alloc_count[node],
+            profile.alloc_bytes[node],
+            profile.live_count[node],
+            profile.live_bytes[node],
+        )
+        msg = _bytes_field(_SAMPLE_LOCATION_ID, stack_ids(node))
+        msg += _packed(_SAMPLE_VALUE, values)
+        out += _bytes_field(_PROFILE_SAMPLE, msg)
+
+    out += location_msgs
+    out += function_msgs
+    duration = profile.stats.get("duration_ns", 0)
+    out += _int_field(_PROFILE_DURATION_NANOS, duration)
+    period_type = _int_field(_VALUE_TYPE_TYPE, strings("space"))
+    period_type += _int_field(_VALUE_TYPE_UNIT, strings("bytes"))
+    out += _bytes_field(_PROFILE_PERIOD_TYPE, period_type)
+    out += _int_field(_PROFILE_PERIOD, 1)
+    command = profile.meta.get("command")
+    if command:
+        out += _int_field(_PROFILE_COMMENT, strings(f"leaktrace: {command}"))
+    if not profile.complete:
+        note = profile.partial_note()
+        assert note is not None
+        out += _int_field(_PROFILE_COMMENT, strings(f"leaktrace: {note}"))
+    out += _int_field(_PROFILE_DEFAULT_SAMPLE_TYPE, strings(DEFAULT_SAMPLE_TYPE))
+    # The string table goes last: everything above has interned its strings.
+    for text in strings.table:
+        out += _bytes_field(_PROFILE_STRING_TABLE, text.encode("utf-8", "surrogateescape"))
+    return bytes(out)
+
+
+def render_pprof(profile: Profile) -> bytes:
+    """The gzip'd profile (mtime 0, so the same capture gives the same bytes)."""
+    return gzip.compress(encode_profile(profile), compresslevel=6, mtime=0)
+
+
+register(ReportFormat("pprof", "profile", render_pprof, binary=True))

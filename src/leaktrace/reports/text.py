@@ -1,0 +1,163 @@
+"""The text report of a capture, for people."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..reading.capture import Capture
+from ..reading.model import Site
+from . import ReportFormat, register
+from .common import display_path, format_bytes, frame_lines, ranked
+
+if TYPE_CHECKING:
+    from ..reading.growth import Growth
+
+
+def _growth_line(growth: Growth) -> str:
+    rate = f"{'+' if growth.rate >= 0 else '-'}{format_bytes(abs(growth.rate))}/{growth.unit}"
+    return f"    growth: {growth.kind.upper()} {rate}, confidence {growth.confidence:.2f}"
+
+
+def render_text(
+    capture: Capture, *, top: int = 10, max_frames: int = 8, include_all: bool = False
+) -> str:
+    sites, excluded, growth = ranked(capture, include_all)
+    stats = capture.stats
+    live = sum(s.bytes for s in sites)
+    out = []
+    if not capture.complete:
+        out.append(
+            f"leaktrace: PARTIAL capture: it ends at byte {capture.valid_size} of "
+            f"{capture.file_size}; showing its last snapshot (#{capture.final.seq}, taken "
+            f"{capture.final.time_ns / 1e9:.3f} s after tracking began)"
+        )
+    if capture.sample_rate:
+        out.append(_sampling_line(capture))
+    if capture.attached:
+        out.append(_ATTACHED_LINE)
+    command = capture.meta.get("command", "")
+    out.append(
+        f"leaktrace: {len(sites)} allocation sites still hold {format_bytes(live)} "
+        f"at exit{' of ' + command if command else ''}"
+    )
+    if stats:
+        out.append(
+            f"  peak tracked heap {format_bytes(stats['peak_bytes'])}; "
+            f"{format_bytes(stats['total_allocated_bytes'])} allocated in "
+            f"{stats['total_allocations']:,} allocations; "
+            f"tracker memory {format_bytes(stats['tracker_memory_bytes'])}"
+        )
+        if stats.get("dropped_allocations"):
+            out.append(
+                f"  WARNING: {stats['dropped_allocations']:,} allocations were not recorded "
+                "(the tracker ran out of memory)"
+            )
+    hidden = [
+        f"{format_bytes(e.bytes)} from {name.replace('_', ' ')}"
+        for name, e in excluded.items()
+        if e.bytes
+    ]
+    if hidden:
+        out.append(f"  not shown: {', '.join(hidden)} (--all shows them)")
+    if growth is not None:
+        kinds = [g.kind for g in growth.values()]
+        out.append(
+            f"  growth over {len(capture.snapshots)} snapshots: "
+            + ", ".join(f"{kinds.count(k)} {k}" for k in ("leaking", "plateaued"))
+            + " (docs/growth.md)"
+        )
+    for rank, site in enumerate(sites[:top], 1):
+        out.append("")
+        out.append(f"#{rank}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
+        site_growth = growth.get((site.stack, site.truncated)) if growth else None
+        if site_growth is not None:
+            out.append(_growth_line(site_growth))
+        if site.stack:
+            out.extend(frame_lines(site.stack, max_frames))
+        else:
+            out.append("    <no Python frame>")
+        if site.truncated:
+            out.append("    ... deeper frames were not recorded (raise --depth)")
+        out.extend(_retention_lines(capture, site))
+    if len(sites) > top:
+        rest = sum(s.bytes for s in sites[top:])
+        out.append("")
+        out.append(f"... and {len(sites) - top} smaller sites holding {format_bytes(rest)}")
+    out.extend(_suspect_lines(capture))
+    out.extend(_cycle_lines(capture))
+    return "\n".join(out) + "\n"
+
+
+def _retention_lines(capture: Capture, site: Site) -> list[str]:
+    paths = capture.retention.paths_for(site.nodes)
+    if not paths:
+        return []
+    lines = ["    kept alive by:"]
+    for path in paths:
+        lines.append(f"      {path}  (retains {format_bytes(path.retained_bytes)})")
+    return lines
+
+
+def _suspect_lines(capture: Capture) -> list[str]:
+    suspects = capture.retention.suspects
+    if not suspects:
+        return []
+    lines = ["", "Leak suspects (objects retaining the most of the memory above):"]
+    for suspect in suspects:
+        lines.append(f"  {format_bytes(suspect.leaked_bytes)} retained by {suspect.path}")
+    return lines
+
+
+def _cycle_lines(capture: Capture) -> list[str]:
+    cycles = capture.retention.cycles
+    if not cycles:
+        return []
+    lines = [
+        "",
+        "Unreachable cyclic garbage (no root reaches it; alive only because the collector "
+        "has not freed it):",
+    ]
+    for cycle in cycles:
+        lines.append(
+            f"  {format_bytes(cycle.bytes)} in {cycle.objects:,} objects "
+            f"({cycle.clusters:,} alike): {cycle.around()}"
+        )
+        places: dict[str, int] = {}
+        for node, nbytes in cycle.sites:
+            stack, _ = capture.stack(node)
+            where = stack[0] if stack else None
+            place = (
+                f"{display_path(where.file)}:{where.line} in {where.function}"
+                if where
+                else "<no Python frame>"
+            )
+            places[place] = places.get(place, 0) + nbytes
+        for place, nbytes in sorted(places.items(), key=lambda item: -item[1]):
+            lines.append(f"    {format_bytes(nbytes)} allocated at {place}")
+    return lines
+
+
+_ATTACHED_LINE = (
+    "  ATTACHED to a running process: blocks allocated before the attach are not seen "
+    "(their frees are ignored)"
+)
+
+
+def _sampling_line(capture: Capture) -> str:
+    return (
+        f"  SAMPLED every ~{format_bytes(capture.sample_rate)} allocated: sizes and counts "
+        "are estimates, shown ± two standard deviations (docs/sampling.md)"
+    )
+
+
+def _estimate(capture: Capture, nbytes: int) -> str:
+    if not capture.sample_rate:
+        return format_bytes(nbytes)
+    return f"~{format_bytes(nbytes)} ± {format_bytes(capture.error_bound(nbytes))}"
+
+
+def _render(capture: Capture, *, top: int, include_all: bool) -> str:
+    return render_text(capture, top=top, include_all=include_all)
+
+
+register(ReportFormat("text", "capture", _render))
