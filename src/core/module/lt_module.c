@@ -130,6 +130,9 @@ static PyMethodDef core_methods[] = {
      "Stream through a capture and keep what every report needs: its sites (trimmed stacks)\n"
      "at the last, the peak and the picked snapshots, growth series, the timeline, meta,\n"
      "stats and retention records (src/core/module/lt_pyreading.h)."},
+    {"trends", lt_py_trends, METH_VARARGS,
+     "trends(series, npoints, xs)\n--\n\n"
+     "The growth class, rate and confidence of each row of a series (docs/growth.md)."},
     {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
      "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
      "past this many bytes in all, as when memory runs out; 0 lifts the limit."},
