@@ -231,10 +231,6 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
         if (lt_sites_apply(&a->sites, &a->trim, d, snap, ps->peak) < 0) {
             return NO_MEMORY(a);
         }
-        if (ps->o->raw_sites && ((snap->seq == ps->peak && copy_listed(&a->peak, d) < 0) ||
-                                 copy_listed(&a->last, d) < 0)) {
-            return NO_MEMORY(a);
-        }
         if (ps->o->raw_pick && snap->seq == a->raw_index && copy_listed(&a->raw, d) < 0) {
             return NO_MEMORY(a);
         }
@@ -368,13 +364,6 @@ lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *o)
     return 0;
 }
 
-int
-lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void *progress_ctx)
-{
-    lt_analysis_options o = {.raw_sites = 1, .progress = progress, .progress_ctx = progress_ctx};
-    return lt_analysis_read(a, path, &o);
-}
-
 void
 lt_analysis_free(lt_analysis *a)
 {
@@ -384,8 +373,6 @@ lt_analysis_free(lt_analysis *a)
     free(a->nodes);
     free(a->meta);
     free(a->snapshots);
-    free(a->last.sites);
-    free(a->peak.sites);
     free(a->raw.sites);
     free(a->native_maps);
     for (size_t i = 0; i < a->nretention; i++) {

@@ -84,9 +84,6 @@ typedef struct {
      * snapshot when there are no more). max_points 0: no series. */
     const uint64_t *points;
     size_t npoints, max_points;
-    /* Keep the sites of the last and the peak snapshot per capture node
-     * (`last`, `peak`), for callers of the per-node tables. */
-    int raw_sites;
     /* Keep the sites of snapshot raw_snapshot (negative: from the end) per
      * capture node, untrimmed (`raw`). */
     int raw_pick;
@@ -115,9 +112,7 @@ typedef struct {
     size_t nmeta, meta_cap;
     lt_asnapshot *snapshots;
     size_t nsnapshots, snapshots_cap;
-    lt_asites last;    /* with raw_sites: sites of the last snapshot, per capture node */
-    lt_asites peak;    /* with raw_sites: of the first snapshot with the highest heap_bytes */
-    size_t peak_index; /* into snapshots */
+    size_t peak_index; /* into snapshots: the first with the highest heap_bytes */
     lt_asites raw;     /* with raw_pick: sites of snapshot raw_index, per capture node */
     uint64_t raw_index;
     /* LT_PROC_SAMPLING: sample_rate 0 when every allocation was recorded; the
@@ -147,10 +142,6 @@ typedef struct {
  * outside the snapshots is an error too). Either way, lt_analysis_free()
  * releases what was built. */
 int lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *options);
-
-/* lt_analysis_read() with raw_sites, no picks, no series and nothing
- * recognized as leaktrace's own files. progress may be NULL. */
-int lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress, void *progress_ctx);
 
 void lt_analysis_free(lt_analysis *a);
 

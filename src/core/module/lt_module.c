@@ -11,7 +11,6 @@
 
 #include "base/lt_rawalloc.h"
 #include "capture/lt_format.h"
-#include "module/lt_pyanalysis.h"
 #include "module/lt_pycapture.h"
 #include "module/lt_pyobj.h"
 #include "module/lt_pyreading.h"
@@ -119,10 +118,6 @@ static PyMethodDef core_methods[] = {
      "In a forked child: continue the session in a capture of its own."},
     {"read_capture", (PyCFunction)(void (*)(void))lt_py_read_capture, METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},
-    {"analyze", (PyCFunction)(void (*)(void))lt_py_analyze, METH_VARARGS | METH_KEYWORDS,
-     "analyze(path, allow_partial=False, progress_fd=-1, progress_delay=0.5)\n--\n\n"
-     "Stream through a capture: its trace tree, the sites of its last snapshot and of the one\n"
-     "with the highest heap, and a summary of every snapshot."},
     {"read", (PyCFunction)(void (*)(void))lt_py_read, METH_VARARGS | METH_KEYWORDS,
      "read(path, *, allow_partial=False, own_prefix=b'', own_files=(), include_all=False,\n"
      "     picks=(), points=None, max_points=0, raw_snapshot=-2, progress_fd=-1,\n"

@@ -275,7 +275,7 @@ build_reading(const lt_analysis *a, int keep_raw)
         put(d, "series", array_bytes(s->series, s->nrows * s->npoints, 8)) < 0 ||
         put(d, "snapshots", snapshots_list(a)) < 0 ||
         put(d, "peak_index", PyLong_FromSize_t(a->peak_index)) < 0 ||
-        put(d, "raw", keep_raw ? lt_py_sites(a->last.sites, a->last.nsites) : Py_NewRef(Py_None)) <
+        put(d, "raw", keep_raw ? lt_py_sites(a->raw.sites, a->raw.nsites) : Py_NewRef(Py_None)) <
             0) {
         Py_DECREF(d);
         return NULL;
@@ -378,7 +378,8 @@ lt_py_read(PyObject *module, PyObject *args, PyObject *kwargs)
         o.points = point_values;
         o.npoints = (size_t)n;
     }
-    o.raw_sites = raw_snapshot != -2;
+    o.raw_pick = raw_snapshot != -2;
+    o.raw_snapshot = raw_snapshot;
     lt_progress progress;
     int r;
     Py_BEGIN_ALLOW_THREADS if (progress_fd >= 0)
@@ -399,7 +400,7 @@ lt_py_read(PyObject *module, PyObject *args, PyObject *kwargs)
     else if (lt_py_check_readable(analysis.complete, allow_partial, analysis.nsnapshots,
                                   analysis.valid_size, analysis.file_size) == 0)
     {
-        result = build_reading(&analysis, o.raw_sites);
+        result = build_reading(&analysis, o.raw_pick);
     }
 done:
     lt_analysis_free(&analysis);

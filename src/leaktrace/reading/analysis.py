@@ -47,12 +47,16 @@ def _progress_fd() -> int:
 
 
 class Analysis:
-    """What one pass of the analyzer kept of a capture (see the module's doc)."""
+    """What one pass of the analyzer kept of a capture (see the module's doc).
+
+    `source` is where to read it if not at `path` (an open descriptor's /proc path).
+    """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
+        source: str | None = None,
         allow_partial: bool = False,
         include_all: bool = False,
         picks: Sequence[int] = (),
@@ -63,7 +67,7 @@ class Analysis:
         self.path = os.fspath(path)
         self.include_all = include_all
         data = _core.read(
-            self.path,
+            source or self.path,
             allow_partial=allow_partial,
             own_prefix=os.fsencode(policy.PACKAGE_DIR),
             own_files=list(policy.RUNPY_FILES),

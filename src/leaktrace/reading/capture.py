@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from collections.abc import Sequence
 
 from .. import _core
@@ -30,6 +31,15 @@ class Capture:
         main = Analysis(
             self.path, allow_partial=allow_partial, max_points=GROWTH_POINTS, raw_snapshot=-1
         )
+        # Later passes (another snapshot's sites, include_all) read the file this
+        # descriptor holds, so that a capture deleted or replaced once read (as the
+        # API's temporary ones are) still reads as it did.
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as e:
+            raise CaptureError(f"cannot open {self.path}: {e.strerror}") from None
+        self._source = f"/proc/self/fd/{fd}"
+        weakref.finalize(self, os.close, fd)
         self._analyses: dict[tuple[bool, int | None], Analysis] = {(False, None): main}
         self._main = main
         self.complete: bool = main.complete
@@ -52,6 +62,7 @@ class Capture:
         if found is None:
             found = self._analyses[key] = Analysis(
                 self.path,
+                source=self._source,
                 allow_partial=self._allow_partial,
                 include_all=include_all,
                 picks=() if snapshot is None else (snapshot,),
@@ -70,6 +81,7 @@ class Capture:
         else:
             a = Analysis(
                 self.path,
+                source=self._source,
                 allow_partial=self._allow_partial,
                 include_all=include_all,
                 points=[s.seq for s in snapshots],
