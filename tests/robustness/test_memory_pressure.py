@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from capture_craft import header, record, varints
 
 STACKS = 200_000
@@ -36,8 +35,8 @@ def many_stacks(path: Path) -> None:
         sites.append(varints(2 if i else len(nodes), 1, 64, 1, 64))
     snapshot = varints(0, 2, 1, 0, 64 * STACKS, STACKS, STACKS) + b"".join(sites)
     end = varints(4, 501, 2 * STACKS + 1, 1)
-    path.write_bytes(header(major=2) + b"".join(body + nodes) + record(0x05, snapshot) +
-                     record(0x07, end))  # fmt: skip
+    records = [*body, *nodes, record(0x05, snapshot), record(0x07, end)]
+    path.write_bytes(header(major=2) + b"".join(records))
 
 
 def report(path: Path, limit: int | None, fmt: str) -> subprocess.CompletedProcess[str]:
@@ -46,8 +45,17 @@ def report(path: Path, limit: int | None, fmt: str) -> subprocess.CompletedProce
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     return subprocess.run(
-        [sys.executable, "-m", "leaktrace", "report", str(path), "--format", fmt, "-o",
-         str(path.with_suffix("." + fmt))],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "leaktrace",
+            "report",
+            str(path),
+            "--format",
+            fmt,
+            "-o",
+            str(path.with_suffix("." + fmt)),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

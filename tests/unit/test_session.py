@@ -9,14 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from capture_craft import header, record, varints
 
 import leaktrace
 from leaktrace import _core, reports, session
 from leaktrace._bootstrap import RunPlan
 from leaktrace.reading import Capture, frames
 from leaktrace.session import Options, OptionsError
-
-from capture_craft import header, record, varints
 
 
 def test_options_round_trip_through_json() -> None:

@@ -145,7 +145,8 @@ class Analysis:
         self.raw: list[tuple[int, int, int, int, int]] | None = data["raw"]
         if scale and self.raw is not None:
             self.raw = [
-                (n, unscale(lc, scale), lb, unscale(ac, scale), ab) for n, lc, lb, ac, ab in self.raw
+                (n, unscale(lc, scale), lb, unscale(ac, scale), ab)
+                for n, lc, lb, ac, ab in self.raw
             ]
         self._stacks: dict[int, tuple[Frame, ...]] = {0: ()}
         self._truncated: dict[int, bool] = {0: False}
@@ -273,5 +274,3 @@ def _merge_equal(sites: list[tuple[int, Site]]) -> list[tuple[int, Site]]:
     merged = list(grouped.values())
     merged.sort(key=lambda item: (-item[1].bytes, -item[1].count))
     return merged
-
-

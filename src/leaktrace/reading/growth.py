@@ -168,12 +168,14 @@ def by_site(capture: Capture, include_all: bool = False) -> dict[int, Growth] | 
         # series, as when the series were made from the leak lists.
         if ys is not None and (any(ys) or a.live_count[g]):
             kind = (LEAKING, PLATEAUED, NOISE)[classes[row]]
-            out[g] = Growth(kind, rates[row], "second", confidences[row], ys[-1] - ys[0],
-                            tuple(ys))  # fmt: skip
+            total = ys[-1] - ys[0]
+            out[g] = Growth(kind, rates[row], "second", confidences[row], total, tuple(ys))
     return out
 
 
-def trends(series: bytes, xs: Sequence[float]) -> tuple[bytes, memoryview, memoryview]:
+def trends(
+    series: bytes, xs: Sequence[float]
+) -> tuple[bytes, memoryview[float], memoryview[float]]:
     """classify() of every row of a series (rows of len(xs) uint64 live bytes), in C
     (src/core/analyze/lt_trend.c, the same figures): each row's class index into
     (LEAKING, PLATEAUED, NOISE), rate and confidence."""

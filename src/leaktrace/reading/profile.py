@@ -69,8 +69,8 @@ class Profile:
         return nodes
 
     def value_lists(self) -> tuple[list[int], ...]:
-        return (self.live_bytes, self.live_count, self.alloc_bytes, self.alloc_count,
-                self.peak_bytes, self.peak_count)  # fmt: skip
+        values = (self.live_bytes, self.live_count, self.alloc_bytes, self.alloc_count)
+        return (*values, self.peak_bytes, self.peak_count)
 
     def add_node(self, parent: int, frame: int) -> int:
         """Appends a node with no values below parent; returns its number."""
@@ -137,8 +137,9 @@ def profile_of(a: Analysis) -> Profile:
         peak_bytes=list(a.peak_bytes),
         peak_count=list(a.peak_count),
         timeline=[
-            TimelinePoint(s.seq, s.kind, s.time_ns, s.label, s.heap_bytes, s.heap_count,
-                          s.rss_bytes)  # fmt: skip
+            TimelinePoint(
+                s.seq, s.kind, s.time_ns, s.label, s.heap_bytes, s.heap_count, s.rss_bytes
+            )
             for s in a.snapshots
         ],
         peak_index=a.peak_index,

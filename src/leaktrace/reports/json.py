@@ -85,7 +85,7 @@ _GROWTH = (
     '        "series": %s\n'
     "      }"
 )
-_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring_ascii
 
 
 def nested_json(value: object, level: int) -> str:
