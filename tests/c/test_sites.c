@@ -20,6 +20,7 @@
  *     1 heap 500: 3: 1 30 1 30   7: 1 70 1 70     9: 1 5 1 5
  *     2 heap 300: 2: 0 0 2 200   1: 1 1 1 1
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -151,6 +152,19 @@ build(buffer *b, unsigned major)
         snapshot_record(b, 2, 300, s2_whole, 7);
     }
     RECORD(b, LT_REC_END, 11, 6, 10, 3);
+}
+
+int
+write_sites_capture(const char *path, unsigned major)
+{
+    buffer b;
+    build(&b, major);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        return -1;
+    }
+    size_t written = fwrite(b.data, 1, b.len, f);
+    return fclose(f) == 0 && written == b.len ? 0 : -1;
 }
 
 static const char *const RUNPY[] = {"<frozen runpy>"};
