@@ -1,5 +1,5 @@
 # Typed stubs of the C engine (src/core/module): every function and constant it exports.
-# The capture dicts of read_capture() and analyze() are documented in docs/architecture.md.
+# The capture dicts of read_capture() and read() are documented in docs/architecture.md.
 
 from typing import Any
 
@@ -51,12 +51,21 @@ def find_paths(
 
 # ---- reading ----
 def read_capture(path: str, allow_partial: bool = False) -> dict[str, Any]: ...
-def analyze(
+def read(
     path: str,
+    *,
     allow_partial: bool = False,
+    own_prefix: bytes = b"",
+    own_files: list[str] | tuple[str, ...] = (),
+    include_all: bool = False,
+    picks: list[int] | tuple[int, ...] = (),
+    points: list[int] | None = None,
+    max_points: int = 0,
+    raw_snapshot: int = -2,
     progress_fd: int = -1,
     progress_delay: float = 0.5,
 ) -> dict[str, Any]: ...
+def trends(series: bytes, npoints: int, xs: list[float], /) -> tuple[bytes, bytes, bytes]: ...
 
 # ---- tests ----
 def _set_tracker_memory_limit(bytes: int, /) -> None: ...

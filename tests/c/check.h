@@ -110,9 +110,14 @@ extern const test_case capture_tests[];
 extern const test_case native_map_tests[];
 extern const test_case analysis_tests[];
 extern const test_case path_tests[];
+extern const test_case sites_tests[];
 
 /* Writes the sample capture the round-trip tests use (also a fuzzing seed).
  * Returns 0 or -1. */
 int write_sample_capture(const char *path);
+
+/* Writes the capture of test_sites.c (every trimming case, three snapshots)
+ * as format `major` (1: whole snapshots, 2: deltas). Returns 0 or -1. */
+int write_sites_capture(const char *path, unsigned major);
 
 #endif /* LT_TEST_CHECK_H */

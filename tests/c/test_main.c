@@ -7,6 +7,7 @@
  * test failed.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -45,16 +46,25 @@ int
 main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-seed") == 0) {
-        if (write_sample_capture(argv[2]) < 0) {
-            perror(argv[2]);
-            return 1;
+        /* The sample (delta snapshots), and the sites capture of test_sites.c
+         * as format 2 and as format 1, next to it. */
+        char path[4096];
+        for (unsigned major = 0; major <= 2; major++) {
+            snprintf(path, sizeof(path), "%s%s", argv[2],
+                     major == 0   ? ""
+                     : major == 1 ? ".sites-v1.ltc"
+                                  : ".sites-v2.ltc");
+            if ((major ? write_sites_capture(path, major) : write_sample_capture(path)) < 0) {
+                perror(path);
+                return 1;
+            }
         }
         return 0;
     }
     const char *filter = argc > 1 ? argv[1] : NULL;
-    const test_case *tables[] = {varint_tests,     livetable_tests, intern_tests,
-                                 capture_tests,    native_map_tests, analysis_tests,
-                                 path_tests,       sampler_tests};
+    const test_case *tables[] = {varint_tests,  livetable_tests,  intern_tests,
+                                 capture_tests, native_map_tests, analysis_tests,
+                                 path_tests,    sampler_tests,    sites_tests};
     unsigned passed = 0, failed = 0;
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         for (const test_case *tc = tables[t]; tc->name; tc++) {

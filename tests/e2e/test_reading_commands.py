@@ -124,7 +124,7 @@ def bad_inputs(valid: bytes) -> dict[str, tuple[bytes, str]]:
         "zeros after a header": (header() + bytes(4096), "error"),
         "0xff after a header": (header() + b"\xff" * 4096, "error"),
         "text": (b"leaktrace capture? no.\n" * 100, "error"),
-        "major 2": (header(major=2) + valid[HEADER_SIZE:], "error"),
+        "major 3": (header(major=3) + valid[HEADER_SIZE:], "error"),
         "major 0": (header(major=0) + valid[HEADER_SIZE:], "error"),
         "major 0xffff": (header(major=0xFFFF) + valid[HEADER_SIZE:], "error"),
         "2^60 sites": (
@@ -400,7 +400,7 @@ def test_fuzz_regressions(tmp_path: Path, valid_capture: Path, command: str) -> 
 
 
 @pytest.mark.parametrize("command", sorted(READING_COMMANDS))
-@pytest.mark.parametrize("kind", ["empty", "random 1 MiB", "major 2", "2^60 sites"])
+@pytest.mark.parametrize("kind", ["empty", "random 1 MiB", "major 3", "2^60 sites"])
 def test_real_process(tmp_path: Path, valid_capture: Path, command: str, kind: str) -> None:
     data, _ = bad_inputs(valid_capture.read_bytes())[kind]
     bad = tmp_path / "bad.ltc"

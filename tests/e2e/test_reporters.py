@@ -208,7 +208,7 @@ def test_speedscope(sample: Path) -> None:
 
 
 def test_analyzer_keeps_last_and_peak(sample: Path) -> None:
-    data = _core.analyze(str(sample))
+    data = _core.read(str(sample), raw_snapshot=-1)
     assert data["complete"] is True
     assert data["snapshots"] == [
         (0, 1, 1_000_000_000, "warm", 6000, 5, None),  # no RSS recorded
@@ -216,9 +216,14 @@ def test_analyzer_keeps_last_and_peak(sample: Path) -> None:
     ]
     assert data["native_maps"] == []
     assert data["peak_index"] == 0
-    assert data["peak"] == [(3, 3, 4000, 3, 4000), (4, 2, 2000, 2, 2000)]
-    assert data["last"] == [(3, 1, 1500, 5, 6000), (4, 3, 2000, 4, 2600), (6, 1, 100, 1, 100)]
+    assert data["raw"] == [(3, 1, 1500, 5, 6000), (4, 3, 2000, 4, 2600), (6, 1, 100, 1, 100)]
+    peak = _core.read(str(sample), raw_snapshot=data["peak_index"])
+    assert peak["raw"] == [(3, 3, 4000, 3, 4000), (4, 2, 2000, 2, 2000)]
     assert data["stats"]["total_allocated_bytes"] == 8700
+
+
+def _u32(data: bytes) -> list[int]:
+    return list(memoryview(data).cast("I"))
 
 
 def test_analyzer_agrees_with_the_reader(tmp_path: Path) -> None:
@@ -235,11 +240,16 @@ def test_analyzer_agrees_with_the_reader(tmp_path: Path) -> None:
     capture = tmp_path / "marks.ltc"
     assert leaktrace("run", "-q", "-o", capture, program).returncode == 0
     whole = _core.read_capture(str(capture))
-    streamed = _core.analyze(str(capture))
+    streamed = _core.read(str(capture), raw_snapshot=-1)
     for key in ("format_version", "complete", "valid_size", "file_size", "meta", "stats"):
         assert streamed[key] == whole[key], key
-    assert streamed["frames"] == whole["frames"]
-    assert streamed["nodes"] == whole["nodes"]
+    # The analyzer keeps one frame per value: each node names a frame equal to the
+    # reader's.
+    parents, frames = _u32(streamed["node_parent"]), _u32(streamed["node_frame"])
+    assert parents == [p for p, _ in whole["nodes"]]
+    for n, (_, f) in enumerate(whole["nodes"][1:], 1):
+        assert streamed["frames"][frames[n]] == whole["frames"][f]
+    assert len(set(streamed["frames"])) == len(streamed["frames"])
     snaps = whole["snapshots"]
     assert [s[:3] + s[4:] for s in streamed["snapshots"]] == [
         (s["seq"], s["kind"], s["time_ns"], s["heap_bytes"], s["heap_count"], s["rss_bytes"])
@@ -256,8 +266,8 @@ def test_analyzer_agrees_with_the_reader(tmp_path: Path) -> None:
     ]
     peak = max(range(len(snaps)), key=lambda i: (snaps[i]["heap_bytes"], -i))
     assert streamed["peak_index"] == peak == 2
-    assert streamed["peak"] == snaps[peak]["sites"]
-    assert streamed["last"] == snaps[-1]["sites"]
+    assert _core.read(str(capture), raw_snapshot=peak)["raw"] == snaps[peak]["sites"]
+    assert streamed["raw"] == snaps[-1]["sites"]
 
 
 UNKNOWN_OPTIONAL = 0x7F  # an optional record type no writer uses: readers skip it
@@ -298,7 +308,7 @@ def test_analyzer_streams_in_bounded_memory(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         return int(result.stdout)
 
-    streamed_kib, whole_kib = grown_kib("analyze"), grown_kib("read_capture")
+    streamed_kib, whole_kib = grown_kib("read"), grown_kib("read_capture")
     assert streamed_kib < 8 * 1024, streamed_kib
     assert whole_kib > 35 * 1024, whole_kib  # the contrast: this reader holds the file
 
@@ -307,7 +317,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     path = big_capture(tmp_path / "big.ltc", 20)
     main, secondary = pty.openpty()
     try:
-        _core.analyze(str(path), progress_fd=secondary, progress_delay=0)
+        _core.read(str(path), progress_fd=secondary, progress_delay=0)
         os.close(secondary)
         drawn = b""
         while True:
@@ -330,7 +340,7 @@ def test_no_progress_bar_off_a_terminal(tmp_path: Path) -> None:
     path = big_capture(tmp_path / "big.ltc", 20)
     read_end, write_end = os.pipe()
     try:
-        _core.analyze(str(path), progress_fd=write_end, progress_delay=0)
+        _core.read(str(path), progress_fd=write_end, progress_delay=0)
         os.close(write_end)
         assert os.read(read_end, 100) == b""
     finally:

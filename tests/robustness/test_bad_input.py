@@ -258,9 +258,9 @@ def test_flipped_byte(workdir: Path, capture: bytes) -> None:
 
 
 def test_newer_major_version(workdir: Path, capture: bytes) -> None:
-    path = write(workdir, "v2.ltc", header(major=2) + capture[HEADER_SIZE:])
+    path = write(workdir, "v3.ltc", header(major=3) + capture[HEADER_SIZE:])
     assert_one_line_error(
-        leaktrace("report", path), "capture format version 2 is newer", "upgrade leaktrace"
+        leaktrace("report", path), "capture format version 3 is newer", "upgrade leaktrace"
     )
 
 
@@ -638,7 +638,7 @@ def _crafted(capture: bytes) -> Iterable[Case]:
     nothing = header() + record(REC_END, varints(0, 0, 1, 0))
     yield Case("complete, no snapshot", [], "error", "no snapshot", data=nothing)
     # A newer major version, through the same path.
-    yield Case("major 2", [], "error", "newer", data=header(2) + capture[HEADER_SIZE:])
+    yield Case("major 3", [], "error", "newer", data=header(3) + capture[HEADER_SIZE:])
     yield Case("major 0xffff", [], "error", "newer", data=header(0xFFFF) + capture[HEADER_SIZE:])
 
 

@@ -4,6 +4,7 @@ memory that is not a leak (a bounded cache, a lazy import, interned strings, fre
 from __future__ import annotations
 
 import functools
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,29 @@ def test_free_lists_are_not_flagged() -> None:
         del floats, pairs
 
     assert leaktrace.check(work, iterations=8).leaking == []
+
+
+def test_c_classes_every_series_as_python_does() -> None:
+    """The reports class series in C (lt_trend.c): the same class, rate and confidence
+    as growth.classify(), to the bit, on series of every shape."""
+    rng = random.Random(14)
+    for trial in range(400):
+        n = rng.choice([3, 4, 5, 8, 13, 41, 128])
+        xs = sorted(rng.uniform(0, 100) for _ in range(n))
+        if trial % 5 == 0:
+            xs = [float(i) for i in range(n)]  # iterations
+        shape = trial % 4
+        ys = [
+            [rng.randrange(10**6) for _ in range(n)],  # noise
+            [1000 * i + rng.randrange(50) for i in range(n)],  # a leak
+            [min(i, n // 3) * 4096 for i in range(n)],  # a plateau
+            [rng.choice([0, 64, 64, 128]) for _ in range(n)],  # ties
+        ][shape]
+        series = b"".join(y.to_bytes(8, sys.byteorder) for y in ys)
+        classes, rates, confidences = growth.trends(series, xs)
+        want = growth.classify(xs, ys, "second")
+        kind = (growth.LEAKING, growth.PLATEAUED, growth.NOISE)[classes[0]]
+        assert (kind, rates[0], confidences[0]) == (want.kind, want.rate, want.confidence), (
+            xs,
+            ys,
+        )

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from capture_craft import header, record, varints
 
 import leaktrace
 from leaktrace import _core, reports, session
 from leaktrace._bootstrap import RunPlan
-from leaktrace.reading import frames
-from leaktrace.reading.model import Frame
+from leaktrace.reading import Capture, frames
 from leaktrace.session import Options, OptionsError
 
 
@@ -129,17 +129,63 @@ def test_report_format_choices_come_from_the_registry(
     assert "'text', 'json', 'pprof', 'collapsed', 'speedscope', 'html'" in proc.stderr
 
 
-def _f(file: str) -> Frame:
-    return Frame("f", file, 1)
+def _policy_capture(path: Path, stacks: list[list[str]]) -> None:
+    """A version 1 capture with one block of 10 bytes at each stack (files, innermost
+    first), written by hand."""
+    strings = ["<truncated>", "", "f"]
+    frames: dict[str, int] = {}
+    body = b""
+    for stack in stacks:
+        for file in stack:
+            if file not in strings:
+                strings.append(file)
+    for s in strings:
+        body += record(0x02, s.encode())
+    body += record(0x03, varints(0, 1, 0))  # frame 0: the truncation marker
+    for file in strings[3:]:
+        frames[file] = len(frames) + 1
+        body += record(0x03, varints(2, strings.index(file), 2))
+    nodes: dict[tuple[int, int], int] = {}
+    leaves = []
+    for stack in stacks:
+        node = 0
+        for file in reversed(stack):  # from the outermost frame
+            key = (node, frames[file])
+            if key not in nodes:
+                nodes[key] = len(nodes) + 1
+                body += record(0x04, varints(*key))
+            node = nodes[key]
+        leaves.append(node)
+    sites = b""
+    previous = 0
+    for node in sorted(leaves):
+        sites += varints(node - previous, 1, 10, 1, 10)
+        previous = node
+    body += record(0x05, varints(0, 2, 1, 0, 10 * len(leaves), len(leaves), len(leaves)) + sites)
+    body += record(0x07, varints(len(strings), len(frames) + 1, len(nodes) + 1, 1))
+    path.write_bytes(header(major=1) + body)
 
 
-def test_one_trimming_policy() -> None:
-    own = _f(frames._PACKAGE_DIR + "_bootstrap.py")
-    user, stub = _f("/app/user.py"), _f("<string>")
+def test_one_trimming_policy(tmp_path: Path) -> None:
+    """Every report trims and sums up by the analyzer's one policy (lt_trim.c)."""
+    own = frames.PACKAGE_DIR + "_bootstrap.py"
+    user, stub, imp = "/app/user.py", "<string>", "<frozen importlib._bootstrap>"
+    path = tmp_path / "policy.ltc"
     # innermost first: the stub and leaktrace's frames at the outer end go.
-    assert frames.trim((user, own, own, stub)) == (user,)
-    assert frames.trim((own, user, own)) == (own, user)
-    assert frames.trim((user, stub)) == (user, stub)  # a stub that started no own frame
-    assert frames.trim((own, stub)) == ()
-    assert frames.in_import((user, _f("<frozen importlib._bootstrap>")))
-    assert not frames.in_import((user,))
+    _policy_capture(
+        path,
+        [
+            [user, own, own, stub],
+            [own, user, own],
+            [user + "2", stub],  # a stub that started no own frame
+            [own, stub],  # leaktrace's own, while stopping: not counted
+            [user + "3", imp, user + "4"],  # made while importing
+        ],
+    )
+    leaks, excluded = Capture(path).leaks()
+    stacks = sorted(tuple(f.file for f in s.stack) for s in leaks)
+    assert stacks == sorted([(user,), (own, user), (user + "2", stub)])
+    assert (excluded["imports"].bytes, excluded["imports"].count) == (10, 1)
+    assert excluded["no_python_frame"].bytes == 0
+    everything, _ = Capture(path).leaks(include_all=True)
+    assert len(everything) == 5

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from capture_craft import header, parse_records, read_varint, record, varints
 
 import leaktrace
 from leaktrace import _core
 
+REC_SNAPSHOT = 0x05
 HERE = Path(__file__).resolve()
 
 
@@ -202,3 +204,100 @@ def test_interval_leaves_the_reported_sites_alone(
     assert len(b.snapshots) > 3
     assert leaktrace.diff(a, b).sites == []
     assert a.stats["no_stack_allocations"] == b.stats["no_stack_allocations"] == 0
+
+
+# ---- delta snapshots (format 2) ----
+
+
+def _snapshot_entries(payload: bytes) -> tuple[list[int], list[tuple[int, ...]]]:
+    """A SNAPSHOT payload: its seven header varints and its (node, counters) entries."""
+    values, pos = [], 0
+    while pos < len(payload):
+        v, pos = read_varint(payload, pos)
+        values.append(v)
+    head, rest = values[:7], values[7:]
+    entries, node = [], 0
+    for i in range(0, len(rest), 5):
+        node += rest[i]
+        entries.append((node, *rest[i + 1 : i + 5]))
+    assert len(entries) == head[6]
+    return head, entries
+
+
+def as_version_1(data: bytes) -> bytes:
+    """The capture with every snapshot whole (every node it holds), as version 1 wrote."""
+    state: dict[int, tuple[int, ...]] = {}
+    parts = [header(major=1)]
+    for rec in parse_records(data):
+        if rec.rtype != REC_SNAPSHOT:
+            parts.append(data[rec.offset : rec.end])
+            continue
+        head, entries = _snapshot_entries(rec.payload)
+        state.update({node: counters for node, *counters in entries})
+        body, previous = b"", 0
+        for node in sorted(state):
+            body += varints(node - previous, *state[node])
+            previous = node
+        parts.append(record(REC_SNAPSHOT, varints(*head[:6], len(state)) + body))
+    return b"".join(parts)
+
+
+def test_snapshots_hold_only_what_changed(tmp_path: Path) -> None:
+    """Ten snapshots of a program that allocates at a hundred stacks once, then at one:
+    the later snapshots list one node each, not every node again."""
+    program = tmp_path / "quiet.py"
+    program.write_text(
+        "import leaktrace\n"
+        "kept = []\n"
+        "def at(i):\n"
+        "    kept.append(bytearray(100 + i))\n"
+        "for i in range(100):\n"
+        "    exec(f'def f{i}(): at({i})\\nf{i}()', {'at': at})\n"
+        "leaktrace.mark('warm')\n"
+        "for k in range(10):\n"
+        "    kept.append(bytearray(7))  # one stack only\n"
+        "    leaktrace.mark(f'quiet {k}')\n"
+    )
+    path = tmp_path / "quiet.ltc"
+    proc = subprocess.run(
+        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(path), str(program)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = path.read_bytes()
+    assert data[8] == _core.FORMAT_MAJOR == 2
+    snapshots = [
+        _snapshot_entries(r.payload) for r in parse_records(data) if r.rtype == REC_SNAPSHOT
+    ]
+    labels = [s.label for s in leaktrace.load(path).snapshots]
+    warm = labels.index("warm")
+    assert len(snapshots[warm][1]) > 100
+    for k in range(1, 10):
+        quiet = snapshots[labels.index(f"quiet {k}")][1]
+        assert 1 <= len(quiet) <= 5, quiet  # the bytearray's site, the list's, a few more
+
+
+def test_version_1_captures_read_as_before(tmp_path: Path) -> None:
+    """A capture rewritten with whole snapshots (format 1) reports exactly as itself."""
+    path = tmp_path / "d.ltc"
+    _two_snapshot_capture(path)
+    old = tmp_path / "v1.ltc"
+    old.write_bytes(as_version_1(path.read_bytes()))
+    for fmt in ("json", "text", "collapsed"):
+        new_doc = subprocess.run(
+            [sys.executable, "-m", "leaktrace", "report", str(path), "--format", fmt],
+            capture_output=True,
+            text=True,
+        )
+        old_doc = subprocess.run(
+            [sys.executable, "-m", "leaktrace", "report", str(old), "--format", fmt],
+            capture_output=True,
+            text=True,
+        )
+        assert new_doc.returncode == old_doc.returncode == 0, old_doc.stderr
+        assert old_doc.stdout == new_doc.stdout.replace(str(path), str(old)), fmt
+    a, b = leaktrace.load(path), leaktrace.load(old)
+    assert a.format_version[0] == 2 and b.format_version[0] == 1
+    for snap_a, snap_b in zip(a.snapshots, b.snapshots, strict=True):
+        assert a.sites(snap_a) == b.sites(snap_b)

@@ -1,19 +1,32 @@
-/* lt_analysis.h - streams through a capture and keeps what the reports need.
+/* lt_analysis.h - streams through a capture and keeps what every report needs.
  *
- * The reporters (pprof, folded stacks, speedscope, HTML) need the trace tree
- * (strings, frames, nodes), the sites of two snapshots - the last one and the
- * one with the highest tracked heap - and a one-line summary of every
- * snapshot for the timeline. lt_analysis_run() reads the capture through an
- * lt_stream and keeps exactly that: its memory is bounded by the distinct
- * stacks (the tree, and three site arrays of at most one entry per node) plus
- * 64 bytes per snapshot, whatever the size of the file or the number of
- * allocation events the capture represents.
+ * lt_analysis_run() reads the capture twice through an lt_stream: a first
+ * pass reads the snapshot headers only (how many snapshots, which one has
+ * the highest tracked heap), the second decodes every record with lt_decode
+ * (the decoder lt_reader uses too, so both accept and reject the same files
+ * with the same messages) and keeps:
+ * - the trace tree (frames, nodes) and its fold into trimmed stacks
+ *   (lt_trim: the one trimming policy), each trimmed node being a site;
+ * - per site: its live and allocated counters at the last snapshot, its
+ *   live counters at the peak snapshot and at up to LT_ANALYSIS_MAX_PICKS
+ *   chosen ones (diff), its live bytes at the chosen series points (growth,
+ *   with the bytes the whole program had allocated at each point: its work),
+ *   and the capture nodes it holds (ties rank by the lowest);
+ * - what the policy sums up instead of listing (imports, no Python frame);
+ * - one summary per snapshot (the timeline, with the RSS of record 0x42),
+ *   meta, stats, process facts, native maps (0x41) and retention (0x40).
+ * Its memory is bounded by the distinct stacks (about 150 bytes a capture
+ * node with its site, plus 8 bytes a site and series point) and 64 bytes a
+ * snapshot, whatever the size of the file or the number of allocation events
+ * the capture represents. Snapshots are applied as changes, so a version 2
+ * capture costs time in proportion to its size, not to snapshots x stacks.
  *
- * Records are validated by lt_decode, the decoder lt_reader uses too, so
- * both accept and reject the same files with the same messages. Native maps
- * (0x41) and each snapshot's RSS (0x42) are kept for the reports; retention
- * records (0x40) are validated and dropped (the JSON report carries them). A capture without its END record analyses as incomplete
- * (complete == 0, valid_size telling how far it reaches).
+ * Block counts of a sampled capture are fixed point (docs/sampling.md): they
+ * are unscaled to whole blocks per capture node before they are added up,
+ * so every report adds the same figures. A capture without its END record
+ * analyses as incomplete (complete == 0, valid_size telling how far it
+ * reaches). Memory running out is an error like any other ("out of memory
+ * while reading the capture").
  *
  * Not thread-safe; one capture per lt_analysis. Runs without Python, so the
  * module may release the GIL around it.
@@ -24,8 +37,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "capture/lt_format.h"
+#include "analyze/lt_sites.h"
+#include "analyze/lt_trim.h"
 #include "capture/lt_decode.h"
+#include "capture/lt_format.h"
 
 #define LT_ANALYSIS_ERROR_MAX 256
 
@@ -54,8 +69,34 @@ typedef struct {
     size_t nsites, cap;
 } lt_asites;
 
-/* Called now and then with the bytes read so far and the file's size. */
+/* Called now and then with the bytes read so far and the bytes to read. */
 typedef void (*lt_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct {
+    lt_trim_policy trim;
+    /* Snapshots whose site counters to keep (a diff's two sides); negative
+     * indexes count from the end. */
+    int64_t picks[LT_SITES_MAX_PICKS];
+    size_t npicks;
+    /* The growth series: live bytes per site at these snapshot indexes
+     * (increasing), or, when points is NULL, at max_points snapshots evenly
+     * spaced over all of them, the first and the last included (every
+     * snapshot when there are no more). max_points 0: no series. */
+    const uint64_t *points;
+    size_t npoints, max_points;
+    /* Keep the sites of snapshot raw_snapshot (negative: from the end) per
+     * capture node, untrimmed (`raw`). */
+    int raw_pick;
+    int64_t raw_snapshot;
+    lt_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+} lt_analysis_options;
+
+/* A retention record (0x40), with its own copy of the payload. */
+typedef struct {
+    lt_rretention rec; /* its pointers point into payload */
+    uint8_t *payload;
+} lt_aretention;
 
 typedef struct {
     unsigned major, minor;
@@ -71,25 +112,36 @@ typedef struct {
     size_t nmeta, meta_cap;
     lt_asnapshot *snapshots;
     size_t nsnapshots, snapshots_cap;
-    lt_asites last;    /* sites of the last snapshot */
-    lt_asites peak;    /* sites of the first snapshot with the highest heap_bytes */
-    size_t peak_index; /* into snapshots */
+    size_t peak_index; /* into snapshots: the first with the highest heap_bytes */
+    lt_asites raw;     /* with raw_pick: sites of snapshot raw_index, per capture node */
+    uint64_t raw_index;
     /* LT_PROC_SAMPLING: sample_rate 0 when every allocation was recorded; the
      * block counts of a sampled capture are in units of 1/sample_count_scale. */
-    uint64_t sample_rate, sample_count_scale;
+    uint64_t sample_rate, sample_count_scale, sample_seed;
+    int has_parent;
+    unsigned parent_link; /* lt_parent_link */
+    uint64_t parent_pid;
+    lt_astring parent_capture;
+    int attached;
     lt_anative_map *native_maps; /* for symbolizing native frames */
     size_t nnative_maps, native_maps_cap;
+    lt_aretention *retention;
+    size_t nretention, retention_cap;
     uint64_t stats[LT_STAT_COUNT];
     int has_stats;
     int complete;
     uint64_t valid_size, file_size;
+
+    /* The reports' view: the trimmed tree, a site per trimmed node. */
+    lt_trim trim;
+    lt_sites sites;
     char error[LT_ANALYSIS_ERROR_MAX];
 } lt_analysis;
 
-/* Analyses the capture at path. progress may be NULL. Returns 0, or -1 with
- * a->error set. Either way, lt_analysis_free() releases what was built. */
-int lt_analysis_run(lt_analysis *a, const char *path, lt_progress_fn progress,
-                    void *progress_ctx);
+/* Analyses the capture at path. Returns 0, or -1 with a->error set (a pick
+ * outside the snapshots is an error too). Either way, lt_analysis_free()
+ * releases what was built. */
+int lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *options);
 
 void lt_analysis_free(lt_analysis *a);
 

@@ -53,8 +53,8 @@ lt_progress_update(void *ctx, uint64_t done, uint64_t total)
         return;
     }
     uint64_t now = now_ns();
-    if (now - p->start_ns < p->delay_ns || (p->drawn && now - p->last_draw_ns < REDRAW_NS &&
-                                            done < total)) {
+    if (now - p->start_ns < p->delay_ns ||
+        (p->drawn && now - p->last_draw_ns < REDRAW_NS && done < total)) {
         return;
     }
     if (done > total) {

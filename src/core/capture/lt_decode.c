@@ -94,11 +94,108 @@ decode_node(lt_decoder *d, cursor *c, lt_drecord *out)
     if (n->depth > LT_MAX_STACK_DEPTH + 1) {
         return fail(d, "corrupt capture: a stack deeper than %d frames", LT_MAX_STACK_DEPTH);
     }
-    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, (size_t)d->nnodes + 1,
-                         sizeof(uint16_t)) < 0) {
+    size_t id = (size_t)d->nnodes;
+    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, id + 1, sizeof(uint16_t)) < 0) {
         return NO_MEMORY(d);
     }
-    d->depths[d->nnodes++] = (uint16_t)n->depth;
+    if (id >= d->nodes_cap) {
+        size_t cap = d->nodes_cap;
+        if (lt_array_reserve((void **)&d->sites, &cap, id + 1, sizeof(lt_rsite)) < 0) {
+            return NO_MEMORY(d);
+        }
+        uint8_t *listed = realloc(d->listed, cap);
+        if (!listed) {
+            return NO_MEMORY(d);
+        }
+        d->listed = listed;
+        d->nodes_cap = cap;
+    }
+    d->depths[id] = (uint16_t)n->depth;
+    d->sites[id] = (lt_rsite){.node = (uint32_t)id};
+    d->listed[id] = 0;
+    d->nnodes++;
+    return 0;
+}
+
+static int
+same_counters(const lt_rsite *a, const lt_rsite *b)
+{
+    return a->live_count == b->live_count && a->live_bytes == b->live_bytes &&
+           a->alloc_count == b->alloc_count && a->alloc_bytes == b->alloc_bytes;
+}
+
+/* Makes `entry` the counters of its node; records the change, if any. */
+static void
+apply_entry(lt_decoder *d, const lt_rsite *entry, size_t *nchanged)
+{
+    lt_rsite *now = &d->sites[entry->node];
+    if (d->listed[entry->node] && same_counters(now, entry)) {
+        return;
+    }
+    d->before[*nchanged] = *now;
+    d->changed[*nchanged] = *entry;
+    (*nchanged)++;
+    *now = *entry;
+    if (!d->listed[entry->node]) {
+        d->listed[entry->node] = 1;
+        d->nlisted++;
+    }
+}
+
+/* A node the previous version 1 snapshot listed and this one does not: its
+ * counters are gone. */
+static void
+drop_node(lt_decoder *d, uint32_t node, size_t *nchanged)
+{
+    d->before[*nchanged] = d->sites[node];
+    d->changed[*nchanged] = (lt_rsite){.node = node};
+    (*nchanged)++;
+    d->sites[node] = (lt_rsite){.node = node};
+    d->listed[node] = 0;
+    d->nlisted--;
+}
+
+/* Turns the entries of a snapshot record into changes of the node counters. */
+static int
+apply_entries(lt_decoder *d, size_t nentries, size_t *nchanged)
+{
+    int delta = d->major >= LT_FORMAT_DELTA_MAJOR;
+    size_t most = nentries + (delta ? 0 : d->nprevious);
+    size_t changed_cap = d->changes_cap, before_cap = d->changes_cap;
+    if (lt_array_reserve((void **)&d->changed, &changed_cap, most, sizeof(lt_rsite)) < 0 ||
+        lt_array_reserve((void **)&d->before, &before_cap, most, sizeof(lt_rsite)) < 0) {
+        return NO_MEMORY(d);
+    }
+    d->changes_cap = changed_cap; /* both grew alike */
+    *nchanged = 0;
+    if (delta) {
+        for (size_t i = 0; i < nentries; i++) {
+            apply_entry(d, &d->entries[i], nchanged);
+        }
+        return 0;
+    }
+    /* Version 1 lists every node that has allocated: merge with the nodes the
+     * previous snapshot listed, both in increasing order. */
+    size_t p = 0;
+    for (size_t i = 0; i < nentries; i++) {
+        uint32_t node = d->entries[i].node;
+        for (; p < d->nprevious && d->previous[p] < node; p++) {
+            drop_node(d, d->previous[p], nchanged);
+        }
+        p += p < d->nprevious && d->previous[p] == node;
+        apply_entry(d, &d->entries[i], nchanged);
+    }
+    for (; p < d->nprevious; p++) {
+        drop_node(d, d->previous[p], nchanged);
+    }
+    if (lt_array_reserve((void **)&d->previous, &d->previous_cap, nentries, sizeof(uint32_t)) <
+        0) {
+        return NO_MEMORY(d);
+    }
+    for (size_t i = 0; i < nentries; i++) {
+        d->previous[i] = d->entries[i].node;
+    }
+    d->nprevious = nentries;
     return 0;
 }
 
@@ -116,13 +213,13 @@ decode_snapshot(lt_decoder *d, cursor *c, lt_drecord *out)
     }
     s->kind = (uint32_t)kind;
     s->label = label ? (uint32_t)(label - 1) : UINT32_MAX;
-    if (lt_array_reserve((void **)&d->sites, &d->sites_cap, (size_t)nsites, sizeof(lt_rsite)) <
+    if (lt_array_reserve((void **)&d->entries, &d->entries_cap, (size_t)nsites, sizeof(lt_rsite)) <
         0) {
         return NO_MEMORY(d);
     }
     uint64_t node = 0;
     for (uint64_t i = 0; i < nsites; i++) {
-        lt_rsite *site = &d->sites[i];
+        lt_rsite *site = &d->entries[i];
         uint64_t delta;
         if (read_u64(c, &delta) < 0 || (i > 0 && delta == 0) || delta >= d->nnodes - node ||
             read_u64(c, &site->live_count) < 0 || read_u64(c, &site->live_bytes) < 0 ||
@@ -132,8 +229,17 @@ decode_snapshot(lt_decoder *d, cursor *c, lt_drecord *out)
         node += delta;
         site->node = (uint32_t)node;
     }
-    s->sites = d->sites;
-    s->nsites = (size_t)nsites;
+    if (c->pos != c->end) {
+        return -1; /* before any counter changes */
+    }
+    size_t nchanged;
+    if (apply_entries(d, (size_t)nsites, &nchanged) < 0) {
+        return -1;
+    }
+    s->changed = d->changed;
+    s->before = d->before;
+    s->nchanged = nchanged;
+    s->nlisted = d->nlisted;
     d->nsnapshots++;
     d->last_has_rss = 0;
     return 0;
@@ -313,20 +419,25 @@ record_name(unsigned type)
 }
 
 int
-lt_decoder_init(lt_decoder *d)
+lt_decoder_init(lt_decoder *d, unsigned major)
 {
     memset(d, 0, sizeof(*d));
-    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, 1, sizeof(uint16_t)) < 0) {
+    d->major = major;
+    if (lt_array_reserve((void **)&d->depths, &d->depths_cap, 1, sizeof(uint16_t)) < 0 ||
+        lt_array_reserve((void **)&d->sites, &d->nodes_cap, 1, sizeof(lt_rsite)) < 0 ||
+        !(d->listed = malloc(d->nodes_cap))) {
         return NO_MEMORY(d);
     }
     d->depths[0] = 0; /* the root: the empty stack */
+    d->sites[0] = (lt_rsite){.node = 0};
+    d->listed[0] = 0;
     d->nnodes = 1;
     return 0;
 }
 
 int
-lt_decode_record(lt_decoder *d, unsigned type, const uint8_t *payload, size_t len,
-                 uint64_t offset, lt_drecord *out)
+lt_decode_record(lt_decoder *d, unsigned type, const uint8_t *payload, size_t len, uint64_t offset,
+                 lt_drecord *out)
 {
     if (d->complete) {
         return fail(d, "corrupt capture: data after the closing record at byte %llu",
@@ -374,5 +485,10 @@ lt_decoder_free(lt_decoder *d)
 {
     free(d->depths);
     free(d->sites);
+    free(d->listed);
+    free(d->entries);
+    free(d->changed);
+    free(d->before);
+    free(d->previous);
     memset(d, 0, sizeof(*d));
 }

@@ -9,8 +9,15 @@
  * payload's bytes and against the ids defined by earlier records, node chains
  * may not be deeper than LT_MAX_STACK_DEPTH + 1, snapshots come in order, a
  * snapshot extra follows its snapshot, the END record's totals match, and
- * nothing follows END. It keeps only counters, the depth of each node (two
- * bytes a node) and the sites of the last snapshot decoded.
+ * nothing follows END.
+ *
+ * Snapshots: version 2 captures list only the nodes whose counters changed
+ * since the previous snapshot, version 1 captures every node that has
+ * allocated. The decoder hides the difference: it keeps every node's counters
+ * as of the last snapshot decoded (`sites`, `listed`) and hands out the
+ * changes of each snapshot with the counters before and after, whatever the
+ * version. Its memory is about 40 bytes a node (the depth, the counters, the
+ * listed mark) plus the entries of the largest snapshot record.
  *
  * Decoded records point into the payload they were decoded from (strings,
  * paths) or into the decoder (snapshot sites, valid until the next call):
@@ -47,15 +54,20 @@ typedef struct {
     uint64_t live_count, live_bytes, alloc_count, alloc_bytes;
 } lt_rsite;
 
-/* An LT_REC_SNAPSHOT record; sites point into the decoder. */
+/* An LT_REC_SNAPSHOT record. changed[i] and before[i] are the counters of
+ * one node after and before this snapshot, for every node whose counters
+ * changed (or that the snapshot lists for the first time), in increasing node
+ * order; both point into the decoder. nlisted counts the nodes the snapshot
+ * holds in all (lt_decoder.listed). */
 typedef struct {
     uint64_t seq;
     uint32_t kind;  /* lt_snapshot_kind */
     uint32_t label; /* string id, or UINT32_MAX */
     uint64_t time_ns;
     uint64_t heap_bytes, heap_count;
-    const lt_rsite *sites;
-    size_t nsites;
+    const lt_rsite *changed, *before;
+    size_t nchanged;
+    size_t nlisted;
 } lt_dsnapshot;
 
 /* An LT_REC_NATIVE_MAP record. */
@@ -101,7 +113,7 @@ typedef struct {
         lt_rnative_map native_map;
         lt_rretention retention;
         struct {
-            unsigned kind; /* lt_process_fact; a later kind is skipped */
+            unsigned kind;                    /* lt_process_fact; a later kind is skipped */
             uint64_t rate, count_scale, seed; /* LT_PROC_SAMPLING */
             unsigned link;                    /* LT_PROC_PARENT: lt_parent_link */
             uint64_t pid;                     /* LT_PROC_PARENT */
@@ -111,18 +123,29 @@ typedef struct {
 } lt_drecord;
 
 typedef struct {
+    unsigned major; /* of the capture: how its snapshots are encoded */
     uint64_t nstrings, nframes, nnodes, nsnapshots;
     int last_has_rss; /* the last snapshot already has its extra record */
     int complete;     /* an END record was decoded */
     uint16_t *depths; /* of each node */
     size_t depths_cap;
-    lt_rsite *sites; /* of the last snapshot decoded */
-    size_t sites_cap;
+    /* Per node, as of the last snapshot decoded: its counters (sites[n].node
+     * is n) and whether the snapshot holds it (listed[n]); nlisted of them. */
+    lt_rsite *sites;
+    uint8_t *listed;
+    size_t nodes_cap, nlisted;
+    /* The entries of the snapshot being decoded and the changes handed out. */
+    lt_rsite *entries, *changed, *before;
+    size_t entries_cap, changes_cap;
+    uint32_t *previous; /* version 1: the nodes the previous snapshot listed */
+    size_t nprevious, previous_cap;
     char error[LT_DECODE_ERROR_MAX];
 } lt_decoder;
 
-/* Starts with the implicit root node. Returns 0, or -1 with d->error set. */
-int lt_decoder_init(lt_decoder *d);
+/* Starts with the implicit root node, for a capture of format version major
+ * (LT_FORMAT_MAJOR_OLDEST to LT_FORMAT_MAJOR, checked by the caller).
+ * Returns 0, or -1 with d->error set. */
+int lt_decoder_init(lt_decoder *d, unsigned major);
 
 /* Decodes the record of `type` at file offset `offset`. Returns 0 with *out
  * filled, or -1 with d->error set to a one-line message; the decoder must not

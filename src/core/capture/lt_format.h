@@ -26,8 +26,12 @@
 #define LT_MAGIC "\x89LTCAP\r\n"
 #define LT_MAGIC_SIZE 8
 #define LT_HEADER_SIZE 16
-#define LT_FORMAT_MAJOR 1
+/* Version 2 made snapshots deltas (LT_REC_SNAPSHOT below). Readers read
+ * every major version from LT_FORMAT_MAJOR_OLDEST to LT_FORMAT_MAJOR. */
+#define LT_FORMAT_MAJOR 2
 #define LT_FORMAT_MINOR 0
+#define LT_FORMAT_MAJOR_OLDEST 1
+#define LT_FORMAT_DELTA_MAJOR 2 /* the first version whose snapshots are deltas */
 
 #define LT_VARINT_MAX_BYTES 10
 
@@ -50,7 +54,11 @@ typedef enum {
      * heap_bytes heap_count nsites, then nsites times:
      * node-delta live_count live_bytes alloc_count alloc_bytes
      * (sites sorted by node id; node-delta is the difference to the previous
-     * site's node id, the first one counted from 0) */
+     * site's node id, the first one counted from 0).
+     * Version 2: the sites are the nodes whose counters changed since the
+     * previous snapshot of the file (every node that allocated, for the
+     * first); a node not listed keeps its counters. Version 1: every node
+     * that has allocated; a node not listed has none. */
     LT_REC_SNAPSHOT = 0x05,
     /* nfields, then nfields varints in the order of lt_stat_field */
     LT_REC_STATS = 0x06,
@@ -88,15 +96,15 @@ typedef enum {
 
 /* Fields of LT_REC_STATS, in encoding order. New fields are appended. */
 typedef enum {
-    LT_STAT_PEAK_BYTES,           /* highest tracked live heap */
-    LT_STAT_TOTAL_BYTES,          /* sum of the sizes of every allocation */
-    LT_STAT_TOTAL_ALLOCS,         /* number of allocations (reallocs count) */
-    LT_STAT_TOTAL_FREES,          /* frees of tracked blocks */
-    LT_STAT_TRACKER_PEAK_BYTES,   /* the tracker's own memory at its peak */
-    LT_STAT_DROPPED_ALLOCS,       /* allocations not recorded (tracker OOM) */
-    LT_STAT_NO_STACK_ALLOCS,      /* allocations made without the GIL */
-    LT_STAT_DURATION_NS,          /* from start to stop */
-    LT_STAT_MAX_DEPTH,            /* stack depth limit in force */
+    LT_STAT_PEAK_BYTES,         /* highest tracked live heap */
+    LT_STAT_TOTAL_BYTES,        /* sum of the sizes of every allocation */
+    LT_STAT_TOTAL_ALLOCS,       /* number of allocations (reallocs count) */
+    LT_STAT_TOTAL_FREES,        /* frees of tracked blocks */
+    LT_STAT_TRACKER_PEAK_BYTES, /* the tracker's own memory at its peak */
+    LT_STAT_DROPPED_ALLOCS,     /* allocations not recorded (tracker OOM) */
+    LT_STAT_NO_STACK_ALLOCS,    /* allocations made without the GIL */
+    LT_STAT_DURATION_NS,        /* from start to stop */
+    LT_STAT_MAX_DEPTH,          /* stack depth limit in force */
     LT_STAT_COUNT
 } lt_stat_field;
 

@@ -39,9 +39,64 @@ store_process(lt_capture *cap, const lt_drecord *rec)
     }
 }
 
+/* Every snapshot is kept whole, as the list of the nodes it holds: the
+ * previous snapshot's list with the changes merged in. A version 2 capture
+ * holds only the changes, so a small file could ask for snapshots x nodes
+ * entries: beyond this many per byte of file (and a floor), the capture is
+ * refused as too large to read whole, which the streaming analyser reads. */
+#define EXPANDED_SITES_PER_BYTE 8
+#define EXPANDED_SITES_FLOOR (1u << 20)
+
+static int
+store_snapshot(lt_capture *cap, const lt_decoder *d, const lt_dsnapshot *snap)
+{
+    size_t budget = cap->file_size * EXPANDED_SITES_PER_BYTE;
+    if (budget < EXPANDED_SITES_FLOOR) {
+        budget = EXPANDED_SITES_FLOOR;
+    }
+    if (snap->nlisted > budget - cap->expanded_sites) {
+        return fail(cap, "capture too large to read whole: snapshot %llu holds %zu sites",
+                    (unsigned long long)snap->seq, snap->nlisted);
+    }
+    lt_rsnapshot s = {snap->seq,
+                      snap->kind,
+                      snap->label,
+                      snap->time_ns,
+                      snap->heap_bytes,
+                      snap->heap_count,
+                      NULL,
+                      snap->nlisted,
+                      0,
+                      0};
+    if (s.nsites && !(s.sites = malloc(s.nsites * sizeof(lt_rsite)))) {
+        return NO_MEMORY(cap);
+    }
+    const lt_rsite *old = cap->nsnapshots ? cap->snapshots[cap->nsnapshots - 1].sites : NULL;
+    size_t nold = cap->nsnapshots ? cap->snapshots[cap->nsnapshots - 1].nsites : 0;
+    size_t i = 0, k = 0, n = 0;
+    while (i < nold || k < snap->nchanged) {
+        if (k == snap->nchanged || (i < nold && old[i].node < snap->changed[k].node)) {
+            s.sites[n++] = old[i++];
+            continue;
+        }
+        uint32_t node = snap->changed[k].node;
+        i += i < nold && old[i].node == node;
+        if (d->listed[node]) {
+            s.sites[n++] = snap->changed[k];
+        }
+        k++;
+    }
+    cap->expanded_sites += n;
+    if (APPEND(cap, snapshots, s) < 0) {
+        free(s.sites);
+        return -1;
+    }
+    return 0;
+}
+
 /* Keeps a decoded record; the decoder validated it. */
 static int
-store(lt_capture *cap, const lt_drecord *rec)
+store(lt_capture *cap, const lt_decoder *d, const lt_drecord *rec)
 {
     if (rec->skipped) {
         return 0;
@@ -54,22 +109,7 @@ store(lt_capture *cap, const lt_drecord *rec)
     case LT_REC_STRING: return APPEND(cap, strings, rec->u.string);
     case LT_REC_FRAME: return APPEND(cap, frames, rec->u.frame);
     case LT_REC_NODE: return APPEND(cap, nodes, rec->u.node);
-    case LT_REC_SNAPSHOT: {
-        const lt_dsnapshot *d = &rec->u.snapshot;
-        lt_rsnapshot s = {d->seq, d->kind, d->label, d->time_ns, d->heap_bytes, d->heap_count,
-                          NULL, d->nsites, 0, 0};
-        if (d->nsites) {
-            if (!(s.sites = malloc(d->nsites * sizeof(lt_rsite)))) {
-                return NO_MEMORY(cap);
-            }
-            memcpy(s.sites, d->sites, d->nsites * sizeof(lt_rsite));
-        }
-        if (APPEND(cap, snapshots, s) < 0) {
-            free(s.sites);
-            return -1;
-        }
-        return 0;
-    }
+    case LT_REC_SNAPSHOT: return store_snapshot(cap, d, &rec->u.snapshot);
     case LT_REC_SNAPSHOT_EXTRA: {
         lt_rsnapshot *s = &cap->snapshots[rec->u.extra.seq];
         s->has_rss = 1;
@@ -114,7 +154,7 @@ parse_records(lt_capture *cap, lt_decoder *d, const uint8_t *data, size_t size)
             memcpy(cap->error, d->error, sizeof(cap->error));
             return -1;
         }
-        if (store(cap, &rec) < 0) {
+        if (store(cap, d, &rec) < 0) {
             return -1;
         }
         pos += len;
@@ -143,7 +183,7 @@ lt_reader_parse(lt_capture *cap, const uint8_t *data, size_t size)
                     "upgrade leaktrace",
                     cap->major, LT_FORMAT_MAJOR);
     }
-    if (cap->major < 1) {
+    if (cap->major < LT_FORMAT_MAJOR_OLDEST) {
         return fail(cap, "corrupt capture: invalid format version %u", cap->major);
     }
     /* The root node is implicit. */
@@ -156,7 +196,7 @@ lt_reader_parse(lt_capture *cap, const uint8_t *data, size_t size)
     cap->nnodes = 1;
     cap->valid_size = LT_HEADER_SIZE;
     lt_decoder d;
-    if (lt_decoder_init(&d) < 0) {
+    if (lt_decoder_init(&d, cap->major) < 0) {
         memcpy(cap->error, d.error, sizeof(cap->error));
         return -1;
     }

@@ -4,7 +4,8 @@
  * lt_decode (the decoder shared with lt_analysis), so a corrupt, truncated or
  * hostile file yields an error message, never a crash. Memory use is bounded by a
  * small multiple of the file size (every record costs at least two bytes of
- * input).
+ * input; each snapshot is kept whole, and a capture whose delta snapshots
+ * would expand beyond EXPANDED_SITES_PER_BYTE entries a byte is refused).
  *
  * lt_reader_open() reads the file into memory rather than mapping it, so a
  * file truncated by another process meanwhile cannot fault the reader.
@@ -22,6 +23,8 @@
 
 #define LT_READER_ERROR_MAX 256
 
+/* A snapshot, whole: every node it holds (for version 2 captures, the nodes
+ * listed by it or by an earlier snapshot), in increasing node order. */
 typedef struct {
     uint64_t seq;
     uint32_t kind;  /* lt_snapshot_kind */
@@ -57,7 +60,8 @@ typedef struct {
     uint64_t stats[LT_STAT_COUNT];
     int has_stats;
     int complete;      /* ended with a valid END record */
-    size_t valid_size; /* bytes up to the end of the last whole record */
+    size_t expanded_sites; /* entries of every snapshot's whole list */
+    size_t valid_size;     /* bytes up to the end of the last whole record */
     size_t file_size;
     char error[LT_READER_ERROR_MAX];
 

@@ -106,12 +106,13 @@ lt_stream_open(lt_stream *s, const char *path)
     s->major = (unsigned)h[8] | (unsigned)h[9] << 8;
     s->minor = (unsigned)h[10] | (unsigned)h[11] << 8;
     if (s->major > LT_FORMAT_MAJOR) {
-        fail(s, "capture format version %u is newer than this leaktrace reads (%u); upgrade "
-                "leaktrace",
+        fail(s,
+             "capture format version %u is newer than this leaktrace reads (%u); upgrade "
+             "leaktrace",
              s->major, LT_FORMAT_MAJOR);
         goto error;
     }
-    if (s->major < 1) {
+    if (s->major < LT_FORMAT_MAJOR_OLDEST) {
         fail(s, "corrupt capture: invalid format version %u", s->major);
         goto error;
     }
@@ -160,6 +161,21 @@ lt_stream_next(lt_stream *s, lt_srecord *rec)
     rec->len = (size_t)len;
     s->start += header + (size_t)len;
     return 1;
+}
+
+void
+lt_stream_limit(lt_stream *s, uint64_t size)
+{
+    if (size >= s->file_size) {
+        return;
+    }
+    s->file_size = size;
+    if (s->read_size > size) {
+        uint64_t end = size > s->buf_offset ? size - s->buf_offset : 0;
+        s->end = end < s->end ? (size_t)end : s->end;
+        s->start = s->start < s->end ? s->start : s->end;
+        s->read_size = size;
+    }
 }
 
 uint64_t

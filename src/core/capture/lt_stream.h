@@ -33,7 +33,7 @@ typedef struct {
     int fd;
     uint8_t *buf;
     size_t cap;
-    size_t start, end;  /* unconsumed bytes are buf[start, end) */
+    size_t start, end;   /* unconsumed bytes are buf[start, end) */
     uint64_t buf_offset; /* file offset of buf[0] */
     uint64_t file_size;  /* at open; nothing past it is read */
     uint64_t read_size;  /* bytes read from the file so far */
@@ -44,6 +44,10 @@ typedef struct {
 /* Opens a regular file and checks its header. Returns 0, or -1 with
  * s->error set (the stream needs no close then). */
 int lt_stream_open(lt_stream *s, const char *path);
+
+/* Reads no further than `size` bytes of the file (a second pass over a file
+ * still being written reads what the first one read). */
+void lt_stream_limit(lt_stream *s, uint64_t size);
 
 /* Reads the next record. Returns 1 with *rec filled, 0 when the file ends
  * (at a record boundary, or inside a cut record: rec->offset then tells where

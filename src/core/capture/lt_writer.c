@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -120,8 +121,7 @@ lt_writer_open(lt_writer *w, const char *path)
 }
 
 int
-lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *value,
-               size_t value_len)
+lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *value, size_t value_len)
 {
     size_t start;
     if (begin_record(w, LT_REC_META, &start) < 0) {
@@ -176,15 +176,46 @@ encode_definitions(lt_writer *w, const lt_intern *in)
     return 0;
 }
 
+static int
+counters_changed(const lt_node *n, const lt_written_counters *last)
+{
+    return n->live_bytes != last->live_bytes || n->live_count != last->live_count ||
+           n->alloc_bytes != last->alloc_bytes || n->alloc_count != last->alloc_count;
+}
+
+/* Makes room in `written` for every node; new entries are zero. */
+static int
+reserve_written(lt_writer *w, uint32_t nnodes)
+{
+    if (nnodes <= w->written_cap) {
+        return 0;
+    }
+    uint32_t cap = w->written_cap ? w->written_cap : 1024;
+    while (cap < nnodes) {
+        cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+    }
+    lt_written_counters *bigger = lt_raw_calloc(cap, sizeof(*bigger));
+    if (!bigger) {
+        return -1;
+    }
+    if (w->written_cap) {
+        memcpy(bigger, w->written, w->written_cap * sizeof(*bigger));
+    }
+    lt_raw_free(w->written, w->written_cap * sizeof(*w->written));
+    w->written = bigger;
+    w->written_cap = cap;
+    return 0;
+}
+
 int
 lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *info)
 {
-    if (encode_definitions(w, in) < 0) {
+    if (encode_definitions(w, in) < 0 || reserve_written(w, in->nnodes) < 0) {
         return -1;
     }
     uint64_t nsites = 0;
     for (uint32_t i = 0; i < in->nnodes; i++) {
-        nsites += in->nodes[i].alloc_count != 0;
+        nsites += counters_changed(&in->nodes[i], &w->written[i]);
     }
     size_t start;
     if (begin_record(w, LT_REC_SNAPSHOT, &start) < 0) {
@@ -200,7 +231,8 @@ lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *in
     uint32_t previous = 0;
     for (uint32_t i = 0; i < in->nnodes; i++) {
         const lt_node *n = &in->nodes[i];
-        if (n->alloc_count == 0) {
+        lt_written_counters *last = &w->written[i];
+        if (!counters_changed(n, last)) {
             continue;
         }
         if (put_varint(w, i - previous) < 0 || put_varint(w, n->live_count) < 0 ||
@@ -208,6 +240,8 @@ lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *in
             put_varint(w, n->alloc_bytes) < 0) {
             goto error;
         }
+        *last = (lt_written_counters){n->live_bytes, n->live_count, n->alloc_bytes,
+                                      n->alloc_count};
         previous = i;
     }
     end_record(w, start);
@@ -215,6 +249,10 @@ lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *in
     return 0;
 error:
     abort_record(w, start);
+    /* Some counters were marked written but the record is gone: the next
+     * snapshot lists every node that has allocated, which a reader takes as
+     * it takes any delta. */
+    memset(w->written, 0, w->written_cap * sizeof(*w->written));
     return -1;
 }
 
@@ -291,6 +329,9 @@ release(lt_writer *w)
     lt_raw_free(w->buf, w->cap);
     w->buf = NULL;
     w->len = w->cap = 0;
+    lt_raw_free(w->written, w->written_cap * sizeof(*w->written));
+    w->written = NULL;
+    w->written_cap = 0;
 }
 
 int
@@ -324,17 +365,15 @@ lt_writer_abandon(lt_writer *w)
 }
 
 int
-lt_writer_native_map(lt_writer *w, uint64_t base, uint64_t start, uint64_t end,
-                     const char *path, size_t path_len, const uint8_t *build_id,
-                     size_t build_id_len)
+lt_writer_native_map(lt_writer *w, uint64_t base, uint64_t start, uint64_t end, const char *path,
+                     size_t path_len, const uint8_t *build_id, size_t build_id_len)
 {
     size_t record;
     if (begin_record(w, LT_REC_NATIVE_MAP, &record) < 0) {
         return -1;
     }
     if (put_varint(w, base) < 0 || put_varint(w, start) < 0 || put_varint(w, end) < 0 ||
-        put_str(w, path, path_len) < 0 ||
-        put_str(w, (const char *)build_id, build_id_len) < 0) {
+        put_str(w, path, path_len) < 0 || put_str(w, (const char *)build_id, build_id_len) < 0) {
         abort_record(w, record);
         return -1;
     }
@@ -416,5 +455,7 @@ lt_writer_reopen(lt_writer *w, const char *path)
     w->fd = -1;
     lt_raw_free(w->buf, w->cap);
     w->buf = NULL;
+    lt_raw_free(w->written, w->written_cap * sizeof(*w->written));
+    w->written = NULL;
     return lt_writer_open(w, path);
 }

@@ -20,12 +20,22 @@
 #include "capture/lt_format.h"
 #include "record/lt_intern.h"
 
+/* A node's counters as the last snapshot wrote them. */
+typedef struct {
+    uint64_t live_bytes, live_count, alloc_bytes, alloc_count;
+} lt_written_counters;
+
 typedef struct {
     int fd;
     pid_t owner;
     uint8_t *buf;
     size_t len, cap;
     uint32_t strings_done, frames_done, nodes_done; /* definitions already encoded */
+    /* Snapshots are deltas: each node's counters as last written (zero for a
+     * node never written), 32 bytes a node, compared at snapshot time so that
+     * the hooks need not mark what changed. */
+    lt_written_counters *written;
+    uint32_t written_cap;
     uint64_t snapshots;
     uint64_t bytes_written;
     int error; /* errno of the first failure; 0 while all is well */
@@ -47,8 +57,9 @@ int lt_writer_meta(lt_writer *w, const char *key, size_t key_len, const char *va
                    size_t value_len);
 
 /* Encodes the strings, frames and nodes defined since the previous call, then
- * a snapshot of every node that has allocated. Call with the tracker's lock
- * held (it reads the node counters). Returns 0 or -1 (memory). */
+ * a snapshot of the nodes whose counters changed since the previous snapshot
+ * (every node that has allocated, for the first one). Call with the tracker's
+ * lock held (it reads the node counters). Returns 0 or -1 (memory). */
 int lt_writer_snapshot(lt_writer *w, const lt_intern *in, const lt_snapshot_info *info);
 
 /* Encodes an LT_REC_SNAPSHOT_EXTRA record for the last snapshot encoded.

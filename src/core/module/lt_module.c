@@ -11,9 +11,9 @@
 
 #include "base/lt_rawalloc.h"
 #include "capture/lt_format.h"
-#include "module/lt_pyanalysis.h"
 #include "module/lt_pycapture.h"
 #include "module/lt_pyobj.h"
+#include "module/lt_pyreading.h"
 #include "module/lt_pyretain.h"
 #include "module/lt_pysession.h"
 #include "module/lt_pytimer.h"
@@ -118,10 +118,16 @@ static PyMethodDef core_methods[] = {
      "In a forked child: continue the session in a capture of its own."},
     {"read_capture", (PyCFunction)(void (*)(void))lt_py_read_capture, METH_VARARGS | METH_KEYWORDS,
      "read_capture(path, allow_partial=False)\n--\n\nRead and validate a capture file."},
-    {"analyze", (PyCFunction)(void (*)(void))lt_py_analyze, METH_VARARGS | METH_KEYWORDS,
-     "analyze(path, allow_partial=False, progress_fd=-1, progress_delay=0.5)\n--\n\n"
-     "Stream through a capture: its trace tree, the sites of its last snapshot and of the one\n"
-     "with the highest heap, and a summary of every snapshot."},
+    {"read", (PyCFunction)(void (*)(void))lt_py_read, METH_VARARGS | METH_KEYWORDS,
+     "read(path, *, allow_partial=False, own_prefix=b'', own_files=(), include_all=False,\n"
+     "     picks=(), points=None, max_points=0, raw_snapshot=-2, progress_fd=-1,\n"
+     "     progress_delay=0.5)\n--\n\n"
+     "Stream through a capture and keep what every report needs: its sites (trimmed stacks)\n"
+     "at the last, the peak and the picked snapshots, growth series, the timeline, meta,\n"
+     "stats and retention records (src/core/module/lt_pyreading.h)."},
+    {"trends", lt_py_trends, METH_VARARGS,
+     "trends(series, npoints, xs)\n--\n\n"
+     "The growth class, rate and confidence of each row of a series (docs/growth.md)."},
     {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
      "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
      "past this many bytes in all, as when memory runs out; 0 lifts the limit."},

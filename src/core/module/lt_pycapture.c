@@ -40,8 +40,8 @@ build_snapshot(const lt_rsnapshot *s, PyObject *strings)
                          (unsigned long long)s->heap_count, "sites", sites, "rss_bytes", rss);
 }
 
-static PyObject *
-retention_record(const lt_rretention *rec)
+PyObject *
+lt_py_retention_record(const lt_rretention *rec)
 {
     const uint8_t *pos = rec->body, *end = rec->end;
     if (rec->what == LT_RET_SUMMARY) {
@@ -159,7 +159,7 @@ build_capture(const lt_capture *cap)
         goto error;
     }
     for (size_t i = 0; i < cap->nretention; i++) {
-        PyObject *rec = retention_record(&cap->retention[i]);
+        PyObject *rec = lt_py_retention_record(&cap->retention[i]);
         if (!rec) {
             goto error;
         }

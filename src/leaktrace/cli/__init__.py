@@ -53,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"leaktrace: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError:
+        # Reading is bounded by the distinct stacks, not by the capture's length, but a
+        # capture of more stacks than the memory available holds cannot be reported.
+        print(
+            "leaktrace: error: out of memory (the capture has more stacks than this "
+            "process can hold; report it on a machine with more memory)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         sys.stderr.close()
         return 1

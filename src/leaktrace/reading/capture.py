@@ -1,20 +1,23 @@
 """Reading captures with random access: stacks, sites and which sites a leak list shows.
 
-The C reader (``_core.read_capture``) validates the file and returns its tables;
-:class:`Capture` turns them into the model's frames, stacks and sites
-(:mod:`.model`), trimmed and classified by the one policy of :mod:`.frames`.
+Every figure comes from the streaming C analyzer (:mod:`.analysis`): one pass gives
+the last snapshot's sites, trimmed and classified by the one policy of :mod:`.frames`,
+the growth series and the timeline. What else is asked for (another snapshot's sites,
+``include_all``) is one more pass, kept once made. Memory stays bounded by the distinct
+stacks, whatever the number of snapshots.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import weakref
+from collections.abc import Sequence
 
 from .. import _core
-from . import frames as policy
-from .model import SNAPSHOT_KINDS, TRUNCATED_FRAME, Excluded, Frame, Site, Snapshot, unscale
+from .analysis import Analysis
+from .model import GROWTH_POINTS, Excluded, Frame, Site, Snapshot
 from .retention import Retention
-from .symbols import symbolize_native_frames
 
 CaptureError = _core.CaptureError
 
@@ -24,51 +27,77 @@ class Capture:
 
     def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False) -> None:
         self.path = os.fspath(path)
-        data = _core.read_capture(self.path, allow_partial=allow_partial)
-        self.complete: bool = data["complete"]
-        self.valid_size: int = data["valid_size"]
-        self.file_size: int = data["file_size"]
-        self.format_version: tuple[int, int] = data["format_version"]
-        self.meta: dict[str, str] = data["meta"]
-        self.stats: dict[str, int] = data["stats"] or {}
-        self._frames = [Frame(*f) for f in data["frames"]]
-        self._symbolize_native_frames(data["native_maps"])
-        self._nodes: list[tuple[int, int]] = data["nodes"]
-        self._stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}
-        self.retention = Retention.from_records(data.get("retention", []))
+        self._allow_partial = allow_partial
+        main = Analysis(
+            self.path, allow_partial=allow_partial, max_points=GROWTH_POINTS, raw_snapshot=-1
+        )
+        # Later passes (another snapshot's sites, include_all) read the file this
+        # descriptor holds, so that a capture deleted or replaced once read (as the
+        # API's temporary ones are) still reads as it did.
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as e:
+            raise CaptureError(f"cannot open {self.path}: {e.strerror}") from None
+        self._source = f"/proc/self/fd/{fd}"
+        weakref.finalize(self, os.close, fd)
+        self._analyses: dict[tuple[bool, int | None], Analysis] = {(False, None): main}
+        self._main = main
+        self.complete: bool = main.complete
+        self.valid_size: int = main.valid_size
+        self.file_size: int = main.file_size
+        self.format_version: tuple[int, int] = main.format_version
+        self.meta: dict[str, str] = main.meta
+        self.stats: dict[str, int] = main.stats
+        self.retention = Retention.from_records(main.retention_records)
         # Sampled captures (docs/sampling.md) hold estimates, block counts in fixed point.
-        self.sampling: dict[str, int] | None = data["sampling"]
-        self.parent: dict[str, object] | None = data["parent"]
-        self.attached: bool = data["attached"]
-        if self.sampling:
-            scale = self.sampling["count_scale"]
-            for s in data["snapshots"]:
-                s["heap_count"] = unscale(s["heap_count"], scale)
-                s["sites"] = [
-                    (node, unscale(lc, scale), lb, unscale(ac, scale), ab)
-                    for node, lc, lb, ac, ab in s["sites"]
-                ]
-            for key in ("total_allocations", "total_frees"):
-                if key in self.stats:
-                    self.stats[key] = unscale(self.stats[key], scale)
-        self.snapshots = [
-            Snapshot(
-                s["seq"],
-                SNAPSHOT_KINDS[s["kind"]],
-                s["time_ns"],
-                s["label"],
-                s["heap_bytes"],
-                s["heap_count"],
-                s["sites"],
-                s["rss_bytes"],
-            )
-            for s in data["snapshots"]
-        ]
+        self.sampling: dict[str, int] | None = main.sampling
+        self.parent: dict[str, object] | None = main.parent
+        self.attached: bool = main.attached
+        self.snapshots: list[Snapshot] = main.snapshots
 
-    def _symbolize_native_frames(
-        self, native_maps: list[tuple[int, int, int, bytes, bytes]]
-    ) -> None:
-        symbolize_native_frames(self._frames, native_maps)
+    def analysis(self, *, include_all: bool = False, snapshot: int | None = None) -> Analysis:
+        """The analysis of the last snapshot (or of `snapshot` picked besides)."""
+        key = (include_all, snapshot)
+        found = self._analyses.get(key)
+        if found is None:
+            found = self._analyses[key] = Analysis(
+                self.path,
+                source=self._source,
+                allow_partial=self._allow_partial,
+                include_all=include_all,
+                picks=() if snapshot is None else (snapshot,),
+                max_points=GROWTH_POINTS,
+                raw_snapshot=snapshot,
+            )
+        return found
+
+    def growth_series(
+        self, snapshots: Sequence[Snapshot] | None = None, *, include_all: bool = False
+    ) -> tuple[list[Snapshot], dict[tuple[tuple[Frame, ...], bool], list[int]]]:
+        """Live bytes per site at each of `snapshots` (default: the capture's series
+        points, at most GROWTH_POINTS of them), with the snapshots used."""
+        if snapshots is None:
+            a = self.analysis(include_all=include_all)
+        else:
+            a = Analysis(
+                self.path,
+                source=self._source,
+                allow_partial=self._allow_partial,
+                include_all=include_all,
+                points=[s.seq for s in snapshots],
+            )
+        out: dict[tuple[tuple[Frame, ...], bool], list[int]] = {}
+        for g in range(len(a.rows)):
+            ys = a.series(g)
+            # A site that never held memory at a point (freed between snapshots) has no
+            # series, as when the series were made from the leak lists.
+            if ys is not None and (any(ys) or a.live_count[g]):
+                key = a.site_stack(g)
+                if key in out:  # equal once native frames were named
+                    out[key] = [x + y for x, y in zip(out[key], ys, strict=True)]
+                else:
+                    out[key] = ys
+        return [a.snapshots[i] for i in a.points], out
 
     @property
     def sample_rate(self) -> int:
@@ -91,36 +120,18 @@ class Capture:
 
     def stack(self, node: int) -> tuple[tuple[Frame, ...], bool]:
         """The recorded stack of a node, innermost frame first, and whether it was truncated."""
-        cached = self._stacks.get(node)
-        if cached is not None:
-            return cached
-        # Walk up to the nearest ancestor already built, then build down from it,
-        # so that every node's stack is built once (the reader caps the depth).
-        chain = []
-        n = node
-        while n not in self._stacks:  # the root (0) is always there
-            chain.append(n)
-            n = self._nodes[n][0]
-        frames, truncated = self._stacks[n]
-        for n in reversed(chain):
-            frame = self._nodes[n][1]
-            if frame == TRUNCATED_FRAME:
-                truncated = True
-            else:
-                frames = (self._frames[frame], *frames)
-            self._stacks[n] = (frames, truncated)
-        return self._stacks[node]
+        return self._main.node_stack(node)
+
+    def _seq(self, snapshot: Snapshot | None) -> int | None:
+        """None for the last snapshot (the main analysis has it), else its number."""
+        if snapshot is None or snapshot.seq == self.final.seq:
+            return None
+        return snapshot.seq
 
     def sites(self, snapshot: Snapshot | None = None) -> list[Site]:
         """Every site of a snapshot with its full stack (nothing trimmed or left out)."""
-        snap = snapshot or self.final
-        sites = []
-        for node, live_count, live_bytes, alloc_count, alloc_bytes in snap.raw_sites:
-            stack, truncated = self.stack(node)
-            sites.append(
-                Site(stack, live_bytes, live_count, alloc_bytes, alloc_count, truncated, [node])
-            )
-        return sites
+        seq = self._seq(snapshot)
+        return (self._main if seq is None else self.analysis(snapshot=seq)).raw_sites()
 
     def leaks(
         self, snapshot: Snapshot | None = None, *, include_all: bool = False
@@ -132,30 +143,9 @@ class Capture:
         and allocations with no Python frame (made by the interpreter itself, or by
         threads without the GIL) are left out of the list and summed up instead.
         """
-        grouped: dict[tuple[tuple[Frame, ...], bool], Site] = {}
-        excluded = {"imports": Excluded(), "no_python_frame": Excluded()}
-        # Nodes whose blocks were all freed still count in their group's allocation
-        # totals (another instruction on the same line may hold live blocks).
-        for site in self.sites(snapshot):
-            stack = site.stack if site.truncated else policy.trim(site.stack)
-            if not include_all:
-                if not site.stack:
-                    excluded["no_python_frame"].add(site)
-                    continue
-                if not stack:
-                    continue  # made by leaktrace itself while stopping
-                if policy.in_import(stack):
-                    excluded["imports"].add(site)
-                    continue
-            key = (stack, site.truncated)
-            group = grouped.get(key)
-            if group is None:
-                group = grouped[key] = Site(key[0], truncated=site.truncated)
-            group.bytes += site.bytes
-            group.count += site.count
-            group.alloc_bytes += site.alloc_bytes
-            group.alloc_count += site.alloc_count
-            group.nodes.extend(site.nodes)
-        live = (g for g in grouped.values() if g.count)
-        ranked = sorted(live, key=lambda s: (-s.bytes, -s.count))
-        return ranked, excluded
+        seq = self._seq(snapshot)
+        a = self.analysis(include_all=include_all, snapshot=seq)
+        if seq is not None:
+            return a.picked(seq)
+        sites = [site for _, site in a.leaks()]
+        return sites, {k: Excluded(e.bytes, e.count) for k, e in a.excluded.items()}

@@ -83,7 +83,6 @@ class MergedCapture(Capture):
                 None,
                 sum(s.heap_bytes for s in finals),
                 sum(s.heap_count for s in finals),
-                [],
                 None if None in rss else sum(r for r in rss if r is not None),
             )
         ]

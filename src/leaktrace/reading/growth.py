@@ -13,12 +13,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .. import _core
 from .capture import Capture
-from .model import Frame, Snapshot
+from .model import GROWTH_POINTS, Frame, Snapshot
 
 MIN_POINTS = 4  # fewer snapshots than this: no site is classed
 MAX_P_VALUE = 0.05  # the tail's rise must be this unlikely without a trend
-MAX_POINTS = 128  # longer series are thinned to this many evenly spaced snapshots
+MAX_POINTS = GROWTH_POINTS  # longer series are thinned to this many evenly spaced snapshots
 LEAKING, PLATEAUED, NOISE = "leaking", "plateaued", "noise"
 _RANK = {LEAKING: 0, PLATEAUED: 1, NOISE: 2}
 
@@ -87,8 +88,11 @@ def classify(xs: Sequence[float], ys: Sequence[int], unit: str) -> Growth:
         return Growth(NOISE, 0.0, unit, 0.0, total, tuple(ys))
     start = n - max(MIN_POINTS, (n + 1) // 2)
     tx, ty = xs[start:], ys[start:]
-    rate = theil_sen(tx, ty)
-    p = mann_kendall_p(ty)
+    if all(y == ty[0] for y in ty):
+        rate, p = 0.0, 1.0  # what both give a flat tail, in O(n) rather than O(n^2)
+    else:
+        rate = theil_sen(tx, ty)
+        p = mann_kendall_p(ty)
     tail_rise = rate * (tx[-1] - tx[0])
     if rate > 0 and p <= MAX_P_VALUE and ty[-1] > ty[0]:
         return Growth(LEAKING, rate, unit, 1.0 - p, total, tuple(ys))
@@ -111,13 +115,7 @@ def series(
     include_all: bool = False,
 ) -> dict[SiteKey, list[int]]:
     """Live bytes per site (grouped as Capture.leaks groups them) at each snapshot."""
-    out: dict[SiteKey, list[int]] = {}
-    for i, snap in enumerate(snapshots):
-        sites, _ = capture.leaks(snap, include_all=include_all)
-        for site in sites:
-            values = out.setdefault((site.stack, site.truncated), [0] * len(snapshots))
-            values[i] = site.bytes
-    return out
+    return capture.growth_series(snapshots, include_all=include_all)[1]
 
 
 def analyze(
@@ -133,6 +131,7 @@ def analyze(
     By default every snapshot of the capture is a point, placed at its time in
     seconds; xs (and unit "iteration") place them otherwise.
     """
+    default = snapshots is None and xs is None and unit == "second"
     snaps = list(capture.snapshots if snapshots is None else snapshots)
     if len(snaps) < MIN_POINTS:
         return None
@@ -142,10 +141,48 @@ def analyze(
         keep = thin(len(snaps), MAX_POINTS)
         snaps = [snaps[i] for i in keep]
         xs = [xs[i] for i in keep]
-    return {
-        key: classify(xs, ys, unit)
-        for key, ys in series(capture, snaps, include_all=include_all).items()
-    }
+    a = capture.analysis(include_all=include_all)
+    if default and not a.merged_frames:
+        found = by_site(capture, include_all) or {}
+        return {a.site_stack(g): growth for g, growth in found.items()}
+    _, series_by_key = capture.growth_series(snaps, include_all=include_all)
+    return {key: classify(xs, ys, unit) for key, ys in series_by_key.items()}
+
+
+def by_site(capture: Capture, include_all: bool = False) -> dict[int, Growth] | None:
+    """The growth of every site over the capture's snapshots (by time), by the analyzer's
+    site number (Site.site_id); None with fewer than MIN_POINTS snapshots."""
+    if len(capture.snapshots) < MIN_POINTS:
+        return None
+    a = capture.analysis(include_all=include_all)
+    if a.merged_frames:  # sites merged by their named native frames: by stack
+        by_key = analyze(capture, capture.snapshots, include_all=include_all) or {}
+        return {g: by_key[site.stack, site.truncated] for g, site in a.leaks()}
+    xs = [a.snapshots[i].time_ns / 1e9 for i in a.points]
+    classes, rates, confidences = trends(a.series_bytes, xs)
+    out = {}
+    for g in range(len(a.rows)):
+        row = a.rows[g]
+        ys = a.series(g)
+        # A site that never held memory at a point (freed between snapshots) has no
+        # series, as when the series were made from the leak lists.
+        if ys is not None and (any(ys) or a.live_count[g]):
+            kind = (LEAKING, PLATEAUED, NOISE)[classes[row]]
+            total = ys[-1] - ys[0]
+            out[g] = Growth(kind, rates[row], "second", confidences[row], total, tuple(ys))
+    return out
+
+
+def trends(
+    series: bytes, xs: Sequence[float]
+) -> tuple[bytes, memoryview[float], memoryview[float]]:
+    """classify() of every row of a series (rows of len(xs) uint64 live bytes), in C
+    (src/core/analyze/lt_trend.c, the same figures): each row's class index into
+    (LEAKING, PLATEAUED, NOISE), rate and confidence."""
+    if not series:
+        return b"", memoryview(b"").cast("d"), memoryview(b"").cast("d")
+    classes, rates, confidences = _core.trends(series, len(xs), list(xs))
+    return classes, memoryview(rates).cast("d"), memoryview(confidences).cast("d")
 
 
 def rank_key(growth: Growth | None, live_bytes: int) -> tuple[int, float, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SNAPSHOT_KINDS = ("interval", "mark", "final")
+GROWTH_POINTS = 128  # a growth series has at most this many snapshots, evenly spaced
 TRUNCATED_FRAME = 0  # frame id of the marker the format puts below truncated stacks
 FRAME_KINDS = ("python", "native")
 
@@ -39,6 +40,8 @@ class Site:
     alloc_count: int = 0
     truncated: bool = False  # outer frames beyond the depth limit were not recorded
     nodes: list[int] = field(default_factory=list, repr=False)  # trace-tree nodes grouped here
+    # The analyzer's number of the site (reading.analysis), -1 when it is none of its.
+    site_id: int = field(default=-1, repr=False, compare=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -71,7 +74,6 @@ class Snapshot:
     label: str | None
     heap_bytes: int
     heap_count: int
-    raw_sites: list[tuple[int, int, int, int, int]] = field(repr=False)
     rss_bytes: int | None = None  # the process's resident set size, when recorded
 
 

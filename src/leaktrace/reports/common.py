@@ -11,9 +11,9 @@ from ..reading.capture import Capture
 from ..reading.model import Excluded, Frame, Site
 
 if TYPE_CHECKING:
-    from ..reading.growth import Growth, SiteKey
+    from ..reading.growth import Growth
 
-    Ranked = tuple[list[Site], dict[str, Excluded], dict[SiteKey, Growth] | None]
+    Ranked = tuple[list[Site], dict[str, Excluded], dict[int, Growth] | None]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -82,11 +82,12 @@ def frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
 
 
 def ranked(capture: Capture, include_all: bool) -> Ranked:
-    """The final snapshot's sites, leaking ones first when the capture has a series."""
-    from ..reading.growth import analyze, rank_key
+    """The final snapshot's sites, leaking ones first when the capture has a series, and
+    the growth of each by its site_id."""
+    from ..reading.growth import by_site, rank_key
 
     sites, excluded = capture.leaks(include_all=include_all)
-    growth = analyze(capture, include_all=include_all)
+    growth = by_site(capture, include_all=include_all)
     if growth is not None:
-        sites.sort(key=lambda s: rank_key(growth.get((s.stack, s.truncated)), s.bytes))
+        sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     return sites, excluded, growth

@@ -100,8 +100,8 @@ def _sites(
     extras of the JSON report are not shown.
 
     Up to JSON_SITES_LIMIT live sites, the rows are the JSON report's, so that every
-    field it has (growth, retention) reaches the table. Beyond, the JSON report costs
-    seconds per ten thousand sites, and the rows come from the profile instead.
+    field it has (growth, retention) reaches the table. Beyond, the rows come from the
+    profile instead: every site's series and paths would make the page heavy.
     """
     live = [n for n in profile.nodes_by_size() if profile.live_count[n]]
     if len(live) <= JSON_SITES_LIMIT:

@@ -69,7 +69,7 @@ def render_text(
     for rank, site in enumerate(sites[:top], 1):
         out.append("")
         out.append(f"#{rank}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
-        site_growth = growth.get((site.stack, site.truncated)) if growth else None
+        site_growth = growth.get(site.site_id) if growth else None
         if site_growth is not None:
             out.append(_growth_line(site_growth))
         if site.stack:

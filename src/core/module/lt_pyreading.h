@@ -1,0 +1,30 @@
+/* lt_pyreading.h - leaktrace._core.read: what every report needs of a
+ * capture, from the streaming analyzer (analyze/lt_analysis), as Python
+ * objects.
+ *
+ * The capture is read with the GIL released (progress, when asked for, is
+ * drawn on a file descriptor from that same thread); the Python objects are
+ * then built with the GIL held. Per-site and per-node figures come back as
+ * the bytes of C arrays (uint64 or uint32, native order), which the Python
+ * model views with memoryview.cast() instead of making an object per value.
+ * Errors in the file, and memory running out while reading it, raise
+ * CaptureError (lt_pyobj.h).
+ */
+#ifndef LT_PYREADING_H
+#define LT_PYREADING_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* read(path, *, allow_partial=False, own_prefix=b"", own_files=(),
+ *      include_all=False, picks=(), points=None, max_points=0,
+ *      raw_snapshot=-2, progress_fd=-1, progress_delay=0.5) */
+PyObject *lt_py_read(PyObject *module, PyObject *args, PyObject *kwargs);
+
+/* trends(series, npoints, xs) -> (classes, rates, confidences): the growth
+ * class (analyze/lt_trend.h: 0 leaking, 1 plateaued, 2 noise), rate and
+ * confidence of each row of npoints live-byte values (uint64) at xs, as the
+ * bytes of a uint8 and two double arrays. The GIL is released meanwhile. */
+PyObject *lt_py_trends(PyObject *module, PyObject *args);
+
+#endif
