@@ -27,7 +27,7 @@ import os
 import sys
 from typing import NoReturn
 
-from . import _core, session
+from . import _core, _exits, session
 
 FOLLOW_VAR = "LEAKTRACE_FOLLOW"
 PARENT_VAR = "LEAKTRACE_PARENT"
@@ -44,6 +44,8 @@ class _State:
 
 _state: _State | None = None
 _real_exit = os._exit
+_finishing = False  # finish() is writing the final snapshot
+_deferred_signal = 0  # a SIGTERM that arrived meanwhile
 _fork_handler_registered = False
 
 
@@ -109,14 +111,17 @@ def _after_fork_in_child() -> None:
     os.environ[PARENT_VAR] = f"{pid}:{path}"
     os._exit = _exit_after_finishing
     atexit.register(finish)
+    _exits.catch_sigterm(_finish_then_die)
 
 
 def finish() -> None:
     """Complete this child's capture, if it still tracks (never raises)."""
+    global _finishing
     state = _state
     if state is None or state.pid != os.getpid() or not _core.is_tracking():
         return
     disable()
+    _finishing = True
     try:
         import gc
 
@@ -124,6 +129,22 @@ def finish() -> None:
         session.end()
     except (OSError, MemoryError, RuntimeError) as e:
         _warn(f"capture of process {os.getpid()} is incomplete: {e}")
+    finally:
+        _finishing = False
+    if _deferred_signal:
+        _exits.die_of(_deferred_signal)
+
+
+def _finish_then_die(signum: int) -> None:
+    """SIGTERM in a followed child (multiprocessing.Pool's terminate()): finish the
+    capture, then die of the signal. One that arrives while the capture is being
+    finished (a worker already on its way out) waits until it is complete."""
+    global _deferred_signal
+    if _finishing:
+        _deferred_signal = signum
+        return
+    finish()
+    _exits.die_of(signum)
 
 
 def _exit_after_finishing(status: int) -> NoReturn:
@@ -169,3 +190,4 @@ def start_from_env() -> None:
         return
     enable(options, root=root)
     atexit.register(finish)
+    _exits.catch_sigterm(_finish_then_die)

@@ -15,6 +15,13 @@ covered here:
   status through the real ``os._exit``. Forked children call the real one
   straight away and never touch their parent's capture.
 
+Followed children (docs/children.md) finish their own captures on SIGTERM too
+(:func:`catch_sigterm`): that is how ``multiprocessing.Pool`` ends its workers.
+
+With ``--fail-on-leak`` the capture's closing may find leaking sites; then a
+program that would exit with status 0 exits with EXIT_LEAKS instead, however it
+ends (:meth:`CaptureCloser.exit_status`). A program's own non-zero status is kept.
+
 The trade-offs, documented in docs/robustness.md: a Python signal handler runs
 between bytecodes of the main thread, so a main thread stuck in a long C call
 dies only when the call returns; ``signal.getsignal(SIGTERM)`` shows leaktrace's
@@ -34,15 +41,27 @@ from typing import NoReturn
 
 from . import _core
 
+EXIT_LEAKS = 3  # --fail-on-leak found leaking sites in a program that exited with 0
+# leaktrace's own SIGTERM handlers: a forked child inherits them, and replaces them.
+_own_handlers: list[Callable[[int, object], None]] = []
+
 
 class CaptureCloser:
-    """Closes the capture once, in the process that opened it."""
+    """Closes the capture once, in the process that opened it.
 
-    def __init__(self, close_capture: Callable[[], None]) -> None:
+    close_capture returns whether the run must fail (--fail-on-leak found leaks)."""
+
+    def __init__(self, close_capture: Callable[[], bool]) -> None:
         self._close_capture = close_capture
         self._pid = os.getpid()
         self._closing = self._closed = False
         self._deferred_signal: int | None = None
+        self._failed = False
+
+    def exit_status(self, status: int) -> int:
+        """The status to exit with, once closed: the program's, unless it is 0 and
+        the run failed (--fail-on-leak)."""
+        return EXIT_LEAKS if status == 0 and self._failed else status
 
     def in_opener(self) -> bool:
         return os.getpid() == self._pid
@@ -55,13 +74,13 @@ class CaptureCloser:
         self._closing = True
         try:
             if self.in_opener():
-                self._close_capture()
+                self._failed = self._close_capture()
             else:
                 _core.stop()
         finally:
             self._closing, self._closed = False, True
         if self._deferred_signal is not None:
-            _die_of(self._deferred_signal)
+            die_of(self._deferred_signal)
 
     def close_before_abrupt_exit(self) -> None:
         """Before os._exit or a fatal signal: a forked child leaves at once."""
@@ -76,10 +95,10 @@ class CaptureCloser:
             self._deferred_signal = signum
             return
         self.close_before_abrupt_exit()
-        _die_of(signum)
+        die_of(signum)
 
 
-def _die_of(signum: int) -> NoReturn:
+def die_of(signum: int) -> NoReturn:
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     os._exit(128 + signum)  # not reached: the signal is fatal now
@@ -92,11 +111,28 @@ def install(closer: CaptureCloser) -> None:
     def _exit(status: int, /) -> NoReturn:
         status = index(status)  # a bad status raises here, as with the real one
         closer.close_before_abrupt_exit()
-        real_exit(status)
+        real_exit(closer.exit_status(status))
 
     _exit.__doc__ = real_exit.__doc__
     _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
     os._exit = _exit  # type: ignore[assignment]
 
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, lambda signum, frame: closer.on_fatal_signal(signum))
+    catch_sigterm(closer.on_fatal_signal)
+
+
+def catch_sigterm(on_signal: Callable[[int], None]) -> None:
+    """Calls on_signal(SIGTERM) on SIGTERM (it must end the process), while SIGTERM has
+    its default disposition or a handler of leaktrace's own (a forked child inherits its
+    parent's). A program's own handler, or SIG_IGN, is left alone."""
+    current = signal.getsignal(signal.SIGTERM)
+    if current != signal.SIG_DFL and current not in _own_handlers:
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        on_signal(signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: SIGTERM stays as it was
+        return
+    _own_handlers.append(handler)

@@ -30,7 +30,7 @@ ITERATION_LABEL = "leaktrace.iteration "
 _PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 _UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
 _UNITS |= {"K": 1024, "M": 1024**2, "G": 1024**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([A-Za-z]*)\s*")
+_SIZE = re.compile(r"\s*(-?\d+(?:\.\d*)?)\s*([A-Za-z]*)\s*")
 
 
 class LeakError(AssertionError):
@@ -38,7 +38,12 @@ class LeakError(AssertionError):
 
 
 def parse_size(size: int | str) -> int:
-    """Bytes from an int or a string such as "512", "1 KB" (1000) or "1 KiB" (1024)."""
+    """Bytes from an int or a string: "512", "1 KiB" (1024), "1 MB" (10^6).
+
+    Both spellings are read as they are defined: KB, MB, GB (and kB) are powers of
+    1000, KiB, MiB, GiB powers of 1024, as are K, M and G alone. pytest-memray reads
+    "1 MB" as 2^20 bytes; here that is "1 MiB" (docs/python-api.md).
+    """
     if isinstance(size, int):
         if size < 0:
             raise ValueError(f"a size cannot be negative: {size}")
@@ -46,7 +51,12 @@ def parse_size(size: int | str) -> int:
     match = _SIZE.fullmatch(size)
     unit = match.group(2).upper() if match else ""
     if not match or unit not in _UNITS:
-        raise ValueError(f"not a size: {size!r} (use e.g. 512, '1 KB', '10 MiB')")
+        raise ValueError(
+            f"not a size: {size!r} (use e.g. 4096, '512 KiB' = 512 x 1024 bytes, "
+            "'1 MiB' = 2^20 bytes or '1 MB' = 10^6 bytes)"
+        )
+    if match.group(1).startswith("-"):
+        raise ValueError(f"a size cannot be negative: {size!r}")
     return int(float(match.group(1)) * _UNITS[unit])
 
 

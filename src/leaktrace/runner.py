@@ -19,7 +19,7 @@ import os
 import sys
 import types
 
-from . import session
+from . import _core, session
 
 
 class RunError(Exception):
@@ -116,19 +116,30 @@ def prepare_module(name: str, args: list[str]) -> None:
         raise RunError(f"no module named {name!r}")
 
 
-def execute(script_code: types.CodeType | None, module: str | None) -> tuple[Outcome, object]:
+def execute(
+    script_code: types.CodeType | None, module: str | None, *, tracemalloc_limit: int = 0
+) -> tuple[Outcome, object]:
     """Run the prepared program; returns its outcome and its __main__ module.
 
-    The caller keeps the module alive until after the final snapshot.
+    The caller keeps the module alive until after the final snapshot. With
+    tracemalloc_limit, the program's own tracemalloc (-X tracemalloc, paused by the
+    bootstrap) starts again right before the program, after leaktrace's last
+    allocation, so that its snapshots hold none of leaktrace's memory.
     """
     main = _fresh_main(script_code.co_filename if script_code else None)
+    if tracemalloc_limit:
+        import _tracemalloc
+
+        _tracemalloc.start(tracemalloc_limit)
     try:
+        # Called with no frame of ours below the program's (see lt_toplevel.h): it
+        # sees the stack, tracebacks and warnings of python script.py or -m module.
         if script_code is not None:
-            exec(script_code, main.__dict__)
+            _core.call_as_main(exec, (script_code, main.__dict__))
         else:
             import runpy
 
-            runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
+            _core.call_as_main(runpy._run_module_as_main, (module, True))  # type: ignore[attr-defined]
         _join_threads()
     except SystemExit as e:
         return Outcome(_exit_code_of(e)), main

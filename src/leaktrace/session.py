@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -123,6 +124,7 @@ def session_meta(command: str) -> dict[str, str]:
         "leaktrace_version": __version__,
         "cwd": os.getcwd(),
         "platform": " ".join(os.uname()),
+        "start_time_ns": str(time.time_ns()),  # wall clock, for pprof's time_nanos
     }
 
 

@@ -239,9 +239,10 @@ def test_growth_retention_and_native_frames(
         doc = json.loads(render_json(capture, fmt, **kwargs))
         for i, site in enumerate(doc["leaks"]):
             site["growth"] = {"class": "leaking" if i == 1 else "noise",
-                              "bytes_per_iteration": [10, 1024, 0][i]}  # fmt: skip
+                              "rate": [10, 1024, 0][i], "unit": "iteration",
+                              "confidence": 0.9, "series": [0, 5, 10]}  # fmt: skip
             site["retention"] = [
-                {"path": ["module app", "CACHE", f"[{i}]"], "retained_bytes": 2048}
+                {"text": f"module app → CACHE[{i}] → dict", "retained_bytes": 2048}
             ]
         return json.dumps(doc)
 
@@ -270,7 +271,7 @@ def test_growth_retention_and_native_frames(
         assert _functions(page) == ["handle", "work", "deep"]
         page.page.locator("#lt-sites tr.lt-site-row", has_text="handle").click()
         assert page.texts("#lt-sites .lt-path") == [
-            "held by: module app \u2192 CACHE \u2192 [1]  (retains 2.0 KiB)"
+            "held by: module app \u2192 CACHE[1] \u2192 dict  (retains 2.0 KiB)"
         ]
 
 

@@ -216,8 +216,8 @@ def test_text_report_says_it_is_sampled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--sample-bytes", "-5"], "--sample-bytes must not be negative"),
-        (["--sample-bytes", "x"], "invalid int value"),
+        (["--sample-bytes", "-5"], "argument --sample-bytes: a size cannot be negative: '-5'"),
+        (["--sample-bytes", "x"], "argument --sample-bytes: not a size: 'x'"),
         (["--sample-seed", "-1"], "--sample-seed must be between 0 and 2**64 - 1"),
     ],
 )

@@ -296,27 +296,25 @@ sys.exit(9)
 """
 
 
-def assert_runs_unaffected_with_one_message(tmp_path: Path, output: str, *needles: str):
-    script = write_program(tmp_path, PROGRAM_WITH_OUTPUT)
-    plain = run([sys.executable, str(script)], tmp_path)
-    tracked = run(leaktrace_args("run", "-q", "-o", output, script), tmp_path)
-    assert plain.returncode == 9
-    assert tracked.returncode == plain.returncode, tracked.describe()
-    assert tracked.stdout == plain.stdout
-    extra = tracked.stderr.replace(plain.stderr, b"", 1).decode()
-    lines = extra.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("leaktrace: "), tracked.describe()
-    assert "Traceback" not in extra
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+def assert_refused_before_start(tmp_path: Path, output: str, *args: str) -> str:
+    """An unwritable capture stops leaktrace run before the program starts: one line,
+    exit status 2 (a run that went on untracked would pass CI silently)."""
+    script = write_program(tmp_path, "open('ran', 'w').close()\n" + PROGRAM_WITH_OUTPUT)
+    tracked = run(leaktrace_args("run", "-q", *args, "-o", output, script), tmp_path)
+    assert tracked.returncode == 2, tracked.describe()
+    assert tracked.stdout == b""
+    lines = tracked.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("leaktrace: error: "), tracked.describe()
+    assert not (tmp_path / "ran").exists()
     return lines[0]
 
 
 def test_full_disk_at_start(tmp_path: Path) -> None:
-    line = assert_runs_unaffected_with_one_message(
-        tmp_path, "/dev/full", "/dev/full", "No space left on device", "untracked"
-    )
-    assert line.startswith("leaktrace: cannot write capture")
+    """/dev/full exists: refused without -f; with it, writing the header fails."""
+    line = assert_refused_before_start(tmp_path, "/dev/full")
+    assert line == "leaktrace: error: capture /dev/full exists: give -f/--force to overwrite it"
+    line = assert_refused_before_start(tmp_path, "/dev/full", "-f")
+    assert line == "leaktrace: error: cannot write capture /dev/full: No space left on device"
 
 
 def test_disk_fills_up_while_running(tmp_path: Path) -> None:
@@ -338,5 +336,6 @@ def test_disk_fills_up_while_running(tmp_path: Path) -> None:
 @pytest.mark.parametrize("where", ["missing_directory", "directory"])
 def test_unwritable_output_path(tmp_path: Path, where: str) -> None:
     output = str(tmp_path / "no" / "such" / "dir.ltc") if where != "directory" else str(tmp_path)
-    reason = "Is a directory" if where == "directory" else "No such file or directory"
-    assert_runs_unaffected_with_one_message(tmp_path, output, output, reason, "untracked")
+    reason = "is a directory" if where == "directory" else "does not exist"
+    line = assert_refused_before_start(tmp_path, output, "-f")
+    assert output in line and reason in line, line

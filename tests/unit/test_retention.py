@@ -195,7 +195,7 @@ def test_text_report_shows_the_holder_and_the_cycles(tmp_path: Path) -> None:
     for program in ("global_list.py", "gc_disabled_cycles.py"):
         args = [str(PROGRAMS / program), str(COUNT), str(SIZE)]
         run = subprocess.run(
-            [*leaktrace_cli.command(), "run", "-o", str(tmp_path / "t.ltc"), *args],
+            [*leaktrace_cli.command(), "run", "-o", str(tmp_path / f"{program}.ltc"), *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,

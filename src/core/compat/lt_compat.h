@@ -11,7 +11,8 @@
  *   3.13     tstate->current_frame; f_executable; instr_ptr
  *
  * Include this header first in the files that use it (lt_frames.c for the
- * stack walk, lt_graph.c, lt_retain.c and lt_edges.c for the object graph): it defines
+ * stack walk, lt_graph.c, lt_retain.c and lt_edges.c for the object graph,
+ * lt_pytoplevel.c to run the program with no frame below it): it defines
  * Py_BUILD_CORE before Python.h.
  */
 #ifndef LT_COMPAT_H
@@ -119,6 +120,24 @@ lt_compat_top_frame(PyThreadState *tstate)
 #else
     return tstate->frame;
 #endif
+}
+
+/* Makes frame the thread's innermost frame and returns the one it replaces.
+ * With NULL, code called next runs with no Python frame below it, as the
+ * interpreter runs the main program; the evaluation loop links each new frame
+ * to this slot and puts the slot back when the frame returns. Requires the GIL. */
+static inline lt_pyframe *
+lt_compat_swap_top_frame(PyThreadState *tstate, lt_pyframe *frame)
+{
+    lt_pyframe *previous = lt_compat_top_frame(tstate);
+#if PY_VERSION_HEX >= 0x030D0000
+    tstate->current_frame = frame;
+#elif PY_VERSION_HEX >= 0x030B0000
+    tstate->cframe->current_frame = frame;
+#else
+    tstate->frame = frame;
+#endif
+    return previous;
 }
 
 static inline lt_pyframe *

@@ -3,8 +3,8 @@
  *
  * The module is the boundary where C results become Python objects and
  * errors become exceptions; each call lives with its concept (lt_pysession,
- * lt_pytimer, lt_pycapture, lt_pyanalysis, lt_pyretain). Everything here
- * runs with the GIL held.
+ * lt_pytimer, lt_pycapture, lt_pyanalysis, lt_pyretain, lt_pytoplevel).
+ * Everything here runs with the GIL held.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,6 +17,7 @@
 #include "module/lt_pyretain.h"
 #include "module/lt_pysession.h"
 #include "module/lt_pytimer.h"
+#include "module/lt_pytoplevel.h"
 #include "record/lt_native.h"
 #include "record/lt_tracker.h"
 
@@ -128,6 +129,9 @@ static PyMethodDef core_methods[] = {
     {"trends", lt_py_trends, METH_VARARGS,
      "trends(series, npoints, xs)\n--\n\n"
      "The growth class, rate and confidence of each row of a series (docs/growth.md)."},
+    {"call_as_main", lt_py_call_as_main, METH_VARARGS,
+     "call_as_main(callable, args)\n--\n\nCall callable(*args) with no Python frame below it, "
+     "as the interpreter calls the main program."},
     {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
      "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
      "past this many bytes in all, as when memory runs out; 0 lifts the limit."},

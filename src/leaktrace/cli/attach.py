@@ -1,10 +1,14 @@
 """``leaktrace attach``, ``snapshot`` and ``detach``: tracking a running CPython process.
 
 The command injects a few lines into the target (see _inject) that import leaktrace
-there and call _attach.serve(), which answers through a file. The target must be able
-to import leaktrace: from its own environment, or else from this leaktrace's
-directory, which is added to the end of its sys.path for the import only (that works
-when both run the same Python version). See docs/attach.md.
+there and call _attach.serve(), which reads its request from a file and answers in
+another. The target must be able to import leaktrace: from its own environment, or
+else from this leaktrace's directory, which is added to the end of its sys.path for
+the import only (that works when both run the same Python version). See docs/attach.md.
+
+Once tracking, the process is asked with one expression that names no new object and
+calls the imported _attach.serve(): whatever it allocates is in leaktrace's own frames,
+which reports of an attached capture leave out (reading.frames.passes_through_own).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from .. import _core, reports
 from ..reading.capture import Capture, CaptureError
 from ..reports import render
 from ..session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Options
-from .common import Command, UsageError
+from .common import Command, UsageError, check_new_file, size
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -44,26 +48,9 @@ def request(pid: int, command: str, **fields: object) -> dict[str, object]:
         pass  # the injector reports the missing process
     result = os.path.join(workdir, "result.json")
     req = {"command": command, "result": result, **fields}
-    code = (
-        "def _leaktrace_attach(req):\n"
-        "    import sys\n"
-        f"    parent = {_PACKAGE_PARENT!r}\n"
-        "    added = parent not in sys.path\n"
-        "    if added:\n"
-        "        sys.path.append(parent)\n"
-        "    try:\n"
-        "        from leaktrace import _attach\n"
-        "    except BaseException as e:\n"
-        "        with open(req['result'], 'w') as f:\n"
-        "            f.write(repr({'import_error': repr(e)}))\n"
-        "        return\n"
-        "    finally:\n"
-        "        if added and parent in sys.path:\n"
-        "            sys.path.remove(parent)\n"
-        "    _attach.serve(req)\n"
-        f"_leaktrace_attach({req!r})\n"
-        "del _leaktrace_attach\n"
-    )
+    with open(os.path.join(workdir, "request.json"), "w", encoding="utf-8") as f:
+        json.dump(req, f)
+    code = _first_request(workdir) if command == "start" else _later_request(workdir)
     try:
         status = run_python(pid, code)
         try:
@@ -88,6 +75,43 @@ def request(pid: int, command: str, **fields: object) -> dict[str, object]:
     return answer
 
 
+def _first_request(workdir: str) -> str:
+    """Imports leaktrace in the target (before tracking starts), then serves."""
+    return (
+        "def _leaktrace_attach(workdir):\n"
+        "    import sys\n"
+        f"    parent = {_PACKAGE_PARENT!r}\n"
+        "    added = parent not in sys.path\n"
+        "    if added:\n"
+        "        sys.path.append(parent)\n"
+        "    try:\n"
+        "        from leaktrace import _attach\n"
+        "    except BaseException as e:\n"
+        "        with open(workdir + '/result.json', 'w') as f:\n"
+        "            f.write(repr({'import_error': repr(e)}))\n"
+        "        return\n"
+        "    finally:\n"
+        "        if added and parent in sys.path:\n"
+        "            sys.path.remove(parent)\n"
+        "    _attach.serve(workdir)\n"
+        f"_leaktrace_attach({workdir!r})\n"
+        "del _leaktrace_attach\n"
+    )
+
+
+def _later_request(workdir: str) -> str:
+    """One expression: serve() of the _attach imported by the first request, or, in a
+    process that attach never started, the answer that it is not tracking."""
+    not_tracking = json.dumps(
+        {"ok": False, "error": "leaktrace attach is not tracking this process"}
+    )
+    return (
+        f"__import__('sys').modules['leaktrace._attach'].serve({workdir!r}) "
+        "if 'leaktrace._attach' in __import__('sys').modules else "
+        f"open({workdir!r} + '/result.json', 'w').write({not_tracking!r})"
+    )
+
+
 def _pid(text: str) -> int:
     try:
         pid = int(text)
@@ -106,11 +130,13 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _render(capture_path: str, args: argparse.Namespace, allow_partial: bool) -> str:
+def _render(capture_path: str, args: argparse.Namespace, *, running: bool) -> str:
+    """The report of an attached capture; running: the process goes on (snapshot)."""
     try:
-        capture = Capture(capture_path, allow_partial=allow_partial)
+        capture = Capture(capture_path, allow_partial=running)
     except CaptureError as e:
         raise AttachError(str(e)) from None
+    capture.running = running
     return render(capture, args.format, top=args.top, include_all=args.include_all)
 
 
@@ -123,9 +149,12 @@ class AttachCommand:
         parser.add_argument(
             "-o", "--output", metavar="FILE", help="capture file (default leaktrace-attach.PID.ltc)"
         )
+        parser.add_argument(
+            "-f", "--force", action="store_true", help="overwrite the capture file if it exists"
+        )
         parser.add_argument("--depth", type=int, default=DEFAULT_DEPTH, metavar="N")
         sampling = parser.add_mutually_exclusive_group()
-        sampling.add_argument("--sample-bytes", type=int, default=0, metavar="N")
+        sampling.add_argument("--sample-bytes", type=size, default=0, metavar="SIZE")
         sampling.add_argument(
             "--sample", action="store_const", const=DEFAULT_SAMPLE_BYTES, dest="sample_bytes"
         )
@@ -136,6 +165,7 @@ class AttachCommand:
         if args.sample_bytes < 0:
             raise AttachError("--sample-bytes must not be negative")
         output = os.path.abspath(args.output or f"leaktrace-attach.{args.pid}.ltc")
+        check_new_file(output, "capture", force=args.force)
         options = Options(output=output, depth=args.depth, sample_bytes=args.sample_bytes)
         answer = request(args.pid, "start", options=json.loads(options.to_json()))
         print(
@@ -155,7 +185,7 @@ class SnapshotCommand:
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
         answer = request(args.pid, "snapshot")
-        print(_render(str(answer["capture"]), args, allow_partial=True), end="")
+        print(_render(str(answer["capture"]), args, running=True), end="")
         return 0
 
 
@@ -171,7 +201,7 @@ class DetachCommand:
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
         answer = request(args.pid, "stop")
         if not args.quiet:
-            print(_render(str(answer["capture"]), args, allow_partial=False), end="")
+            print(_render(str(answer["capture"]), args, running=False), end="")
         print(f"leaktrace: process {args.pid} detached; capture {answer['capture']}")
         return 0
 

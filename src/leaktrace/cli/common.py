@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn, Protocol
 
@@ -84,3 +85,28 @@ def load(path: str) -> Capture:
         return Capture(path, allow_partial=True)
     except CaptureError as e:
         raise capture_error(path, e) from None
+
+
+def size(text: str) -> int:
+    """An argparse type: bytes from 4096, '512 KiB' (2^10) or '1 MB' (10^6)."""
+    from ..api import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def check_new_file(path: str, what: str, *, force: bool) -> None:
+    """Refuses, before the program starts, an output that cannot be written or (for a
+    capture, unless forced) would overwrite a file."""
+    if os.path.isdir(path):
+        raise UsageError(f"{what} {path} is a directory")
+    if os.path.lexists(path) and not force:
+        raise UsageError(f"{what} {path} exists: give -f/--force to overwrite it")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        why = "does not exist" if not os.path.lexists(directory) else "is not a directory"
+        raise UsageError(f"cannot write {what} {path}: {directory} {why}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {what} {path}: {directory} is not writable")

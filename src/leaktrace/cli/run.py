@@ -10,8 +10,21 @@ import sys
 from pathlib import Path
 
 from .. import _core, reports
+from .._exits import EXIT_LEAKS
 from ..session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES
-from .common import UsageError, add_report_options
+from .common import UsageError, add_report_options, check_new_file, size
+
+# --fail-on-leak needs a series of snapshots: this interval unless --interval is given.
+FAIL_ON_LEAK_INTERVAL = 0.1
+
+
+def _interpreter_options() -> list[str]:
+    """The options given to the interpreter that runs leaktrace (python -X dev -m
+    leaktrace run ...), for the program's sys.orig_argv."""
+    options = sys.orig_argv[1 : len(sys.orig_argv) - len(sys.argv)]
+    if options and options[-1] == "-m":  # "-m leaktrace" became sys.argv[0]
+        options.pop()
+    return options
 
 
 class RunCommand:
@@ -30,6 +43,7 @@ class RunCommand:
             "--retention",
             "--sample-bytes",
             "--sample-seed",
+            "--json-output",
         }
     )
 
@@ -37,6 +51,26 @@ class RunCommand:
         parser.usage = "leaktrace run [options] (script.py | -m module) [args ...]"
         parser.add_argument(
             "-o", "--output", metavar="FILE", help="capture file (default leaktrace-NAME.PID.ltc)"
+        )
+        parser.add_argument(
+            "-f",
+            "--force",
+            action="store_true",
+            help="overwrite the capture file if it exists (without it, an existing file is "
+            "an error, before the program starts)",
+        )
+        parser.add_argument(
+            "--json-output",
+            metavar="FILE",
+            help="also write the JSON report to FILE (with -q, the only report): the "
+            "program's own stderr stays apart",
+        )
+        parser.add_argument(
+            "--fail-on-leak",
+            action="store_true",
+            help=f"exit status {EXIT_LEAKS} when a site is classed as leaking and the "
+            "program exited with 0 (a non-zero status of its own is kept); snapshots every "
+            f"{FAIL_ON_LEAK_INTERVAL} s unless --interval is given (docs/growth.md)",
         )
         parser.add_argument(
             "--depth",
@@ -82,11 +116,12 @@ class RunCommand:
         add_report_options(parser)
         parser.add_argument(
             "--sample-bytes",
-            type=int,
+            type=size,
             default=0,
-            metavar="N",
-            help="record about one allocation per N bytes allocated, weighted so that sizes "
-            "are unbiased estimates (production mode; see docs/sampling.md)",
+            metavar="SIZE",
+            help="record about one allocation per SIZE allocated (4096, '512 KiB' = 512 x "
+            "1024, '1 MB' = 10^6 bytes), weighted so that sizes are unbiased estimates "
+            "(production mode; see docs/sampling.md)",
         )
         parser.add_argument(
             "--sample",
@@ -148,15 +183,19 @@ class RunCommand:
             raise UsageError("cannot find the Python interpreter to run the program with")
         target = ["-m", args.module] if args.module else [args.script]
         stem = os.path.splitext(os.path.basename(target[-1].rstrip(os.sep)))[0] or "program"
+        output = args.output or f"leaktrace-{stem}.{os.getpid()}.ltc"
+        check_new_file(output, "capture", force=args.force)
+        if args.json_output:
+            check_new_file(args.json_output, "JSON report", force=True)
         from .._bootstrap import RunPlan
         from ..session import Options
 
         options = Options(
-            output=args.output or f"leaktrace-{stem}.{os.getpid()}.ltc",
+            output=output,
             depth=args.depth,
             native_allocs=args.native_allocs,
             native_frames=args.native,
-            interval=args.interval,
+            interval=args.interval or (FAIL_ON_LEAK_INTERVAL if args.fail_on_leak else 0.0),
             sample_bytes=args.sample_bytes,
             sample_seed=args.sample_seed,
             follow_children=args.follow_children,
@@ -169,6 +208,9 @@ class RunCommand:
             top=args.top,
             include_all=args.include_all,
             retention=args.retention,
+            json_output=args.json_output or "",
+            fail_on_leak=args.fail_on_leak,
+            orig_argv=[sys.orig_argv[0], *_interpreter_options(), *target, *extra],
         )
         # A fresh interpreter (the same pid, flags and environment) runs the
         # program: see _bootstrap for why.

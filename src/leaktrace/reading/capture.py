@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Sequence
 
 from .. import _core
+from . import frames
 from .analysis import Analysis
 from .model import GROWTH_POINTS, Excluded, Frame, Site, Snapshot
 from .retention import Retention
@@ -54,6 +55,9 @@ class Capture:
         self.parent: dict[str, object] | None = main.parent
         self.attached: bool = main.attached
         self.snapshots: list[Snapshot] = main.snapshots
+        # Set by leaktrace snapshot: the attached process goes on, so the capture is
+        # incomplete by nature, not because the process died.
+        self.running = False
 
     def analysis(self, *, include_all: bool = False, snapshot: int | None = None) -> Analysis:
         """The analysis of the last snapshot (or of `snapshot` picked besides)."""
@@ -141,11 +145,16 @@ class Capture:
         leaktrace's own frames and runpy's are trimmed from the outer end of each
         stack. Unless include_all is set, allocations made while importing a module
         and allocations with no Python frame (made by the interpreter itself, or by
-        threads without the GIL) are left out of the list and summed up instead.
+        threads without the GIL) are left out of the list and summed up instead. In
+        an attached capture, what leaktrace's own requests allocated is left out.
         """
         seq = self._seq(snapshot)
         a = self.analysis(include_all=include_all, snapshot=seq)
         if seq is not None:
-            return a.picked(seq)
-        sites = [site for _, site in a.leaks()]
-        return sites, {k: Excluded(e.bytes, e.count) for k, e in a.excluded.items()}
+            sites, excluded = a.picked(seq)
+        else:
+            sites = [site for _, site in a.leaks()]
+            excluded = {k: Excluded(e.bytes, e.count) for k, e in a.excluded.items()}
+        if self.attached:  # made by leaktrace's own requests in the process, --all or not
+            sites = [s for s in sites if not frames.passes_through_own(s.stack)]
+        return sites, excluded

@@ -14,7 +14,16 @@ from __future__ import annotations
 
 import os
 import runpy
+from collections.abc import Sequence
 from pathlib import Path
+
+from .model import Frame
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 RUNPY_FILES = (os.path.abspath(runpy.__file__), "<frozen runpy>")
+
+
+def passes_through_own(stack: Sequence[Frame]) -> bool:
+    """A trimmed stack with a frame of leaktrace inside: in an attached process, memory
+    that leaktrace's own requests allocated (docs/attach.md)."""
+    return any(f.file.startswith(PACKAGE_DIR) or f.file in RUNPY_FILES for f in stack)

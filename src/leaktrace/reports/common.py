@@ -12,6 +12,7 @@ from ..reading.model import Excluded, Frame, Site
 
 if TYPE_CHECKING:
     from ..reading.growth import Growth
+    from ..reading.retention import Cycle
 
     Ranked = tuple[list[Site], dict[str, Excluded], dict[int, Growth] | None]
 
@@ -91,3 +92,19 @@ def ranked(capture: Capture, include_all: bool) -> Ranked:
     if growth is not None:
         sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     return sites, excluded, growth
+
+
+def cycle_places(capture: Capture, cycle: Cycle) -> list[tuple[str, int]]:
+    """Where a cycle's objects were allocated ("file:line in function") and how many
+    bytes each place holds, the most first."""
+    places: dict[str, int] = {}
+    for node, nbytes in cycle.sites:
+        stack, _ = capture.stack(node)
+        where = stack[0] if stack else None
+        place = (
+            f"{display_path(where.file)}:{where.line} in {where.function}"
+            if where
+            else "<no Python frame>"
+        )
+        places[place] = places.get(place, 0) + nbytes
+    return sorted(places.items(), key=lambda item: -item[1])

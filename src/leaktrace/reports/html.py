@@ -17,6 +17,10 @@ distinct stacks, not with the number of allocations:
   rows built from the profile, without the extras.
 - ``timeline``: ``[time_s, heap_bytes, rss_bytes or null, seq, kind, label]`` per
   snapshot.
+- ``suspects``: ``[leaked_bytes, path]`` and ``cycles``: ``{bytes, objects, clusters,
+  text, places: [[bytes, "file:line in function"]]}``, the text report's last two
+  sections; ``leakingClass``, the growth class the verdict counts as leaking, and
+  ``noVerdict``, why there is no verdict when no site has a growth class.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from importlib import resources
 from typing import Any
 
 from ..reading.capture import Capture
+from ..reading.growth import LEAKING, MIN_POINTS
 from ..reading.model import FRAME_KINDS, NO_FRAME, TRUNCATED, Frame, frame_kind
 from ..reading.profile import Profile
 from . import ReportFormat, register, render
+from .common import cycle_places
 
 MAX_SITES = 500
 JSON_SITES_LIMIT = 10_000
@@ -179,6 +185,31 @@ def report_data(profile: Profile) -> dict[str, Any]:
             for p in profile.timeline
         ],
         "peakSeq": peak.seq,
+        **_retention_panels(capture),
+        "leakingClass": LEAKING,
+        "noVerdict": (
+            f"the capture has {len(profile.timeline)} snapshot"
+            f"{'' if len(profile.timeline) == 1 else 's'}; a growth verdict needs at least "
+            f"{MIN_POINTS} ('leaktrace run --interval SECONDS' takes them)"
+        ),
+    }
+
+
+def _retention_panels(capture: Capture) -> dict[str, list[Any]]:
+    """The leak suspects and the unreachable cycles, as the text report lists them."""
+    retention = capture.retention
+    return {
+        "suspects": [[s.leaked_bytes, str(s.path)] for s in retention.suspects],
+        "cycles": [
+            {
+                "bytes": c.bytes,
+                "objects": c.objects,
+                "clusters": c.clusters,
+                "text": c.around(),
+                "places": [[nbytes, place] for place, nbytes in cycle_places(capture, c)],
+            }
+            for c in retention.cycles
+        ],
     }
 
 

@@ -32,9 +32,11 @@ DEFAULT_SAMPLE_TYPE = "inuse_space"
 # profile.proto field numbers
 _PROFILE_SAMPLE_TYPE = 1
 _PROFILE_SAMPLE = 2
+_PROFILE_MAPPING = 3
 _PROFILE_LOCATION = 4
 _PROFILE_FUNCTION = 5
 _PROFILE_STRING_TABLE = 6
+_PROFILE_TIME_NANOS = 9
 _PROFILE_DURATION_NANOS = 10
 _PROFILE_PERIOD_TYPE = 11
 _PROFILE_PERIOD = 12
@@ -42,7 +44,10 @@ _PROFILE_COMMENT = 13
 _PROFILE_DEFAULT_SAMPLE_TYPE = 14
 _VALUE_TYPE_TYPE, _VALUE_TYPE_UNIT = 1, 2
 _SAMPLE_LOCATION_ID, _SAMPLE_VALUE = 1, 2
-_LOCATION_ID, _LOCATION_LINE = 1, 4
+_LOCATION_ID, _LOCATION_MAPPING_ID, _LOCATION_LINE = 1, 2, 4
+_MAPPING_ID, _MAPPING_FILENAME = 1, 5
+_MAPPING_HAS_FUNCTIONS, _MAPPING_HAS_FILENAMES, _MAPPING_HAS_LINE_NUMBERS = 7, 8, 9
+_MAPPING = 1  # the one mapping: the program, whose frames are already symbolized
 _LINE_FUNCTION_ID, _LINE_LINE = 1, 2
 _FUNCTION_ID, _FUNCTION_NAME, _FUNCTION_FILENAME = 1, 2, 4
 
@@ -93,6 +98,17 @@ class _Strings:
         return i
 
 
+def _mapping(profile: Profile, strings: _Strings) -> bytes:
+    """One mapping for every location: pprof wants a main binary, and with functions,
+    file names and lines marked present it never tries to symbolize addresses."""
+    version = profile.meta.get("python_version", "")
+    name = f"python{'.'.join(version.split('.')[:2])}" if version else "python"
+    msg = _int_field(_MAPPING_ID, _MAPPING) + _int_field(_MAPPING_FILENAME, strings(name))
+    for field in (_MAPPING_HAS_FUNCTIONS, _MAPPING_HAS_FILENAMES, _MAPPING_HAS_LINE_NUMBERS):
+        msg += _int_field(field, 1)
+    return msg
+
+
 def encode_profile(profile: Profile) -> bytes:
     """The uncompressed profile.proto message."""
     strings = _Strings()
@@ -122,7 +138,8 @@ def encode_profile(profile: Profile) -> bytes:
         if lid is None:
             lid = locations[(fid, frame.line)] = len(locations) + 1
             line_msg = _int_field(_LINE_FUNCTION_ID, fid) + _int_field(_LINE_LINE, frame.line)
-            msg = _int_field(_LOCATION_ID, lid) + _bytes_field(_LOCATION_LINE, line_msg)
+            msg = _int_field(_LOCATION_ID, lid) + _int_field(_LOCATION_MAPPING_ID, _MAPPING)
+            msg += _bytes_field(_LOCATION_LINE, line_msg)
             location_msgs.extend(_bytes_field(_PROFILE_LOCATION, msg))
         return lid
 
@@ -164,8 +181,11 @@ def encode_profile(profile: Profile) -> bytes:
         msg += _packed(_SAMPLE_VALUE, values)
         out += _bytes_field(_PROFILE_SAMPLE, msg)
 
+    out += _bytes_field(_PROFILE_MAPPING, _mapping(profile, strings))
     out += location_msgs
     out += function_msgs
+    started = profile.meta.get("start_time_ns", "")
+    out += _int_field(_PROFILE_TIME_NANOS, int(started) if started.isdigit() else 0)
     duration = profile.stats.get("duration_ns", 0)
     out += _int_field(_PROFILE_DURATION_NANOS, duration)
     period_type = _int_field(_VALUE_TYPE_TYPE, strings("space"))

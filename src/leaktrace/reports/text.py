@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ..reading.capture import Capture
 from ..reading.model import Site
 from . import ReportFormat, register
-from .common import display_path, format_bytes, frame_lines, ranked
+from .common import cycle_places, format_bytes, frame_lines, ranked
 
 if TYPE_CHECKING:
     from ..reading.growth import Growth
@@ -18,6 +18,21 @@ def _growth_line(growth: Growth) -> str:
     return f"    growth: {growth.kind.upper()} {rate}, confidence {growth.confidence:.2f}"
 
 
+def _headline(capture: Capture, nsites: int, live: int) -> str:
+    """What the sites hold, and when: at exit, at the detach, or now."""
+    command = capture.meta.get("command", "")
+    held = f"{nsites} allocation sites still hold {format_bytes(live)}"
+    if capture.running:
+        return (
+            f"leaktrace: process {capture.meta.get('pid', '?')} is running: {held} now "
+            f"(snapshot #{capture.final.seq}, {capture.final.time_ns / 1e9:.1f} s after the "
+            f"attach) in {command}"
+        )
+    if capture.attached and capture.complete:
+        return f"leaktrace: {held} when leaktrace detached from {command}"
+    return f"leaktrace: {held} at exit{' of ' + command if command else ''}"
+
+
 def render_text(
     capture: Capture, *, top: int = 10, max_frames: int = 8, include_all: bool = False
 ) -> str:
@@ -25,7 +40,7 @@ def render_text(
     stats = capture.stats
     live = sum(s.bytes for s in sites)
     out = []
-    if not capture.complete:
+    if not capture.complete and not capture.running:
         out.append(
             f"leaktrace: PARTIAL capture: it ends at byte {capture.valid_size} of "
             f"{capture.file_size}; showing its last snapshot (#{capture.final.seq}, taken "
@@ -35,11 +50,7 @@ def render_text(
         out.append(_sampling_line(capture))
     if capture.attached:
         out.append(_ATTACHED_LINE)
-    command = capture.meta.get("command", "")
-    out.append(
-        f"leaktrace: {len(sites)} allocation sites still hold {format_bytes(live)} "
-        f"at exit{' of ' + command if command else ''}"
-    )
+    out.append(_headline(capture, len(sites), live))
     if stats:
         out.append(
             f"  peak tracked heap {format_bytes(stats['peak_bytes'])}; "
@@ -122,17 +133,7 @@ def _cycle_lines(capture: Capture) -> list[str]:
             f"  {format_bytes(cycle.bytes)} in {cycle.objects:,} objects "
             f"({cycle.clusters:,} alike): {cycle.around()}"
         )
-        places: dict[str, int] = {}
-        for node, nbytes in cycle.sites:
-            stack, _ = capture.stack(node)
-            where = stack[0] if stack else None
-            place = (
-                f"{display_path(where.file)}:{where.line} in {where.function}"
-                if where
-                else "<no Python frame>"
-            )
-            places[place] = places.get(place, 0) + nbytes
-        for place, nbytes in sorted(places.items(), key=lambda item: -item[1]):
+        for place, nbytes in cycle_places(capture, cycle):
             lines.append(f"    {format_bytes(nbytes)} allocated at {place}")
     return lines
 

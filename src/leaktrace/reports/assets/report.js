@@ -32,11 +32,19 @@
     return node;
   }
 
+  // As the text report writes sizes (binary units: 1 KiB = 1024 bytes), digit for
+  // digit: Python rounds an exact tie (1.25 KiB) to even where toFixed rounds it up.
   function fmtBytes(n) {
-    var units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    var i = 0, v = Math.abs(n);
-    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    var s = i === 0 ? String(Math.round(v)) : v.toFixed(1);
+    var units = ["B", "KiB", "MiB", "GiB"];
+    var x = Math.abs(n), i = 0;
+    while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+    var digits = i === 0 ? 0 : 1, halves = x * (i === 0 ? 2 : 4), s;
+    if (Number.isInteger(halves) && halves % 2 === 1) {  // exactly halfway in the last digit
+      var t = Math.floor(x * Math.pow(10, digits));
+      s = ((t % 2 ? t + 1 : t) / Math.pow(10, digits)).toFixed(digits);
+    } else {
+      s = x.toFixed(digits);
+    }
     return (n < 0 ? "-" : "") + s + " " + units[i];
   }
 
@@ -110,6 +118,37 @@
       frameWhere(fid).toLowerCase().indexOf(q) >= 0;
   }
 
+  // ---- the verdict: what the growth analysis concluded, before anything else ----
+
+  function verdict() {
+    var box = el("div", { id: "lt-verdict", cls: "lt-verdict" });
+    var counts = {}, order = [], top = null;
+    D.sites.forEach(function (x) {
+      if (!x.growth) return;
+      var k = x.growth["class"];
+      if (!(k in counts)) { counts[k] = 0; order.push(k); }
+      counts[k]++;
+      if (top === null && k === D.leakingClass) top = x;
+    });
+    if (!order.length) {
+      box.classList.add("lt-verdict-none");
+      box.appendChild(el("b", { text: "No growth verdict" }));
+      box.appendChild(document.createTextNode(" " + D.noVerdict));
+      return box;
+    }
+    var summary = order.map(function (k) { return counts[k] + " " + k; }).join(", ");
+    if (top) {
+      box.classList.add("lt-verdict-leaking");
+      box.appendChild(el("b", { text: counts[D.leakingClass] + " " + D.leakingClass + " site" + (counts[D.leakingClass] === 1 ? "" : "s") }));
+      box.appendChild(document.createTextNode(" over " + D.summary.snapshots + " snapshots (" + summary + "). Fastest: " +
+        siteName(top) + " at " + siteWhere(top) + ", " + growthText(top.growth) + "."));
+    } else {
+      box.appendChild(el("b", { text: "No site is " + D.leakingClass }));
+      box.appendChild(document.createTextNode(" over " + D.summary.snapshots + " snapshots (" + summary + ")."));
+    }
+    return box;
+  }
+
   // ---- page skeleton ----
 
   var app = document.getElementById("app");
@@ -117,6 +156,7 @@
   app.appendChild(el("h1", { text: "leaktrace report" }));
   app.appendChild(el("p", { cls: "lt-sub", text: D.command || D.capture }));
   if (D.partial) app.appendChild(el("div", { cls: "lt-banner", id: "lt-partial", text: D.partial.charAt(0).toUpperCase() + D.partial.slice(1) }));
+  app.appendChild(verdict());
 
   function card(value, label) { return el("div", { cls: "lt-card" }, [el("b", { text: value }), el("span", { text: label })]); }
   app.appendChild(el("div", { cls: "lt-cards" }, [
@@ -256,44 +296,45 @@
   // ---- leak sites ----
 
   app.appendChild(el("h2", { text: "Leak sites (alive at the last snapshot)" }));
-  var hasGrowth = D.sites.some(function (x) { return x.growth !== undefined && x.growth !== null; });
+  var hasGrowth = D.sites.some(function (x) { return !!x.growth; });
   var hasRetention = D.sites.some(function (x) { return x.retention && x.retention.length; });
 
-  // growth comes from the JSON report (docs/json-schema.md): a number, or an
-  // object with a class and a rate; shown as it comes, sorted by its rate.
-  var RATE_KEYS = ["bytes_per_iteration", "bytes_per_second", "rate", "slope", "bytes_per_snapshot"];
-  var CLASS_KEYS = ["class", "classification", "verdict", "status", "kind"];
-  function growthRate(g) {
-    if (typeof g === "number") return g;
-    if (g && typeof g === "object") {
-      for (var k = 0; k < RATE_KEYS.length; k++) if (typeof g[RATE_KEYS[k]] === "number") return g[RATE_KEYS[k]];
-    }
-    return -Infinity;
-  }
+  // growth is the JSON report's (docs/json-schema.md): a class, a rate per unit and
+  // the site's live bytes at each snapshot (series); shown whatever the class is.
+  function growthRate(g) { return g && typeof g.rate === "number" ? g.rate : -Infinity; }
   function growthText(g) {
-    if (g === undefined || g === null) return "";
-    if (typeof g === "number") return fmtBytes(g);
-    if (typeof g !== "object") return String(g);
-    var parts = [];
-    CLASS_KEYS.forEach(function (k) { if (typeof g[k] === "string" && !parts.length) parts.push(g[k]); });
-    RATE_KEYS.forEach(function (k) {
-      if (typeof g[k] === "number") parts.push((g[k] >= 0 ? "+" : "") + fmtBytes(g[k]) + "/" + k.replace(/^bytes_per_/, ""));
+    if (!g) return "";
+    return g["class"] + " " + (g.rate >= 0 ? "+" : "-") + fmtBytes(Math.abs(g.rate)) + "/" + g.unit;
+  }
+  function pathText(p) { return p.text + "  (retains " + fmtBytes(p.retained_bytes) + ")"; }
+  function sparkline(g) {
+    var series = g && g.series;
+    if (!series || !series.length) return null;
+    var w = 80, h = 18, lo = Math.min.apply(null, series), hi = Math.max.apply(null, series);
+    var points = series.map(function (v, k) {
+      var x = series.length > 1 ? k * (w - 2) / (series.length - 1) + 1 : w / 2;
+      var y = hi > lo ? h - 2 - (h - 4) * (v - lo) / (hi - lo) : h / 2;
+      return x.toFixed(1) + "," + y.toFixed(1);
     });
-    return parts.length ? parts.join(" ") : JSON.stringify(g);
+    var root = svg("svg", { "class": "lt-spark lt-spark-" + g["class"], width: w, height: h, "data-points": series.length });
+    root.appendChild(svg("polyline", { points: points.join(" ") }));
+    root.appendChild(svg("title", {}, "live bytes at each of " + series.length + " snapshots: " + fmtBytes(series[0]) + " to " + fmtBytes(series[series.length - 1])));
+    return root;
   }
-  function pathText(p) {
-    if (typeof p === "string") return p;
-    if (Array.isArray(p)) return p.map(pathText).join(" \u2192 ");
-    if (p && typeof p === "object") {
-      var edges = p.path || p.edges || p.chain;
-      var text = edges ? pathText(edges) : (p.label || p.name || p.edge || JSON.stringify(p));
-      var retained = p.retained_bytes !== undefined ? p.retained_bytes : p.bytes;
-      return typeof retained === "number" && edges ? text + "  (retains " + fmtBytes(retained) + ")" : text;
-    }
-    return String(p);
+  // The innermost frame, and for a stack that starts in C the Python line that called it.
+  function firstPython(x) {
+    for (var k = 0; k < x.stack.length; k++) if (frameKind(x.stack[k]) === KIND_PYTHON) return x.stack[k];
+    return -1;
   }
-  function siteWhere(x) { return x.stack.length ? frameWhere(x.stack[0]) : ""; }
-  function siteName(x) { return x.stack.length ? frameName(x.stack[0]) : "<no Python frame>"; }
+  function siteWhere(x) {
+    if (!x.stack.length) return "";
+    var fid = frameKind(x.stack[0]) === KIND_NATIVE ? firstPython(x) : x.stack[0];
+    return fid < 0 ? frameWhere(x.stack[0]) : frameWhere(fid);
+  }
+  function siteName(x) {
+    if (!x.stack.length) return "<no Python frame>";
+    return frameName(x.stack[0]) + (frameKind(x.stack[0]) === KIND_NATIVE ? " [native]" : "");
+  }
 
   var columns = [
     { key: "rank", label: "#", num: true, value: function (x) { return x.rank; }, text: String },
@@ -302,7 +343,10 @@
     { key: "allocated_bytes", label: "allocated", num: true, value: function (x) { return x.allocated_bytes; }, text: fmtBytes },
     { key: "allocations", label: "allocations", num: true, value: function (x) { return x.allocations; }, text: fmtInt },
   ];
-  if (hasGrowth) columns.push({ key: "growth", label: "growth", num: true, value: function (x) { return growthRate(x.growth); }, text: function (v, x) { return growthText(x.growth); } });
+  if (hasGrowth) {
+    columns.push({ key: "growth", label: "growth", num: true, value: function (x) { return growthRate(x.growth); }, text: function (v, x) { return growthText(x.growth); } });
+    columns.push({ key: "trend", label: "trend", value: function (x) { return growthRate(x.growth); }, text: function () { return ""; }, node: function (x) { return sparkline(x.growth); } });
+  }
   columns.push({ key: "function", label: "function", value: siteName, text: String });
   columns.push({ key: "where", label: "where", value: siteWhere, text: String });
 
@@ -353,7 +397,10 @@
     rows.forEach(function (x) {
       var tr = el("tr", { cls: "lt-site-row", "data-rank": x.rank });
       columns.forEach(function (c) {
-        tr.appendChild(el("td", { cls: c.num ? "lt-num" : "", text: c.text(c.value(x), x) }));
+        var td = el("td", { cls: c.num ? "lt-num" : "", text: c.text(c.value(x), x) });
+        var extra = c.node && c.node(x);
+        if (extra) td.appendChild(extra);
+        tr.appendChild(td);
       });
       tr.addEventListener("click", function () {
         var next = tr.nextSibling;
@@ -367,6 +414,25 @@
   if (D.sitesOmitted) app.appendChild(el("p", { cls: "lt-sub", text: fmtInt(D.sitesOmitted) + " smaller sites are not listed (the JSON report has them all)." }));
   if (hasRetention) app.appendChild(el("p", { cls: "lt-sub", text: "Click a row for its stack and what holds it." }));
   else app.appendChild(el("p", { cls: "lt-sub", text: "Click a row for its stack." }));
+
+  // ---- leak suspects and cyclic garbage (the text report's last sections) ----
+
+  if (D.suspects.length) {
+    app.appendChild(el("h2", { text: "Leak suspects (objects retaining the most of the memory above)" }));
+    app.appendChild(el("ul", { cls: "lt-list", id: "lt-suspects" }, D.suspects.map(function (p) {
+      return el("li", { text: fmtBytes(p[0]) + " retained by " + p[1] });
+    })));
+  }
+  if (D.cycles.length) {
+    app.appendChild(el("h2", { text: "Unreachable cyclic garbage (no root reaches it; alive only because the collector has not freed it)" }));
+    app.appendChild(el("ul", { cls: "lt-list", id: "lt-cycles" }, D.cycles.map(function (c) {
+      var li = el("li", { cls: "lt-cycle", text: fmtBytes(c.bytes) + " in " + fmtInt(c.objects) + " objects (" + fmtInt(c.clusters) + " alike): " + c.text });
+      li.appendChild(el("ul", {}, c.places.map(function (p) {
+        return el("li", { cls: "lt-loc", text: fmtBytes(p[0]) + " allocated at " + p[1] });
+      })));
+      return li;
+    })));
+  }
 
   // ---- timeline ----
 
