@@ -40,6 +40,11 @@
  * objects and slots is guarded by PATCH_LOCK (a pthread mutex, never taken on
  * an allocation path). Lock order: PATCH_LOCK, then the loader's lock.
  *
+ * The units: lt_native.c (which slots get which hook, what was patched,
+ * install/uninstall), lt_elf.c (reading an object's relocations, writing a
+ * slot), lt_native_hooks.c (the allocation hooks and the real functions) and
+ * lt_native_dl.c (the loader hooks).
+ *
  * Signals and fork. The allocation hooks take no lock of their own: they set
  * the tracker's thread-local re-entry guard before anything else, so a signal
  * handler that allocates while a hook runs on the same thread passes straight
@@ -67,5 +72,13 @@ int lt_native_is_installed(void);
 size_t lt_native_patches(uintptr_t *slots, uintptr_t *originals, size_t max);
 /* The address our hook for a symbol puts in a slot (0 when not hooked). */
 uintptr_t lt_native_hook_address(const char *symbol);
+
+/* For the loader hooks (lt_native_dl.c), from any thread. Patches the
+ * objects loaded since the last scan and forgets the ones unloaded; takes
+ * PATCH_LOCK. Does nothing when not installed. */
+void lt_native_refresh(void);
+/* The hook to hand out in place of function when it is a real allocator
+ * function and the hooks are installed; function itself otherwise. No lock. */
+void *lt_native_replacement(void *function);
 
 #endif /* LT_NATIVE_H */
