@@ -150,13 +150,46 @@ visit_symbol_slot(const lt_elf_object *o, const ElfW(Rela) * rel, int restore, i
     return patch_slot(o, slot, current, (uintptr_t)h->hook);
 }
 
+/* A data slot (R_X86_64_64, GLOB_DAT, RELATIVE) holding the address of a
+ * real allocator function: a function pointer initialised in data (libxml2's
+ * xmlMalloc = malloc, an allocator table), whatever symbol it was resolved
+ * through. Recognized by value, so aliases and addends are covered; slots
+ * outside writable or RELRO pages (text relocations) are left alone. */
+static int
+visit_data_slot(const lt_elf_object *o, const ElfW(Rela) * rel, int restore)
+{
+    unsigned type = ELF64_R_TYPE(rel->r_info);
+    if (type != R_X86_64_64 && type != R_X86_64_GLOB_DAT && type != R_X86_64_RELATIVE) {
+        return 0;
+    }
+    uintptr_t slot = lt_elf_slot(o, rel);
+    if (!lt_elf_slot_writable(o, slot)) {
+        return 0;
+    }
+    uintptr_t current = __atomic_load_n((uintptr_t *)slot, __ATOMIC_ACQUIRE);
+    if (restore) {
+        const lt_hooked *h = lt_native_allocator_hooked_by(current);
+        if (h) {
+            const lt_patch *p = find_patch(slot);
+            return lt_elf_write_slot(o, slot, p ? p->original : (uintptr_t)*h->real);
+        }
+        return 0;
+    }
+    const lt_hooked *h = lt_native_allocator_at(current);
+    return h ? patch_slot(o, slot, current, (uintptr_t)h->hook) : 0;
+}
+
 static int
 patch_relocations(const lt_elf_object *o, const ElfW(Rela) * table, size_t count, int restore,
                   int loader_only)
 {
     int result = 0;
     for (size_t i = 0; i < count; i++) {
-        if (visit_symbol_slot(o, &table[i], restore, loader_only) < 0) {
+        int r = visit_symbol_slot(o, &table[i], restore, loader_only);
+        if (r == 0 && !loader_only) {
+            r = visit_data_slot(o, &table[i], restore);
+        }
+        if (r < 0) {
             result = -1;
         }
     }

@@ -5,7 +5,10 @@
  * PLT relocations (R_X86_64_JUMP_SLOT) and data relocations
  * (R_X86_64_GLOB_DAT), points the slots of malloc, calloc, realloc,
  * reallocarray, free, free_sized, posix_memalign, aligned_alloc, memalign,
- * valloc, pvalloc, mmap, mmap64 and munmap at leaktrace's hooks. The hooks
+ * valloc, pvalloc, mmap, mmap64 and munmap at leaktrace's hooks. Data words
+ * that relocations (R_X86_64_64, GLOB_DAT, RELATIVE) filled with the address
+ * of one of these functions - function pointers initialised in data, such as
+ * libxml2's xmlMalloc - are pointed at the hooks too. The hooks
  * call the global definition (what dlsym(RTLD_DEFAULT) finds) and report to
  * the tracker (lt_tracker_native_*). Slots of dlopen, dlmopen, dlclose and
  * dlsym are hooked as well: objects loaded later are patched as soon as their

@@ -274,6 +274,17 @@ lt_native_allocator_at(uintptr_t fn)
     return NULL;
 }
 
+const lt_hooked *
+lt_native_allocator_hooked_by(uintptr_t hook)
+{
+    for (size_t i = 0; hook && i < NHOOKED && hooked[i].kind == LT_HOOK_ALLOCATOR; i++) {
+        if (hook == (uintptr_t)hooked[i].hook) {
+            return &hooked[i];
+        }
+    }
+    return NULL;
+}
+
 int
 lt_native_find_real(void)
 {

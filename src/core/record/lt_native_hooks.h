@@ -71,4 +71,7 @@ const lt_hooked *lt_native_find_hooked(const char *name);
 /* The allocator entry whose real function is at address fn, or NULL. */
 const lt_hooked *lt_native_allocator_at(uintptr_t fn);
 
+/* The allocator entry whose hook is at address hook, or NULL. */
+const lt_hooked *lt_native_allocator_hooked_by(uintptr_t hook);
+
 #endif /* LT_NATIVE_HOOKS_H */
