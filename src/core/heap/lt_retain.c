@@ -226,7 +226,7 @@ lt_retain_build(lt_retain *r, int caller_frames, PyObject *ignore)
     uint64_t start = lt_retain_now_ns();
     if (lt_graph_begin(&r->graph) < 0 || add_module_roots(r) < 0 ||
         add_thread_roots(r, caller_frames) < 0 || lt_graph_finish(&r->graph) < 0 ||
-        add_class_roots(r) < 0) {
+        add_class_roots(r) < 0 || lt_owners_find(&r->owners, &r->graph) < 0) {
         return -1;
     }
     uint32_t ignored = ignore ? lt_graph_find(&r->graph, ignore) : LT_GRAPH_NONE;
@@ -254,6 +254,7 @@ lt_retain_destroy(lt_retain *r)
     lt_graph_free(g, r->idom, (n + 1) * sizeof(uint32_t));
     lt_graph_free(g, r->postorder, n * sizeof(uint32_t) + 1);
     lt_graph_free(g, r->retained, (n + 1) * sizeof(uint64_t));
+    lt_owners_destroy(&r->owners, g);
     lt_graph_destroy(g);
     memset(r, 0, sizeof(*r));
 }

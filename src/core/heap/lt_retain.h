@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "heap/lt_graph.h"
+#include "heap/lt_owners.h"
 #include "heap/lt_path.h"
 
 typedef struct {
@@ -65,6 +66,7 @@ typedef struct {
     uint32_t *postorder; /* [count] */
     uint64_t *retained;  /* [count] */
     uint64_t duration_ns;
+    lt_owners owners; /* native blocks and their owners (lt_owners.h) */
 } lt_retain;
 
 /* Builds the graph, finds the roots and runs the search. caller_frames: how

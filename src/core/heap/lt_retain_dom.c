@@ -117,7 +117,7 @@ lt_retain_dominators(lt_retain *r)
         }
     }
     for (size_t i = 0; i < n; i++) {
-        r->retained[i] = g->sizes[i];
+        r->retained[i] = g->sizes[i] + (r->owners.native ? r->owners.native[i] : 0);
     }
     for (size_t i = 0; i < n; i++) {
         uint32_t u = r->postorder[i];

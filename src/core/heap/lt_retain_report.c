@@ -16,7 +16,8 @@ typedef struct {
     uint64_t bytes;
     uint32_t samples[8];
     int nsamples;
-    int owners_only; /* set after the first pass when the site has no object */
+    int owners_only;  /* set after the first pass when the site has no object */
+    uint64_t unowned; /* bytes of the site's native blocks that no object owns */
 } site_pick;
 
 /* Keeps the sample objects of a site with the largest retained sizes,
@@ -25,6 +26,11 @@ static void
 offer_sample(const lt_retain *r, site_pick *pick, int per_site, uint32_t node)
 {
     int k;
+    for (k = 0; k < pick->nsamples; k++) {
+        if (pick->samples[k] == node) {
+            return; /* the owner of several native blocks of the site */
+        }
+    }
     if (pick->nsamples < per_site) {
         k = pick->nsamples++;
     }
@@ -69,6 +75,13 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
             bytes[s] += g->sizes[i];
         }
     }
+    /* Native blocks count at their own site, owned or not. */
+    const lt_owners *own = &r->owners;
+    for (uint32_t k = 0; k < own->nblocks; k++) {
+        if (own->blocks[k].site < nsites) {
+            bytes[own->blocks[k].site] += own->blocks[k].size;
+        }
+    }
     /* The sites holding the most bytes of objects, leaving out the import
      * machinery's (as the report does). */
     int npicks = 0;
@@ -92,7 +105,7 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
         else {
             continue;
         }
-        picks[k] = (site_pick){s, bytes[s], {0}, 0, 0};
+        picks[k] = (site_pick){s, bytes[s], {0}, 0, 0, 0};
         for (; k > 0 && picks[k - 1].bytes < picks[k].bytes; k--) {
             site_pick t = picks[k];
             picks[k] = picks[k - 1];
@@ -119,7 +132,29 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
             offer_sample(r, &picks[slot[b]], per_site, i);
         }
     }
+    /* A site of native blocks is represented by their owners; what no object
+     * owns is reported as such. */
+    for (uint32_t k = 0; k < own->nblocks; k++) {
+        const lt_native_block *nb = &own->blocks[k];
+        if (nb->site >= nsites || slot[nb->site] == LT_GRAPH_NONE) {
+            continue;
+        }
+        if (nb->owner != LT_GRAPH_NONE) {
+            offer_sample(r, &picks[slot[nb->site]], per_site, nb->owner);
+        }
+        else {
+            picks[slot[nb->site]].unowned += nb->size;
+        }
+    }
     for (int k = 0; k < npicks; k++) {
+        if (picks[k].unowned && picks[k].nsamples < per_site) {
+            lt_bytes_varint(&b, LT_RET_SITE);
+            lt_bytes_varint(&b, picks[k].site);
+            lt_retain_encode_unowned(&b, picks[k].unowned);
+            if (lt_retain_emit(em, &b) < 0) {
+                goto done;
+            }
+        }
         for (int j = 0; j < picks[k].nsamples; j++) {
             lt_bytes_varint(&b, LT_RET_SITE);
             lt_bytes_varint(&b, picks[k].site);
@@ -162,6 +197,12 @@ report_suspects(lt_retain *r, const uint8_t *site_kind, uint32_t nsites, lt_reta
     for (uint32_t i = 0; i < g->count; i++) {
         uint32_t s = g->sites[i];
         r->retained[i] = s < nsites && site_kind[s] == 1 ? g->sizes[i] : 0;
+    }
+    for (uint32_t k = 0; k < r->owners.nblocks; k++) {
+        const lt_native_block *nb = &r->owners.blocks[k];
+        if (nb->owner != LT_GRAPH_NONE && nb->site < nsites && site_kind[nb->site] == 1) {
+            r->retained[nb->owner] += nb->size;
+        }
     }
     for (uint32_t i = 0; i < g->count; i++) {
         uint32_t u = r->postorder[i];
@@ -226,7 +267,7 @@ report_summary(lt_retain *r, lt_retain_emitter *em)
         int k = (g->flags[u] & (FROM_ROOT | FROM_CALLER)) ? LT_RSUM_ROOT_BYTES
                 : (g->flags[u] & FROM_EXTERNAL)           ? LT_RSUM_EXTERNAL_BYTES
                                                           : LT_RSUM_GARBAGE_BYTES;
-        fields[k] += g->sizes[u];
+        fields[k] += g->sizes[u] + (r->owners.native ? r->owners.native[u] : 0);
     }
     fields[LT_RSUM_OBJECTS] = g->count;
     fields[LT_RSUM_EDGES] = g->nedges;

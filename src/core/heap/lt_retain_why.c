@@ -212,3 +212,16 @@ lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out)
     }
     return npaths;
 }
+
+void
+lt_retain_encode_unowned(lt_bytes *out, uint64_t bytes)
+{
+    static const char root[] = "native code, no Python object points to it";
+    static const char target[] = "native memory";
+    lt_bytes_varint(out, LT_ROOT_EXTERNAL);
+    lt_bytes_str(out, root, sizeof(root) - 1);
+    lt_bytes_str(out, target, sizeof(target) - 1);
+    lt_bytes_varint(out, bytes);
+    lt_bytes_varint(out, bytes);
+    lt_bytes_varint(out, 0);
+}

@@ -18,4 +18,8 @@ int lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out);
  * Returns 0 or -1. */
 int lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out);
 
+/* Encodes the path of native memory that no Python object owns
+ * (lt_owners.h): held from outside, by native code, with no reference. */
+void lt_retain_encode_unowned(lt_bytes *out, uint64_t bytes);
+
 #endif /* LT_RETAIN_WHY_H */
