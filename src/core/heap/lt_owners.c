@@ -217,6 +217,11 @@ lt_owners_find(lt_owners *o, lt_graph *g)
             continue;
         }
         size_t size = (size_t)type->tp_basicsize;
+        if (PyType_Check(op) && !(((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            /* A static type is a PyTypeObject, not the heap type its
+             * metatype's size describes: what follows it is other data. */
+            size = sizeof(PyTypeObject);
+        }
         if (size > LT_OWNERS_MAX_OBJECT_BYTES) {
             size = LT_OWNERS_MAX_OBJECT_BYTES;
         }
