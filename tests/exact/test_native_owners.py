@@ -9,7 +9,6 @@ the orphan as owned by no object.
 
 from __future__ import annotations
 
-
 import pytest
 from ltx_support import marker_lines, sites_at
 
