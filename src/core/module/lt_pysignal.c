@@ -1,8 +1,5 @@
 /* lt_pysignal.c - see lt_pysignal.h. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* SIGEV_THREAD_ID, gettid */
-#endif
-#include "module/lt_pysignal.h"
+#include "module/lt_pysignal.h" /* first: Python.h defines _GNU_SOURCE (gettid, SIGEV_THREAD_ID) */
 
 #include <errno.h>
 #include <signal.h>
