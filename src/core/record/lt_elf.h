@@ -58,6 +58,9 @@ const char *lt_elf_symbol_name(const lt_elf_object *o, const ElfW(Rela) * rel);
 /* Whether a store to slot can be made (a writable segment, or RELRO). */
 int lt_elf_slot_writable(const lt_elf_object *o, uintptr_t slot);
 
+/* The word in slot (an acquire load). */
+uintptr_t lt_elf_read_slot(uintptr_t slot);
+
 /* Writes value to slot (see above). Returns 0, or -1 when the slot is not
  * writable or mprotect failed (nothing written). */
 int lt_elf_write_slot(const lt_elf_object *o, uintptr_t slot, uintptr_t value);

@@ -133,7 +133,7 @@ visit_symbol_slot(const lt_elf_object *o, const ElfW(Rela) * rel, int restore, i
         return 0;
     }
     uintptr_t slot = lt_elf_slot(o, rel);
-    uintptr_t current = __atomic_load_n((uintptr_t *)slot, __ATOMIC_ACQUIRE);
+    uintptr_t current = lt_elf_read_slot(slot);
     if (restore) {
         if (current == (uintptr_t)h->hook) {
             const lt_patch *p = find_patch(slot);
@@ -166,7 +166,7 @@ visit_data_slot(const lt_elf_object *o, const ElfW(Rela) * rel, int restore)
     if (!lt_elf_slot_writable(o, slot)) {
         return 0;
     }
-    uintptr_t current = __atomic_load_n((uintptr_t *)slot, __ATOMIC_ACQUIRE);
+    uintptr_t current = lt_elf_read_slot(slot);
     if (restore) {
         const lt_hooked *h = lt_native_allocator_hooked_by(current);
         if (h) {
