@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn, Protocol
+from collections.abc import Callable
+from typing import BinaryIO, NoReturn, Protocol
 
 from ..reading.capture import Capture, CaptureError
 
@@ -69,6 +70,20 @@ def write_output(text: str | bytes, path: str | None) -> None:
         else:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+def stream_output(write: Callable[[BinaryIO], None], path: str | None) -> None:
+    """Like write_output, for a report that writes itself in pieces (UTF-8 text)."""
+    if path is None or path == "-":
+        sys.stdout.flush()
+        write(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(path, "wb") as f:
+            write(f)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 

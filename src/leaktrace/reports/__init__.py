@@ -18,7 +18,7 @@ import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 if TYPE_CHECKING:
     from ..reading import Capture, Profile
@@ -35,6 +35,10 @@ class ReportFormat:
     # profile formats: render(profile) -> str or bytes
     render: Callable[..., str | bytes]
     binary: bool = False  # not text: refused on a terminal
+    # capture formats whose text can be written in pieces, never whole in memory:
+    # stream(capture, *, top, include_all) does the reading and returns a function that
+    # writes what render would return (as UTF-8) to a binary file
+    stream: Callable[..., Callable[[BinaryIO], None]] | None = None
 
 
 _registry: dict[str, ReportFormat] = {}
@@ -86,6 +90,19 @@ def render(capture: Capture, fmt: str, *, top: int = 10, include_all: bool = Fal
     return text
 
 
+def streamer(
+    capture: Capture, fmt: str, *, top: int = 10, include_all: bool = False
+) -> Callable[[BinaryIO], None] | None:
+    """For a format that streams: the function that writes the report of a capture to a
+    binary file (the capture read already); None for the others."""
+    report = get(fmt)
+    if report.source != "capture":
+        raise ValueError(f"{fmt} is rendered from a whole capture file: use export()")
+    if report.stream is None:
+        return None
+    return report.stream(capture, top=top, include_all=include_all)
+
+
 def render_profile(profile: Profile, fmt: str) -> bytes:
     """A profile format, encoded (text as UTF-8)."""
     report = get(fmt)
@@ -105,4 +122,13 @@ def export(
     return profile, render_profile(profile, fmt)
 
 
-__all__ = ["ReportFormat", "export", "get", "names", "register", "render", "render_profile"]
+__all__ = [
+    "ReportFormat",
+    "export",
+    "get",
+    "names",
+    "register",
+    "render",
+    "render_profile",
+    "streamer",
+]

@@ -1,0 +1,377 @@
+/* lt_pyprofile.c - rank_nodes, pprof_samples and folded: see lt_pyprofile.h. */
+#include "module/lt_pyprofile.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "base/lt_buf.h"
+
+/* profile.proto: Profile.sample (2) and Sample.location_id (1), .value (2),
+ * all length-delimited (wire type 2). */
+#define TAG_PROFILE_SAMPLE ((2 << 3) | 2)
+#define TAG_SAMPLE_LOCATION_ID ((1 << 3) | 2)
+#define TAG_SAMPLE_VALUE ((2 << 3) | 2)
+
+/* The buffers of one call: each is released at the end. */
+#define MAX_VIEWS 8
+typedef struct {
+    Py_buffer views[MAX_VIEWS];
+    int nviews;
+} views_t;
+
+static void
+release_views(views_t *v)
+{
+    while (v->nviews > 0) {
+        PyBuffer_Release(&v->views[--v->nviews]);
+    }
+}
+
+/* A contiguous array of elements of format `code`, at least `count` of them
+ * unless count is (size_t)-1 (then any count, returned in *count_out). */
+static const void *
+get_array(views_t *v, PyObject *obj, char code, size_t count, size_t *count_out,
+          const char *what)
+{
+    Py_buffer *view = &v->views[v->nviews];
+    if (v->nviews == MAX_VIEWS) {
+        PyErr_SetString(PyExc_SystemError, "too many arrays");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    v->nviews++;
+    const char *fmt = view->format ? view->format : "B";
+    if (*fmt == '@' || *fmt == '=') {
+        fmt++;
+    }
+    size_t itemsize = code == 'Q' ? 8 : 4;
+    if (fmt[0] != code || fmt[1] || (size_t)view->itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s must be an array of format '%c'", what, code);
+        return NULL;
+    }
+    size_t n = (size_t)view->len / itemsize;
+    if (count != (size_t)-1 && n < count) {
+        PyErr_Format(PyExc_ValueError, "%s has %zu values, %zu needed", what, n, count);
+        return NULL;
+    }
+    if (count_out) {
+        *count_out = n;
+    }
+    return view->buf;
+}
+
+/* Checks a tree: parent[n] < n below the root, frames in range. */
+static int
+check_tree(const uint32_t *parent, const int32_t *frame, size_t nnodes, size_t nframes)
+{
+    for (size_t n = 0; n < nnodes; n++) {
+        if (n && parent[n] >= n) {
+            PyErr_SetString(PyExc_ValueError, "a tree node's parent must come before it");
+            return -1;
+        }
+        if (n ? frame[n] < 0 || (size_t)frame[n] >= nframes : frame[n] != -1) {
+            PyErr_SetString(PyExc_ValueError, "a tree node's frame is out of range");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+buf_bytes(lt_buf *b)
+{
+    if (b->failed) {
+        return PyErr_NoMemory();
+    }
+    return PyBytes_FromStringAndSize(b->len ? b->data : "", (Py_ssize_t)b->len);
+}
+
+/* ---- rank_nodes ---- */
+
+typedef struct {
+    uint64_t live, peak, alloc;
+    uint32_t node;
+} ranked_t;
+
+static int
+compare_ranked(const void *pa, const void *pb)
+{
+    const ranked_t *a = pa, *b = pb;
+    if (a->live != b->live) {
+        return a->live > b->live ? -1 : 1;
+    }
+    if (a->peak != b->peak) {
+        return a->peak > b->peak ? -1 : 1;
+    }
+    if (a->alloc != b->alloc) {
+        return a->alloc > b->alloc ? -1 : 1;
+    }
+    return (a->node > b->node) - (a->node < b->node);
+}
+
+PyObject *
+lt_py_rank_nodes(PyObject *module, PyObject *args)
+{
+    PyObject *o_live, *o_peak, *o_alloc, *o_alloc_count, *o_peak_count;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOOOO:rank_nodes", &o_live, &o_peak, &o_alloc, &o_alloc_count,
+                          &o_peak_count)) {
+        return NULL;
+    }
+    views_t v = {.nviews = 0};
+    PyObject *result = NULL;
+    ranked_t *rows = NULL;
+    size_t n;
+    const uint64_t *live = get_array(&v, o_live, 'Q', (size_t)-1, &n, "live_bytes");
+    const uint64_t *peak = live ? get_array(&v, o_peak, 'Q', n, NULL, "peak_bytes") : NULL;
+    const uint64_t *alloc = peak ? get_array(&v, o_alloc, 'Q', n, NULL, "alloc_bytes") : NULL;
+    const uint64_t *alloc_count =
+        alloc ? get_array(&v, o_alloc_count, 'Q', n, NULL, "alloc_count") : NULL;
+    const uint64_t *peak_count =
+        alloc_count ? get_array(&v, o_peak_count, 'Q', n, NULL, "peak_count") : NULL;
+    if (!peak_count) {
+        goto done;
+    }
+    if (n > UINT32_MAX || !(rows = malloc((n ? n : 1) * sizeof(ranked_t)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (alloc_count[i] || peak_count[i]) {
+            rows[kept++] = (ranked_t){live[i], peak[i], alloc[i], (uint32_t)i};
+        }
+    }
+    qsort(rows, kept, sizeof(ranked_t), compare_ranked);
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(kept * sizeof(uint32_t)));
+    if (result) {
+        uint32_t *out = (uint32_t *)PyBytes_AS_STRING(result);
+        for (size_t i = 0; i < kept; i++) {
+            out[i] = rows[i].node;
+        }
+    }
+done:
+    free(rows);
+    release_views(&v);
+    return result;
+}
+
+/* ---- pprof_samples ---- */
+
+PyObject *
+lt_py_pprof_samples(PyObject *module, PyObject *args)
+{
+    PyObject *o_order, *o_parent, *o_frame, *o_values[4], *o_frame_location;
+    unsigned int root_location;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOI:pprof_samples", &o_order, &o_parent, &o_frame,
+                          &o_values[0], &o_values[1], &o_values[2], &o_values[3],
+                          &o_frame_location, &root_location)) {
+        return NULL;
+    }
+    views_t v = {.nviews = 0};
+    PyObject *result = NULL;
+    uint32_t *location_id = NULL, *keys = NULL;
+    lt_buf out = {0}, ids = {0}, sample = {0};
+    size_t norder, nnodes, nframes;
+    const uint64_t *values[4] = {NULL};
+    const uint32_t *order = get_array(&v, o_order, 'I', (size_t)-1, &norder, "order");
+    const uint32_t *parent = order ? get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent")
+                                   : NULL;
+    const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
+    const uint32_t *frame_location =
+        frame ? get_array(&v, o_frame_location, 'I', (size_t)-1, &nframes, "frame_location")
+              : NULL;
+    for (int i = 0; frame_location && i < 4; i++) {
+        if (!(values[i] = get_array(&v, o_values[i], 'Q', nnodes, NULL, "values"))) {
+            goto done;
+        }
+    }
+    if (!values[3] || check_tree(parent, frame, nnodes, nframes) < 0) {
+        goto done;
+    }
+    /* Location keys are below nkeys: every frame's, and the root's. */
+    size_t nkeys = (size_t)root_location + 1;
+    for (size_t f = 0; f < nframes; f++) {
+        nkeys = frame_location[f] + (size_t)1 > nkeys ? frame_location[f] + (size_t)1 : nkeys;
+    }
+    location_id = calloc(nkeys, sizeof(uint32_t)); /* 0: no id yet */
+    keys = malloc(nkeys * sizeof(uint32_t));
+    if (!location_id || !keys) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint32_t nlocations = 0;
+    for (size_t i = 0; i < norder; i++) {
+        size_t node = order[i];
+        if (node >= nnodes) {
+            PyErr_SetString(PyExc_ValueError, "order names a node outside the tree");
+            goto done;
+        }
+        if (!values[0][node]) { /* allocated nothing: no sample */
+            continue;
+        }
+        ids.len = 0;
+        size_t n = node;
+        do {
+            uint32_t key = n ? frame_location[frame[n]] : root_location;
+            if (!location_id[key]) {
+                location_id[key] = ++nlocations;
+                keys[nlocations - 1] = key;
+            }
+            lt_buf_varint(&ids, location_id[key]);
+            n = parent[n];
+        } while (n); /* the root's location only for the root's own values */
+        sample.len = 0;
+        lt_buf_byte(&sample, TAG_SAMPLE_LOCATION_ID);
+        lt_buf_varint(&sample, ids.len);
+        lt_buf_append(&sample, ids.data, ids.len);
+        size_t packed = 0;
+        for (int k = 0; k < 4; k++) {
+            packed += lt_buf_varint_size(values[k][node]);
+        }
+        lt_buf_byte(&sample, TAG_SAMPLE_VALUE);
+        lt_buf_varint(&sample, packed);
+        for (int k = 0; k < 4; k++) {
+            lt_buf_varint(&sample, values[k][node]);
+        }
+        lt_buf_byte(&out, TAG_PROFILE_SAMPLE);
+        lt_buf_varint(&out, sample.len);
+        lt_buf_append(&out, sample.data, sample.len);
+    }
+    if (ids.failed || sample.failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    PyObject *samples = buf_bytes(&out);
+    PyObject *order_bytes = samples ? PyBytes_FromStringAndSize(
+                                          nlocations ? (const char *)keys : "",
+                                          (Py_ssize_t)(nlocations * sizeof(uint32_t)))
+                                    : NULL;
+    if (order_bytes) {
+        result = PyTuple_Pack(2, samples, order_bytes);
+    }
+    Py_XDECREF(samples);
+    Py_XDECREF(order_bytes);
+done:
+    free(location_id);
+    free(keys);
+    lt_buf_free(&out);
+    lt_buf_free(&ids);
+    lt_buf_free(&sample);
+    release_views(&v);
+    return result;
+}
+
+/* ---- folded ---- */
+
+typedef struct {
+    uint64_t value;
+    const char *text; /* the stack's text, len bytes */
+    size_t offset, len;
+    uint32_t node;
+} line_t;
+
+static int
+compare_lines(const void *pa, const void *pb)
+{
+    const line_t *a = pa, *b = pb;
+    if (a->value != b->value) {
+        return a->value > b->value ? -1 : 1;
+    }
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->text, b->text, n);
+    if (c || a->len != b->len) {
+        return c ? c : a->len < b->len ? -1 : 1;
+    }
+    return (a->node > b->node) - (a->node < b->node);
+}
+
+PyObject *
+lt_py_folded(PyObject *module, PyObject *args)
+{
+    PyObject *o_parent, *o_frame, *o_live, *o_labels;
+    const char *root_label;
+    Py_ssize_t root_len;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOOOs#:folded", &o_parent, &o_frame, &o_live, &o_labels,
+                          &root_label, &root_len)) {
+        return NULL;
+    }
+    views_t v = {.nviews = 0};
+    PyObject *result = NULL, *labels = NULL;
+    line_t *lines = NULL;
+    uint32_t *path = NULL;
+    lt_buf text = {0}, out = {0};
+    size_t nnodes;
+    const uint32_t *parent = get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent");
+    const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
+    const uint64_t *live = frame ? get_array(&v, o_live, 'Q', nnodes, NULL, "live_bytes") : NULL;
+    if (!live || !(labels = PySequence_Fast(o_labels, "labels must be a sequence"))) {
+        goto done;
+    }
+    size_t nlabels = (size_t)PySequence_Fast_GET_SIZE(labels);
+    for (size_t i = 0; i < nlabels; i++) {
+        if (!PyBytes_Check(PySequence_Fast_GET_ITEM(labels, (Py_ssize_t)i))) {
+            PyErr_SetString(PyExc_TypeError, "labels must be bytes");
+            goto done;
+        }
+    }
+    if (check_tree(parent, frame, nnodes, nlabels) < 0) {
+        goto done;
+    }
+    lines = malloc((nnodes ? nnodes : 1) * sizeof(line_t));
+    path = malloc((nnodes ? nnodes : 1) * sizeof(uint32_t));
+    if (!lines || !path) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    size_t nlines = 0;
+    for (size_t node = 0; node < nnodes; node++) {
+        if (!live[node]) {
+            continue;
+        }
+        line_t *line = &lines[nlines++];
+        *line = (line_t){.value = live[node], .offset = text.len, .node = (uint32_t)node};
+        size_t depth = 0;
+        for (size_t n = node; n; n = parent[n]) {
+            path[depth++] = (uint32_t)n;
+        }
+        if (!depth) {
+            lt_buf_append(&text, root_label, (size_t)root_len);
+        }
+        while (depth) { /* outermost first */
+            PyObject *label = PySequence_Fast_GET_ITEM(labels, frame[path[--depth]]);
+            lt_buf_append(&text, PyBytes_AS_STRING(label), (size_t)PyBytes_GET_SIZE(label));
+            if (depth) {
+                lt_buf_byte(&text, ';');
+            }
+        }
+        line->len = text.len - line->offset;
+    }
+    if (text.failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = 0; i < nlines; i++) {
+        lines[i].text = text.data + lines[i].offset;
+    }
+    qsort(lines, nlines, sizeof(line_t), compare_lines);
+    for (size_t i = 0; i < nlines; i++) {
+        lt_buf_append(&out, lines[i].text, lines[i].len);
+        lt_buf_byte(&out, ' ');
+        lt_buf_u64(&out, lines[i].value);
+        lt_buf_byte(&out, '\n');
+    }
+    result = buf_bytes(&out);
+done:
+    free(lines);
+    free(path);
+    lt_buf_free(&text);
+    lt_buf_free(&out);
+    Py_XDECREF(labels);
+    release_views(&v);
+    return result;
+}

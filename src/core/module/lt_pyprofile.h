@@ -1,0 +1,40 @@
+/* lt_pyprofile.h - the profile-shaped reports' big arrays, written in C.
+ *
+ * A profile (reading/profile.py) is the tree of trimmed stacks with each
+ * node's own values; pprof, folded stacks, speedscope and HTML walk it once
+ * per node, which for a few hundred thousand stacks is most of a report's
+ * time in Python. These calls do the per-node work and leave the per-frame
+ * work (a few thousand distinct frames at most) to Python:
+ *
+ * - rank_nodes(live_bytes, peak_bytes, alloc_bytes, alloc_count,
+ *   peak_count) -> bytes of uint32: the nodes that allocated or were alive
+ *   at the peak, by leaked, then peak, then allocated bytes, descending,
+ *   ties by node (Profile.nodes_by_size);
+ * - pprof_samples(order, parent, frame, alloc_count, alloc_bytes,
+ *   live_count, live_bytes, frame_location, root_location) -> (samples,
+ *   locations): the encoded Sample messages (field 2 of profile.proto) of
+ *   the nodes of `order` that allocated, with location ids numbered from 1
+ *   as the samples first meet them, innermost frame first; and the bytes of
+ *   a uint32 array of the location keys in the order of their ids;
+ * - folded(parent, frame, live_bytes, labels, root_label) -> bytes: one
+ *   line "outermost;...;innermost VALUE\n" per node that leaked, by value
+ *   descending, then by the stack's text (UTF-8 bytes compare as str).
+ *
+ * Trees are arrays by node: parent ('I', parent < node), frame ('i', -1 for
+ * the root), values 'Q'. frame_location ('I') maps a frame to its location
+ * key (frames equal in function, file and line share one). Runs with the
+ * GIL held; on failure NULL with an exception.
+ */
+#ifndef LT_PYPROFILE_H
+#define LT_PYPROFILE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+PyObject *lt_py_rank_nodes(PyObject *module, PyObject *args);
+
+PyObject *lt_py_pprof_samples(PyObject *module, PyObject *args);
+
+PyObject *lt_py_folded(PyObject *module, PyObject *args);
+
+#endif /* LT_PYPROFILE_H */
