@@ -145,6 +145,12 @@ static PyMethodDef core_methods[] = {
     {"folded", lt_py_folded, METH_VARARGS,
      "folded(parent, frame, live_bytes, labels, root_label)\n--\n\n"
      "The folded-stack lines of a profile tree, largest first."},
+    {"speedscope_stacks", lt_py_speedscope_stacks, METH_VARARGS,
+     "speedscope_stacks(order, parent, frame, nframes, weights)\n--\n\n"
+     "The JSON of speedscope's samples and weights of a profile tree, and its frames."},
+    {"prune_tree", lt_py_prune_tree, METH_VARARGS,
+     "prune_tree(parent, live_bytes, peak_bytes)\n--\n\n"
+     "The nodes of a profile tree whose subtree leaked or was alive at the peak."},
     {"call_as_main", lt_py_call_as_main, METH_VARARGS,
      "call_as_main(callable, args)\n--\n\nCall callable(*args) with no Python frame below it, "
      "as the interpreter calls the main program."},

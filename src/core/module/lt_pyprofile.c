@@ -274,6 +274,17 @@ typedef struct {
     uint32_t node;
 } line_t;
 
+static size_t
+digits(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
 static int
 compare_lines(const void *pa, const void *pb)
 {
@@ -304,7 +315,7 @@ lt_py_folded(PyObject *module, PyObject *args)
     PyObject *result = NULL, *labels = NULL;
     line_t *lines = NULL;
     uint32_t *path = NULL;
-    lt_buf text = {0}, out = {0};
+    lt_buf text = {0};
     size_t nnodes;
     const uint32_t *parent = get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent");
     const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
@@ -359,19 +370,246 @@ lt_py_folded(PyObject *module, PyObject *args)
         lines[i].text = text.data + lines[i].offset;
     }
     qsort(lines, nlines, sizeof(line_t), compare_lines);
+    /* Written straight into the bytes object: the text can be tens of megabytes. */
+    size_t total = 0;
     for (size_t i = 0; i < nlines; i++) {
-        lt_buf_append(&out, lines[i].text, lines[i].len);
-        lt_buf_byte(&out, ' ');
-        lt_buf_u64(&out, lines[i].value);
-        lt_buf_byte(&out, '\n');
+        total += lines[i].len + 2 + digits(lines[i].value);
     }
-    result = buf_bytes(&out);
+    if (!(result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total))) {
+        goto done;
+    }
+    char *at = PyBytes_AS_STRING(result);
+    for (size_t i = 0; i < nlines; i++) {
+        memcpy(at, lines[i].text, lines[i].len);
+        at += lines[i].len;
+        *at++ = ' ';
+        size_t n = digits(lines[i].value);
+        for (uint64_t v = lines[i].value, k = n; k--; v /= 10) {
+            at[k] = (char)('0' + v % 10);
+        }
+        at += n;
+        *at++ = '\n';
+    }
 done:
     free(lines);
     free(path);
     lt_buf_free(&text);
-    lt_buf_free(&out);
     Py_XDECREF(labels);
+    release_views(&v);
+    return result;
+}
+
+/* ---- speedscope_stacks ---- */
+
+static PyObject *
+buf_str(lt_buf *b)
+{
+    if (b->failed) {
+        return PyErr_NoMemory();
+    }
+    return PyUnicode_DecodeASCII(b->len ? b->data : "", (Py_ssize_t)b->len, "strict");
+}
+
+PyObject *
+lt_py_speedscope_stacks(PyObject *module, PyObject *args)
+{
+    PyObject *o_order, *o_parent, *o_frame, *o_weights;
+    Py_ssize_t nframes_arg;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOOnO:speedscope_stacks", &o_order, &o_parent, &o_frame,
+                          &nframes_arg, &o_weights)) {
+        return NULL;
+    }
+    if (nframes_arg < 0 || nframes_arg >= INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "nframes out of range");
+        return NULL;
+    }
+    size_t nframes = (size_t)nframes_arg;
+    views_t v = {.nviews = 0};
+    PyObject *result = NULL, *weights = NULL, *texts = NULL;
+    int32_t *index = NULL, *frame_order = NULL;
+    uint32_t *path = NULL;
+    size_t *offsets = NULL;
+    lt_buf stacks = {0}, samples = {0}, values = {0};
+    size_t norder, nnodes;
+    const uint32_t *order = get_array(&v, o_order, 'I', (size_t)-1, &norder, "order");
+    const uint32_t *parent = order ? get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent")
+                                   : NULL;
+    const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
+    if (!frame || !(weights = PySequence_Fast(o_weights, "weights must be a sequence"))) {
+        goto done;
+    }
+    Py_ssize_t nprofiles = PySequence_Fast_GET_SIZE(weights);
+    if (nprofiles > MAX_VIEWS - 3) {
+        PyErr_SetString(PyExc_ValueError, "too many weight arrays");
+        goto done;
+    }
+    const uint64_t *w[MAX_VIEWS];
+    for (Py_ssize_t p = 0; p < nprofiles; p++) {
+        if (!(w[p] = get_array(&v, PySequence_Fast_GET_ITEM(weights, p), 'Q', nnodes, NULL,
+                               "weights"))) {
+            goto done;
+        }
+    }
+    /* Every frame is below nframes (check_tree): the root's marker is nframes. */
+    if (check_tree(parent, frame, nnodes, nframes) < 0) {
+        goto done;
+    }
+    index = malloc((nframes + 1) * sizeof(int32_t)); /* profile frame -> speedscope frame */
+    frame_order = malloc((nframes + 1) * sizeof(int32_t));
+    path = malloc((nnodes ? nnodes : 1) * sizeof(uint32_t));
+    offsets = malloc((norder + 1) * sizeof(size_t));
+    if (!index || !frame_order || !path || !offsets) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(index, 0xFF, (nframes + 1) * sizeof(int32_t));
+    int32_t nused = 0;
+    /* Each node's stack, root first, frames numbered as they are first met. */
+    for (size_t i = 0; i < norder; i++) {
+        size_t node = order[i];
+        if (node >= nnodes) {
+            PyErr_SetString(PyExc_ValueError, "order names a node outside the tree");
+            goto done;
+        }
+        offsets[i] = stacks.len;
+        size_t depth = 0;
+        for (size_t n = node; n; n = parent[n]) {
+            path[depth++] = (uint32_t)frame[n];
+        }
+        if (!depth) {
+            path[depth++] = (uint32_t)nframes; /* the root's own values: [no Python frame] */
+        }
+        lt_buf_byte(&stacks, '[');
+        while (depth) {
+            uint32_t f = path[--depth];
+            if (index[f] < 0) {
+                index[f] = nused;
+                frame_order[nused++] = f == nframes ? -1 : (int32_t)f;
+            }
+            lt_buf_u64(&stacks, (uint64_t)index[f]);
+            lt_buf_byte(&stacks, depth ? ',' : ']');
+        }
+    }
+    offsets[norder] = stacks.len;
+    if (stacks.failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!(texts = PyList_New(2 * nprofiles))) {
+        goto done;
+    }
+    for (Py_ssize_t p = 0; p < nprofiles; p++) {
+        samples.len = values.len = 0;
+        lt_buf_byte(&samples, '[');
+        lt_buf_byte(&values, '[');
+        for (size_t i = 0; i < norder; i++) {
+            uint64_t weight = w[p][order[i]];
+            if (!weight) {
+                continue;
+            }
+            if (samples.len > 1) {
+                lt_buf_byte(&samples, ',');
+                lt_buf_byte(&values, ',');
+            }
+            lt_buf_append(&samples, stacks.data + offsets[i], offsets[i + 1] - offsets[i]);
+            lt_buf_u64(&values, weight);
+        }
+        lt_buf_byte(&samples, ']');
+        lt_buf_byte(&values, ']');
+        PyObject *s = buf_str(&samples), *x = s ? buf_str(&values) : NULL;
+        if (!x) {
+            Py_XDECREF(s);
+            goto done;
+        }
+        PyList_SET_ITEM(texts, 2 * p, s);
+        PyList_SET_ITEM(texts, 2 * p + 1, x);
+    }
+    PyObject *frames = PyBytes_FromStringAndSize(nused ? (const char *)frame_order : "",
+                                                 (Py_ssize_t)nused * (Py_ssize_t)sizeof(int32_t));
+    if (frames) {
+        result = PyTuple_Pack(2, texts, frames);
+        Py_DECREF(frames);
+    }
+done:
+    free(index);
+    free(frame_order);
+    free(path);
+    free(offsets);
+    lt_buf_free(&stacks);
+    lt_buf_free(&samples);
+    lt_buf_free(&values);
+    Py_XDECREF(texts);
+    Py_XDECREF(weights);
+    release_views(&v);
+    return result;
+}
+
+/* ---- prune_tree ---- */
+
+PyObject *
+lt_py_prune_tree(PyObject *module, PyObject *args)
+{
+    PyObject *o_parent, *o_live, *o_peak;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OOO:prune_tree", &o_parent, &o_live, &o_peak)) {
+        return NULL;
+    }
+    views_t v = {.nviews = 0};
+    PyObject *result = NULL;
+    uint8_t *weighs = NULL;
+    uint32_t *number = NULL;
+    size_t nnodes;
+    const uint32_t *parent = get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent");
+    const uint64_t *live = parent ? get_array(&v, o_live, 'Q', nnodes, NULL, "live_bytes") : NULL;
+    const uint64_t *peak = live ? get_array(&v, o_peak, 'Q', nnodes, NULL, "peak_bytes") : NULL;
+    if (!peak) {
+        goto done;
+    }
+    for (size_t n = 1; n < nnodes; n++) {
+        if (parent[n] >= n) {
+            PyErr_SetString(PyExc_ValueError, "a tree node's parent must come before it");
+            goto done;
+        }
+    }
+    weighs = malloc(nnodes ? nnodes : 1);
+    number = malloc((nnodes ? nnodes : 1) * sizeof(uint32_t));
+    if (!weighs || !number) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t n = 0; n < nnodes; n++) {
+        weighs[n] = live[n] || peak[n];
+    }
+    for (size_t n = nnodes; n-- > 1;) { /* children come after their parent */
+        weighs[parent[n]] |= weighs[n];
+    }
+    size_t nkept = 0;
+    for (size_t n = 0; n < nnodes; n++) {
+        if (weighs[n] || n == 0) {
+            number[n] = (uint32_t)nkept++;
+        }
+    }
+    PyObject *kept = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nkept * sizeof(uint32_t)));
+    PyObject *parents = kept ? PyBytes_FromStringAndSize(
+                                   NULL, (Py_ssize_t)(nkept * sizeof(uint32_t)))
+                             : NULL;
+    if (parents) {
+        uint32_t *k = (uint32_t *)PyBytes_AS_STRING(kept);
+        uint32_t *p = (uint32_t *)PyBytes_AS_STRING(parents);
+        for (size_t n = 0, i = 0; n < nnodes; n++) {
+            if (weighs[n] || n == 0) {
+                k[i] = (uint32_t)n;
+                p[i++] = number[parent[n]];
+            }
+        }
+        result = PyTuple_Pack(2, kept, parents);
+    }
+    Py_XDECREF(kept);
+    Py_XDECREF(parents);
+done:
+    free(weighs);
+    free(number);
     release_views(&v);
     return result;
 }

@@ -18,7 +18,17 @@
  *   a uint32 array of the location keys in the order of their ids;
  * - folded(parent, frame, live_bytes, labels, root_label) -> bytes: one
  *   line "outermost;...;innermost VALUE\n" per node that leaked, by value
- *   descending, then by the stack's text (UTF-8 bytes compare as str).
+ *   descending, then by the stack's text (UTF-8 bytes compare as str);
+ * - speedscope_stacks(order, parent, frame, nframes, weights) -> (texts,
+ *   frames): for
+ *   each weight array, the JSON of its samples (each node of `order` that
+ *   weighs, its stack as frame numbers, root first) and of its weights, as
+ *   json.dumps(separators=(",", ":")) writes them; frames numbered as the
+ *   stacks first meet them, and the bytes of an int32 array of the profile
+ *   frame of each number (-1 for the root's own: [no Python frame]);
+ * - prune_tree(parent, live_bytes, peak_bytes) -> (kept, parent): the nodes
+ *   whose subtree leaked or was alive at the peak (the root always), and
+ *   each one's parent renumbered among them, as uint32 arrays.
  *
  * Trees are arrays by node: parent ('I', parent < node), frame ('i', -1 for
  * the root), values 'Q'. frame_location ('I') maps a frame to its location
@@ -36,5 +46,9 @@ PyObject *lt_py_rank_nodes(PyObject *module, PyObject *args);
 PyObject *lt_py_pprof_samples(PyObject *module, PyObject *args);
 
 PyObject *lt_py_folded(PyObject *module, PyObject *args);
+
+PyObject *lt_py_speedscope_stacks(PyObject *module, PyObject *args);
+
+PyObject *lt_py_prune_tree(PyObject *module, PyObject *args);
 
 #endif /* LT_PYPROFILE_H */

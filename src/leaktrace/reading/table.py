@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import TypeVar
 
 from .analysis import NO_FRAME_ID, NO_ROW, TRUNCATED_ID, Analysis
 from .capture import Capture
@@ -28,6 +30,7 @@ from .growth import trends as classify_rows
 from .model import Excluded, Frame, Site
 
 NO_GROWTH = 255  # GrowthColumns.kind of a row without a growth class
+T = TypeVar("T")
 
 
 @dataclass
@@ -182,14 +185,15 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
                 a.live_bytes[ids[i]],
             ),
         )
-        ids = array("I", [ids[i] for i in order])
+        ids = array("I", _gather(ids, order))
         growth = _take(growth, ids)
+    take = _getter(ids)
     return SiteTable(
-        bytes_=array("Q", map(a.live_bytes.__getitem__, ids)),
-        count=array("Q", map(a.live_count.__getitem__, ids)),
-        alloc_bytes=array("Q", map(a.alloc_bytes.__getitem__, ids)),
-        alloc_count=array("Q", map(a.alloc_count.__getitem__, ids)),
-        truncated=array("B", map(a.tree_truncated.__getitem__, ids)),
+        bytes_=array("Q", take(a.live_bytes)),
+        count=array("Q", take(a.live_count)),
+        alloc_bytes=array("Q", take(a.alloc_bytes)),
+        alloc_count=array("Q", take(a.alloc_count)),
+        truncated=array("B", take(a.tree_truncated)),
         stack_node=ids,
         tree_parent=a.tree_parent,
         tree_frame=a.tree_frame,
@@ -231,14 +235,27 @@ def _growth_of_sites(a: Analysis) -> GrowthColumns:
     )
 
 
+def _getter(indexes: Sequence[int]) -> Callable[[Sequence[T]], Sequence[T]]:
+    """A function that takes the items at these indexes of a sequence, in this order (in
+    C: operator.itemgetter)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)  # type: ignore[return-value]
+    return lambda values: [values[i] for i in indexes]
+
+
+def _gather(values: Sequence[T], indexes: Sequence[int]) -> Sequence[T]:
+    return _getter(indexes)(values)
+
+
 def _take(g: GrowthColumns, ids: array[int]) -> GrowthColumns:
     """The columns of these sites, in this order."""
+    take = _getter(ids)
     return GrowthColumns(
-        array("B", map(g.kind.__getitem__, ids)),
-        array("d", map(g.rate.__getitem__, ids)),
-        array("d", map(g.confidence.__getitem__, ids)),
-        array("q", map(g.total.__getitem__, ids)),
-        array("I", map(g.series_row.__getitem__, ids)),
+        array("B", take(g.kind)),
+        array("d", take(g.rate)),
+        array("d", take(g.confidence)),
+        array("q", take(g.total)),
+        array("I", take(g.series_row)),
         g.series,
         g.npoints,
         g.unit,

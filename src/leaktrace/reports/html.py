@@ -30,10 +30,11 @@ import json
 from importlib import resources
 from typing import Any
 
+from .. import _core
 from ..reading.capture import Capture
 from ..reading.growth import LEAKING, MIN_POINTS
 from ..reading.model import FRAME_KINDS, NO_FRAME, TRUNCATED, Frame, frame_kind
-from ..reading.profile import Profile
+from ..reading.profile import Profile, u64_array
 from . import ReportFormat, register, render
 from .common import cycle_places
 
@@ -66,36 +67,33 @@ def _kind_code(frame: Frame) -> int:
 
 def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
     """The profile's tree, pruned to the nodes whose subtree leaked or was alive at
-    the peak, and renumbered (parents still come first)."""
-    count = len(profile.parent)
-    parent = profile.parent
-    weight = [profile.live_bytes[n] + profile.peak_bytes[n] for n in range(count)]
-    for n in range(count - 1, 0, -1):
-        weight[parent[n]] += weight[n]
-    kept = [n for n in range(count) if weight[n] or n == 0]
-    number = {n: i for i, n in enumerate(kept)}
+    the peak, and renumbered (parents still come first; pruned in C: _core.prune_tree)."""
+    parent, _ = profile.tree_arrays()
+    kept_bytes, parents = _core.prune_tree(
+        parent, u64_array(profile.live_bytes), u64_array(profile.peak_bytes)
+    )
+    kept = memoryview(kept_bytes).cast("I")
     frame_ids: dict[int, int] = {}
-    tree: dict[str, list[int]] = {"parent": [], "frame": []}
+
+    def frame_id(f: int) -> int:
+        fid = frame_ids.get(f)
+        if fid is None:
+            fid = frame_ids[f] = frames.frame(profile.frames[f])
+        return fid
+
+    frame_of = profile.frame
+    tree: dict[str, list[int]] = {
+        "parent": memoryview(parents).cast("I").tolist(),
+        "frame": [-1 if frame_of[n] < 0 else frame_id(frame_of[n]) for n in kept],
+    }
     columns = {
         "leaked": profile.live_bytes,
         "leakedCount": profile.live_count,
         "peak": profile.peak_bytes,
         "peakCount": profile.peak_count,
     }
-    for name in columns:
-        tree[name] = []
-    for n in kept:
-        tree["parent"].append(number[parent[n]])
-        f = profile.frame[n]
-        if f < 0:
-            tree["frame"].append(-1)
-        else:
-            fid = frame_ids.get(f)
-            if fid is None:
-                fid = frame_ids[f] = frames.frame(profile.frames[f])
-            tree["frame"].append(fid)
-        for name, values in columns.items():
-            tree[name].append(values[n])
+    for name, values in columns.items():
+        tree[name] = [values[n] for n in kept]
     return tree
 
 
