@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from .. import _core
 
 from .analysis import TRUNCATED_ID, Analysis
+from .capture import Capture
 from .model import NO_FRAME, TRUNCATED, Excluded, Frame, TimelinePoint, partial_note
 
 
@@ -57,6 +58,8 @@ class Profile:
     excluded: dict[str, Excluded] = field(default_factory=dict)
     include_all: bool = False  # the excluded groups are shown, not summed up
     analysis: Analysis | None = field(default=None, repr=False)  # what it was made from
+    # the capture whose analysis that is, when it was read as one (the HTML report's)
+    capture: Capture | None = field(default=None, repr=False)
 
     @property
     def last(self) -> TimelinePoint:

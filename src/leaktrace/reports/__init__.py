@@ -39,6 +39,9 @@ class ReportFormat:
     # stream(capture, *, top, include_all) does the reading and returns a function that
     # writes what render would return (as UTF-8) to a binary file
     stream: Callable[..., Callable[[BinaryIO], None]] | None = None
+    # profile formats that read the capture their own way: load(path, *, include_all)
+    # -> Profile (default: reading.load_profile)
+    load: Callable[..., Profile] | None = None
 
 
 _registry: dict[str, ReportFormat] = {}
@@ -118,7 +121,8 @@ def export(
     """Analyses a capture and renders it; returns the profile too (for its partial note)."""
     from ..reading import load_profile
 
-    profile = load_profile(path, include_all=include_all)
+    load = get(fmt).load or load_profile
+    profile = load(path, include_all=include_all)
     return profile, render_profile(profile, fmt)
 
 

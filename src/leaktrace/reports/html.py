@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from importlib import resources
 from typing import Any
 
@@ -34,7 +35,7 @@ from .. import _core
 from ..reading.capture import Capture
 from ..reading.growth import LEAKING, MIN_POINTS
 from ..reading.model import FRAME_KINDS, NO_FRAME, TRUNCATED, Frame, frame_kind
-from ..reading.profile import Profile, u64_array
+from ..reading.profile import Profile, profile_of, u64_array
 from . import ReportFormat, register, render
 from .common import cycle_places
 
@@ -73,18 +74,13 @@ def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
         parent, u64_array(profile.live_bytes), u64_array(profile.peak_bytes)
     )
     kept = memoryview(kept_bytes).cast("I")
-    frame_ids: dict[int, int] = {}
-
-    def frame_id(f: int) -> int:
-        fid = frame_ids.get(f)
-        if fid is None:
-            fid = frame_ids[f] = frames.frame(profile.frames[f])
-        return fid
-
     frame_of = profile.frame
+    node_frames = [frame_of[n] for n in kept]
+    # Each distinct frame gets its page number in the order the nodes first meet it.
+    ids = {f: -1 if f < 0 else frames.frame(profile.frames[f]) for f in dict.fromkeys(node_frames)}
     tree: dict[str, list[int]] = {
         "parent": memoryview(parents).cast("I").tolist(),
-        "frame": [-1 if frame_of[n] < 0 else frame_id(frame_of[n]) for n in kept],
+        "frame": [ids[f] for f in node_frames],
     }
     columns = {
         "leaked": profile.live_bytes,
@@ -147,7 +143,7 @@ def report_data(profile: Profile) -> dict[str, Any]:
     frames = _Frames()
     tree = _tree(profile, frames)
     # The whole-file reader gives the sites' growth and retention (the JSON report's).
-    capture = Capture(profile.path, allow_partial=True)
+    capture = profile.capture or Capture(profile.path, allow_partial=True)
     sites, nsites, sites_note = _sites(profile, capture, frames)
     stats = profile.stats
     last, peak = profile.last, profile.peak
@@ -233,4 +229,13 @@ def render_html(profile: Profile) -> str:
     )
 
 
-register(ReportFormat("html", "profile", render_html))
+def load_html_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> Profile:
+    """The profile of a capture read as a Capture, so that the page's site table (the
+    JSON report's) and its tree come from one read."""
+    capture = Capture(path, allow_partial=True)
+    profile = profile_of(capture.analysis(include_all=include_all))
+    profile.capture = capture
+    return profile
+
+
+register(ReportFormat("html", "profile", render_html, load=load_html_profile))
