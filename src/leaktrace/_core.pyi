@@ -2,7 +2,7 @@
 # The capture dicts of read_capture() and read() are documented in docs/architecture.md.
 
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
 from typing_extensions import Buffer
 
@@ -75,9 +75,14 @@ def read(
 def trends(series: bytes, npoints: int, xs: list[float], /) -> tuple[bytes, bytes, bytes]: ...
 
 # ---- writing reports (src/core/module/lt_pyjson.h, lt_pyprofile.h) ----
+@overload
 def json_rows(
-    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: BinaryIO | None = None, /
-) -> str | None: ...
+    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: None = None, /
+) -> str: ...
+@overload
+def json_rows(
+    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: BinaryIO, /
+) -> None: ...
 def rank_nodes(
     live_bytes: Buffer,
     peak_bytes: Buffer,
@@ -99,12 +104,14 @@ def pprof_samples(
     /,
 ) -> tuple[bytes, bytes]: ...
 def folded(
-    parent: Buffer, frame: Buffer, live_bytes: Buffer, labels: Sequence[bytes], root_label: str, /
+    parent: Buffer, frame: Buffer, live_bytes: Buffer, labels: Sequence[bytes], root_label: bytes, /
 ) -> bytes: ...
 def speedscope_stacks(
     order: Buffer, parent: Buffer, frame: Buffer, nframes: int, weights: Sequence[Buffer], /
 ) -> tuple[list[str], bytes]: ...
-def prune_tree(parent: Buffer, live_bytes: Buffer, peak_bytes: Buffer, /) -> tuple[bytes, bytes]: ...
+def prune_tree(
+    parent: Buffer, live_bytes: Buffer, peak_bytes: Buffer, /
+) -> tuple[bytes, bytes]: ...
 
 # ---- tests ----
 def _set_tracker_memory_limit(bytes: int, /) -> None: ...

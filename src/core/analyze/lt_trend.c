@@ -40,9 +40,11 @@ select_kth(double *v, size_t n, size_t k)
         /* v[lo..j] <= pivot <= v[i..hi]; what lies between equals pivot */
         if (want <= j) {
             hi = j;
-        } else if (want >= i) {
+        }
+        else if (want >= i) {
             lo = i;
-        } else {
+        }
+        else {
             break;
         }
     }

@@ -105,7 +105,8 @@ lt_buf_i64(lt_buf *b, int64_t v)
     if (v < 0) {
         lt_buf_byte(b, '-');
         lt_buf_u64(b, (uint64_t)0 - (uint64_t)v);
-    } else {
+    }
+    else {
         lt_buf_u64(b, (uint64_t)v);
     }
 }

@@ -22,7 +22,7 @@ typedef enum {
     K_OBJECT,
 } kind_t;
 
-static const char *const KIND_NAMES[] = {"int",   "bool",  "float",  "enum",  "const",
+static const char *const KIND_NAMES[] = {"int",    "bool",  "float",  "enum",   "const",
                                          "sparse", "stack", "series", "object", NULL};
 
 typedef struct {
@@ -42,16 +42,16 @@ typedef struct jfield {
     kind_t kind;
     const char *key;
     Py_ssize_t key_len;
-    column_t col;         /* the values, indexes, nodes or rows */
-    column_t aux1, aux2;  /* stack: parent, frame; series: matrix */
-    int ndigits;          /* float */
-    size_t npoints;       /* series */
-    text_t *texts;        /* enum, sparse, stack */
+    column_t col;        /* the values, indexes, nodes or rows */
+    column_t aux1, aux2; /* stack: parent, frame; series: matrix */
+    int ndigits;         /* float */
+    size_t npoints;      /* series */
+    text_t *texts;       /* enum, sparse, stack */
     size_t ntexts;
-    text_t text;          /* const; sparse: the default */
-    struct jfield *sub;   /* object */
+    text_t text;        /* const; sparse: the default */
+    struct jfield *sub; /* object */
     size_t nsub;
-    size_t cursor;        /* sparse: the next of `col` to write */
+    size_t cursor; /* sparse: the next of `col` to write */
 } jfield;
 
 typedef struct {
@@ -101,12 +101,9 @@ static uint64_t
 column_u(const column_t *c, size_t i)
 {
     switch (c->code) {
-    case 'B':
-        return ((const uint8_t *)c->view.buf)[i];
-    case 'I':
-        return ((const uint32_t *)c->view.buf)[i];
-    default:
-        return ((const uint64_t *)c->view.buf)[i];
+    case 'B': return ((const uint8_t *)c->view.buf)[i];
+    case 'I': return ((const uint32_t *)c->view.buf)[i];
+    default: return ((const uint64_t *)c->view.buf)[i];
     }
 }
 
@@ -185,12 +182,9 @@ parse_field(PyObject *desc, jfield *f, parser_t *p, int nesting)
     PyObject *a3 = sizes[kind] > 4 ? PyTuple_GET_ITEM(desc, 4) : NULL;
     PyObject *a4 = sizes[kind] > 5 ? PyTuple_GET_ITEM(desc, 5) : NULL;
     switch (f->kind) {
-    case K_INT:
-        return get_row_column(a1, "qQ", &f->col, f->key, p->nrows);
-    case K_BOOL:
-        return get_row_column(a1, "B", &f->col, f->key, p->nrows);
-    case K_FLOAT:
-    {
+    case K_INT: return get_row_column(a1, "qQ", &f->col, f->key, p->nrows);
+    case K_BOOL: return get_row_column(a1, "B", &f->col, f->key, p->nrows);
+    case K_FLOAT: {
         long ndigits = PyLong_AsLong(a2);
         if (ndigits == -1 && PyErr_Occurred()) {
             return -1;
@@ -199,10 +193,8 @@ parse_field(PyObject *desc, jfield *f, parser_t *p, int nesting)
     }
         return get_row_column(a1, "d", &f->col, f->key, p->nrows);
     case K_ENUM:
-        return get_row_column(a1, "BI", &f->col, f->key, p->nrows) < 0 ? -1
-                                                                        : get_texts(a2, f, p);
-    case K_CONST:
-        return get_text(a1, &f->text, p);
+        return get_row_column(a1, "BI", &f->col, f->key, p->nrows) < 0 ? -1 : get_texts(a2, f, p);
+    case K_CONST: return get_text(a1, &f->text, p);
     case K_SPARSE:
         if (get_column(a1, "I", &f->col, f->key) < 0 || get_texts(a2, f, p) < 0 ||
             get_text(a3, &f->text, p) < 0) {
@@ -395,7 +387,8 @@ put_stack(writer_t *w, const jfield *f, size_t row, size_t depth)
     if (any) {
         lt_buf_newline(&w->out, 2 * depth);
         lt_buf_byte(&w->out, ']');
-    } else {
+    }
+    else {
         lt_buf_puts(&w->out, "[]");
     }
 }
@@ -434,16 +427,13 @@ put_value(writer_t *w, jfield *f, size_t row, size_t depth)
     case K_INT:
         if (f->col.code == 'q') {
             lt_buf_i64(&w->out, ((const int64_t *)f->col.view.buf)[row]);
-        } else {
+        }
+        else {
             lt_buf_u64(&w->out, column_u(&f->col, row));
         }
         return;
-    case K_BOOL:
-        lt_buf_puts(&w->out, column_u(&f->col, row) ? "true" : "false");
-        return;
-    case K_FLOAT:
-        put_float(w, ((const double *)f->col.view.buf)[row], f->ndigits);
-        return;
+    case K_BOOL: lt_buf_puts(&w->out, column_u(&f->col, row) ? "true" : "false"); return;
+    case K_FLOAT: put_float(w, ((const double *)f->col.view.buf)[row], f->ndigits); return;
     case K_ENUM: {
         uint64_t i = column_u(&f->col, row);
         if (i >= f->ntexts) {
@@ -453,29 +443,25 @@ put_value(writer_t *w, jfield *f, size_t row, size_t depth)
         put_text(w, &f->texts[i]);
         return;
     }
-    case K_CONST:
-        put_text(w, &f->text);
-        return;
+    case K_CONST: put_text(w, &f->text); return;
     case K_SPARSE:
         while (f->cursor < f->col.count && column_u(&f->col, f->cursor) < row) {
             f->cursor++;
         }
         if (f->cursor < f->col.count && column_u(&f->col, f->cursor) == row) {
             put_text(w, &f->texts[f->cursor++]);
-        } else {
+        }
+        else {
             put_text(w, &f->text);
         }
         return;
-    case K_STACK:
-        put_stack(w, f, row, depth);
-        return;
-    case K_SERIES:
-        put_series(w, f, row, depth);
-        return;
+    case K_STACK: put_stack(w, f, row, depth); return;
+    case K_SERIES: put_series(w, f, row, depth); return;
     case K_OBJECT:
         if (f->col.held && !column_u(&f->col, row)) {
             lt_buf_puts(&w->out, "null");
-        } else {
+        }
+        else {
             put_object(w, f->sub, f->nsub, row, depth);
         }
         return;
@@ -523,7 +509,8 @@ lt_py_json_rows(PyObject *module, PyObject *args)
     }
     if (nrows == 0) {
         lt_buf_puts(&w.out, "[]");
-    } else {
+    }
+    else {
         lt_buf_byte(&w.out, '[');
     }
     for (size_t row = 0; row < (size_t)nrows && !w.error && !w.python_error; row++) {

@@ -30,8 +30,7 @@ release_views(views_t *v)
 /* A contiguous array of elements of format `code`, at least `count` of them
  * unless count is (size_t)-1 (then any count, returned in *count_out). */
 static const void *
-get_array(views_t *v, PyObject *obj, char code, size_t count, size_t *count_out,
-          const char *what)
+get_array(views_t *v, PyObject *obj, char code, size_t count, size_t *count_out, const char *what)
 {
     Py_buffer *view = &v->views[v->nviews];
     if (v->nviews == MAX_VIEWS) {
@@ -127,10 +126,11 @@ lt_py_rank_nodes(PyObject *module, PyObject *args)
     const uint64_t *live = get_array(&v, o_live, 'Q', (size_t)-1, &n, "live_bytes");
     const uint64_t *peak = live ? get_array(&v, o_peak, 'Q', n, NULL, "peak_bytes") : NULL;
     const uint64_t *alloc = peak ? get_array(&v, o_alloc, 'Q', n, NULL, "alloc_bytes") : NULL;
-    const uint64_t *alloc_count =
-        alloc ? get_array(&v, o_alloc_count, 'Q', n, NULL, "alloc_count") : NULL;
-    const uint64_t *peak_count =
-        alloc_count ? get_array(&v, o_peak_count, 'Q', n, NULL, "peak_count") : NULL;
+    const uint64_t *alloc_count = alloc ? get_array(&v, o_alloc_count, 'Q', n, NULL, "alloc_count")
+                                        : NULL;
+    const uint64_t *peak_count = alloc_count
+                                     ? get_array(&v, o_peak_count, 'Q', n, NULL, "peak_count")
+                                     : NULL;
     if (!peak_count) {
         goto done;
     }
@@ -181,9 +181,9 @@ lt_py_pprof_samples(PyObject *module, PyObject *args)
     const uint32_t *parent = order ? get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent")
                                    : NULL;
     const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
-    const uint32_t *frame_location =
-        frame ? get_array(&v, o_frame_location, 'I', (size_t)-1, &nframes, "frame_location")
-              : NULL;
+    const uint32_t *frame_location = frame ? get_array(&v, o_frame_location, 'I', (size_t)-1,
+                                                       &nframes, "frame_location")
+                                           : NULL;
     for (int i = 0; frame_location && i < 4; i++) {
         if (!(values[i] = get_array(&v, o_values[i], 'Q', nnodes, NULL, "values"))) {
             goto done;
@@ -591,8 +591,8 @@ lt_py_prune_tree(PyObject *module, PyObject *args)
         }
     }
     PyObject *kept = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nkept * sizeof(uint32_t)));
-    PyObject *parents = kept ? PyBytes_FromStringAndSize(
-                                   NULL, (Py_ssize_t)(nkept * sizeof(uint32_t)))
+    PyObject *parents = kept ? PyBytes_FromStringAndSize(NULL,
+                                                         (Py_ssize_t)(nkept * sizeof(uint32_t)))
                              : NULL;
     if (parents) {
         uint32_t *k = (uint32_t *)PyBytes_AS_STRING(kept);

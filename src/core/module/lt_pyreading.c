@@ -74,7 +74,8 @@ set_nodes(PyObject *dict, const lt_analysis *a)
 static PyObject *
 raw_sites(const lt_asites *raw)
 {
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(raw->nsites * 5 * sizeof(uint64_t)));
+    PyObject *out = PyBytes_FromStringAndSize(NULL,
+                                              (Py_ssize_t)(raw->nsites * 5 * sizeof(uint64_t)));
     if (!out) {
         return NULL;
     }
@@ -313,8 +314,7 @@ build_reading(const lt_analysis *a, int keep_raw)
         put(d, "series", array_bytes(s->series, s->nrows * s->npoints, 8)) < 0 ||
         put(d, "snapshots", snapshots_list(a)) < 0 ||
         put(d, "peak_index", PyLong_FromSize_t(a->peak_index)) < 0 ||
-        put(d, "raw", keep_raw ? raw_sites(&a->raw) : Py_NewRef(Py_None)) <
-            0) {
+        put(d, "raw", keep_raw ? raw_sites(&a->raw) : Py_NewRef(Py_None)) < 0) {
         Py_DECREF(d);
         return NULL;
     }

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from .. import _core
-
 from .analysis import TRUNCATED_ID, Analysis
 from .capture import Capture
 from .model import NO_FRAME, TRUNCATED, Excluded, Frame, TimelinePoint, partial_note

@@ -175,18 +175,14 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
     ids = array("I", a.ranked)
     growth = None
     if len(capture.snapshots) >= MIN_POINTS:
-        growth = _growth_of_sites(a)
-        kinds = growth.kind
-        order = sorted(
-            range(len(ids)),
-            key=lambda i: order_key(
-                None if kinds[ids[i]] == NO_GROWTH else KINDS[kinds[ids[i]]],
-                growth.rate[ids[i]],
-                a.live_bytes[ids[i]],
-            ),
-        )
-        ids = array("I", _gather(ids, order))
-        growth = _take(growth, ids)
+        by_id = _growth_of_sites(a)
+        kinds, rates = by_id.kind, by_id.rate
+        keys = [
+            order_key(None if kinds[g] == NO_GROWTH else KINDS[kinds[g]], rates[g], a.live_bytes[g])
+            for g in ids
+        ]
+        ids = array("I", _gather(ids, sorted(range(len(ids)), key=keys.__getitem__)))
+        growth = _take(by_id, ids)
     take = _getter(ids)
     return SiteTable(
         bytes_=array("Q", take(a.live_bytes)),
@@ -223,7 +219,9 @@ def _growth_of_sites(a: Analysis) -> GrowthColumns:
         row = series_row[g]
         # A site that never held memory at a point (freed between snapshots) has no
         # growth, as in by_site.
-        if row == NO_ROW or (raw[row * width : row * width + width] == zero and not a.live_count[g]):
+        if row == NO_ROW or (
+            raw[row * width : row * width + width] == zero and not a.live_count[g]
+        ):
             continue
         kind[g] = classes[row]
         rate[g] = rates[row]
@@ -239,7 +237,7 @@ def _getter(indexes: Sequence[int]) -> Callable[[Sequence[T]], Sequence[T]]:
     """A function that takes the items at these indexes of a sequence, in this order (in
     C: operator.itemgetter)."""
     if len(indexes) > 1:
-        return itemgetter(*indexes)  # type: ignore[return-value]
+        return itemgetter(*indexes)
     return lambda values: [values[i] for i in indexes]
 
 

@@ -152,12 +152,14 @@ def encode_profile(profile: Profile) -> bytes:
         frame_location.append(key)
     root_location = frame_location.pop()  # NO_FRAME's: the root's own values
     parent, frame = profile.tree_arrays()
-    values = (profile.alloc_count, profile.alloc_bytes, profile.live_count, profile.live_bytes)
     samples, order = _core.pprof_samples(
         profile.nodes_by_size(),
         parent,
         frame,
-        *map(u64_array, values),
+        u64_array(profile.alloc_count),
+        u64_array(profile.alloc_bytes),
+        u64_array(profile.live_count),
+        u64_array(profile.live_bytes),
         frame_location,
         root_location,
     )
