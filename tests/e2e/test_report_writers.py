@@ -148,7 +148,7 @@ def test_json_rows_checks_its_input() -> None:
     with pytest.raises(ValueError, match="plain ASCII"):
         _core.json_rows(1, [('a"b', "int", ints)], 0)
     floats = array("d", [0.1 + 0.2, -1e-9, math.inf, math.nan, 2.5e-5, 1e22])
-    text = _core.json_rows(6, [("x", "float", floats, 3), ("y", "float", floats, -1)], 0)
+    text = _core.json_rows(6, [("x", "float", floats, 3), ("y", "float", floats, None)], 0)
     rows = [(round(x, 3), x) for x in floats]
     assert text == json.dumps([{"x": a, "y": b} for a, b in rows], indent=2)
 

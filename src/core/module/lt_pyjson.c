@@ -9,6 +9,7 @@
 #define NO_FRAME UINT32_MAX
 #define TRUNCATED_FRAME (UINT32_MAX - 1)
 #define MAX_NESTING 8
+#define NDIGITS_MAX 323 /* CPython's floatobject.c: rounding to more digits changes nothing */
 
 typedef enum {
     K_INT,
@@ -185,13 +186,18 @@ parse_field(PyObject *desc, jfield *f, parser_t *p, int nesting)
     case K_INT: return get_row_column(a1, "qQ", &f->col, f->key, p->nrows);
     case K_BOOL: return get_row_column(a1, "B", &f->col, f->key, p->nrows);
     case K_FLOAT: {
-        long ndigits = PyLong_AsLong(a2);
+        /* None: no rounding; past NDIGITS_MAX, float.__round__ returns x as it is */
+        long ndigits = a2 == Py_None ? -1 : PyLong_AsLong(a2);
         if (ndigits == -1 && PyErr_Occurred()) {
             return -1;
         }
-        f->ndigits = ndigits < 0 ? -1 : ndigits > 17 ? 17 : (int)ndigits;
-    }
+        if (a2 != Py_None && ndigits < 0) {
+            PyErr_Format(PyExc_ValueError, "json_rows: field %s: ndigits must be >= 0", f->key);
+            return -1;
+        }
+        f->ndigits = ndigits > NDIGITS_MAX ? -1 : (int)ndigits;
         return get_row_column(a1, "d", &f->col, f->key, p->nrows);
+    }
     case K_ENUM:
         return get_row_column(a1, "BI", &f->col, f->key, p->nrows) < 0 ? -1 : get_texts(a2, f, p);
     case K_CONST: return get_text(a1, &f->text, p);

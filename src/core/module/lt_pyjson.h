@@ -11,12 +11,12 @@
  *   (key, "int", column)                  int64 ('q') or uint64 ('Q') values
  *   (key, "bool", column)                 'B': 0 false, else true
  *   (key, "float", column, ndigits)       'd'; round(x, ndigits) first unless
- *                                         ndigits < 0; then repr(), as json
+ *                                         ndigits is None; then repr(), as json
  *                                         writes floats (Infinity, NaN too)
  *   (key, "enum", column, texts)          'B' or 'I' indexes into a sequence
  *                                         of JSON texts (e.g. '"leaking"')
  *   (key, "const", text)                  the same JSON text in every row
- *   (key, "sparse", rows, texts, default) 'I' rows (increasing) that have a
+ *   (key, "sparse", rows, texts, default) 'I' rows (strictly increasing) with a
  *                                         JSON text of their own, the others
  *                                         `default`
  *   (key, "stack", nodes, parent, frame, texts)

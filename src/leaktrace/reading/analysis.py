@@ -142,7 +142,7 @@ class Analysis:
         self.points: list[int] = data["points"]
         self.work: list[int] = data["work"]
         self.series_bytes: bytes = data["series"]  # rows of len(points) live bytes
-        self._series = _u64(self.series_bytes)
+        self.series_values = _u64(self.series_bytes)  # the same, as uint64
         # The raw snapshot's sites: rows of (node, live_count, live_bytes, alloc_count,
         # alloc_bytes), counts still in fixed point when sampled.
         self._raw = None if data["raw"] is None else _u64(data["raw"])
@@ -237,7 +237,7 @@ class Analysis:
         if row == NO_ROW:
             return None
         n = len(self.points)
-        return list(self._series[row * n : row * n + n])
+        return list(self.series_values[row * n : row * n + n])
 
     def raw_sites(self) -> list[Site]:
         """The untrimmed sites of the raw snapshot, one per capture node."""

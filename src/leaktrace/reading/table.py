@@ -211,7 +211,7 @@ def _growth_of_sites(a: Analysis) -> GrowthColumns:
     confidence = array("d", bytes(8 * nsites))
     total = array("q", bytes(8 * nsites))
     series_row = array("I", a.rows)
-    series, raw = a._series, a.series_bytes
+    series, raw = a.series_values, a.series_bytes
     width = 8 * npoints
     zero = bytes(width)
     counts = {LEAKING: 0, PLATEAUED: 0, NOISE: 0}
