@@ -89,6 +89,7 @@ def json_rows(
 def json_rows(
     nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: BinaryIO, /
 ) -> None: ...
+def json_ints(values: Buffer, /) -> str: ...
 def rank_nodes(
     live_bytes: Buffer,
     peak_bytes: Buffer,

@@ -285,9 +285,11 @@ def test_html_tree_matches_its_reference(captures: dict[str, Path], name: str) -
     number = {n: i for i, n in enumerate(kept)}
     frames = _Frames()
     tree = _tree(p, frames)
-    assert tree["parent"] == [number[p.parent[n]] for n in kept]
-    assert tree["leaked"] == [p.live_bytes[n] for n in kept]
-    assert tree["peakCount"] == [p.peak_count[n] for n in kept]
+    assert list(tree["parent"]) == [number[p.parent[n]] for n in kept]
+    assert list(tree["leaked"]) == [p.live_bytes[n] for n in kept]
+    assert list(tree["peakCount"]) == [p.peak_count[n] for n in kept]
+    for column in tree.values():
+        assert json.loads(_core.json_ints(column)) == list(column)
     names = [-1 if p.frame[n] < 0 else p.frames[p.frame[n]].function for n in kept]
     assert [-1 if f < 0 else frames.rows[f][0] for f in tree["frame"]] == names
     assert len(kept) < count or all(weight)

@@ -137,6 +137,8 @@ static PyMethodDef core_methods[] = {
      "json_rows(nrows, fields, depth, file=None)\n--\n\n"
      "A JSON array of nrows objects written from columns, as json.dumps(indent=2) writes it\n"
      "nested depth levels deep (src/core/module/lt_pyjson.h)."},
+    {"json_ints", lt_py_json_ints, METH_O,
+     "json_ints(values)\n--\n\nAn array of ints as compact JSON text."},
     {"rank_nodes", lt_py_rank_nodes, METH_VARARGS,
      "rank_nodes(live_bytes, peak_bytes, alloc_bytes, alloc_count, peak_count)\n--\n\n"
      "The profile nodes that allocated, by leaked, peak, then allocated bytes."},

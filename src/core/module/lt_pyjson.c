@@ -73,7 +73,7 @@ get_column(PyObject *obj, const char *codes, column_t *c, const char *key)
     if (*fmt == '@' || *fmt == '=') {
         fmt++;
     }
-    size_t itemsize = *fmt == 'B' ? 1 : *fmt == 'I' ? 4 : 8;
+    size_t itemsize = *fmt == 'B' ? 1 : *fmt == 'I' || *fmt == 'i' ? 4 : 8;
     if (!fmt[0] || fmt[1] || !strchr(codes, *fmt) || (size_t)c->view.itemsize != itemsize) {
         PyErr_Format(PyExc_TypeError, "json_rows: field %s: a column of format %s is needed", key,
                      codes);
@@ -553,5 +553,34 @@ done:
     lt_buf_free(&w.out);
     free_fields(fields, nfields);
     Py_XDECREF(p.keep);
+    return result;
+}
+
+PyObject *
+lt_py_json_ints(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    column_t c = {0};
+    if (get_column(arg, "qQiI", &c, "values") < 0) {
+        release_column(&c);
+        return NULL;
+    }
+    lt_buf out = {0};
+    lt_buf_byte(&out, '[');
+    for (size_t i = 0; i < c.count; i++) {
+        if (i) {
+            lt_buf_byte(&out, ',');
+        }
+        switch (c.code) {
+        case 'q': lt_buf_i64(&out, ((const int64_t *)c.view.buf)[i]); break;
+        case 'i': lt_buf_i64(&out, ((const int32_t *)c.view.buf)[i]); break;
+        default: lt_buf_u64(&out, column_u(&c, i)); break;
+        }
+    }
+    lt_buf_byte(&out, ']');
+    release_column(&c);
+    PyObject *result = out.failed ? PyErr_NoMemory()
+                                  : PyUnicode_DecodeASCII(out.data, (Py_ssize_t)out.len, "strict");
+    lt_buf_free(&out);
     return result;
 }

@@ -51,4 +51,8 @@
  * of hundreds of megabytes is never whole in memory. */
 PyObject *lt_py_json_rows(PyObject *module, PyObject *args);
 
+/* json_ints(values) -> str: an array of ints ('q', 'Q', 'i' or 'I') as
+ * json.dumps(list, separators=(",", ":")) writes it. */
+PyObject *lt_py_json_ints(PyObject *module, PyObject *arg);
+
 #endif /* LT_PYJSON_H */

@@ -28,7 +28,10 @@ from __future__ import annotations
 import html
 import json
 import os
+from array import array
+from collections.abc import Sequence
 from importlib import resources
+from operator import itemgetter
 from typing import Any
 
 from .. import _core
@@ -66,21 +69,22 @@ def _kind_code(frame: Frame) -> int:
     return FRAME_KINDS.index(frame_kind(frame))
 
 
-def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
+def _tree(profile: Profile, frames: _Frames) -> dict[str, Sequence[int]]:
     """The profile's tree, pruned to the nodes whose subtree leaked or was alive at
-    the peak, and renumbered (parents still come first; pruned in C: _core.prune_tree)."""
+    the peak, and renumbered (parents still come first; pruned in C: _core.prune_tree).
+    Each column is an array, written out by _core.json_ints."""
     parent, _ = profile.tree_arrays()
     kept_bytes, parents = _core.prune_tree(
         parent, u64_array(profile.live_bytes), u64_array(profile.peak_bytes)
     )
-    kept = memoryview(kept_bytes).cast("I")
-    frame_of = profile.frame
-    node_frames = [frame_of[n] for n in kept]
+    kept = memoryview(kept_bytes).cast("I").tolist()
+    take = itemgetter(*kept) if len(kept) > 1 else lambda values: [values[kept[0]]]
+    node_frames = take(profile.frame)
     # Each distinct frame gets its page number in the order the nodes first meet it.
     ids = {f: -1 if f < 0 else frames.frame(profile.frames[f]) for f in dict.fromkeys(node_frames)}
-    tree: dict[str, list[int]] = {
-        "parent": memoryview(parents).cast("I").tolist(),
-        "frame": [ids[f] for f in node_frames],
+    tree: dict[str, Sequence[int]] = {
+        "parent": memoryview(parents).cast("I"),
+        "frame": array("q", [ids[f] for f in node_frames]),
     }
     columns = {
         "leaked": profile.live_bytes,
@@ -89,7 +93,7 @@ def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
         "peakCount": profile.peak_count,
     }
     for name, values in columns.items():
-        tree[name] = [values[n] for n in kept]
+        tree[name] = array("Q", take(values))
     return tree
 
 
@@ -214,7 +218,19 @@ def _asset(name: str) -> str:
 
 
 def render_html(profile: Profile) -> str:
-    data = json.dumps(report_data(profile), separators=(",", ":"), ensure_ascii=False)
+    report = report_data(profile)
+    # The tree's columns (hundreds of thousands of numbers) are written in C and
+    # spliced in where placeholders stand.
+    columns = report["tree"]
+    report["tree"] = {name: f"\0{name}" for name in columns}
+    data = json.dumps(report, separators=(",", ":"), ensure_ascii=False)
+    pieces, at = [], 0
+    for name, values in columns.items():
+        placeholder = json.dumps(f"\0{name}")
+        found = data.index(placeholder, at)
+        pieces += [data[at:found], _core.json_ints(values)]
+        at = found + len(placeholder)
+    data = "".join([*pieces, data[at:]])
     # Inside <script>, only "</" can end the element early.
     data = data.replace("</", "<\\/")
     title = html.escape(f"leaktrace: {profile.meta.get('command') or profile.path}")
