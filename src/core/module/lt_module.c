@@ -14,6 +14,7 @@
 #include "capture/lt_format.h"
 #include "module/lt_pycapture.h"
 #include "module/lt_pyobj.h"
+#include "module/lt_pyfolded.h"
 #include "module/lt_pyjson.h"
 #include "module/lt_pyprofile.h"
 #include "module/lt_pyreading.h"

@@ -12,28 +12,20 @@
 #define TAG_SAMPLE_LOCATION_ID ((1 << 3) | 2)
 #define TAG_SAMPLE_VALUE ((2 << 3) | 2)
 
-/* The buffers of one call: each is released at the end. */
-#define MAX_VIEWS 8
-typedef struct {
-    Py_buffer views[MAX_VIEWS];
-    int nviews;
-} views_t;
-
-static void
-release_views(views_t *v)
+void
+lt_py_release_views(lt_py_views *v)
 {
     while (v->nviews > 0) {
         PyBuffer_Release(&v->views[--v->nviews]);
     }
 }
 
-/* A contiguous array of elements of format `code`, at least `count` of them
- * unless count is (size_t)-1 (then any count, returned in *count_out). */
-static const void *
-get_array(views_t *v, PyObject *obj, char code, size_t count, size_t *count_out, const char *what)
+const void *
+lt_py_get_array(lt_py_views *v, PyObject *obj, char code, size_t count, size_t *count_out,
+                const char *what)
 {
     Py_buffer *view = &v->views[v->nviews];
-    if (v->nviews == MAX_VIEWS) {
+    if (v->nviews == LT_PY_MAX_VIEWS) {
         PyErr_SetString(PyExc_SystemError, "too many arrays");
         return NULL;
     }
@@ -61,9 +53,8 @@ get_array(views_t *v, PyObject *obj, char code, size_t count, size_t *count_out,
     return view->buf;
 }
 
-/* Checks a tree: parent[n] < n below the root, frames in range. */
-static int
-check_tree(const uint32_t *parent, const int32_t *frame, size_t nnodes, size_t nframes)
+int
+lt_py_check_tree(const uint32_t *parent, const int32_t *frame, size_t nnodes, size_t nframes)
 {
     for (size_t n = 0; n < nnodes; n++) {
         if (n && parent[n] >= n) {
@@ -119,18 +110,20 @@ lt_py_rank_nodes(PyObject *module, PyObject *args)
                           &o_peak_count)) {
         return NULL;
     }
-    views_t v = {.nviews = 0};
+    lt_py_views v = {.nviews = 0};
     PyObject *result = NULL;
     ranked_t *rows = NULL;
     size_t n;
-    const uint64_t *live = get_array(&v, o_live, 'Q', (size_t)-1, &n, "live_bytes");
-    const uint64_t *peak = live ? get_array(&v, o_peak, 'Q', n, NULL, "peak_bytes") : NULL;
-    const uint64_t *alloc = peak ? get_array(&v, o_alloc, 'Q', n, NULL, "alloc_bytes") : NULL;
-    const uint64_t *alloc_count = alloc ? get_array(&v, o_alloc_count, 'Q', n, NULL, "alloc_count")
+    const uint64_t *live = lt_py_get_array(&v, o_live, 'Q', (size_t)-1, &n, "live_bytes");
+    const uint64_t *peak = live ? lt_py_get_array(&v, o_peak, 'Q', n, NULL, "peak_bytes") : NULL;
+    const uint64_t *alloc = peak ? lt_py_get_array(&v, o_alloc, 'Q', n, NULL, "alloc_bytes")
+                                 : NULL;
+    const uint64_t *alloc_count = alloc ? lt_py_get_array(&v, o_alloc_count, 'Q', n, NULL,
+                                                          "alloc_count")
                                         : NULL;
-    const uint64_t *peak_count = alloc_count
-                                     ? get_array(&v, o_peak_count, 'Q', n, NULL, "peak_count")
-                                     : NULL;
+    const uint64_t *peak_count = alloc_count ? lt_py_get_array(&v, o_peak_count, 'Q', n, NULL,
+                                                               "peak_count")
+                                             : NULL;
     if (!peak_count) {
         goto done;
     }
@@ -154,7 +147,7 @@ lt_py_rank_nodes(PyObject *module, PyObject *args)
     }
 done:
     free(rows);
-    release_views(&v);
+    lt_py_release_views(&v);
     return result;
 }
 
@@ -171,25 +164,27 @@ lt_py_pprof_samples(PyObject *module, PyObject *args)
                           &o_frame_location, &root_location)) {
         return NULL;
     }
-    views_t v = {.nviews = 0};
+    lt_py_views v = {.nviews = 0};
     PyObject *result = NULL;
     uint32_t *location_id = NULL, *keys = NULL;
     lt_buf out = {0}, ids = {0}, sample = {0};
     size_t norder, nnodes, nframes;
     const uint64_t *values[4] = {NULL};
-    const uint32_t *order = get_array(&v, o_order, 'I', (size_t)-1, &norder, "order");
-    const uint32_t *parent = order ? get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent")
+    const uint32_t *order = lt_py_get_array(&v, o_order, 'I', (size_t)-1, &norder, "order");
+    const uint32_t *parent = order ? lt_py_get_array(&v, o_parent, 'I', (size_t)-1, &nnodes,
+                                                     "parent")
                                    : NULL;
-    const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
-    const uint32_t *frame_location = frame ? get_array(&v, o_frame_location, 'I', (size_t)-1,
-                                                       &nframes, "frame_location")
+    const int32_t *frame = parent ? lt_py_get_array(&v, o_frame, 'i', nnodes, NULL, "frame")
+                                  : NULL;
+    const uint32_t *frame_location = frame ? lt_py_get_array(&v, o_frame_location, 'I', (size_t)-1,
+                                                             &nframes, "frame_location")
                                            : NULL;
     for (int i = 0; frame_location && i < 4; i++) {
-        if (!(values[i] = get_array(&v, o_values[i], 'Q', nnodes, NULL, "values"))) {
+        if (!(values[i] = lt_py_get_array(&v, o_values[i], 'Q', nnodes, NULL, "values"))) {
             goto done;
         }
     }
-    if (!values[3] || check_tree(parent, frame, nnodes, nframes) < 0) {
+    if (!values[3] || lt_py_check_tree(parent, frame, nnodes, nframes) < 0) {
         goto done;
     }
     /* Location keys are below nkeys: every frame's, and the root's. */
@@ -261,141 +256,7 @@ done:
     lt_buf_free(&out);
     lt_buf_free(&ids);
     lt_buf_free(&sample);
-    release_views(&v);
-    return result;
-}
-
-/* ---- folded ---- */
-
-typedef struct {
-    uint64_t value;
-    const char *text; /* the stack's text, len bytes */
-    size_t offset, len;
-    uint32_t node;
-} line_t;
-
-static size_t
-digits(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-static int
-compare_lines(const void *pa, const void *pb)
-{
-    const line_t *a = pa, *b = pb;
-    if (a->value != b->value) {
-        return a->value > b->value ? -1 : 1;
-    }
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = memcmp(a->text, b->text, n);
-    if (c || a->len != b->len) {
-        return c ? c : a->len < b->len ? -1 : 1;
-    }
-    return (a->node > b->node) - (a->node < b->node);
-}
-
-PyObject *
-lt_py_folded(PyObject *module, PyObject *args)
-{
-    PyObject *o_parent, *o_frame, *o_live, *o_labels;
-    const char *root_label;
-    Py_ssize_t root_len;
-    (void)module;
-    if (!PyArg_ParseTuple(args, "OOOOs#:folded", &o_parent, &o_frame, &o_live, &o_labels,
-                          &root_label, &root_len)) {
-        return NULL;
-    }
-    views_t v = {.nviews = 0};
-    PyObject *result = NULL, *labels = NULL;
-    line_t *lines = NULL;
-    uint32_t *path = NULL;
-    lt_buf text = {0};
-    size_t nnodes;
-    const uint32_t *parent = get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent");
-    const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
-    const uint64_t *live = frame ? get_array(&v, o_live, 'Q', nnodes, NULL, "live_bytes") : NULL;
-    if (!live || !(labels = PySequence_Fast(o_labels, "labels must be a sequence"))) {
-        goto done;
-    }
-    size_t nlabels = (size_t)PySequence_Fast_GET_SIZE(labels);
-    for (size_t i = 0; i < nlabels; i++) {
-        if (!PyBytes_Check(PySequence_Fast_GET_ITEM(labels, (Py_ssize_t)i))) {
-            PyErr_SetString(PyExc_TypeError, "labels must be bytes");
-            goto done;
-        }
-    }
-    if (check_tree(parent, frame, nnodes, nlabels) < 0) {
-        goto done;
-    }
-    lines = malloc((nnodes ? nnodes : 1) * sizeof(line_t));
-    path = malloc((nnodes ? nnodes : 1) * sizeof(uint32_t));
-    if (!lines || !path) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    size_t nlines = 0;
-    for (size_t node = 0; node < nnodes; node++) {
-        if (!live[node]) {
-            continue;
-        }
-        line_t *line = &lines[nlines++];
-        *line = (line_t){.value = live[node], .offset = text.len, .node = (uint32_t)node};
-        size_t depth = 0;
-        for (size_t n = node; n; n = parent[n]) {
-            path[depth++] = (uint32_t)n;
-        }
-        if (!depth) {
-            lt_buf_append(&text, root_label, (size_t)root_len);
-        }
-        while (depth) { /* outermost first */
-            PyObject *label = PySequence_Fast_GET_ITEM(labels, frame[path[--depth]]);
-            lt_buf_append(&text, PyBytes_AS_STRING(label), (size_t)PyBytes_GET_SIZE(label));
-            if (depth) {
-                lt_buf_byte(&text, ';');
-            }
-        }
-        line->len = text.len - line->offset;
-    }
-    if (text.failed) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (size_t i = 0; i < nlines; i++) {
-        lines[i].text = text.data + lines[i].offset;
-    }
-    qsort(lines, nlines, sizeof(line_t), compare_lines);
-    /* Written straight into the bytes object: the text can be tens of megabytes. */
-    size_t total = 0;
-    for (size_t i = 0; i < nlines; i++) {
-        total += lines[i].len + 2 + digits(lines[i].value);
-    }
-    if (!(result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total))) {
-        goto done;
-    }
-    char *at = PyBytes_AS_STRING(result);
-    for (size_t i = 0; i < nlines; i++) {
-        memcpy(at, lines[i].text, lines[i].len);
-        at += lines[i].len;
-        *at++ = ' ';
-        size_t n = digits(lines[i].value);
-        for (uint64_t v = lines[i].value, k = n; k--; v /= 10) {
-            at[k] = (char)('0' + v % 10);
-        }
-        at += n;
-        *at++ = '\n';
-    }
-done:
-    free(lines);
-    free(path);
-    lt_buf_free(&text);
-    Py_XDECREF(labels);
-    release_views(&v);
+    lt_py_release_views(&v);
     return result;
 }
 
@@ -425,34 +286,36 @@ lt_py_speedscope_stacks(PyObject *module, PyObject *args)
         return NULL;
     }
     size_t nframes = (size_t)nframes_arg;
-    views_t v = {.nviews = 0};
+    lt_py_views v = {.nviews = 0};
     PyObject *result = NULL, *weights = NULL, *texts = NULL;
     int32_t *index = NULL, *frame_order = NULL;
     uint32_t *path = NULL;
     size_t *offsets = NULL;
     lt_buf stacks = {0}, samples = {0}, values = {0};
     size_t norder, nnodes;
-    const uint32_t *order = get_array(&v, o_order, 'I', (size_t)-1, &norder, "order");
-    const uint32_t *parent = order ? get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent")
+    const uint32_t *order = lt_py_get_array(&v, o_order, 'I', (size_t)-1, &norder, "order");
+    const uint32_t *parent = order ? lt_py_get_array(&v, o_parent, 'I', (size_t)-1, &nnodes,
+                                                     "parent")
                                    : NULL;
-    const int32_t *frame = parent ? get_array(&v, o_frame, 'i', nnodes, NULL, "frame") : NULL;
+    const int32_t *frame = parent ? lt_py_get_array(&v, o_frame, 'i', nnodes, NULL, "frame")
+                                  : NULL;
     if (!frame || !(weights = PySequence_Fast(o_weights, "weights must be a sequence"))) {
         goto done;
     }
     Py_ssize_t nprofiles = PySequence_Fast_GET_SIZE(weights);
-    if (nprofiles > MAX_VIEWS - 3) {
+    if (nprofiles > LT_PY_MAX_VIEWS - 3) {
         PyErr_SetString(PyExc_ValueError, "too many weight arrays");
         goto done;
     }
-    const uint64_t *w[MAX_VIEWS];
+    const uint64_t *w[LT_PY_MAX_VIEWS];
     for (Py_ssize_t p = 0; p < nprofiles; p++) {
-        if (!(w[p] = get_array(&v, PySequence_Fast_GET_ITEM(weights, p), 'Q', nnodes, NULL,
-                               "weights"))) {
+        if (!(w[p] = lt_py_get_array(&v, PySequence_Fast_GET_ITEM(weights, p), 'Q', nnodes, NULL,
+                                     "weights"))) {
             goto done;
         }
     }
     /* Every frame is below nframes (check_tree): the root's marker is nframes. */
-    if (check_tree(parent, frame, nnodes, nframes) < 0) {
+    if (lt_py_check_tree(parent, frame, nnodes, nframes) < 0) {
         goto done;
     }
     index = malloc((nframes + 1) * sizeof(int32_t)); /* profile frame -> speedscope frame */
@@ -541,7 +404,7 @@ done:
     lt_buf_free(&values);
     Py_XDECREF(texts);
     Py_XDECREF(weights);
-    release_views(&v);
+    lt_py_release_views(&v);
     return result;
 }
 
@@ -555,14 +418,16 @@ lt_py_prune_tree(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO:prune_tree", &o_parent, &o_live, &o_peak)) {
         return NULL;
     }
-    views_t v = {.nviews = 0};
+    lt_py_views v = {.nviews = 0};
     PyObject *result = NULL;
     uint8_t *weighs = NULL;
     uint32_t *number = NULL;
     size_t nnodes;
-    const uint32_t *parent = get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent");
-    const uint64_t *live = parent ? get_array(&v, o_live, 'Q', nnodes, NULL, "live_bytes") : NULL;
-    const uint64_t *peak = live ? get_array(&v, o_peak, 'Q', nnodes, NULL, "peak_bytes") : NULL;
+    const uint32_t *parent = lt_py_get_array(&v, o_parent, 'I', (size_t)-1, &nnodes, "parent");
+    const uint64_t *live = parent ? lt_py_get_array(&v, o_live, 'Q', nnodes, NULL, "live_bytes")
+                                  : NULL;
+    const uint64_t *peak = live ? lt_py_get_array(&v, o_peak, 'Q', nnodes, NULL, "peak_bytes")
+                                : NULL;
     if (!peak) {
         goto done;
     }
@@ -610,6 +475,6 @@ lt_py_prune_tree(PyObject *module, PyObject *args)
 done:
     free(weighs);
     free(number);
-    release_views(&v);
+    lt_py_release_views(&v);
     return result;
 }

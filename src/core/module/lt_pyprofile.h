@@ -16,9 +16,7 @@
  *   the nodes of `order` that allocated, with location ids numbered from 1
  *   as the samples first meet them, innermost frame first; and the bytes of
  *   a uint32 array of the location keys in the order of their ids;
- * - folded(parent, frame, live_bytes, labels, root_label) -> bytes: one
- *   line "outermost;...;innermost VALUE\n" per node that leaked, by value
- *   descending, then by the stack's text (UTF-8 bytes compare as str);
+ * - folded stacks: lt_pyfolded.h;
  * - speedscope_stacks(order, parent, frame, nframes, weights) -> (texts,
  *   frames): for
  *   each weight array, the JSON of its samples (each node of `order` that
@@ -41,11 +39,28 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* The buffers one call borrows: each is released at the end. */
+#define LT_PY_MAX_VIEWS 8
+typedef struct {
+    Py_buffer views[LT_PY_MAX_VIEWS];
+    int nviews;
+} lt_py_views;
+
+/* A contiguous array of elements of format `code` ('I', 'i' or 'Q'), at
+ * least `count` of them unless count is (size_t)-1 (then any count, returned
+ * in *count_out), kept in v. NULL with an exception when it is not one. */
+const void *lt_py_get_array(lt_py_views *v, PyObject *obj, char code, size_t count,
+                            size_t *count_out, const char *what);
+
+void lt_py_release_views(lt_py_views *v);
+
+/* Checks a tree: parent[n] < n below the root, frames in [0, nframes) and
+ * -1 for the root. Returns 0, or -1 with ValueError. */
+int lt_py_check_tree(const uint32_t *parent, const int32_t *frame, size_t nnodes, size_t nframes);
+
 PyObject *lt_py_rank_nodes(PyObject *module, PyObject *args);
 
 PyObject *lt_py_pprof_samples(PyObject *module, PyObject *args);
-
-PyObject *lt_py_folded(PyObject *module, PyObject *args);
 
 PyObject *lt_py_speedscope_stacks(PyObject *module, PyObject *args);
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Callable
@@ -77,9 +78,15 @@ def write_output(text: str | bytes, path: str | None) -> None:
 def stream_output(write: Callable[[BinaryIO], None], path: str | None) -> None:
     """Like write_output, for a report that writes itself in pieces (UTF-8 text)."""
     if path is None or path == "-":
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a text stream with no bytes below it (a caller's StringIO)
+            text = io.BytesIO()
+            write(text)
+            sys.stdout.write(text.getvalue().decode())
+            return
         sys.stdout.flush()
-        write(sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        write(buffer)
+        buffer.flush()
         return
     try:
         with open(path, "wb") as f:
