@@ -308,3 +308,32 @@ def test_profile_writers_check_their_input() -> None:
         _core.rank_nodes(array("I", [1]), values, values, values, values)
     with pytest.raises(ValueError, match="values"):
         _core.rank_nodes(values, array("Q", [1]), values, values, values)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [b"f", b"f (x)", b"g"],  # a sibling's label a prefix of another's: texts compared
+        [b"a", b"b", b"c"],  # the tree's order
+        [b"f", b"f", b"g"],  # equal labels of two siblings
+        [b"[no Python frame]x", b"b", b"c"],  # the root's own line's label a prefix
+    ],
+)
+def test_folded_orders_as_python_sorts(labels: list[bytes]) -> None:
+    from array import array
+
+    # 0 -> 1 -> 3, 0 -> 2 -> 4, 0 -> 5 -> 6; every node and the root leaked, ties
+    parent = array("I", [0, 0, 0, 1, 2, 0, 5])
+    frame = array("i", [-1, 0, 1, 2, 2, 2, 0])
+    live = array("Q", [5, 5, 5, 5, 5, 9, 5])
+    texts = {}
+    for n in range(len(parent)):
+        chain = []
+        m = n
+        while m:
+            chain.append(labels[frame[m]].decode())
+            m = parent[m]
+        texts[n] = ";".join(reversed(chain)) or "[no Python frame]"
+    lines = sorted((-live[n], texts[n]) for n in range(len(parent)))
+    want = "".join(f"{text} {-value}\n" for value, text in lines).encode()
+    assert _core.folded(parent, frame, live, labels, b"[no Python frame]") == want
