@@ -11,8 +11,9 @@
 
 Every command runs as a whole process, as a user runs it (interpreter start-up
 included). Each repetition runs every command once, in an order rotated from one
-repetition to the next; the tables give medians of wall time and the largest peak RSS
-(wait4's ru_maxrss). A markdown report goes to stdout, progress to stderr.
+repetition to the next; the tables give medians of wall time and of CPU time (user and
+system, which a busy machine disturbs less), and the largest peak RSS (wait4's
+ru_maxrss). A markdown report goes to stdout, progress to stderr.
 
 Usage: python bench/report_targets.py [--repeat N] [--python PATH] [--keep DIR]
 Needs memray in the interpreter (pip install memray).
@@ -40,8 +41,9 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def timed(command: list[str], what: str) -> tuple[float, int]:
-    """Runs a command; returns its wall time and peak RSS in bytes. Exits 2 on failure."""
+def timed(command: list[str], what: str) -> tuple[float, int, float]:
+    """Runs a command; returns its wall time, peak RSS in bytes and CPU time (user and
+    system). Exits 2 on failure."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -53,7 +55,7 @@ def timed(command: list[str], what: str) -> tuple[float, int]:
     if code != 0:
         log(f"report_targets.py: {what} failed ({code}): {stderr.strip()[-300:]}")
         raise SystemExit(2)
-    return elapsed, usage.ru_maxrss * 1024
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -105,7 +107,7 @@ def main() -> int:
             str(memray),
         ]
 
-    samples: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    samples: dict[str, list[tuple[float, int, float]]] = {name: [] for name in commands}
     names = list(commands)
     load_start = os.getloadavg()
     for rep in range(args.repeat):
@@ -120,6 +122,9 @@ def main() -> int:
 
     def rss(name: str) -> int:
         return max(s[1] for s in samples[name])
+
+    def cpu(name: str) -> float:
+        return statistics.median(s[2] for s in samples[name])
 
     print("# Report targets (issue 14)\n")
     print(f"- machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}; shared")
@@ -140,27 +145,35 @@ def main() -> int:
         f"{memray.stat().st_size / 1e6:.1f} MB\n"
     )
 
-    untracked, json_s = seconds("untracked 100k"), seconds("json 100k")
+    untracked = seconds("untracked 100k")
     print("## 1. 100,000 stacks, --interval 0.1: capture ≤ 100 MB, JSON ≤ 3x untracked, ≤ 1 GiB\n")
-    print("| | seconds | ÷ untracked run | peak RSS |")
-    print("| --- | ---: | ---: | ---: |")
-    program_rss = rss("untracked 100k") / 2**20
-    print(f"| the program, untracked | {untracked:.2f} | 1.00x | {program_rss:.0f} MiB |")
-    print(
-        f"| `leaktrace report --format json` | {json_s:.2f} | {json_s / untracked:.2f}x "
-        f"| {rss('json 100k') / 2**20:.0f} MiB |\n"
-    )
+    print("| | seconds | ÷ untracked run | CPU s | ÷ untracked CPU | peak RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, label in (
+        ("untracked 100k", "the program, untracked"),
+        ("json 100k", "`leaktrace report --format json`"),
+    ):
+        print(
+            f"| {label} | {seconds(name):.2f} | {seconds(name) / untracked:.2f}x "
+            f"| {cpu(name):.2f} | {cpu(name) / cpu('untracked 100k'):.2f}x "
+            f"| {rss(name) / 2**20:.0f} MiB |"
+        )
+    print()
 
     table, flame = seconds("memray table"), seconds("memray flamegraph")
+    table_cpu, flame_cpu = cpu("memray table"), cpu("memray flamegraph")
     print("## 2. 200,000 stacks: each report ≥ 10x faster than memray's table and flamegraph\n")
-    print("| report | seconds | peak RSS | memray table ÷ this | memray flamegraph ÷ this |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| report | seconds | memray table ÷ this | memray flamegraph ÷ this | CPU s "
+        "| table ÷ this (CPU) | flamegraph ÷ this (CPU) | peak RSS |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in (*FORMATS, *(f"memray {r}" for r in MEMRAY_REPORTERS)):
-        s = seconds(name)
+        s, c = seconds(name), cpu(name)
         label = name if name.startswith("memray") else f"leaktrace report --format {name}"
         print(
-            f"| {label} | {s:.2f} | {rss(name) / 2**20:.0f} MiB | {table / s:.1f}x "
-            f"| {flame / s:.1f}x |"
+            f"| {label} | {s:.2f} | {table / s:.1f}x | {flame / s:.1f}x | {c:.2f} "
+            f"| {table_cpu / c:.1f}x | {flame_cpu / c:.1f}x | {rss(name) / 2**20:.0f} MiB |"
         )
     if not args.keep:
         for path in work.iterdir():

@@ -82,7 +82,7 @@ def _document(
 # the document, but written in C from the table's columns (_core.json_rows): building a
 # dict per site would take most of a report's time at 100,000 sites. The fields and
 # their order are Site.to_json's, then growth (Growth.to_json's), bytes_error and
-# retention; tests/e2e/test_json_report.py compares the text with json.dumps.
+# retention; tests/e2e/test_report_writers.py compares the text with json.dumps.
 _string = json.encoder.encode_basestring_ascii
 
 
