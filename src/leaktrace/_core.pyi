@@ -1,7 +1,10 @@
 # Typed stubs of the C engine (src/core/module): every function and constant it exports.
 # The capture dicts of read_capture() and read() are documented in docs/architecture.md.
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, BinaryIO, overload
+
+from typing_extensions import Buffer
 
 class CaptureError(ValueError):
     """A capture file is unreadable, corrupt or truncated."""
@@ -76,6 +79,46 @@ def read(
     progress_delay: float = 0.5,
 ) -> dict[str, Any]: ...
 def trends(series: bytes, npoints: int, xs: list[float], /) -> tuple[bytes, bytes, bytes]: ...
+
+# ---- writing reports (src/core/module/lt_pyjson.h, lt_pyprofile.h) ----
+@overload
+def json_rows(
+    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: None = None, /
+) -> str: ...
+@overload
+def json_rows(
+    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: BinaryIO, /
+) -> None: ...
+def json_ints(values: Buffer, /) -> str: ...
+def rank_nodes(
+    live_bytes: Buffer,
+    peak_bytes: Buffer,
+    alloc_bytes: Buffer,
+    alloc_count: Buffer,
+    peak_count: Buffer,
+    /,
+) -> bytes: ...
+def pprof_samples(
+    order: Buffer,
+    parent: Buffer,
+    frame: Buffer,
+    alloc_count: Buffer,
+    alloc_bytes: Buffer,
+    live_count: Buffer,
+    live_bytes: Buffer,
+    frame_location: Buffer,
+    root_location: int,
+    /,
+) -> tuple[bytes, bytes]: ...
+def folded(
+    parent: Buffer, frame: Buffer, live_bytes: Buffer, labels: Sequence[bytes], root_label: bytes, /
+) -> bytes: ...
+def speedscope_stacks(
+    order: Buffer, parent: Buffer, frame: Buffer, nframes: int, weights: Sequence[Buffer], /
+) -> tuple[list[str], bytes]: ...
+def prune_tree(
+    parent: Buffer, live_bytes: Buffer, peak_bytes: Buffer, /
+) -> tuple[bytes, bytes]: ...
 
 # ---- tests ----
 def _set_tracker_memory_limit(bytes: int, /) -> None: ...

@@ -2,6 +2,7 @@
 #include "analyze/lt_trend.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 static int
@@ -9,6 +10,45 @@ compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The k-th smallest of v[0..n), k < n, by selection (Hoare's partition):
+ * v is reordered so that v[k] holds it and nothing before it is larger. The
+ * value is that of a full sort's v[k], in O(n) on average rather than
+ * O(n log n): the series of a capture with 100,000 sites have that many
+ * medians to take. */
+static double
+select_kth(double *v, size_t n, size_t k)
+{
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, want = (ptrdiff_t)k;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) {
+                i++;
+            }
+            while (v[j] > pivot) {
+                j--;
+            }
+            if (i <= j) {
+                double t = v[i];
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        /* v[lo..j] <= pivot <= v[i..hi]; what lies between equals pivot */
+        if (want <= j) {
+            hi = j;
+        }
+        else if (want >= i) {
+            lo = i;
+        }
+        else {
+            break;
+        }
+    }
+    return v[want];
 }
 
 /* The median of the slopes between every pair of points with distinct x. */
@@ -27,9 +67,16 @@ theil_sen(const double *xs, const uint64_t *ys, size_t n, double *slopes)
     if (count == 0) {
         return 0.0;
     }
-    qsort(slopes, count, sizeof(double), compare_doubles);
     size_t mid = count / 2;
-    return count % 2 ? slopes[mid] : (slopes[mid - 1] + slopes[mid]) / 2;
+    double upper = select_kth(slopes, count, mid);
+    if (count % 2) {
+        return upper;
+    }
+    double lower = slopes[0]; /* the largest of those below mid */
+    for (size_t i = 1; i < mid; i++) {
+        lower = slopes[i] > lower ? slopes[i] : lower;
+    }
+    return (lower + upper) / 2;
 }
 
 /* One-sided p-value of the Mann-Kendall test for an upward trend, with the tie

@@ -14,6 +14,9 @@
 #include "capture/lt_format.h"
 #include "module/lt_pycapture.h"
 #include "module/lt_pyobj.h"
+#include "module/lt_pyfolded.h"
+#include "module/lt_pyjson.h"
+#include "module/lt_pyprofile.h"
 #include "module/lt_pyreading.h"
 #include "module/lt_pyretain.h"
 #include "module/lt_pysession.h"
@@ -131,6 +134,28 @@ static PyMethodDef core_methods[] = {
     {"trends", lt_py_trends, METH_VARARGS,
      "trends(series, npoints, xs)\n--\n\n"
      "The growth class, rate and confidence of each row of a series (docs/growth.md)."},
+    {"json_rows", lt_py_json_rows, METH_VARARGS,
+     "json_rows(nrows, fields, depth, file=None)\n--\n\n"
+     "A JSON array of nrows objects written from columns, as json.dumps(indent=2) writes it\n"
+     "nested depth levels deep (src/core/module/lt_pyjson.h)."},
+    {"json_ints", lt_py_json_ints, METH_O,
+     "json_ints(values)\n--\n\nAn array of ints as compact JSON text."},
+    {"rank_nodes", lt_py_rank_nodes, METH_VARARGS,
+     "rank_nodes(live_bytes, peak_bytes, alloc_bytes, alloc_count, peak_count)\n--\n\n"
+     "The profile nodes that allocated, by leaked, peak, then allocated bytes."},
+    {"pprof_samples", lt_py_pprof_samples, METH_VARARGS,
+     "pprof_samples(order, parent, frame, alloc_count, alloc_bytes, live_count, live_bytes,\n"
+     "              frame_location, root_location)\n--\n\n"
+     "The encoded pprof samples of a profile tree and its location keys by id."},
+    {"folded", lt_py_folded, METH_VARARGS,
+     "folded(parent, frame, live_bytes, labels, root_label)\n--\n\n"
+     "The folded-stack lines of a profile tree, largest first."},
+    {"speedscope_stacks", lt_py_speedscope_stacks, METH_VARARGS,
+     "speedscope_stacks(order, parent, frame, nframes, weights)\n--\n\n"
+     "The JSON of speedscope's samples and weights of a profile tree, and its frames."},
+    {"prune_tree", lt_py_prune_tree, METH_VARARGS,
+     "prune_tree(parent, live_bytes, peak_bytes)\n--\n\n"
+     "The nodes of a profile tree whose subtree leaked or was alive at the peak."},
     {"call_as_main", lt_py_call_as_main, METH_VARARGS,
      "call_as_main(callable, args)\n--\n\nCall callable(*args) with no Python frame below it, "
      "as the interpreter calls the main program."},

@@ -69,6 +69,44 @@ set_nodes(PyObject *dict, const lt_analysis *a)
     return r;
 }
 
+/* The raw snapshot's sites as uint64 (node, live_count, live_bytes,
+ * alloc_count, alloc_bytes) rows. */
+static PyObject *
+raw_sites(const lt_asites *raw)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL,
+                                              (Py_ssize_t)(raw->nsites * 5 * sizeof(uint64_t)));
+    if (!out) {
+        return NULL;
+    }
+    uint64_t *row = (uint64_t *)PyBytes_AS_STRING(out);
+    for (size_t i = 0; i < raw->nsites; i++, row += 5) {
+        const lt_rsite *site = &raw->sites[i];
+        row[0] = site->node;
+        row[1] = site->live_count;
+        row[2] = site->live_bytes;
+        row[3] = site->alloc_count;
+        row[4] = site->alloc_bytes;
+    }
+    return out;
+}
+
+/* Per trimmed node: 1 when its stack reached the depth limit (a truncation
+ * marker is on its path to the root). Parents come first. */
+static PyObject *
+tree_truncated(const lt_trim *t)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)t->ntree);
+    if (!out) {
+        return NULL;
+    }
+    uint8_t *truncated = (uint8_t *)PyBytes_AS_STRING(out);
+    for (size_t n = 0; n < t->ntree; n++) {
+        truncated[n] = n && (t->frame[n] == LT_TRIM_TRUNCATED || truncated[t->parent[n]]);
+    }
+    return out;
+}
+
 static PyObject *
 trim_text(const lt_trim *t, uint32_t distinct)
 {
@@ -259,6 +297,7 @@ build_reading(const lt_analysis *a, int keep_raw)
         put(d, "frames", distinct_frames(&a->trim)) < 0 || set_nodes(d, a) < 0 ||
         put(d, "tree_parent", array_bytes(a->trim.parent, a->trim.ntree, 4)) < 0 ||
         put(d, "tree_frame", array_bytes(a->trim.frame, a->trim.ntree, 4)) < 0 ||
+        put(d, "tree_truncated", tree_truncated(&a->trim)) < 0 ||
         put(d, "live_count", site_field(s, offsetof(lt_asite, live_count))) < 0 ||
         put(d, "live_bytes", site_field(s, offsetof(lt_asite, live_bytes))) < 0 ||
         put(d, "alloc_count", site_field(s, offsetof(lt_asite, alloc_count))) < 0 ||
@@ -275,8 +314,7 @@ build_reading(const lt_analysis *a, int keep_raw)
         put(d, "series", array_bytes(s->series, s->nrows * s->npoints, 8)) < 0 ||
         put(d, "snapshots", snapshots_list(a)) < 0 ||
         put(d, "peak_index", PyLong_FromSize_t(a->peak_index)) < 0 ||
-        put(d, "raw", keep_raw ? lt_py_sites(a->raw.sites, a->raw.nsites) : Py_NewRef(Py_None)) <
-            0) {
+        put(d, "raw", keep_raw ? raw_sites(&a->raw) : Py_NewRef(Py_None)) < 0) {
         Py_DECREF(d);
         return NULL;
     }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
-from typing import NoReturn, Protocol
+from collections.abc import Callable
+from typing import BinaryIO, NoReturn, Protocol
 
 from ..reading.capture import Capture, CaptureError
 
@@ -69,6 +71,26 @@ def write_output(text: str | bytes, path: str | None) -> None:
         else:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+def stream_output(write: Callable[[BinaryIO], None], path: str | None) -> None:
+    """Like write_output, for a report that writes itself in pieces (UTF-8 text)."""
+    if path is None or path == "-":
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a text stream with no bytes below it (a caller's StringIO)
+            text = io.BytesIO()
+            write(text)
+            sys.stdout.write(text.getvalue().decode())
+            return
+        sys.stdout.flush()
+        write(buffer)
+        buffer.flush()
+        return
+    try:
+        with open(path, "wb") as f:
+            write(f)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 

@@ -7,8 +7,15 @@ import sys
 
 from .. import reports
 from ..reading.capture import Capture, CaptureError
-from ..reports import export, render
-from .common import UsageError, add_reading_options, capture_error, load, write_output
+from ..reports import export, render, streamer
+from .common import (
+    UsageError,
+    add_reading_options,
+    capture_error,
+    load,
+    stream_output,
+    write_output,
+)
 
 
 class ReportCommand:
@@ -41,8 +48,12 @@ class ReportCommand:
         if reports.get(args.format).source == "profile":
             return self._export(args)
         capture = load(args.capture)
-        text = render(capture, args.format, top=args.top, include_all=args.include_all)
-        write_output(text, args.output)
+        options = {"top": args.top, "include_all": args.include_all}
+        write = streamer(capture, args.format, **options)
+        if write is not None:
+            stream_output(write, args.output)
+        else:
+            write_output(render(capture, args.format, **options), args.output)
         return 0
 
     def _export(self, args: argparse.Namespace) -> int:

@@ -121,6 +121,7 @@ class Analysis:
         self.node_frame = _u32(data["node_frame"])
         self.tree_parent = _u32(data["tree_parent"])
         self.tree_frame = _u32(data["tree_frame"])
+        self.tree_truncated = memoryview(data["tree_truncated"])  # 1 per truncated site
         self.live_count = _u64(data["live_count"])
         self.live_bytes = _u64(data["live_bytes"])
         self.alloc_count = _u64(data["alloc_count"])
@@ -141,13 +142,11 @@ class Analysis:
         self.points: list[int] = data["points"]
         self.work: list[int] = data["work"]
         self.series_bytes: bytes = data["series"]  # rows of len(points) live bytes
-        self._series = _u64(self.series_bytes)
-        self.raw: list[tuple[int, int, int, int, int]] | None = data["raw"]
-        if scale and self.raw is not None:
-            self.raw = [
-                (n, unscale(lc, scale), lb, unscale(ac, scale), ab)
-                for n, lc, lb, ac, ab in self.raw
-            ]
+        self.series_values = _u64(self.series_bytes)  # the same, as uint64
+        # The raw snapshot's sites: rows of (node, live_count, live_bytes, alloc_count,
+        # alloc_bytes), counts still in fixed point when sampled.
+        self._raw = None if data["raw"] is None else _u64(data["raw"])
+        self._scale = scale
         self._stacks: dict[int, tuple[Frame, ...]] = {0: ()}
         self._truncated: dict[int, bool] = {0: False}
         self._node_stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}
@@ -238,14 +237,18 @@ class Analysis:
         if row == NO_ROW:
             return None
         n = len(self.points)
-        return list(self._series[row * n : row * n + n])
+        return list(self.series_values[row * n : row * n + n])
 
     def raw_sites(self) -> list[Site]:
         """The untrimmed sites of the raw snapshot, one per capture node."""
-        if self.raw is None:
+        raw, scale = self._raw, self._scale
+        if raw is None:
             raise ValueError("this analysis kept no raw snapshot")
         out = []
-        for node, live_count, live_bytes, alloc_count, alloc_bytes in self.raw:
+        for i in range(0, len(raw), 5):
+            node, live_count, live_bytes, alloc_count, alloc_bytes = raw[i : i + 5]
+            if scale:
+                live_count, alloc_count = unscale(live_count, scale), unscale(alloc_count, scale)
             stack, truncated = self.node_stack(node)
             out.append(
                 Site(stack, live_bytes, live_count, alloc_bytes, alloc_count, truncated, [node])

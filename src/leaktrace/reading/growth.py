@@ -21,6 +21,7 @@ MIN_POINTS = 4  # fewer snapshots than this: no site is classed
 MAX_P_VALUE = 0.05  # the tail's rise must be this unlikely without a trend
 MAX_POINTS = GROWTH_POINTS  # longer series are thinned to this many evenly spaced snapshots
 LEAKING, PLATEAUED, NOISE = "leaking", "plateaued", "noise"
+KINDS = (LEAKING, PLATEAUED, NOISE)  # by the class index of trends() (lt_trend.h)
 _RANK = {LEAKING: 0, PLATEAUED: 1, NOISE: 2}
 
 SiteKey = tuple[tuple[Frame, ...], bool]
@@ -167,7 +168,7 @@ def by_site(capture: Capture, include_all: bool = False) -> dict[int, Growth] | 
         # A site that never held memory at a point (freed between snapshots) has no
         # series, as when the series were made from the leak lists.
         if ys is not None and (any(ys) or a.live_count[g]):
-            kind = (LEAKING, PLATEAUED, NOISE)[classes[row]]
+            kind = KINDS[classes[row]]
             total = ys[-1] - ys[0]
             out[g] = Growth(kind, rates[row], "second", confidences[row], total, tuple(ys))
     return out
@@ -188,6 +189,12 @@ def trends(
 def rank_key(growth: Growth | None, live_bytes: int) -> tuple[int, float, int]:
     """Sort key that puts leaking sites first (fastest first), then the rest by size."""
     if growth is None:
+        return order_key(None, 0.0, live_bytes)
+    return order_key(growth.kind, growth.rate, live_bytes)
+
+
+def order_key(kind: str | None, rate: float, live_bytes: int) -> tuple[int, float, int]:
+    """rank_key of a site's growth class (None: no growth), rate and live bytes."""
+    if kind is None:
         return (_RANK[NOISE], 0.0, -live_bytes)
-    rate = -growth.rate if growth.kind == LEAKING else 0.0
-    return (_RANK[growth.kind], rate, -live_bytes)
+    return (_RANK[kind], -rate if kind == LEAKING else 0.0, -live_bytes)

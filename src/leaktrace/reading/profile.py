@@ -18,9 +18,13 @@ named alike), so a capture of a few hundred thousand distinct stacks loads in a 
 from __future__ import annotations
 
 import os
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from .. import _core
 from .analysis import TRUNCATED_ID, Analysis
+from .capture import Capture
 from .model import NO_FRAME, TRUNCATED, Excluded, Frame, TimelinePoint, partial_note
 
 
@@ -53,6 +57,8 @@ class Profile:
     excluded: dict[str, Excluded] = field(default_factory=dict)
     include_all: bool = False  # the excluded groups are shown, not summed up
     analysis: Analysis | None = field(default=None, repr=False)  # what it was made from
+    # the capture whose analysis that is, when it was read as one (the HTML report's)
+    capture: Capture | None = field(default=None, repr=False)
 
     @property
     def last(self) -> TimelinePoint:
@@ -62,11 +68,16 @@ class Profile:
     def peak(self) -> TimelinePoint:
         return self.timeline[self.peak_index]
 
-    def nodes_by_size(self) -> list[int]:
-        """Nodes that allocated, by leaked, then peak, then allocated bytes, descending."""
-        nodes = [n for n in range(len(self.parent)) if self.alloc_count[n] or self.peak_count[n]]
-        nodes.sort(key=lambda n: (-self.live_bytes[n], -self.peak_bytes[n], -self.alloc_bytes[n]))
-        return nodes
+    def nodes_by_size(self) -> memoryview:
+        """Nodes that allocated, by leaked, then peak, then allocated bytes, descending
+        (ties by node), as a uint32 array (sorted in C: _core.rank_nodes)."""
+        columns = (self.live_bytes, self.peak_bytes, self.alloc_bytes, self.alloc_count)
+        ranked = _core.rank_nodes(*map(u64_array, (*columns, self.peak_count)))
+        return memoryview(ranked).cast("I")
+
+    def tree_arrays(self) -> tuple[array[int], array[int]]:
+        """parent ('I') and frame ('i', -1 for the root) as arrays, for the C writers."""
+        return array("I", self.parent), array("i", self.frame)
 
     def value_lists(self) -> tuple[list[int], ...]:
         values = (self.live_bytes, self.live_count, self.alloc_bytes, self.alloc_count)
@@ -93,6 +104,11 @@ class Profile:
         if self.complete:
             return None
         return partial_note(self.last.seq, self.last.time_ns, self.valid_size, self.file_size)
+
+
+def u64_array(values: Sequence[int]) -> array[int]:
+    """Values as a uint64 array (for the C writers), copied unless they are one."""
+    return values if isinstance(values, array) and values.typecode == "Q" else array("Q", values)
 
 
 def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> Profile:

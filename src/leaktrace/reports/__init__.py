@@ -18,7 +18,7 @@ import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 if TYPE_CHECKING:
     from ..reading import Capture, Profile
@@ -35,6 +35,13 @@ class ReportFormat:
     # profile formats: render(profile) -> str or bytes
     render: Callable[..., str | bytes]
     binary: bool = False  # not text: refused on a terminal
+    # capture formats whose text can be written in pieces, never whole in memory:
+    # stream(capture, *, top, include_all) does the reading and returns a function that
+    # writes what render would return (as UTF-8) to a binary file
+    stream: Callable[..., Callable[[BinaryIO], None]] | None = None
+    # profile formats that read the capture their own way: load(path, *, include_all)
+    # -> Profile (default: reading.load_profile)
+    load: Callable[..., Profile] | None = None
 
 
 _registry: dict[str, ReportFormat] = {}
@@ -86,6 +93,19 @@ def render(capture: Capture, fmt: str, *, top: int = 10, include_all: bool = Fal
     return text
 
 
+def streamer(
+    capture: Capture, fmt: str, *, top: int = 10, include_all: bool = False
+) -> Callable[[BinaryIO], None] | None:
+    """For a format that streams: the function that writes the report of a capture to a
+    binary file (the capture read already); None for the others."""
+    report = get(fmt)
+    if report.source != "capture":
+        raise ValueError(f"{fmt} is rendered from a whole capture file: use export()")
+    if report.stream is None:
+        return None
+    return report.stream(capture, top=top, include_all=include_all)
+
+
 def render_profile(profile: Profile, fmt: str) -> bytes:
     """A profile format, encoded (text as UTF-8)."""
     report = get(fmt)
@@ -101,8 +121,18 @@ def export(
     """Analyses a capture and renders it; returns the profile too (for its partial note)."""
     from ..reading import load_profile
 
-    profile = load_profile(path, include_all=include_all)
+    load = get(fmt).load or load_profile
+    profile = load(path, include_all=include_all)
     return profile, render_profile(profile, fmt)
 
 
-__all__ = ["ReportFormat", "export", "get", "names", "register", "render", "render_profile"]
+__all__ = [
+    "ReportFormat",
+    "export",
+    "get",
+    "names",
+    "register",
+    "render",
+    "render_profile",
+    "streamer",
+]

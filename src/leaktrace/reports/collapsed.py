@@ -8,8 +8,9 @@ out; lines are sorted by bytes, descending, then by stack.
 
 from __future__ import annotations
 
+from .. import _core
 from ..reading.model import NO_FRAME, Frame
-from ..reading.profile import Profile
+from ..reading.profile import Profile, u64_array
 from . import ReportFormat, register
 
 
@@ -21,34 +22,12 @@ def frame_label(frame: Frame) -> str:
     return label.replace(";", ",").replace("\n", " ")
 
 
-class FoldedStacks:
-    """The folded stack of any node, each prefix built once and shared."""
-
-    def __init__(self, profile: Profile) -> None:
-        self.profile = profile
-        self.labels = [frame_label(f) for f in profile.frames]
-        self.built: dict[int, str] = {0: ""}
-
-    def __call__(self, node: int) -> str:
-        parent, frame, built = self.profile.parent, self.profile.frame, self.built
-        chain = []
-        n = node
-        while n not in built:
-            chain.append(n)
-            n = parent[n]
-        text = built[n]
-        for c in reversed(chain):
-            label = self.labels[frame[c]]
-            text = f"{text};{label}" if text else label
-            built[c] = text
-        return built[node] or NO_FRAME.function
-
-
-def render_folded(profile: Profile) -> str:
-    folded = FoldedStacks(profile)
-    lines = [(v, folded(n)) for n, v in enumerate(profile.live_bytes) if v]
-    lines.sort(key=lambda item: (-item[0], item[1]))
-    return "".join(f"{stack} {value}\n" for value, stack in lines)
+def render_folded(profile: Profile) -> bytes:
+    """The lines, written in C (_core.folded) from the labels of the profile's frames."""
+    labels = [frame_label(f).encode() for f in profile.frames]
+    parent, frame = profile.tree_arrays()
+    live = u64_array(profile.live_bytes)
+    return _core.folded(parent, frame, live, labels, NO_FRAME.function.encode())
 
 
 register(ReportFormat("collapsed", "profile", render_folded))

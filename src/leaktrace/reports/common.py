@@ -8,13 +8,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..reading.capture import Capture
-from ..reading.model import Excluded, Frame, Site
+from ..reading.model import Excluded, Frame
+from ..reading.table import SiteTable, site_table
 
 if TYPE_CHECKING:
-    from ..reading.growth import Growth
     from ..reading.retention import Cycle
-
-    Ranked = tuple[list[Site], dict[str, Excluded], dict[int, Growth] | None]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -82,16 +80,10 @@ def frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
     return lines
 
 
-def ranked(capture: Capture, include_all: bool) -> Ranked:
-    """The final snapshot's sites, leaking ones first when the capture has a series, and
-    the growth of each by its site_id."""
-    from ..reading.growth import by_site, rank_key
-
-    sites, excluded = capture.leaks(include_all=include_all)
-    growth = by_site(capture, include_all=include_all)
-    if growth is not None:
-        sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
-    return sites, excluded, growth
+def ranked(capture: Capture, include_all: bool) -> tuple[SiteTable, dict[str, Excluded]]:
+    """The final snapshot's sites, leaking ones first when the capture has a series, with
+    their growth; and what was left out of the list."""
+    return site_table(capture, include_all)
 
 
 def cycle_places(capture: Capture, cycle: Cycle) -> list[tuple[str, int]]:

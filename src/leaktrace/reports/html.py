@@ -27,13 +27,18 @@ from __future__ import annotations
 
 import html
 import json
+import os
+from array import array
+from collections.abc import Sequence
 from importlib import resources
+from operator import itemgetter
 from typing import Any
 
+from .. import _core
 from ..reading.capture import Capture
 from ..reading.growth import LEAKING, MIN_POINTS
 from ..reading.model import FRAME_KINDS, NO_FRAME, TRUNCATED, Frame, frame_kind
-from ..reading.profile import Profile
+from ..reading.profile import Profile, profile_of, u64_array
 from . import ReportFormat, register, render
 from .common import cycle_places
 
@@ -64,38 +69,31 @@ def _kind_code(frame: Frame) -> int:
     return FRAME_KINDS.index(frame_kind(frame))
 
 
-def _tree(profile: Profile, frames: _Frames) -> dict[str, list[int]]:
+def _tree(profile: Profile, frames: _Frames) -> dict[str, Sequence[int]]:
     """The profile's tree, pruned to the nodes whose subtree leaked or was alive at
-    the peak, and renumbered (parents still come first)."""
-    count = len(profile.parent)
-    parent = profile.parent
-    weight = [profile.live_bytes[n] + profile.peak_bytes[n] for n in range(count)]
-    for n in range(count - 1, 0, -1):
-        weight[parent[n]] += weight[n]
-    kept = [n for n in range(count) if weight[n] or n == 0]
-    number = {n: i for i, n in enumerate(kept)}
-    frame_ids: dict[int, int] = {}
-    tree: dict[str, list[int]] = {"parent": [], "frame": []}
+    the peak, and renumbered (parents still come first; pruned in C: _core.prune_tree).
+    Each column is an array, written out by _core.json_ints."""
+    parent, _ = profile.tree_arrays()
+    kept_bytes, parents = _core.prune_tree(
+        parent, u64_array(profile.live_bytes), u64_array(profile.peak_bytes)
+    )
+    kept = memoryview(kept_bytes).cast("I").tolist()
+    take = itemgetter(*kept) if len(kept) > 1 else lambda values: [values[kept[0]]]
+    node_frames = take(profile.frame)
+    # Each distinct frame gets its page number in the order the nodes first meet it.
+    ids = {f: -1 if f < 0 else frames.frame(profile.frames[f]) for f in dict.fromkeys(node_frames)}
+    tree: dict[str, Sequence[int]] = {
+        "parent": memoryview(parents).cast("I"),
+        "frame": array("q", [ids[f] for f in node_frames]),
+    }
     columns = {
         "leaked": profile.live_bytes,
         "leakedCount": profile.live_count,
         "peak": profile.peak_bytes,
         "peakCount": profile.peak_count,
     }
-    for name in columns:
-        tree[name] = []
-    for n in kept:
-        tree["parent"].append(number[parent[n]])
-        f = profile.frame[n]
-        if f < 0:
-            tree["frame"].append(-1)
-        else:
-            fid = frame_ids.get(f)
-            if fid is None:
-                fid = frame_ids[f] = frames.frame(profile.frames[f])
-            tree["frame"].append(fid)
-        for name, values in columns.items():
-            tree[name].append(values[n])
+    for name, values in columns.items():
+        tree[name] = array("Q", take(values))
     return tree
 
 
@@ -149,7 +147,7 @@ def report_data(profile: Profile) -> dict[str, Any]:
     frames = _Frames()
     tree = _tree(profile, frames)
     # The whole-file reader gives the sites' growth and retention (the JSON report's).
-    capture = Capture(profile.path, allow_partial=True)
+    capture = profile.capture or Capture(profile.path, allow_partial=True)
     sites, nsites, sites_note = _sites(profile, capture, frames)
     stats = profile.stats
     last, peak = profile.last, profile.peak
@@ -220,7 +218,19 @@ def _asset(name: str) -> str:
 
 
 def render_html(profile: Profile) -> str:
-    data = json.dumps(report_data(profile), separators=(",", ":"), ensure_ascii=False)
+    report = report_data(profile)
+    # The tree's columns (hundreds of thousands of numbers) are written in C and
+    # spliced in where placeholders stand.
+    columns = report["tree"]
+    report["tree"] = {name: f"\0{name}" for name in columns}
+    data = json.dumps(report, separators=(",", ":"), ensure_ascii=False)
+    pieces, at = [], 0
+    for name, values in columns.items():
+        placeholder = json.dumps(f"\0{name}")
+        found = data.index(placeholder, at)
+        pieces += [data[at:found], _core.json_ints(values)]
+        at = found + len(placeholder)
+    data = "".join([*pieces, data[at:]])
     # Inside <script>, only "</" can end the element early.
     data = data.replace("</", "<\\/")
     title = html.escape(f"leaktrace: {profile.meta.get('command') or profile.path}")
@@ -235,4 +245,13 @@ def render_html(profile: Profile) -> str:
     )
 
 
-register(ReportFormat("html", "profile", render_html))
+def load_html_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> Profile:
+    """The profile of a capture read as a Capture, so that the page's site table (the
+    JSON report's) and its tree come from one read."""
+    capture = Capture(path, allow_partial=True)
+    profile = profile_of(capture.analysis(include_all=include_all))
+    profile.capture = capture
+    return profile
+
+
+register(ReportFormat("html", "profile", render_html, load=load_html_profile))

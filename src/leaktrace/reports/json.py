@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-from typing import TYPE_CHECKING
+from array import array
+from collections.abc import Callable
+from typing import BinaryIO
 
+from .. import _core
 from ..reading.capture import Capture
-from ..reading.model import Site
+from ..reading.growth import KINDS
 from ..reading.retention import Cycle
+from ..reading.table import NO_GROWTH, GrowthColumns, SiteTable
 from . import ReportFormat, register
 from .common import JSON_SCHEMA_VERSION, ranked
-
-if TYPE_CHECKING:
-    from ..reading.growth import Growth
 
 
 def _sampling_json(capture: Capture) -> dict[str, object] | None:
@@ -24,11 +24,33 @@ def _sampling_json(capture: Capture) -> dict[str, object] | None:
 
 
 def render_json(capture: Capture, *, include_all: bool = False) -> str:
-    sites, excluded, growth = ranked(capture, include_all)
+    head, table, fields, tail = _document(capture, include_all)
+    return "".join((head, _core.json_rows(len(table), fields, 1), tail))
+
+
+def stream_json(
+    capture: Capture, *, top: int = 10, include_all: bool = False
+) -> Callable[[BinaryIO], None]:
+    """What render_json returns, written to a binary file in pieces as it is made."""
+    head, table, fields, tail = _document(capture, include_all)
+
+    def write(out: BinaryIO) -> None:
+        out.write(head.encode())
+        _core.json_rows(len(table), fields, 1, out)
+        out.write(tail.encode())
+
+    return write
+
+
+def _document(
+    capture: Capture, include_all: bool
+) -> tuple[str, SiteTable, list[tuple[object, ...]], str]:
+    """The text before the leak list, the list's table and fields, and the text after."""
+    table, excluded = ranked(capture, include_all)
     stats = capture.stats
     doc: dict[str, object] = {
         "schema_version": JSON_SCHEMA_VERSION,
-        "leaks": [],  # written by _leaks_text, spliced in below
+        "leaks": [],  # written by _core.json_rows, between head and tail
         "peak_bytes": stats.get("peak_bytes"),
         "total_allocated_bytes": stats.get("total_allocated_bytes"),
         "total_allocations": stats.get("total_allocations"),
@@ -52,39 +74,15 @@ def render_json(capture: Capture, *, include_all: bool = False) -> str:
     text = json.dumps(doc, indent=2)
     marker = '"leaks": []'
     at = text.index(marker)
-    # One join of every piece: the document is written once, not copied per piece.
-    pieces = [text[:at], '"leaks": ', *_leaks_pieces(capture, sites, growth)]
-    pieces += [text[at + len(marker) :], "\n"]
-    return "".join(pieces)
+    head = text[:at] + '"leaks": '
+    return head, table, _site_fields(capture, table), text[at + len(marker) :] + "\n"
 
 
-# The document as json.dumps(doc, indent=2) writes it, but each site from a template
-# and each distinct frame's text once: with the pure-Python encoder that an indent
-# needs, 100,000 sites of eight frames would take most of a report's time.
-# tests/e2e/test_reporters.py compares the two texts.
-_SITE = (
-    "{\n"
-    '      "bytes": %d,\n'
-    '      "count": %d,\n'
-    '      "allocated_bytes": %d,\n'
-    '      "allocations": %d,\n'
-    '      "truncated": %s,\n'
-    '      "stack": %s,\n'
-    '      "growth": %s,\n'
-    '      "bytes_error": %d,\n'
-    '      "retention": %s\n'
-    "    }"
-)
-_GROWTH = (
-    "{\n"
-    '        "class": %s,\n'
-    '        "rate": %s,\n'
-    '        "unit": %s,\n'
-    '        "confidence": %s,\n'
-    '        "total_bytes": %d,\n'
-    '        "series": %s\n'
-    "      }"
-)
+# Each site is what json.dumps(site.to_json() and its extras, indent=2) writes inside
+# the document, but written in C from the table's columns (_core.json_rows): building a
+# dict per site would take most of a report's time at 100,000 sites. The fields and
+# their order are Site.to_json's, then growth (Growth.to_json's), bytes_error and
+# retention; tests/e2e/test_report_writers.py compares the text with json.dumps.
 _string = json.encoder.encode_basestring_ascii
 
 
@@ -93,63 +91,62 @@ def nested_json(value: object, level: int) -> str:
     return json.dumps(value, indent=2).replace("\n", "\n" + "  " * level)
 
 
-def _float(x: float) -> str:
-    return float.__repr__(x) if math.isfinite(x) else json.dumps(x)
-
-
-def _growth_text(g: Growth) -> str:
-    """nested_json(g.to_json(), 3), written directly."""
-    values = ",\n          ".join(map(str, g.series))
-    return _GROWTH % (
-        _string(g.kind),
-        _float(round(g.rate, 3)),
-        _string(g.unit),
-        _float(round(g.confidence, 4)),
-        g.total,
-        f"[\n          {values}\n        ]" if g.series else "[]",
+def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]:
+    n = len(table)
+    errors = (
+        array("Q", map(capture.error_bound, table.bytes))
+        if capture.sample_rate
+        else array("Q", bytes(8 * n))
     )
+    rows, paths = _retention_rows(capture, table)
+    return [
+        ("bytes", "int", table.bytes),
+        ("count", "int", table.count),
+        ("allocated_bytes", "int", table.alloc_bytes),
+        ("allocations", "int", table.alloc_count),
+        ("truncated", "bool", table.truncated),
+        (
+            "stack",
+            "stack",
+            table.stack_node,
+            table.tree_parent,
+            table.tree_frame,
+            [nested_json(f.to_json(), 4) for f in table.frames],
+        ),
+        _growth_field(table.growth),
+        ("bytes_error", "int", errors),
+        ("retention", "sparse", rows, paths, "[]"),
+    ]
 
 
-def _leaks_pieces(
-    capture: Capture, sites: list[Site], growth: dict[int, Growth] | None
-) -> list[str]:
-    """The text of the `leaks` list, in pieces to be joined."""
-    if not sites:
-        return ["[]"]
-    # By identity: a capture's stacks share their Frame objects, and hashing a frame
-    # by value costs more than writing it.
-    frame_text: dict[int, str] = {}
-    keep_alive = []
-    parts = []
-    for s in sites:
-        frames = []
-        for f in s.stack:
-            text = frame_text.get(id(f))
-            if text is None:
-                text = frame_text[id(f)] = nested_json(f.to_json(), 4)
-                keep_alive.append(f)
-            frames.append(text)
-        g = growth.get(s.site_id) if growth else None
-        paths = capture.retention.paths_for(s.nodes)
-        parts.append(
-            _SITE
-            % (
-                s.bytes,
-                s.count,
-                s.alloc_bytes,
-                s.alloc_count,
-                "true" if s.truncated else "false",
-                "[\n        " + ",\n        ".join(frames) + "\n      ]" if frames else "[]",
-                _growth_text(g) if g else "null",
-                capture.error_bound(s.bytes),
-                nested_json([p.to_json() for p in paths], 3) if paths else "[]",
-            )
-        )
-    pieces = ["[\n    "]
-    for part in parts:
-        pieces += [part, ",\n    "]
-    pieces[-1] = "\n  ]"
-    return pieces
+_PRESENT = bytes(0 if i == NO_GROWTH else 1 for i in range(256))
+
+
+def _growth_field(g: GrowthColumns | None) -> tuple[object, ...]:
+    """Growth.to_json() of each row, or null (no growth class)."""
+    if g is None:
+        return ("growth", "const", "null")
+    fields = [
+        ("class", "enum", g.kind, [_string(k) for k in KINDS]),
+        ("rate", "float", g.rate, 3),
+        ("unit", "const", _string(g.unit)),
+        ("confidence", "float", g.confidence, 4),
+        ("total_bytes", "int", g.total),
+        ("series", "series", g.series_row, g.series, g.npoints),
+    ]
+    return ("growth", "object", memoryview(bytes(g.kind).translate(_PRESENT)), fields)
+
+
+def _retention_rows(capture: Capture, table: SiteTable) -> tuple[array[int], list[str]]:
+    """The rows that have reference paths (retention records), and their paths' JSON."""
+    rows, texts = array("I"), []
+    found = table.rows_of_nodes(list(capture.retention.site_paths))
+    for row in sorted(found):
+        paths = capture.retention.paths_for(table.nodes(row))
+        if paths:
+            rows.append(row)
+            texts.append(nested_json([p.to_json() for p in paths], 3))
+    return rows, texts
 
 
 def _cycle_json(capture: Capture, cycle: Cycle) -> dict[str, object]:
@@ -170,4 +167,4 @@ def _render(capture: Capture, *, top: int, include_all: bool) -> str:
     return render_json(capture, include_all=include_all)
 
 
-register(ReportFormat("json", "capture", _render))
+register(ReportFormat("json", "capture", _render, stream=stream_json))

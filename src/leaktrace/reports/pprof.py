@@ -15,10 +15,11 @@ Sample types, in this order (as Go's heap profiles have them): ``alloc_objects``
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable
+from array import array
 
+from .. import _core
 from ..reading.model import NO_FRAME, Frame
-from ..reading.profile import Profile
+from ..reading.profile import Profile, u64_array
 from . import ReportFormat, register
 
 SAMPLE_TYPES = (
@@ -81,10 +82,6 @@ def _int_field(field: int, value: int) -> bytes:
     return _tag(field, _WIRE_VARINT) + varint(value) if value else b""
 
 
-def _packed(field: int, values: Iterable[int]) -> bytes:
-    return _bytes_field(field, b"".join(map(varint, values)))
-
-
 class _Strings:
     def __init__(self) -> None:
         self.table: list[str] = [""]  # index 0 is always the empty string
@@ -120,7 +117,6 @@ def encode_profile(profile: Profile) -> bytes:
 
     functions: dict[tuple[str, str], int] = {}
     locations: dict[tuple[int, int], int] = {}
-    frame_locations: dict[int, int] = {}
     function_msgs = bytearray()
     location_msgs = bytearray()
 
@@ -143,43 +139,33 @@ def encode_profile(profile: Profile) -> bytes:
             location_msgs.extend(_bytes_field(_PROFILE_LOCATION, msg))
         return lid
 
-    # The packed location ids of each node's stack, innermost first: a node's are its
-    # own location's varint followed by its parent's, so each is encoded once.
-    parent, frame_of, frames = profile.parent, profile.frame, profile.frames
-    packed: dict[int, bytes] = {0: b""}
-
-    def stack_ids(node: int) -> bytes:
-        chain = []
-        n = node
-        while n not in packed:
-            chain.append(n)
-            n = parent[n]
-        # Numbered innermost first, in the order a reader meets them.
-        encoded = []
-        for c in chain:
-            f = frame_of[c]
-            lid = frame_locations.get(f)
-            if lid is None:
-                lid = frame_locations[f] = location_id(frames[f])
-            encoded.append(varint(lid))
-        ids = packed[n]
-        for c, enc in zip(reversed(chain), reversed(encoded), strict=True):
-            ids = enc + ids
-            packed[c] = ids
-        return packed[node] or varint(location_id(NO_FRAME))
-
-    for node in profile.nodes_by_size():
-        if not profile.alloc_count[node]:
-            continue
-        values = (
-            profile.alloc_count[node],
-            profile.alloc_bytes[node],
-            profile.live_count[node],
-            profile.live_bytes[node],
-        )
-        msg = _bytes_field(_SAMPLE_LOCATION_ID, stack_ids(node))
-        msg += _packed(_SAMPLE_VALUE, values)
-        out += _bytes_field(_PROFILE_SAMPLE, msg)
+    # The samples are encoded in C (_core.pprof_samples), which numbers the locations as
+    # it first meets them, innermost frame first; a location is a (function, file, line):
+    # its key here. Locations and functions are then made in the order of their ids.
+    keys: dict[tuple[str, str, int], int] = {}
+    first: list[Frame] = []  # the first frame of each key
+    frame_location = array("I")
+    for f in [*profile.frames, NO_FRAME]:
+        key = keys.setdefault((f.function, f.file, f.line), len(keys))
+        if key == len(first):
+            first.append(f)
+        frame_location.append(key)
+    root_location = frame_location.pop()  # NO_FRAME's: the root's own values
+    parent, frame = profile.tree_arrays()
+    samples, order = _core.pprof_samples(
+        profile.nodes_by_size(),
+        parent,
+        frame,
+        u64_array(profile.alloc_count),
+        u64_array(profile.alloc_bytes),
+        u64_array(profile.live_count),
+        u64_array(profile.live_bytes),
+        frame_location,
+        root_location,
+    )
+    out += samples
+    for key in memoryview(order).cast("I"):
+        location_id(first[key])
 
     out += _bytes_field(_PROFILE_MAPPING, _mapping(profile, strings))
     out += location_msgs

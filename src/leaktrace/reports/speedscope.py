@@ -10,80 +10,62 @@ from __future__ import annotations
 
 import json
 
-from .. import __version__
+from .. import __version__, _core
 from ..reading.model import NO_FRAME, Frame
-from ..reading.profile import Profile
+from ..reading.profile import Profile, u64_array
 from . import ReportFormat, register
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
 
-def speedscope_document(profile: Profile) -> dict[str, object]:
-    frames: list[dict[str, object]] = []
-    index: dict[int, int] = {}  # profile frame -> speedscope frame
-    parent, frame_of = profile.parent, profile.frame
-    stacks: dict[int, list[int]] = {0: []}  # node -> speedscope frames, root first
-
-    def stack(node: int) -> list[int]:
-        chain = []
-        n = node
-        while n not in stacks:
-            chain.append(n)
-            n = parent[n]
-        built = stacks[n]
-        for c in reversed(chain):
-            f = frame_of[c]
-            i = index.get(f)
-            if i is None:
-                i = index[f] = len(frames)
-                frames.append(_frame_entry(profile.frames[f]))
-            built = [*built, i]
-            stacks[c] = built
-        if not built:  # the root's own values (--all)
-            i = index.get(-1)
-            if i is None:
-                i = index[-1] = len(frames)
-                frames.append(_frame_entry(NO_FRAME))
-            built = [i]
-        return built
-
-    order = profile.nodes_by_size()
-    node_stacks = [stack(n) for n in order]
-
-    def sampled(name: str, weights_of: list[int]) -> dict[str, object]:
-        samples, weights = [], []
-        for node, node_stack in zip(order, node_stacks, strict=True):
-            weight = weights_of[node]
-            if weight:
-                samples.append(node_stack)
-                weights.append(weight)
-        return {
+def render_speedscope(profile: Profile) -> str:
+    """The document, as json.dumps(separators=(",", ":")) writes it. Each profile's
+    samples and weights are written in C (_core.speedscope_stacks, which also numbers
+    the frames as the stacks first meet them) and spliced in."""
+    parent, frame = profile.tree_arrays()
+    weights = (profile.live_bytes, profile.peak_bytes, profile.alloc_bytes)
+    texts, numbered = _core.speedscope_stacks(
+        profile.nodes_by_size(), parent, frame, len(profile.frames), [*map(u64_array, weights)]
+    )
+    frames = [
+        _frame_entry(NO_FRAME if f < 0 else profile.frames[f])
+        for f in memoryview(numbered).cast("i")
+    ]
+    peak = profile.peak
+    command = profile.meta.get("command", profile.path)
+    names = (
+        f"leaked: alive at snapshot #{profile.last.seq}",
+        f"peak: alive at snapshot #{peak.seq} ({peak.time_ns / 1e9:.3f} s)",
+        "allocated since the start",
+    )
+    profiles = [
+        {
             "type": "sampled",
             "name": name,
             "unit": "bytes",
             "startValue": 0,
-            "endValue": sum(weights),
-            "samples": samples,
-            "weights": weights,
+            "endValue": sum(values),
+            "samples": f"\0samples{i}",
+            "weights": f"\0weights{i}",
         }
-
-    peak = profile.peak
-    command = profile.meta.get("command", profile.path)
-    return {
+        for i, (name, values) in enumerate(zip(names, weights, strict=True))
+    ]
+    doc = {
         "$schema": SCHEMA,
         "shared": {"frames": frames},
-        "profiles": [
-            sampled(f"leaked: alive at snapshot #{profile.last.seq}", profile.live_bytes),
-            sampled(
-                f"peak: alive at snapshot #{peak.seq} ({peak.time_ns / 1e9:.3f} s)",
-                profile.peak_bytes,
-            ),
-            sampled("allocated since the start", profile.alloc_bytes),
-        ],
+        "profiles": profiles,
         "name": f"leaktrace: {command}",
         "activeProfileIndex": 0,
         "exporter": f"leaktrace {__version__}",
     }
+    text = json.dumps(doc, separators=(",", ":"))
+    pieces, at = [], 0
+    for i, value in enumerate(texts):  # the placeholders, in the order they are written
+        placeholder = json.dumps(f"\0{('samples', 'weights')[i % 2]}{i // 2}")
+        found = text.index(placeholder, at)
+        pieces += [text[at:found], value]
+        at = found + len(placeholder)
+    return "".join([*pieces, text[at:], "\n"])
 
 
 def _frame_entry(frame: Frame) -> dict[str, object]:
@@ -93,10 +75,6 @@ def _frame_entry(frame: Frame) -> dict[str, object]:
     if frame.line > 0:
         entry["line"] = frame.line
     return entry
-
-
-def render_speedscope(profile: Profile) -> str:
-    return json.dumps(speedscope_document(profile), separators=(",", ":")) + "\n"
 
 
 register(ReportFormat("speedscope", "profile", render_speedscope))

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..reading.capture import Capture
+from ..reading.growth import Growth
 from ..reading.model import Site
 from . import ReportFormat, register
 from .common import cycle_places, format_bytes, frame_lines, ranked
-
-if TYPE_CHECKING:
-    from ..reading.growth import Growth
 
 
 def _growth_line(growth: Growth) -> str:
@@ -36,9 +32,10 @@ def _headline(capture: Capture, nsites: int, live: int) -> str:
 def render_text(
     capture: Capture, *, top: int = 10, max_frames: int = 8, include_all: bool = False
 ) -> str:
-    sites, excluded, growth = ranked(capture, include_all)
+    table, excluded = ranked(capture, include_all)
+    growth = table.growth
     stats = capture.stats
-    live = sum(s.bytes for s in sites)
+    live = sum(table.bytes)
     out = []
     if not capture.complete and not capture.running:
         out.append(
@@ -50,7 +47,7 @@ def render_text(
         out.append(_sampling_line(capture))
     if capture.attached:
         out.append(_ATTACHED_LINE)
-    out.append(_headline(capture, len(sites), live))
+    out.append(_headline(capture, len(table), live))
     if stats:
         out.append(
             f"  peak tracked heap {format_bytes(stats['peak_bytes'])}; "
@@ -71,16 +68,16 @@ def render_text(
     if hidden:
         out.append(f"  not shown: {', '.join(hidden)} (--all shows them)")
     if growth is not None:
-        kinds = [g.kind for g in growth.values()]
         out.append(
             f"  growth over {len(capture.snapshots)} snapshots: "
-            + ", ".join(f"{kinds.count(k)} {k}" for k in ("leaking", "plateaued"))
+            + ", ".join(f"{growth.counts[k]} {k}" for k in ("leaking", "plateaued"))
             + " (docs/growth.md)"
         )
-    for rank, site in enumerate(sites[:top], 1):
+    for row in range(min(top, len(table))):
+        site = table.site(row)
         out.append("")
-        out.append(f"#{rank}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
-        site_growth = growth.get(site.site_id) if growth else None
+        out.append(f"#{row + 1}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
+        site_growth = growth.growth(row) if growth else None
         if site_growth is not None:
             out.append(_growth_line(site_growth))
         if site.stack:
@@ -90,10 +87,10 @@ def render_text(
         if site.truncated:
             out.append("    ... deeper frames were not recorded (raise --depth)")
         out.extend(_retention_lines(capture, site))
-    if len(sites) > top:
-        rest = sum(s.bytes for s in sites[top:])
+    if len(table) > top:
+        rest = sum(table.bytes[top:])
         out.append("")
-        out.append(f"... and {len(sites) - top} smaller sites holding {format_bytes(rest)}")
+        out.append(f"... and {len(table) - top} smaller sites holding {format_bytes(rest)}")
     out.extend(_suspect_lines(capture))
     out.extend(_cycle_lines(capture))
     return "\n".join(out) + "\n"

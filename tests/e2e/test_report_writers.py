@@ -1,0 +1,339 @@
+"""The reports written in C (_core.json_rows, pprof_samples, folded, speedscope_stacks,
+rank_nodes, prune_tree) against plain-Python references of the same output, on real
+captures of a program with many stacks: growth series, retention records, truncated
+stacks, sampling. The references are what the reports were before their big arrays
+moved to C, written the obvious way; the reports must stay byte for byte the same."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+
+import pytest
+from leaktrace_cli import run as leaktrace
+
+from leaktrace import _core
+from leaktrace.reading.capture import Capture
+from leaktrace.reading.growth import by_site, rank_key
+from leaktrace.reading.model import NO_FRAME, Frame
+from leaktrace.reading.profile import Profile, load_profile
+from leaktrace.reports import export, render
+from leaktrace.reports import pprof as pprof_report
+from leaktrace.reports.collapsed import frame_label
+from leaktrace.reports.html import _Frames, _tree
+
+STEP = """\
+def step_{i}(path, depth):
+    if depth == 0:
+        kept.append(bytearray(len(path) * 10 + 1))
+        return
+    STEPS[path[depth - 1]](path, depth - 1)
+"""
+# Six functions calling each other along random paths up to six deep: about as many
+# distinct stacks as blocks kept, some deeper than --depth 5.
+PROGRAM = (
+    "import random, time\nkept = []\n"
+    + "".join(STEP.format(i=i) for i in range(6))
+    + """\
+STEPS = [step_0, step_1, step_2, step_3, step_4, step_5]
+rng = random.Random(3)
+for round in range(8):
+    for _ in range(150):
+        path = [rng.randrange(6) for _ in range(rng.randrange(1, 7))]
+        STEPS[path[-1]](path, len(path))
+    time.sleep(0.02)
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Captures of the program: with snapshots, retention and stacks deeper than the
+    depth limit; and sampled."""
+    tmp = tmp_path_factory.mktemp("writers")
+    program = tmp / "stacks.py"
+    program.write_text(PROGRAM)
+    runs = {
+        "growth": ["--interval", "0.01", "--retention", "3", "--depth", "5"],
+        "sampled": ["--interval", "0.01", "--sample-bytes", "64", "--sample-seed", "1"],
+        "plain": [],
+    }
+    out = {}
+    for name, options in runs.items():
+        path = tmp / f"{name}.ltc"
+        result = leaktrace("run", "-q", *options, "-o", path, program)
+        assert result.returncode == 0, result.stderr
+        out[name] = path
+    return out
+
+
+CAPTURES = ("growth", "sampled", "plain")
+
+
+# ---- JSON ----
+
+
+def reference_json(capture: Capture, include_all: bool) -> str:
+    """json.dumps of the whole document, every site a dict."""
+    sites, excluded = capture.leaks(include_all=include_all)
+    growth = by_site(capture, include_all=include_all)
+    if growth is not None:
+        sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
+    leaks = []
+    for s in sites:
+        site = s.to_json()
+        g = growth.get(s.site_id) if growth else None
+        site["growth"] = g.to_json() if g else None
+        site["bytes_error"] = capture.error_bound(s.bytes)
+        site["retention"] = [p.to_json() for p in capture.retention.paths_for(s.nodes)]
+        leaks.append(site)
+    doc = json.loads(render(capture, "json", include_all=include_all))
+    doc["leaks"] = leaks
+    doc["excluded"] = {k: {"bytes": e.bytes, "count": e.count} for k, e in excluded.items()}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+@pytest.mark.parametrize("include_all", [False, True])
+def test_json_report_is_json_dumps(
+    captures: dict[str, Path], name: str, include_all: bool, tmp_path: Path
+) -> None:
+    capture = Capture(captures[name])
+    text = render(capture, "json", include_all=include_all)
+    assert text == reference_json(capture, include_all)
+    doc = json.loads(text)
+    assert doc["leaks"], "the capture has sites"
+    if name == "growth":
+        assert any(s["growth"] for s in doc["leaks"])
+        assert any(s["retention"] for s in doc["leaks"])
+        assert any(s["truncated"] for s in doc["leaks"])
+    if name == "sampled":
+        assert any(s["bytes_error"] for s in doc["leaks"])
+    # The command streams the same text, to a file and to stdout.
+    out = tmp_path / "report.json"
+    flags = ["--all"] if include_all else []
+    result = leaktrace("report", captures[name], "--format", "json", *flags, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == text
+    assert leaktrace("report", captures[name], "--format", "json", *flags).stdout == text
+
+
+def test_json_rows_checks_its_input() -> None:
+    from array import array
+
+    ints = array("Q", [1, 2])
+    assert (
+        _core.json_rows(2, [("n", "int", ints)], 0)
+        == '[\n  {\n    "n": 1\n  },\n  {\n    "n": 2\n  }\n]'
+    )
+    assert _core.json_rows(0, [("n", "int", ints)], 1) == "[]"
+    with pytest.raises(ValueError, match="values for"):
+        _core.json_rows(3, [("n", "int", ints)], 0)
+    with pytest.raises(TypeError, match="format"):
+        _core.json_rows(1, [("n", "int", array("d", [1.0]))], 0)
+    with pytest.raises(ValueError, match="enum index"):
+        _core.json_rows(1, [("k", "enum", array("B", [3]), ['"a"'])], 0)
+    with pytest.raises(ValueError, match="parent must come before"):
+        stack = (
+            "s",
+            "stack",
+            array("I", [1]),
+            array("I", [0, 1]),
+            array("I", [0xFFFFFFFF, 0]),
+            ["1"],
+        )
+        _core.json_rows(1, [stack], 0)
+    with pytest.raises(ValueError, match="plain ASCII"):
+        _core.json_rows(1, [('a"b', "int", ints)], 0)
+    floats = array("d", [0.1 + 0.2, -1e-9, math.inf, math.nan, 2.5e-5, 1e22])
+    text = _core.json_rows(6, [("x", "float", floats, 3), ("y", "float", floats, None)], 0)
+    rows = [(round(x, 3), x) for x in floats]
+    assert text == json.dumps([{"x": a, "y": b} for a, b in rows], indent=2)
+
+
+# ---- profile formats ----
+
+
+def reference_nodes_by_size(p: Profile) -> list[int]:
+    nodes = [n for n in range(len(p.parent)) if p.alloc_count[n] or p.peak_count[n]]
+    nodes.sort(key=lambda n: (-p.live_bytes[n], -p.peak_bytes[n], -p.alloc_bytes[n]))
+    return nodes
+
+
+def stack_of(p: Profile, node: int) -> list[Frame]:
+    """Outermost first; the root's own values as NO_FRAME."""
+    frames = []
+    while node:
+        frames.append(p.frames[p.frame[node]])
+        node = p.parent[node]
+    return frames[::-1] or [NO_FRAME]
+
+
+def reference_folded(p: Profile) -> bytes:
+    lines = []
+    for n, value in enumerate(p.live_bytes):
+        if value:
+            stack = ";".join(frame_label(f) for f in stack_of(p, n)) if n else NO_FRAME.function
+            lines.append((value, stack))
+    lines.sort(key=lambda item: (-item[0], item[1]))
+    return "".join(f"{stack} {value}\n" for value, stack in lines).encode()
+
+
+def reference_pprof_samples(p: Profile) -> tuple[bytes, list[Frame]]:
+    """The encoded samples and the frame of each location id, in id order."""
+    v, field = pprof_report.varint, pprof_report._bytes_field
+    ids: dict[tuple[str, str, int], int] = {}
+    located: list[Frame] = []
+    out = b""
+    for node in reference_nodes_by_size(p):
+        if not p.alloc_count[node]:
+            continue
+        packed = b""
+        for f in stack_of(p, node)[::-1] if node else [NO_FRAME]:
+            key = (f.function, f.file, f.line)
+            if key not in ids:
+                ids[key] = len(ids) + 1
+                located.append(f)
+            packed += v(ids[key])
+        values = (p.alloc_count[node], p.alloc_bytes[node], p.live_count[node], p.live_bytes[node])
+        sample = field(1, packed) + field(2, b"".join(map(v, values)))
+        out += field(2, sample)
+    return out, located
+
+
+def reference_speedscope(p: Profile) -> dict[str, object]:
+    index: dict[int, int] = {}
+    numbered: list[Frame] = []
+    stacks = {}
+    order = reference_nodes_by_size(p)
+    for n in order:
+        stack = []
+        chain = stack_of(p, n)
+        keys = [p.frame[c] for c in _chain(p, n)][::-1] if n else [-1]
+        for key, frame in zip(keys, chain, strict=True):
+            if key not in index:
+                index[key] = len(numbered)
+                numbered.append(frame)
+            stack.append(index[key])
+        stacks[n] = stack
+    weights = [p.live_bytes, p.peak_bytes, p.alloc_bytes]
+    return {
+        "frames": numbered,
+        "samples": [[stacks[n] for n in order if w[n]] for w in weights],
+        "weights": [[w[n] for n in order if w[n]] for w in weights],
+    }
+
+
+def _chain(p: Profile, node: int) -> list[int]:
+    out = []
+    while node:
+        out.append(node)
+        node = p.parent[node]
+    return out
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+@pytest.mark.parametrize("include_all", [False, True])
+def test_profile_writers_match_their_references(
+    captures: dict[str, Path], name: str, include_all: bool
+) -> None:
+    p = load_profile(captures[name], include_all=include_all)
+    assert list(p.nodes_by_size()) == reference_nodes_by_size(p)
+    _, folded = export(captures[name], "collapsed", include_all=include_all)
+    assert folded == reference_folded(p)
+    assert folded.count(b"\n") > 100
+    parent, frame = p.tree_arrays()
+    keys: dict[tuple[str, str, int], int] = {}
+    frame_location = [keys.setdefault((f.function, f.file, f.line), len(keys)) for f in p.frames]
+    root = keys.setdefault((NO_FRAME.function, NO_FRAME.file, NO_FRAME.line), len(keys))
+    from array import array
+
+    samples, order = _core.pprof_samples(
+        p.nodes_by_size(),
+        parent,
+        frame,
+        *(array("Q", x) for x in (p.alloc_count, p.alloc_bytes, p.live_count, p.live_bytes)),
+        array("I", frame_location),
+        root,
+    )
+    want_samples, located = reference_pprof_samples(p)
+    assert samples == want_samples
+    by_key = {k: f for f in [*p.frames, NO_FRAME] for k in [keys[f.function, f.file, f.line]]}
+    assert [by_key[k] for k in memoryview(order).cast("I")] == [
+        by_key[keys[f.function, f.file, f.line]] for f in located
+    ]
+    message = gzip.decompress(export(captures[name], "pprof", include_all=include_all)[1])
+    assert want_samples in message
+    doc = json.loads(export(captures[name], "speedscope", include_all=include_all)[1])
+    want = reference_speedscope(p)
+    assert [s["samples"] for s in doc["profiles"]] == want["samples"]
+    assert [s["weights"] for s in doc["profiles"]] == want["weights"]
+    assert [s["endValue"] for s in doc["profiles"]] == [sum(w) for w in want["weights"]]
+    assert [f["name"] for f in doc["shared"]["frames"]] == [f.function for f in want["frames"]]
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_html_tree_matches_its_reference(captures: dict[str, Path], name: str) -> None:
+    p = load_profile(captures[name])
+    count = len(p.parent)
+    weight = [p.live_bytes[n] + p.peak_bytes[n] for n in range(count)]
+    for n in range(count - 1, 0, -1):
+        weight[p.parent[n]] += weight[n]
+    kept = [n for n in range(count) if weight[n] or n == 0]
+    number = {n: i for i, n in enumerate(kept)}
+    frames = _Frames()
+    tree = _tree(p, frames)
+    assert list(tree["parent"]) == [number[p.parent[n]] for n in kept]
+    assert list(tree["leaked"]) == [p.live_bytes[n] for n in kept]
+    assert list(tree["peakCount"]) == [p.peak_count[n] for n in kept]
+    for column in tree.values():
+        assert json.loads(_core.json_ints(column)) == list(column)
+    names = [-1 if p.frame[n] < 0 else p.frames[p.frame[n]].function for n in kept]
+    assert [-1 if f < 0 else frames.rows[f][0] for f in tree["frame"]] == names
+    assert len(kept) < count or all(weight)
+
+
+def test_profile_writers_check_their_input() -> None:
+    from array import array
+
+    parent, frame = array("I", [0, 0, 5]), array("i", [-1, 0, 0])
+    values = array("Q", [0, 1, 1])
+    with pytest.raises(ValueError, match="parent must come before"):
+        _core.folded(parent, frame, values, [b"a"], "root")
+    with pytest.raises(ValueError, match="frame is out of range"):
+        _core.folded(array("I", [0, 0]), array("i", [-1, 4]), values, [b"a"], "root")
+    with pytest.raises(TypeError, match="format"):
+        _core.rank_nodes(array("I", [1]), values, values, values, values)
+    with pytest.raises(ValueError, match="values"):
+        _core.rank_nodes(values, array("Q", [1]), values, values, values)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [b"f", b"f (x)", b"g"],  # a sibling's label a prefix of another's: texts compared
+        [b"a", b"b", b"c"],  # the tree's order
+        [b"f", b"f", b"g"],  # equal labels of two siblings
+        [b"[no Python frame]x", b"b", b"c"],  # the root's own line's label a prefix
+    ],
+)
+def test_folded_orders_as_python_sorts(labels: list[bytes]) -> None:
+    from array import array
+
+    # 0 -> 1 -> 3, 0 -> 2 -> 4, 0 -> 5 -> 6; every node and the root leaked, ties
+    parent = array("I", [0, 0, 0, 1, 2, 0, 5])
+    frame = array("i", [-1, 0, 1, 2, 2, 2, 0])
+    live = array("Q", [5, 5, 5, 5, 5, 9, 5])
+    texts = {}
+    for n in range(len(parent)):
+        chain = []
+        m = n
+        while m:
+            chain.append(labels[frame[m]].decode())
+            m = parent[m]
+        texts[n] = ";".join(reversed(chain)) or "[no Python frame]"
+    lines = sorted((-live[n], texts[n]) for n in range(len(parent)))
+    want = "".join(f"{text} {-value}\n" for value, text in lines).encode()
+    assert _core.folded(parent, frame, live, labels, b"[no Python frame]") == want
