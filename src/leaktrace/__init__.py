@@ -64,6 +64,7 @@ def start(
     *,
     max_depth: int = DEFAULT_DEPTH,
     interval: float | None = None,
+    snapshots: bool = True,
     native_allocs: bool = True,
     native_frames: bool = False,
     sample_bytes: int = 0,
@@ -72,7 +73,11 @@ def start(
 ) -> None:
     """Start tracking every Python allocation into a new capture file.
 
-    With ``interval`` (seconds), a native thread also snapshots live memory that often.
+    A native thread snapshots live memory as the program works (every further slice
+    of allocated bytes, and at least every few milliseconds at first, both spacings
+    growing as the run goes on: docs/growth.md), so every site gets a growth verdict;
+    ``interval`` (seconds) snapshots at that fixed period instead, and
+    ``snapshots=False`` (without an interval) takes none but the final one.
     With ``native_allocs`` (the default), allocations that C code makes with the
     malloc family and mmap are tracked too, at the Python line that called it.
     With ``native_frames``, those (and PyMem_Raw* calls) also record the C frames
@@ -89,6 +94,7 @@ def start(
         native_allocs=native_allocs,
         native_frames=native_frames,
         interval=interval or 0.0,
+        snapshots=snapshots,
         sample_bytes=sample_bytes,
         sample_seed=sample_seed,
         follow_children=follow_children,

@@ -1,6 +1,7 @@
 # Typed stubs of the C engine (src/core/module): every function and constant it exports.
 # The capture dicts of read_capture() and read() are documented in docs/architecture.md.
 
+from collections.abc import Sequence
 from typing import Any
 
 class CaptureError(ValueError):
@@ -35,7 +36,7 @@ def call_as_main(callable: Any, args: tuple[Any, ...], /) -> Any:
     """callable(*args) with no Python frame below it, as the interpreter calls __main__."""
 
 # ---- interval snapshots ----
-def start_timer(seconds: float, /) -> None: ...
+def start_timer(seconds: float = 0.0, /) -> None: ...
 def stop_timer() -> None: ...
 def timer_ticks() -> int: ...
 def _timer_before_fork() -> None: ...
@@ -69,7 +70,16 @@ def read(
     progress_fd: int = -1,
     progress_delay: float = 0.5,
 ) -> dict[str, Any]: ...
-def trends(series: bytes, npoints: int, xs: list[float], /) -> tuple[bytes, bytes, bytes]: ...
+def growth(
+    live: bytes,
+    alloc: bytes | None,
+    xs: Sequence[float],
+    seconds: Sequence[float] | None,
+    /,
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]: ...
+
+GROWTH_CLASSES: tuple[str, ...]
+GROWTH_REASONS: tuple[str, ...]
 
 # ---- tests ----
 def _set_tracker_memory_limit(bytes: int, /) -> None: ...

@@ -11,15 +11,16 @@
 static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
 
 /* Protected by TIMER_LOCK while the thread runs; start_thread() sets them
- * before it creates the thread, and the thread leaves next_deadline for a
- * restart when it ends. The thread also reads stop_requested atomically
- * while it holds the GIL instead, to skip a tick a stop is waiting on. */
+ * before it creates the thread, and the schedule stays as the thread left
+ * it for a restart after fork. The thread also reads stop_requested
+ * atomically while it holds the GIL instead, to skip a tick a stop is
+ * waiting on. */
 static pthread_cond_t wakeup;
 static int stop_requested;
-static uint64_t next_deadline; /* the thread's next tick, read after it is joined */
+static lt_schedule schedule;
 
 /* Written with the GIL held while no timer thread runs; read by the thread. */
-static uint64_t interval;
+static lt_timer_work work_fn;
 static lt_timer_tick tick_fn;
 static void *tick_arg;
 static PyThreadState *timer_tstate;
@@ -47,21 +48,35 @@ to_timespec(uint64_t ns)
     return ts;
 }
 
+/* The work so far, read without TIMER_LOCK (work_fn may take a lock of its
+ * own); 0 for a schedule by time only. */
+static uint64_t
+read_work(void)
+{
+    if (!schedule.slice_bytes || !work_fn) {
+        return 0;
+    }
+    pthread_mutex_unlock(&TIMER_LOCK);
+    uint64_t allocated = work_fn();
+    pthread_mutex_lock(&TIMER_LOCK);
+    return allocated;
+}
+
 static void *
 timer_main(void *unused)
 {
     (void)unused;
     pthread_mutex_lock(&TIMER_LOCK);
-    uint64_t deadline = next_deadline;
     while (!stop_requested) {
-        struct timespec until = to_timespec(deadline);
-        pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until);
+        uint64_t allocated = read_work();
+        uint64_t now = monotonic_ns();
         if (stop_requested) {
             break;
         }
-        uint64_t now = monotonic_ns();
-        if (now < deadline) {
-            continue; /* spurious wake-up */
+        if (!lt_schedule_due(&schedule, now, allocated)) {
+            struct timespec until = to_timespec(now + lt_schedule_wait_ns(&schedule, now));
+            pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until);
+            continue; /* a stop, a poll, or a spurious wake-up: look again */
         }
         pthread_mutex_unlock(&TIMER_LOCK);
         PyEval_RestoreThread(timer_tstate);
@@ -73,14 +88,9 @@ timer_main(void *unused)
         }
         PyEval_SaveThread();
         pthread_mutex_lock(&TIMER_LOCK);
-        /* Ticks missed while the GIL was busy are skipped, not bunched up. */
-        deadline += interval;
-        now = monotonic_ns();
-        if (deadline <= now) {
-            deadline = now + interval;
-        }
+        allocated = read_work();
+        lt_schedule_taken(&schedule, monotonic_ns(), allocated);
     }
-    next_deadline = deadline;
     pthread_mutex_unlock(&TIMER_LOCK);
     return NULL;
 }
@@ -144,14 +154,12 @@ delete_tstate(void)
     timer_tstate = NULL;
 }
 
-/* Starts the thread with the settings and thread state in place; its first
- * tick is at first_deadline. Returns 0, or -1 with errno set (the thread
- * state is then deleted). */
+/* Starts the thread with the settings, schedule and thread state in place.
+ * Returns 0, or -1 with errno set (the thread state is then deleted). */
 static int
-start_thread(uint64_t first_deadline)
+start_thread(void)
 {
     stop_requested = 0;
-    next_deadline = first_deadline;
     int err = pthread_create(&thread, NULL, timer_main, NULL);
     if (err) {
         delete_tstate();
@@ -163,7 +171,7 @@ start_thread(uint64_t first_deadline)
 }
 
 int
-lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
+lt_timer_start(const lt_schedule_config *config, lt_timer_work work, lt_timer_tick tick, void *arg)
 {
     if (running || joining) {
         errno = EBUSY;
@@ -181,11 +189,12 @@ lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
         errno = ENOMEM;
         return -1;
     }
-    interval = interval_ns;
+    work_fn = work;
     tick_fn = tick;
     tick_arg = arg;
     ticks = 0;
-    return start_thread(monotonic_ns() + interval_ns);
+    lt_schedule_init(&schedule, config, monotonic_ns(), work ? work() : 0);
+    return start_thread();
 }
 
 /* Joins the thread; the caller holds the GIL and has checked that it runs.
@@ -235,7 +244,7 @@ lt_timer_resume_after_fork(void)
         return 0;
     }
     paused = 0;
-    return start_thread(next_deadline);
+    return start_thread();
 }
 
 int

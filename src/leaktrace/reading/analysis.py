@@ -142,6 +142,9 @@ class Analysis:
         self.work: list[int] = data["work"]
         self.series_bytes: bytes = data["series"]  # rows of len(points) live bytes
         self._series = _u64(self.series_bytes)
+        # the same rows: each site's cumulative allocated bytes
+        self.alloc_series_bytes: bytes = data["alloc_series"]
+        self._alloc_series = _u64(self.alloc_series_bytes)
         self.raw: list[tuple[int, int, int, int, int]] | None = data["raw"]
         if scale and self.raw is not None:
             self.raw = [
@@ -239,6 +242,14 @@ class Analysis:
             return None
         n = len(self.points)
         return list(self._series[row * n : row * n + n])
+
+    def alloc_series(self, g: int) -> list[int] | None:
+        """The site's cumulative allocated bytes at the series points."""
+        row = self.rows[g]
+        if row == NO_ROW:
+            return None
+        n = len(self.points)
+        return list(self._alloc_series[row * n : row * n + n])
 
     def raw_sites(self) -> list[Site]:
         """The untrimmed sites of the raw snapshot, one per capture node."""

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ..reading.growth import Growth
     from ..reading.retention import Cycle
 
-    Ranked = tuple[list[Site], dict[str, Excluded], dict[int, Growth] | None]
+    Ranked = tuple[list[Site], dict[str, Excluded], dict[int, Growth]]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -25,6 +25,21 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
+
+
+def growth_words(g: Growth) -> str:
+    """A verdict in a few words: "leaking +1.2 KiB/MB allocated, +3.0 KiB/s (keeps
+    rising with the work)", "insufficient (seen at 2 snapshots, 4 needed)"."""
+    if g.kind in ("insufficient", "noise"):
+        return f"{g.kind} ({g.explanation})"
+
+    def signed(rate: float, unit: str) -> str:
+        return f"{'+' if rate >= 0 else '-'}{format_bytes(abs(rate))}/{unit}"
+
+    rates = signed(g.rate, g.unit)
+    if g.rate_per_second:
+        rates += ", " + signed(g.rate_per_second, "s")
+    return f"{g.kind} {rates} ({g.explanation})"
 
 
 def display_path(path: str) -> str:
@@ -83,14 +98,14 @@ def frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
 
 
 def ranked(capture: Capture, include_all: bool) -> Ranked:
-    """The final snapshot's sites, leaking ones first when the capture has a series, and
-    the growth of each by its site_id."""
+    """The final snapshot's sites ranked by their verdict (leaking ones first, fastest
+    first; then plateaued, transient, noise and insufficient, each by size), and the
+    verdict of each by its site_id."""
     from ..reading.growth import by_site, rank_key
 
     sites, excluded = capture.leaks(include_all=include_all)
     growth = by_site(capture, include_all=include_all)
-    if growth is not None:
-        sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
+    sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     return sites, excluded, growth
 
 

@@ -8,6 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ..reading.capture import Capture
+from ..reading.growth import WORK_UNIT, insufficient
 from ..reading.model import Site
 from ..reading.retention import Cycle
 from . import ReportFormat, register
@@ -78,9 +79,13 @@ _SITE = (
 _GROWTH = (
     "{\n"
     '        "class": %s,\n'
+    '        "reason": %s,\n'
+    '        "explanation": %s,\n'
     '        "rate": %s,\n'
     '        "unit": %s,\n'
+    '        "rate_per_second": %s,\n'
     '        "confidence": %s,\n'
+    '        "points": %d,\n'
     '        "total_bytes": %d,\n'
     '        "series": %s\n'
     "      }"
@@ -102,16 +107,20 @@ def _growth_text(g: Growth) -> str:
     values = ",\n          ".join(map(str, g.series))
     return _GROWTH % (
         _string(g.kind),
+        _string(g.reason),
+        _string(g.explanation),
         _float(round(g.rate, 3)),
         _string(g.unit),
+        _float(round(g.rate_per_second, 3)),
         _float(round(g.confidence, 4)),
+        g.points,
         g.total,
         f"[\n          {values}\n        ]" if g.series else "[]",
     )
 
 
 def _leaks_pieces(
-    capture: Capture, sites: list[Site], growth: dict[int, Growth] | None
+    capture: Capture, sites: list[Site], growth: dict[int, Growth]
 ) -> list[str]:
     """The text of the `leaks` list, in pieces to be joined."""
     if not sites:
@@ -129,7 +138,7 @@ def _leaks_pieces(
                 text = frame_text[id(f)] = nested_json(f.to_json(), 4)
                 keep_alive.append(f)
             frames.append(text)
-        g = growth.get(s.site_id) if growth else None
+        g = growth.get(s.site_id) or insufficient(0, WORK_UNIT)
         paths = capture.retention.paths_for(s.nodes)
         parts.append(
             _SITE
@@ -140,7 +149,7 @@ def _leaks_pieces(
                 s.alloc_count,
                 "true" if s.truncated else "false",
                 "[\n        " + ",\n        ".join(frames) + "\n      ]" if frames else "[]",
-                _growth_text(g) if g else "null",
+                _growth_text(g),
                 capture.error_bound(s.bytes),
                 nested_json([p.to_json() for p in paths], 3) if paths else "[]",
             )

@@ -7,15 +7,28 @@ from typing import TYPE_CHECKING
 from ..reading.capture import Capture
 from ..reading.model import Site
 from . import ReportFormat, register
-from .common import cycle_places, format_bytes, frame_lines, ranked
+from .common import cycle_places, format_bytes, frame_lines, growth_words, ranked
 
 if TYPE_CHECKING:
     from ..reading.growth import Growth
 
 
 def _growth_line(growth: Growth) -> str:
-    rate = f"{'+' if growth.rate >= 0 else '-'}{format_bytes(abs(growth.rate))}/{growth.unit}"
-    return f"    growth: {growth.kind.upper()} {rate}, confidence {growth.confidence:.2f}"
+    return f"    growth: {growth_words(growth)}, confidence {growth.confidence:.2f}"
+
+
+def _verdict_line(capture: Capture, sites: list[Site], growth: dict[int, Growth]) -> str:
+    """The verdict first: how many sites of each class, and what the leaking ones hold."""
+    from ..reading.growth import CLASSES, LEAKING
+
+    kinds = [growth[s.site_id].kind for s in sites if s.site_id in growth]
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in CLASSES if kinds.count(k))
+    leaking = sum(s.bytes for s in sites if s.site_id in growth and growth[s.site_id].kind == LEAKING)
+    held = f": {format_bytes(leaking)} in leaking sites" if leaking else ""
+    return (
+        f"verdict over {len(capture.snapshots)} snapshots: {counts or 'no site'}{held} "
+        "(docs/growth.md)"
+    )
 
 
 def _headline(capture: Capture, nsites: int, live: int) -> str:
@@ -50,6 +63,7 @@ def render_text(
         out.append(_sampling_line(capture))
     if capture.attached:
         out.append(_ATTACHED_LINE)
+    out.append(_verdict_line(capture, sites, growth))
     out.append(_headline(capture, len(sites), live))
     if stats:
         out.append(
@@ -70,17 +84,13 @@ def render_text(
     ]
     if hidden:
         out.append(f"  not shown: {', '.join(hidden)} (--all shows them)")
-    if growth is not None:
-        kinds = [g.kind for g in growth.values()]
-        out.append(
-            f"  growth over {len(capture.snapshots)} snapshots: "
-            + ", ".join(f"{kinds.count(k)} {k}" for k in ("leaking", "plateaued"))
-            + " (docs/growth.md)"
-        )
     for rank, site in enumerate(sites[:top], 1):
         out.append("")
-        out.append(f"#{rank}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
-        site_growth = growth.get(site.site_id) if growth else None
+        site_growth = growth.get(site.site_id)
+        kind = site_growth.kind.upper() if site_growth else "?"
+        out.append(
+            f"#{rank}  {kind}  {_estimate(capture, site.bytes)} in {site.count:,} blocks"
+        )
         if site_growth is not None:
             out.append(_growth_line(site_growth))
         if site.stack:
