@@ -93,7 +93,7 @@ class Tracker:
         path: str | os.PathLike[str] | None = None,
         *,
         interval: float | None = None,
-        snapshots: bool = True,
+        snapshots: bool = False,
         max_depth: int = DEFAULT_DEPTH,
         native_allocs: bool = True,
     ) -> None:
@@ -227,6 +227,7 @@ def track(
     path: str | os.PathLike[str] | None = None,
     *,
     interval: float | None = None,
+    snapshots: bool = False,
     max_depth: int = DEFAULT_DEPTH,
     native_allocs: bool = True,
 ) -> Tracker:
@@ -234,9 +235,16 @@ def track(
 
     As with ``leaktrace.start()``, allocations C code makes with the malloc family
     and mmap are tracked too, at the Python line that called it, unless
-    ``native_allocs`` is False.
+    ``native_allocs`` is False; ``snapshots`` and ``interval`` snapshot during the
+    block as they do there.
     """
-    return Tracker(path, interval=interval, max_depth=max_depth, native_allocs=native_allocs)
+    return Tracker(
+        path,
+        interval=interval,
+        snapshots=snapshots,
+        max_depth=max_depth,
+        native_allocs=native_allocs,
+    )
 
 
 @dataclass(frozen=True)
@@ -277,8 +285,7 @@ def check(
     """
     if warmup < 0 or iterations < 3:
         raise ValueError("check() needs warmup >= 0 and iterations >= 3")
-    # The iterations are the series: no snapshots by work in between.
-    with Tracker(path, snapshots=False, native_allocs=native_allocs) as t:
+    with track(path, native_allocs=native_allocs) as t:
         for _ in range(warmup):
             fn(*args, **kwargs)
         t.snapshot(ITERATION_LABEL + "0")

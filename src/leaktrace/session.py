@@ -45,7 +45,7 @@ class Options:
     native_allocs: bool = True  # the malloc family and mmap of C code
     native_frames: bool = False  # and the C frames of those allocations
     interval: float = 0.0  # seconds between interval snapshots; 0: the default schedule
-    snapshots: bool = True  # without an interval: snapshots by work and time (lt_schedule.h)
+    snapshots: bool = False  # without an interval: snapshots by work and time (lt_schedule.h)
     sample_bytes: int = 0  # 0: record every allocation
     sample_seed: int | None = None
     follow_children: bool = False

@@ -26,7 +26,7 @@ def _verdict_line(capture: Capture, sites: list[Site], growth: dict[int, Growth]
     leaking = sum(s.bytes for s in sites if s.site_id in growth and growth[s.site_id].kind == LEAKING)
     held = f": {format_bytes(leaking)} in leaking sites" if leaking else ""
     return (
-        f"verdict over {len(capture.snapshots)} snapshots: {counts or 'no site'}{held} "
+        f"leaktrace: verdict over {len(capture.snapshots)} snapshots: {counts or 'no site'}{held} "
         "(docs/growth.md)"
     )
 

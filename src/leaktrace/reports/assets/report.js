@@ -304,10 +304,11 @@
   function growthRate(g) { return g && typeof g.rate === "number" ? g.rate : -Infinity; }
   function growthText(g) {
     if (!g) return "";
-    if (g["class"] === "insufficient" || g["class"] === "noise") return g["class"] + " (" + g.explanation + ")";
+    var why = g.explanation ? " (" + g.explanation + ")" : "";
+    if (g["class"] === "insufficient") return g["class"] + why;
     var text = g["class"] + " " + (g.rate >= 0 ? "+" : "-") + fmtBytes(Math.abs(g.rate)) + "/" + g.unit;
     if (g.rate_per_second) text += ", " + (g.rate_per_second >= 0 ? "+" : "-") + fmtBytes(Math.abs(g.rate_per_second)) + "/s";
-    return text + " (" + g.explanation + ")";
+    return text + why;
   }
   function pathText(p) { return p.text + "  (retains " + fmtBytes(p.retained_bytes) + ")"; }
   function sparkline(g) {
