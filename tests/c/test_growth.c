@@ -97,6 +97,26 @@ test_bounded_cache(void)
     CHECK_I64(g.reason, ==, LT_GROWTH_WHY_BOUNDED);
 }
 
+/* A cache already full at the first point, evicting as it allocates. */
+static void
+test_full_from_the_start(void)
+{
+    shape s;
+    shape_init(&s);
+    for (size_t i = 0; i < N; i++) {
+        s.live[i] = 92000 + next_random() % 200;
+        s.alloc[i] = 1000000 * (i + 1);
+    }
+    lt_growth g = classify(&s);
+    CHECK_I64(g.cls, ==, LT_GROWTH_PLATEAUED);
+    CHECK_I64(g.reason, ==, LT_GROWTH_WHY_BOUNDED);
+    /* the same flat level from a site that allocates nothing more: noise */
+    for (size_t i = 0; i < N; i++) {
+        s.alloc[i] = 93000;
+    }
+    CHECK_I64(classify(&s).cls, ==, LT_GROWTH_NOISE);
+}
+
 /* Memory kept from a burst at the start (a load, an import): one-off. */
 static void
 test_early_burst(void)
@@ -245,6 +265,7 @@ const test_case growth_tests[] = {
     {"growth: slow leak under noise", test_slow_leak_under_noise},
     {"growth: bounded cache", test_bounded_cache},
     {"growth: early burst", test_early_burst},
+    {"growth: full from the start", test_full_from_the_start},
     {"growth: leak then a quiet phase", test_leak_then_quiet_phase},
     {"growth: sawtooth buffer", test_sawtooth},
     {"growth: pruning LRU", test_pruning_lru},

@@ -14,12 +14,12 @@ test_fixed_period(void)
     CHECK(!lt_schedule_due(&s, 1050 * MS, UINT64_MAX));
     CHECK_U64(lt_schedule_wait_ns(&s, 1050 * MS), ==, 50 * MS);
     CHECK(lt_schedule_due(&s, 1100 * MS, 0));
-    lt_schedule_taken(&s, 1103 * MS, 0);
+    lt_schedule_taken(&s, 1103 * MS, 0, 0);
     CHECK_U64(s.deadline_ns, ==, 1200 * MS); /* the cadence, not now + period */
-    lt_schedule_taken(&s, 1550 * MS, 0);     /* late: missed ticks are skipped */
+    lt_schedule_taken(&s, 1550 * MS, 0, 0);    /* late: missed ticks are skipped */
     CHECK_U64(s.deadline_ns, ==, 1650 * MS);
     for (int i = 0; i < 1000; i++) {
-        lt_schedule_taken(&s, s.deadline_ns, 0);
+        lt_schedule_taken(&s, s.deadline_ns, 0, 0);
     }
     CHECK_U64(s.period_ns, ==, 100 * MS);
 }
@@ -37,7 +37,7 @@ test_work_slice(void)
     /* polls every quarter period while waiting for work, up to the deadline */
     CHECK_U64(lt_schedule_wait_ns(&s, 0), ==, LT_SCHEDULE_PERIOD_NS / 4);
     CHECK_U64(lt_schedule_wait_ns(&s, LT_SCHEDULE_PERIOD_NS - 10), ==, 10);
-    lt_schedule_taken(&s, 2 * MS, 6000000);
+    lt_schedule_taken(&s, 2 * MS, 0, 6000000);
     CHECK_U64(s.next_bytes, ==, 6000000 + LT_SCHEDULE_SLICE_BYTES);
     CHECK_U64(s.deadline_ns, ==, 2 * MS + LT_SCHEDULE_PERIOD_NS);
 }
@@ -56,7 +56,7 @@ test_points_stay_bounded(void)
         now += MS;
         allocated += 100000;
         if (lt_schedule_due(&s, now, allocated)) {
-            lt_schedule_taken(&s, now, allocated);
+            lt_schedule_taken(&s, now, 0, allocated);
         }
     }
     CHECK_U64(s.taken, >=, 2 * LT_SCHEDULE_DOUBLE_EVERY);
@@ -65,7 +65,7 @@ test_points_stay_bounded(void)
     lt_schedule_init(&s, &c, 0, 0);
     for (now = 0, allocated = 0; now < 200 * MS; now += MS, allocated += 100000) {
         if (lt_schedule_due(&s, now, allocated)) {
-            lt_schedule_taken(&s, now, allocated);
+            lt_schedule_taken(&s, now, 0, allocated);
         }
     }
     CHECK_U64(s.taken, >=, 16);
@@ -73,13 +73,28 @@ test_points_stay_bounded(void)
     lt_schedule_init(&s, &c, 0, 0);
     for (now = 0; now < 200 * MS; now += MS) {
         if (lt_schedule_due(&s, now, 0)) {
-            lt_schedule_taken(&s, now, 0);
+            lt_schedule_taken(&s, now, 0, 0);
         }
     }
     CHECK_U64(s.taken, >=, 16);
 }
 
+/* A snapshot that took c waits 19 c before the next, whatever the work. */
+static void
+test_cost_spaces_snapshots(void)
+{
+    lt_schedule_config c = lt_schedule_default();
+    lt_schedule s;
+    lt_schedule_init(&s, &c, 0, 0);
+    lt_schedule_taken(&s, 10 * MS, 1 * MS, 0);
+    CHECK_U64(s.earliest_ns, ==, 10 * MS + LT_SCHEDULE_COST_FACTOR * MS);
+    CHECK(!lt_schedule_due(&s, 20 * MS, UINT64_MAX));
+    CHECK_U64(lt_schedule_wait_ns(&s, 20 * MS), ==, 9 * MS);
+    CHECK(lt_schedule_due(&s, 29 * MS, UINT64_MAX));
+}
+
 const test_case schedule_tests[] = {
+    {"schedule: a costly snapshot spaces the next", test_cost_spaces_snapshots},
     {"schedule: fixed period", test_fixed_period},
     {"schedule: work slice and time floor", test_work_slice},
     {"schedule: points stay bounded", test_points_stay_bounded},

@@ -99,6 +99,18 @@ drops_below(const uint64_t *ys, size_t n, double low)
     return drops;
 }
 
+/* Whether ys[start, n) stays within a quarter of peak. */
+static int
+flat_tail_of(const uint64_t *ys, size_t start, size_t n, uint64_t peak)
+{
+    uint64_t low = ys[start], high = ys[start];
+    for (size_t i = start; i < n; i++) {
+        low = ys[i] < low ? ys[i] : low;
+        high = ys[i] > high ? ys[i] : high;
+    }
+    return (double)(high - low) <= (double)peak / 4;
+}
+
 /* A leak whose work ended: the site allocated over [first, last] and stayed
  * quiet after; its live bytes rose significantly over that stretch, which
  * spans a good share of the work. Sets out and returns 1 when it is one. */
@@ -202,6 +214,15 @@ lt_growth_classify(const lt_growth_series *s, double *scratch, lt_growth *out)
         out->reason = !s->alloc || s->alloc[n - 1] > s->alloc[start] ? LT_GROWTH_WHY_BOUNDED
                                                                      : LT_GROWTH_WHY_ONE_OFF;
         out->confidence = 1.0 - clamp01(fabs(tail_rise) / (double)rise);
+        return;
+    }
+    /* Full before the first point, and churning under its bound since: the
+     * tail holds memory throughout and allocated several times its peak. */
+    if (s->alloc && least_tail > 0 && flat_tail_of(ys, start, n, peak) &&
+        (double)(s->alloc[n - 1] - s->alloc[start]) >= LT_GROWTH_CHURN * (double)peak) {
+        out->cls = LT_GROWTH_PLATEAUED;
+        out->reason = LT_GROWTH_WHY_BOUNDED;
+        out->confidence = 1.0 - p;
         return;
     }
     out->cls = LT_GROWTH_NOISE;

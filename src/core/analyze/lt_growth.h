@@ -39,6 +39,9 @@
  * at least LT_GROWTH_SAWTOOTH_DROPS times after rising above it. */
 #define LT_GROWTH_RELEASED_SHARE 0.5
 #define LT_GROWTH_SAWTOOTH_DROPS 2
+/* Bounded from the start: a flat tail (within a quarter of the peak) that
+ * never empties, while the site allocated this many times its peak. */
+#define LT_GROWTH_CHURN 2.0
 
 typedef enum {
     LT_GROWTH_LEAKING = 0,      /* keeps what it allocates, in proportion to the work */

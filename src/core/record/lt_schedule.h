@@ -21,12 +21,15 @@
 #include <stdint.h>
 
 /* The default schedule (docs/growth.md, "Snapshots by default"). */
-#define LT_SCHEDULE_PERIOD_NS 5000000ull   /* time floor at the start: 5 ms */
-#define LT_SCHEDULE_SLICE_BYTES (1u << 20) /* work slice at the start: 1 MiB */
+#define LT_SCHEDULE_PERIOD_NS 2000000ull    /* time floor at the start: 2 ms */
+#define LT_SCHEDULE_SLICE_BYTES (256u << 10) /* work slice at the start: 256 KiB */
 #define LT_SCHEDULE_DOUBLE_EVERY 32
 /* How often the default schedule reads the counters: a quarter of the
- * period, and not more often than every millisecond. */
-#define LT_SCHEDULE_MIN_POLL_NS 1000000ull
+ * period, and not more often than every half millisecond. */
+#define LT_SCHEDULE_MIN_POLL_NS 500000ull
+/* After a snapshot that took c ns, the next waits at least this many times c
+ * (either schedule): snapshots cost at most about 1/(1 + factor) of the run. */
+#define LT_SCHEDULE_COST_FACTOR 19
 
 typedef struct {
     uint64_t period_ns;    /* a snapshot at least this often (> 0) */
@@ -38,6 +41,7 @@ typedef struct {
     lt_schedule_config config;
     uint64_t period_ns, slice_bytes; /* in force now */
     uint64_t deadline_ns;            /* the time floor's next snapshot */
+    uint64_t earliest_ns;            /* no snapshot before (the cost rule) */
     uint64_t next_bytes;             /* the work slice's next snapshot */
     uint64_t taken;                  /* snapshots taken so far */
 } lt_schedule;
@@ -58,8 +62,8 @@ uint64_t lt_schedule_wait_ns(const lt_schedule *s, uint64_t now_ns);
 /* Whether a snapshot is due at now_ns with allocated bytes so far. */
 int lt_schedule_due(const lt_schedule *s, uint64_t now_ns, uint64_t allocated);
 
-/* Records a snapshot taken at now_ns with allocated bytes so far, and plans
- * the next (missed periods are skipped, not bunched up). */
-void lt_schedule_taken(lt_schedule *s, uint64_t now_ns, uint64_t allocated);
+/* Records a snapshot that ended at now_ns, took cost_ns, with allocated bytes
+ * so far, and plans the next (missed periods are skipped, not bunched up). */
+void lt_schedule_taken(lt_schedule *s, uint64_t now_ns, uint64_t cost_ns, uint64_t allocated);
 
 #endif /* LT_SCHEDULE_H */

@@ -6,7 +6,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <time.h>
+
+/* How long the timer waits for the main thread to run its pending call
+ * before it takes the GIL itself (the main thread may be waiting in C). */
+#define LT_TIMER_PENDING_WAIT_NS 10000000ull
 
 static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
 
@@ -18,6 +23,11 @@ static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wakeup;
 static int stop_requested;
 static lt_schedule schedule;
+/* Snapshot requests, numbered; `served` is the last one taken, by the main
+ * thread's pending call or by the timer thread, whichever got there first.
+ * Never reset, so a pending call left from an earlier timer is stale. */
+static uint64_t requested, served;
+static uint64_t tick_cost; /* of the last tick, ns */
 
 /* Written with the GIL held while no timer thread runs; read by the thread. */
 static lt_timer_work work_fn;
@@ -62,6 +72,68 @@ read_work(void)
     return allocated;
 }
 
+/* Runs the tick for request seq unless it was served or the timer stops;
+ * the GIL held, TIMER_LOCK held on entry and exit (released meanwhile). */
+static void
+serve_locked(uint64_t seq)
+{
+    if (served >= seq || seq != requested || stop_requested || !running) {
+        return;
+    }
+    served = seq;
+    pthread_mutex_unlock(&TIMER_LOCK);
+    uint64_t start = monotonic_ns();
+    tick_fn(tick_arg);
+    uint64_t cost = monotonic_ns() - start;
+    pthread_mutex_lock(&TIMER_LOCK);
+    ticks++;
+    tick_cost = cost;
+    pthread_cond_signal(&wakeup);
+}
+
+/* A pending call: the main thread runs it at its next bytecode boundary, far
+ * sooner than a busy main thread hands the GIL over (its switch interval). */
+static int
+pending_tick(void *arg)
+{
+    pthread_mutex_lock(&TIMER_LOCK);
+    serve_locked((uint64_t)(uintptr_t)arg);
+    pthread_mutex_unlock(&TIMER_LOCK);
+    return 0;
+}
+
+/* Takes snapshot request seq: through a pending call when the main thread
+ * runs Python code, else (it waits in C, or the call queue is full) with the
+ * GIL on this thread. TIMER_LOCK held on entry and exit. */
+static void
+take_snapshot_locked(void)
+{
+    uint64_t seq = ++requested;
+    pthread_mutex_unlock(&TIMER_LOCK);
+    int queued = Py_AddPendingCall(pending_tick, (void *)(uintptr_t)seq) == 0;
+    pthread_mutex_lock(&TIMER_LOCK);
+    if (queued) {
+        struct timespec until = to_timespec(monotonic_ns() + LT_TIMER_PENDING_WAIT_NS);
+        while (served < seq && !stop_requested) {
+            if (pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until) == ETIMEDOUT) {
+                break;
+            }
+        }
+    }
+    if (served >= seq || stop_requested) {
+        return;
+    }
+    pthread_mutex_unlock(&TIMER_LOCK);
+    PyEval_RestoreThread(timer_tstate);
+    pthread_mutex_lock(&TIMER_LOCK);
+    /* A stop may have been requested while we waited for the GIL; its
+     * caller is now joining us with the GIL released. */
+    serve_locked(seq);
+    pthread_mutex_unlock(&TIMER_LOCK);
+    PyEval_SaveThread();
+    pthread_mutex_lock(&TIMER_LOCK);
+}
+
 static void *
 timer_main(void *unused)
 {
@@ -78,18 +150,10 @@ timer_main(void *unused)
             pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until);
             continue; /* a stop, a poll, or a spurious wake-up: look again */
         }
-        pthread_mutex_unlock(&TIMER_LOCK);
-        PyEval_RestoreThread(timer_tstate);
-        /* A stop may have been requested while we waited for the GIL; its
-         * caller is now joining us with the GIL released. */
-        if (!__atomic_load_n(&stop_requested, __ATOMIC_RELAXED)) {
-            tick_fn(tick_arg);
-            ticks++;
-        }
-        PyEval_SaveThread();
-        pthread_mutex_lock(&TIMER_LOCK);
+        tick_cost = 0;
+        take_snapshot_locked();
         allocated = read_work();
-        lt_schedule_taken(&schedule, monotonic_ns(), allocated);
+        lt_schedule_taken(&schedule, monotonic_ns(), tick_cost, allocated);
     }
     pthread_mutex_unlock(&TIMER_LOCK);
     return NULL;
@@ -193,6 +257,7 @@ lt_timer_start(const lt_schedule_config *config, lt_timer_work work, lt_timer_ti
     tick_fn = tick;
     tick_arg = arg;
     ticks = 0;
+    served = requested; /* a pending call left by an earlier timer is stale */
     lt_schedule_init(&schedule, config, monotonic_ns(), work ? work() : 0);
     return start_thread();
 }

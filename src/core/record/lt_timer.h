@@ -6,17 +6,22 @@
  * follows an lt_schedule (record/lt_schedule.h): it sleeps on a condition
  * variable (CLOCK_MONOTONIC) between polls, reads the work done so far with
  * the work callback (without the GIL or TIMER_LOCK), and when a snapshot is
- * due it takes the GIL with a thread
+ * due it asks the main thread for it with a pending call (Py_AddPendingCall:
+ * run at the next bytecode boundary, where a busy main thread would only hand
+ * the GIL over after its switch interval), or, when that has not run within
+ * 10 ms (the main thread waits in C), takes the GIL itself with a thread
  * state created by lt_timer_start() in the caller's thread, so the timer
  * thread itself never allocates from a Python domain, and calls the tick.
  * (PyGILState_Ensure would create and free a thread state, from the tracked
  * RAW domain, at every tick.)
  *
  * There is one timer per process. Locking:
- *   - TIMER_LOCK (a pthread mutex) protects the stop request, the wake-up
- *     and the schedule;
- *     the timer thread never holds it while it waits for the GIL, and the
- *     GIL holder only holds it for a signal, so the two cannot deadlock.
+ *   - TIMER_LOCK (a pthread mutex) protects the stop request, the wake-up,
+ *     the schedule and the numbered snapshot requests (one is served once,
+ *     by whichever of the pending call and the thread claims it first);
+ *     the timer thread never holds it while it waits for the GIL, and a GIL
+ *     holder only holds it to signal, or to claim a request and note its
+ *     cost (never across the tick), so the two cannot deadlock.
  *   - start, stop and is_running require the GIL; the tick is called with
  *     the GIL held and must not release it.
  *   - lt_timer_stop() releases the GIL while it joins the thread, which may
