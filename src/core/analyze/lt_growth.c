@@ -222,7 +222,8 @@ lt_growth_classify(const lt_growth_series *s, double *scratch, lt_growth *out)
         (double)(s->alloc[n - 1] - s->alloc[start]) >= LT_GROWTH_CHURN * (double)peak) {
         out->cls = LT_GROWTH_PLATEAUED;
         out->reason = LT_GROWTH_WHY_BOUNDED;
-        out->confidence = 1.0 - p;
+        double tail_rise = out->rate * (s->xs[n - 1] - s->xs[start]);
+        out->confidence = 1.0 - clamp01(fabs(tail_rise) / (double)peak);
         return;
     }
     out->cls = LT_GROWTH_NOISE;

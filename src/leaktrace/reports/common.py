@@ -12,7 +12,7 @@ from ..reading.model import Excluded, Frame, Site
 
 if TYPE_CHECKING:
     from ..reading.growth import Growth
-    from ..reading.retention import Cycle
+    from ..reading.retention import Cycle, Holder
 
     Ranked = tuple[list[Site], dict[str, Excluded], dict[int, Growth]]
 
@@ -107,6 +107,29 @@ def ranked(capture: Capture, include_all: bool) -> Ranked:
     growth = by_site(capture, include_all=include_all)
     sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     return sites, excluded, growth
+
+
+NO_REFERRER = (
+    "no Python referrer found: held from C or by an object the collector does not track "
+    "(or the site was not among the largest that --retention N analyses)"
+)
+
+
+def site_holder(capture: Capture, site: Site) -> Holder | None:
+    """What holds the site's objects, from its first retention path."""
+    from ..reading.retention import holder_for
+
+    return holder_for(capture.retention.paths_for(site.nodes))
+
+
+def verdict_label(growth: Growth | None, holder: Holder | None) -> str:
+    """The class as the report heads a site with: LEAKING, BOUNDED CACHE, PLATEAUED..."""
+    if growth is None:
+        return "?"
+    bounded = holder is not None and (holder.bounded or holder.kind == "functools.lru_cache")
+    if bounded and growth.kind in ("plateaued", "noise", "transient"):
+        return "BOUNDED CACHE"
+    return growth.kind.upper()
 
 
 def cycle_places(capture: Capture, cycle: Cycle) -> list[tuple[str, int]]:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from ..reading.capture import Capture
 from ..reading.growth import WORK_UNIT, insufficient
 from ..reading.model import Site
-from ..reading.retention import Cycle
+from ..reading.retention import Cycle, holder_for
 from . import ReportFormat, register
-from .common import JSON_SCHEMA_VERSION, ranked
+from .common import JSON_SCHEMA_VERSION, NO_REFERRER, ranked
 
 if TYPE_CHECKING:
     from ..reading.growth import Growth
@@ -73,6 +73,7 @@ _SITE = (
     '      "stack": %s,\n'
     '      "growth": %s,\n'
     '      "bytes_error": %d,\n'
+    '      "holder": %s,\n'
     '      "retention": %s\n'
     "    }"
 )
@@ -140,6 +141,13 @@ def _leaks_pieces(
             frames.append(text)
         g = growth.get(s.site_id) or insufficient(0, WORK_UNIT)
         paths = capture.retention.paths_for(s.nodes)
+        holder = holder_for(paths)
+        if paths:
+            retention = nested_json([p.to_json() for p in paths], 3)
+        elif capture.retention.summary:  # analysed, and no referrer found: say so
+            retention = nested_json([{"root_kind": "none", "text": NO_REFERRER}], 3)
+        else:
+            retention = "[]"
         parts.append(
             _SITE
             % (
@@ -151,7 +159,8 @@ def _leaks_pieces(
                 "[\n        " + ",\n        ".join(frames) + "\n      ]" if frames else "[]",
                 _growth_text(g),
                 capture.error_bound(s.bytes),
-                nested_json([p.to_json() for p in paths], 3) if paths else "[]",
+                nested_json(holder.to_json(), 3) if holder else "null",
+                retention,
             )
         )
     pieces = ["[\n    "]

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING
 from ..reading.capture import Capture
 from ..reading.model import Site
 from . import ReportFormat, register
-from .common import cycle_places, format_bytes, frame_lines, growth_words, ranked
+from .common import (
+    NO_REFERRER,
+    cycle_places,
+    format_bytes,
+    frame_lines,
+    growth_words,
+    ranked,
+    site_holder,
+    verdict_label,
+)
 
 if TYPE_CHECKING:
     from ..reading.growth import Growth
@@ -87,12 +96,15 @@ def render_text(
     for rank, site in enumerate(sites[:top], 1):
         out.append("")
         site_growth = growth.get(site.site_id)
-        kind = site_growth.kind.upper() if site_growth else "?"
+        holder = site_holder(capture, site)
+        kind = verdict_label(site_growth, holder)
         out.append(
             f"#{rank}  {kind}  {_estimate(capture, site.bytes)} in {site.count:,} blocks"
         )
         if site_growth is not None:
             out.append(_growth_line(site_growth))
+        if holder is not None:
+            out.append(f"    held by: {holder.describe()}")
         if site.stack:
             out.extend(frame_lines(site.stack, max_frames))
         else:
@@ -112,7 +124,7 @@ def render_text(
 def _retention_lines(capture: Capture, site: Site) -> list[str]:
     paths = capture.retention.paths_for(site.nodes)
     if not paths:
-        return []
+        return [f"    kept alive by: {NO_REFERRER}"] if capture.retention.summary else []
     lines = ["    kept alive by:"]
     for path in paths:
         lines.append(f"      {path}  (retains {format_bytes(path.retained_bytes)})")

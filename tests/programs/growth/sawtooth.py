@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 40000
-BATCH = 2500
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
+BATCH = 20000
 
 _buffer: list[str] = []
 _written = 0
