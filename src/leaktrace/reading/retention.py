@@ -201,7 +201,8 @@ def _re_bound() -> int | None:
 
 def holder_of(path: Path) -> Holder:
     """The holder of a path's target: a functools.lru_cache or re's cache anywhere on
-    the path (bounded structures the edges name), else the container of its last edge."""
+    the path (bounded structures the edges name), else the innermost container the path
+    goes through (a dict, a sequence, a set), else the reference itself."""
     edges = path.edges
     for i, (kind, name) in enumerate(edges):
         if kind == "other" and "lru_cache" in name:
@@ -210,12 +211,14 @@ def holder_of(path: Path) -> Holder:
     if path.root_kind == "module" and path.root == "re" and edges and edges[0][1].startswith("_cache"):
         head = Path(path.root_kind, path.root, edges[:1], "", 0, 0)
         return Holder("re's compiled-pattern cache", True, _re_bound(), _path_head(head))
-    last = edges[-1][0] if edges else ""
-    kind = {"key": "dict", "dict_key": "dict", "index": "sequence", "set_item": "set"}.get(
-        last, "reference"
-    )
-    head = Path(path.root_kind, path.root, edges[:-1] if last in ("key", "index") else edges, "", 0, 0)
-    return Holder(kind, None, None, _path_head(head))
+    # The innermost container on the path: what holds many objects like this one.
+    kinds = {"key": "dict", "dict_key": "dict", "index": "sequence", "set_item": "set"}
+    for i in range(len(edges) - 1, -1, -1):
+        if edges[i][0] in kinds:
+            head = Path(path.root_kind, path.root, edges[:i], "", 0, 0)
+            return Holder(kinds[edges[i][0]], None, None, _path_head(head))
+    head = Path(path.root_kind, path.root, edges, "", 0, 0)
+    return Holder("reference", None, None, _path_head(head))
 
 
 def _path_head(path: Path) -> str:
