@@ -52,9 +52,9 @@ def classes(python: str, program: Path) -> tuple[dict[int, str], int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "c.ltc"
         report = Path(tmp) / "c.json"
+        argv = ["-m", "leaktrace", "run", "-q", "-o", str(out), "--json-output", str(report)]
         done = subprocess.run(
-            [python, "-m", "leaktrace", "run", "-q", "-o", str(out), "--json-output"]
-            + [str(report), str(program)],
+            [python, *argv, str(program)],
             capture_output=True,
             text=True,
             timeout=600,

@@ -64,7 +64,17 @@ MODES: dict[str, tuple[str | None, list[str]]] = {
     ),
     "leaktrace hooks only": (
         "leaktrace",
-        ["-m", "leaktrace", "run", "-q", "-f", "--sample-bytes", NOTHING_SAMPLED, "-o", "{out}.ltc"],
+        [
+            "-m",
+            "leaktrace",
+            "run",
+            "-q",
+            "-f",
+            "--sample-bytes",
+            NOTHING_SAMPLED,
+            "-o",
+            "{out}.ltc",
+        ],
     ),
     "PEP 445 forwarding": (None, [str(FLOOR_DIR / "run.py"), "{floor}"]),
     "tracemalloc": (None, ["-X", "tracemalloc=1"]),

@@ -61,7 +61,7 @@ test_steady_leak(void)
     lt_growth g = classify(&s);
     CHECK_I64(g.cls, ==, LT_GROWTH_LEAKING);
     CHECK_I64(g.reason, ==, LT_GROWTH_WHY_TAIL_RISES);
-    CHECK(fabs(g.rate - 1e-3) < 1e-9);           /* 1000 bytes a MB of work */
+    CHECK(fabs(g.rate - 1e-3) < 1e-9);            /* 1000 bytes a MB of work */
     CHECK(fabs(g.rate_per_second - 1000) < 1e-6); /* and a second */
     CHECK(g.confidence > 0.99);
     CHECK_U64(g.points, ==, N);

@@ -16,7 +16,7 @@ test_fixed_period(void)
     CHECK(lt_schedule_due(&s, 1100 * MS, 0));
     lt_schedule_taken(&s, 1103 * MS, 0, 0);
     CHECK_U64(s.deadline_ns, ==, 1200 * MS); /* the cadence, not now + period */
-    lt_schedule_taken(&s, 1550 * MS, 0, 0);    /* late: missed ticks are skipped */
+    lt_schedule_taken(&s, 1550 * MS, 0, 0);  /* late: missed ticks are skipped */
     CHECK_U64(s.deadline_ns, ==, 1650 * MS);
     for (int i = 0; i < 1000; i++) {
         lt_schedule_taken(&s, s.deadline_ns, 0, 0);

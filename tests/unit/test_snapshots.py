@@ -245,6 +245,9 @@ def as_version_1(data: bytes) -> bytes:
     return b"".join(parts)
 
 
+RUN_QUIET = [sys.executable, "-m", "leaktrace", "run", "-q", "--no-snapshots"]
+
+
 def test_snapshots_hold_only_what_changed(tmp_path: Path) -> None:
     """Ten snapshots of a program that allocates at a hundred stacks once, then at one:
     the later snapshots list one node each, not every node again."""
@@ -263,8 +266,7 @@ def test_snapshots_hold_only_what_changed(tmp_path: Path) -> None:
     )
     path = tmp_path / "quiet.ltc"
     proc = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "-q", "--no-snapshots", "-o", str(path)]
-        + [str(program)],
+        [*RUN_QUIET, "-o", str(path), str(program)],
         capture_output=True,
         text=True,
     )

@@ -91,7 +91,8 @@ drops_below(const uint64_t *ys, size_t n, double low)
     for (size_t i = 0; i < n; i++) {
         if ((double)ys[i] > low) {
             above = 1;
-        } else if (above) {
+        }
+        else if (above) {
             drops++;
             above = 0;
         }
@@ -244,7 +245,7 @@ const char *
 lt_growth_reason_name(lt_growth_reason reason)
 {
     static const char *const names[LT_GROWTH_WHY_COUNT] = {
-        "tail-rises", "stopped", "bounded", "one-off",  "released",
+        "tail-rises", "stopped", "bounded",    "one-off", "released",
         "sawtooth",   "flat",    "few-points", "no-work",
     };
     return (unsigned)reason < LT_GROWTH_WHY_COUNT ? names[reason] : "?";

@@ -109,8 +109,8 @@ give_row(lt_sites *s, lt_asite *site)
 {
     size_t need = (s->nrows + 1) * s->npoints;
     if (lt_array_reserve((void **)&s->series, &s->series_cap, need, sizeof(uint64_t)) < 0 ||
-        lt_array_reserve((void **)&s->alloc_series, &s->alloc_series_cap, need,
-                         sizeof(uint64_t)) < 0) {
+        lt_array_reserve((void **)&s->alloc_series, &s->alloc_series_cap, need, sizeof(uint64_t)) <
+            0) {
         return -1;
     }
     memset(s->series + s->nrows * s->npoints, 0, s->npoints * sizeof(uint64_t));

@@ -64,7 +64,7 @@ typedef struct {
     uint64_t *points; /* snapshot indexes of the series, increasing */
     uint64_t *work;   /* at each point: bytes allocated so far, every node's added up */
     size_t npoints, next_point;
-    uint64_t allocated; /* bytes allocated so far, as of the last snapshot applied */
+    uint64_t allocated;     /* bytes allocated so far, as of the last snapshot applied */
     uint64_t *series;       /* row * npoints + point: a site's live bytes */
     uint64_t *alloc_series; /* the same places: its cumulative allocated bytes */
     size_t nrows, series_cap, alloc_series_cap;

@@ -55,8 +55,7 @@ lt_py_growth(PyObject *module, PyObject *args)
         goto done;
     }
     size_t row_bytes = (size_t)n * sizeof(uint64_t);
-    if (n == 0 || (size_t)live.len % row_bytes != 0 ||
-        (alloc.buf && alloc.len != live.len)) {
+    if (n == 0 || (size_t)live.len % row_bytes != 0 || (alloc.buf && alloc.len != live.len)) {
         PyErr_SetString(PyExc_ValueError,
                         "live (and alloc) must hold rows of len(xs) values, xs at least one");
         goto done;
@@ -71,8 +70,8 @@ lt_py_growth(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    const Py_ssize_t sizes[6] = {1, 1, sizeof(double), sizeof(double), sizeof(double),
-                                 sizeof(uint32_t)};
+    const Py_ssize_t sizes[6] = {
+        1, 1, sizeof(double), sizeof(double), sizeof(double), sizeof(uint32_t)};
     for (int i = 0; i < 6; i++) {
         if (!(out[i] = PyBytes_FromStringAndSize(NULL, nrows * sizes[i]))) {
             goto done;
@@ -87,7 +86,8 @@ lt_py_growth(PyObject *module, PyObject *args)
     const uint64_t *lives = live.buf, *allocs = alloc.buf;
     Py_BEGIN_ALLOW_THREADS for (Py_ssize_t r = 0; r < nrows; r++)
     {
-        lt_growth_series s = {(size_t)n, xs, seconds, lives + r * n, allocs ? allocs + r * n : NULL};
+        lt_growth_series s = {(size_t)n, xs, seconds, lives + r * n,
+                              allocs ? allocs + r * n : NULL};
         lt_growth g;
         lt_growth_classify(&s, scratch, &g);
         cls[r] = (uint8_t)g.cls;

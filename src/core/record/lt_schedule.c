@@ -63,8 +63,9 @@ lt_schedule_taken(lt_schedule *s, uint64_t now_ns, uint64_t cost_ns, uint64_t al
      * as a slice of work may have come first. */
     uint64_t deadline = every ? now_ns + s->period_ns : s->deadline_ns + s->period_ns;
     s->deadline_ns = deadline > now_ns ? deadline : now_ns + s->period_ns;
-    uint64_t gap = cost_ns < UINT64_MAX / LT_SCHEDULE_COST_FACTOR ? cost_ns * LT_SCHEDULE_COST_FACTOR
-                                                                 : UINT64_MAX - now_ns;
+    uint64_t gap = cost_ns < UINT64_MAX / LT_SCHEDULE_COST_FACTOR
+                       ? cost_ns * LT_SCHEDULE_COST_FACTOR
+                       : UINT64_MAX - now_ns;
     s->earliest_ns = now_ns + gap;
     s->next_bytes = allocated + s->slice_bytes;
 }

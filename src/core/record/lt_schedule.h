@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 /* The default schedule (docs/growth.md, "Snapshots by default"). */
-#define LT_SCHEDULE_PERIOD_NS 2000000ull    /* time floor at the start: 2 ms */
+#define LT_SCHEDULE_PERIOD_NS 2000000ull     /* time floor at the start: 2 ms */
 #define LT_SCHEDULE_SLICE_BYTES (256u << 10) /* work slice at the start: 256 KiB */
 #define LT_SCHEDULE_DOUBLE_EVERY 32
 /* How often the default schedule reads the counters: a quarter of the

@@ -59,7 +59,8 @@ class Growth:
     def explanation(self) -> str:
         """Why, in words ("insufficient: seen at 2 snapshots, 4 needed")."""
         if self.reason == "few-points":
-            return f"seen at {self.points} snapshot{'s' if self.points != 1 else ''}, {MIN_POINTS} needed"
+            plural = "s" if self.points != 1 else ""
+            return f"seen at {self.points} snapshot{plural}, {MIN_POINTS} needed"
         return _WHY.get(self.reason, self.reason)
 
     def to_json(self) -> dict[str, object]:

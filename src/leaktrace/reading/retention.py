@@ -208,7 +208,12 @@ def holder_of(path: Path) -> Holder:
         if kind == "other" and "lru_cache" in name:
             head = Path(path.root_kind, path.root, edges[:i], "", 0, 0)
             return Holder("functools.lru_cache", None, None, _path_head(head))
-    if path.root_kind == "module" and path.root == "re" and edges and edges[0][1].startswith("_cache"):
+    if (
+        path.root_kind == "module"
+        and path.root == "re"
+        and edges
+        and edges[0][1].startswith("_cache")
+    ):
         head = Path(path.root_kind, path.root, edges[:1], "", 0, 0)
         return Holder("re's compiled-pattern cache", True, _re_bound(), _path_head(head))
     # The innermost container on the path: what holds many objects like this one.

@@ -120,9 +120,7 @@ def _growth_text(g: Growth) -> str:
     )
 
 
-def _leaks_pieces(
-    capture: Capture, sites: list[Site], growth: dict[int, Growth]
-) -> list[str]:
+def _leaks_pieces(capture: Capture, sites: list[Site], growth: dict[int, Growth]) -> list[str]:
     """The text of the `leaks` list, in pieces to be joined."""
     if not sites:
         return ["[]"]

@@ -129,7 +129,9 @@ def _verdict_labels(g: Growth, strings: _Strings) -> bytes:
     out = _bytes_field(_SAMPLE_LABEL, label)
     if g.kind == LEAKING and g.rate > 0:
         rate = _int_field(_LABEL_KEY, strings("growth_rate_per_mb"))
-        rate += _int_field(_LABEL_NUM, round(g.rate)) + _int_field(_LABEL_NUM_UNIT, strings("bytes"))
+        rate += _int_field(_LABEL_NUM, round(g.rate)) + _int_field(
+            _LABEL_NUM_UNIT, strings("bytes")
+        )
         out += _bytes_field(_SAMPLE_LABEL, rate)
     return out
 

@@ -32,7 +32,9 @@ def _verdict_line(capture: Capture, sites: list[Site], growth: dict[int, Growth]
 
     kinds = [growth[s.site_id].kind for s in sites if s.site_id in growth]
     counts = ", ".join(f"{kinds.count(k)} {k}" for k in CLASSES if kinds.count(k))
-    leaking = sum(s.bytes for s in sites if s.site_id in growth and growth[s.site_id].kind == LEAKING)
+    leaking = sum(
+        s.bytes for s in sites if s.site_id in growth and growth[s.site_id].kind == LEAKING
+    )
     held = f": {format_bytes(leaking)} in leaking sites" if leaking else ""
     return (
         f"leaktrace: verdict over {len(capture.snapshots)} snapshots: {counts or 'no site'}{held} "
@@ -98,9 +100,7 @@ def render_text(
         site_growth = growth.get(site.site_id)
         holder = site_holder(capture, site)
         kind = verdict_label(site_growth, holder)
-        out.append(
-            f"#{rank}  {kind}  {_estimate(capture, site.bytes)} in {site.count:,} blocks"
-        )
+        out.append(f"#{rank}  {kind}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
         if site_growth is not None:
             out.append(_growth_line(site_growth))
         if holder is not None:
