@@ -189,8 +189,14 @@ def check_report_shape(report: Report) -> None:
             assert isinstance(frame["function"], str), frame
             assert isinstance(frame["file"], str), frame
             assert isinstance(frame["line"], int), frame
-    sizes = [site["bytes"] for site in leaks]
-    assert sizes == sorted(sizes, reverse=True), "leaks are not sorted by bytes, descending"
+    # Ranked by the verdict (docs/growth.md): leaking first (fastest first), then the
+    # other classes in order, each by bytes, descending.
+    order = ["leaking", "plateaued", "transient", "noise", "insufficient"]
+    ranks = [order.index(site["growth"]["class"]) for site in leaks]
+    assert ranks == sorted(ranks), "leaks are not ranked by their growth class"
+    for rank in set(ranks) - {0}:
+        sizes = [site["bytes"] for site in leaks if order.index(site["growth"]["class"]) == rank]
+        assert sizes == sorted(sizes, reverse=True), "a class's sites are not sorted by bytes"
 
 
 def version_string(value: object) -> str:
