@@ -124,3 +124,20 @@ def native_ext(native_ext_path: Path):
     module = sys.modules.get("ltx_native") or load_testext(native_ext_path, "ltx_native")
     yield module
     module.free_all()
+
+
+TABLE_SOURCE = TESTEXT_DIR / "ltx_table.c"
+
+
+@pytest.fixture(scope="session")
+def table_ext_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ltx_table (allocator tables in data, Holder objects) built into its own directory."""
+    return build_extension(TABLE_SOURCE, tmp_path_factory.mktemp("table"))
+
+
+@pytest.fixture
+def table_ext(table_ext_path: Path):
+    """ltx_table, loaded once."""
+    module = sys.modules.get("ltx_table") or load_testext(table_ext_path, "ltx_table")
+    yield module
+    module.free_orphan()

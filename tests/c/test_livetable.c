@@ -559,7 +559,52 @@ test_livetable_shrinks_with_live_blocks(void)
     CHECK_U64(lt_raw_current_bytes(), ==, start);
 }
 
+/* Walking the table in chunks finds every block of the asked size once, with
+ * its size and node, big sizes included. */
+static void
+test_livetable_scan_in_chunks(void)
+{
+    lt_livetable t;
+    uint64_t size;
+    uint32_t node;
+    CHECK(lt_livetable_init(&t, 0) == 0);
+    enum { N = 5000 };
+    for (uint32_t i = 0; i < N; i++) {
+        CHECK(lt_livetable_insert(&t, 0x10000 + 16 * (uintptr_t)i, i % 100, i, &size, &node) == 0);
+    }
+    uint64_t big = (uint64_t)UINT32_MAX + 77;
+    CHECK(lt_livetable_insert(&t, 0x900000, big, 7, &size, &node) == 0);
+    static lt_live_block out[N + 1];
+    size_t n = 0, cursor = 0, chunks = 0;
+    while (cursor < t.mask + 1) {
+        n += lt_livetable_scan(&t, &cursor, 1000, 60, out + n, N + 1 - n);
+        chunks++;
+    }
+    CHECK_U64(chunks, ==, (t.mask + 1 + 999) / 1000);
+    CHECK_U64(n, ==, N / 100 * 40 + 1); /* sizes 60..99 of every hundred, and the big one */
+    int saw_big = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (out[k].addr == 0x900000) {
+            CHECK_U64(out[k].size, ==, big);
+            CHECK_U64(out[k].node, ==, 7);
+            saw_big = 1;
+            continue;
+        }
+        uint32_t i = (uint32_t)((out[k].addr - 0x10000) / 16);
+        CHECK_U64(out[k].size, ==, i % 100);
+        CHECK_U64(out[k].node, ==, i);
+        CHECK_U64(out[k].size, >=, 60);
+    }
+    CHECK(saw_big);
+    /* A full output stops the walk early, where it can resume. */
+    cursor = 0;
+    CHECK_U64(lt_livetable_scan(&t, &cursor, t.mask + 1, 0, out, 3), ==, 3);
+    CHECK_U64(cursor, <, t.mask + 1);
+    lt_livetable_destroy(&t);
+}
+
 const test_case livetable_tests[] = {
+    {"livetable_scan_in_chunks", test_livetable_scan_in_chunks},
     {"livetable_init_capacity", test_livetable_init_capacity},
     {"livetable_insert_remove_replace", test_livetable_insert_remove_replace},
     {"livetable_million_addresses", test_livetable_million_addresses},

@@ -405,6 +405,13 @@ owned_buffer(PyObject *op, uint64_t *estimate)
     return NULL;
 }
 
+const void *
+lt_graph_buffer(PyObject *op)
+{
+    uint64_t estimate;
+    return owned_buffer(op, &estimate);
+}
+
 uint32_t
 lt_graph_buffer_site(PyObject *op)
 {

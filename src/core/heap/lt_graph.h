@@ -95,6 +95,10 @@ uint32_t lt_graph_find(const lt_graph *g, PyObject *op);
  * speed are done; lt_graph_find() scans from then on. */
 void lt_graph_release_map(lt_graph *g);
 
+/* The buffer a list, dict or set owns (its items or table, allocated apart
+ * from the object and counted in its size), or NULL. */
+const void *lt_graph_buffer(PyObject *op);
+
 /* The trace-tree node of the buffer a list, dict or set owns (its items or
  * table, allocated apart from the object), or LT_GRAPH_NONE. */
 uint32_t lt_graph_buffer_site(PyObject *op);

@@ -27,6 +27,12 @@
  * held from outside and every cycle entry; an object's retained size is the
  * sum of the sizes in its dominator subtree.
  *
+ * The units: lt_retain.c (roots, search, lifetime), lt_retain_dom.c
+ * (dominators), lt_retain_why.c (paths to one object), lt_retain_report.c
+ * (the retention records of a run: sites, suspects, summary) and
+ * lt_retain_cycles.c (unreachable cycles); this header declares all of
+ * their entry points.
+ *
  * Same rules as lt_graph.h: GIL held throughout, no Python code run, no
  * Python object allocated (names are read from exact str/int objects only;
  * no __repr__, __eq__ or __hash__ is called). Results are encoded as the
@@ -39,6 +45,7 @@
 #include <stdint.h>
 
 #include "heap/lt_graph.h"
+#include "heap/lt_owners.h"
 #include "heap/lt_path.h"
 
 typedef struct {
@@ -54,11 +61,12 @@ typedef struct {
     lt_graph graph;
     lt_root *roots;
     uint32_t nroots, roots_capacity;
-    uint32_t *via;       /* [count] BFS parent, or a root marker (see lt_retain.c) */
+    uint32_t *via;       /* [count] BFS parent, or a root marker (lt_retain_internal.h) */
     uint32_t *idom;      /* [count + 1] after lt_retain_dominators(); count is the super-root */
     uint32_t *postorder; /* [count] */
     uint64_t *retained;  /* [count] */
     uint64_t duration_ns;
+    lt_owners owners; /* native blocks and their owners (lt_owners.h) */
 } lt_retain;
 
 /* Builds the graph, finds the roots and runs the search. caller_frames: how
@@ -68,22 +76,11 @@ typedef struct {
  * in both cases. */
 int lt_retain_build(lt_retain *r, int caller_frames, PyObject *ignore);
 
-/* The dominator tree and retained sizes. Returns 0 or -1. */
-int lt_retain_dominators(lt_retain *r);
-
-/* Encodes up to max_paths paths to obj into out (the shortest one first, then
- * one through each other direct referrer); returns how many, or -1. 0 when
- * obj is not in the graph. */
-int lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out);
-
-/* Computes dominators and emits the payloads of retention records (lt_format.h,
- * 0x40): paths for up to per_site surviving objects of each of the max_sites
- * tracker sites holding the most bytes (sites in files starting with
- * skip_prefix left out), the leak suspects, the largest cycles and a summary.
- * emit returns 0 or -1. Needs tracker data (lt_graph.sites). Returns 0 or -1. */
-int lt_retain_report(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
-                     int (*emit)(void *ctx, const uint8_t *payload, size_t len), void *ctx);
-
 void lt_retain_destroy(lt_retain *r);
+
+/* The analyses on a built lt_retain, each in its own unit. */
+#include "heap/lt_retain_dom.h"
+#include "heap/lt_retain_report.h"
+#include "heap/lt_retain_why.h"
 
 #endif /* LT_RETAIN_H */

@@ -122,6 +122,7 @@ lt_py_find_paths(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     paths_ns = elapsed_ns(&t0);
     uint64_t nodes = r.graph.count, edges = r.graph.nedges, memory = r.graph.peak_memory;
+    lt_owners owners = r.owners; /* its figures; the arrays go with r */
     lt_retain_destroy(&r);
     if (was_enabled) {
         PyGC_Enable();
@@ -141,10 +142,16 @@ lt_py_find_paths(PyObject *module, PyObject *args, PyObject *kwargs)
         PyList_SET_ITEM(paths, i, list);
     }
     result = Py_BuildValue(
-        "{s:O,s:K,s:K,s:K,s:K,s:K,s:K}", "paths", paths, "objects", (unsigned long long)nodes,
-        "edges", (unsigned long long)edges, "analysis_bytes", (unsigned long long)memory,
-        "build_ns", (unsigned long long)build_ns, "dominators_ns",
-        (unsigned long long)dominators_ns, "paths_ns", (unsigned long long)paths_ns);
+        "{s:O,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}", "paths", paths, "objects",
+        (unsigned long long)nodes, "edges", (unsigned long long)edges, "analysis_bytes",
+        (unsigned long long)memory, "build_ns", (unsigned long long)build_ns, "dominators_ns",
+        (unsigned long long)dominators_ns, "paths_ns", (unsigned long long)paths_ns,
+        "owners_ns", (unsigned long long)owners.duration_ns, "native_blocks",
+        (unsigned long long)owners.nblocks, "native_owned_bytes",
+        (unsigned long long)owners.owned_bytes, "native_unowned_bytes",
+        (unsigned long long)owners.unowned_bytes, "native_read_bytes",
+        (unsigned long long)owners.read_bytes, "native_truncated",
+        owners.truncated ? Py_True : Py_False);
 done:
     Py_XDECREF(paths);
     for (Py_ssize_t i = 0; i < nobjects; i++) {

@@ -238,3 +238,21 @@ lt_livetable_find(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t 
         }
     }
 }
+
+size_t
+lt_livetable_scan(lt_livetable *table, size_t *cursor, size_t nslots, uint64_t min_size,
+                  lt_live_block *out, size_t max)
+{
+    size_t capacity = table->mask + 1, n = 0, i = *cursor;
+    size_t end = nslots < capacity - i ? i + nslots : capacity;
+    for (; i < end && n < max; i++) {
+        const lt_live_entry *e = &table->slots[i];
+        if (!e->addr || e->size < min_size) {
+            continue;
+        }
+        lt_big_entry *big = e->size == LT_LIVE_BIG_SIZE ? find_big(table, e->addr) : NULL;
+        out[n++] = (lt_live_block){e->addr, big ? big->size : e->size, e->node};
+    }
+    *cursor = i;
+    return n;
+}

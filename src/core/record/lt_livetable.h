@@ -66,6 +66,21 @@ int lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uin
 /* Looks a block up: returns 1 and its size and node, or 0 when absent. */
 int lt_livetable_find(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node);
 
+typedef struct {
+    uintptr_t addr;
+    uint64_t size;
+    uint32_t node;
+} lt_live_block;
+
+/* Copies the blocks of at least min_size bytes found in the slots from
+ * *cursor on into out (room for max), looking at nslots slots at most and
+ * stopping early when out is full; *cursor moves past the slots looked at
+ * (it equals the capacity, mask + 1, when the table is done). For walking
+ * the table in chunks, releasing the caller's lock between them. Returns how
+ * many blocks were copied. */
+size_t lt_livetable_scan(lt_livetable *table, size_t *cursor, size_t nslots, uint64_t min_size,
+                         lt_live_block *out, size_t max);
+
 /* Bytes of memory the table occupies. */
 size_t lt_livetable_memory(const lt_livetable *table);
 

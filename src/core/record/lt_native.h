@@ -5,7 +5,10 @@
  * PLT relocations (R_X86_64_JUMP_SLOT) and data relocations
  * (R_X86_64_GLOB_DAT), points the slots of malloc, calloc, realloc,
  * reallocarray, free, free_sized, posix_memalign, aligned_alloc, memalign,
- * valloc, pvalloc, mmap, mmap64 and munmap at leaktrace's hooks. The hooks
+ * valloc, pvalloc, mmap, mmap64 and munmap at leaktrace's hooks. Data words
+ * that relocations (R_X86_64_64, GLOB_DAT, RELATIVE) filled with the address
+ * of one of these functions - function pointers initialised in data, such as
+ * libxml2's xmlMalloc - are pointed at the hooks too. The hooks
  * call the global definition (what dlsym(RTLD_DEFAULT) finds) and report to
  * the tracker (lt_tracker_native_*). Slots of dlopen, dlmopen, dlclose and
  * dlsym are hooked as well: objects loaded later are patched as soon as their
@@ -40,6 +43,11 @@
  * objects and slots is guarded by PATCH_LOCK (a pthread mutex, never taken on
  * an allocation path). Lock order: PATCH_LOCK, then the loader's lock.
  *
+ * The units: lt_native.c (which slots get which hook, what was patched,
+ * install/uninstall), lt_elf.c (reading an object's relocations, writing a
+ * slot), lt_native_hooks.c (the allocation hooks and the real functions) and
+ * lt_native_dl.c (the loader hooks).
+ *
  * Signals and fork. The allocation hooks take no lock of their own: they set
  * the tracker's thread-local re-entry guard before anything else, so a signal
  * handler that allocates while a hook runs on the same thread passes straight
@@ -67,5 +75,13 @@ int lt_native_is_installed(void);
 size_t lt_native_patches(uintptr_t *slots, uintptr_t *originals, size_t max);
 /* The address our hook for a symbol puts in a slot (0 when not hooked). */
 uintptr_t lt_native_hook_address(const char *symbol);
+
+/* For the loader hooks (lt_native_dl.c), from any thread. Patches the
+ * objects loaded since the last scan and forgets the ones unloaded; takes
+ * PATCH_LOCK. Does nothing when not installed. */
+void lt_native_refresh(void);
+/* The hook to hand out in place of function when it is a real allocator
+ * function and the hooks are installed; function itself otherwise. No lock. */
+void *lt_native_replacement(void *function);
 
 #endif /* LT_NATIVE_H */

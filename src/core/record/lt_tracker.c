@@ -888,6 +888,43 @@ lt_tracker_block(const void *block, uint64_t *size, uint32_t *node)
     return found;
 }
 
+size_t
+lt_tracker_blocks(uint64_t min_size, lt_live_block *out, size_t max)
+{
+    size_t n = 0, cursor = 0, capacity = SIZE_MAX;
+    int restarts = 0;
+    while (n < max) {
+        lt_lock_acquire(&TRACKER_LOCK);
+        if (!have_data || (live.mask + 1 != capacity && restarts++ < 8)) {
+            /* First chunk, or the table was resized since: start again
+             * (a few times; then the walk goes on in the new table). */
+            cursor = n = 0;
+        }
+        capacity = have_data ? live.mask + 1 : 0;
+        if (cursor < capacity) {
+            n += lt_livetable_scan(&live, &cursor, 4096, min_size, out + n, max - n);
+        }
+        lt_lock_release(&TRACKER_LOCK);
+        if (cursor >= capacity) {
+            break;
+        }
+    }
+    return n;
+}
+
+size_t
+lt_tracker_read_block(uintptr_t block, void *buf, size_t max)
+{
+    uint64_t size = 0;
+    uint32_t node;
+    lt_lock_acquire(&TRACKER_LOCK);
+    int found = have_data && lt_livetable_find(&live, block, &size, &node);
+    size_t n = found ? (size < max ? (size_t)size : max) : 0;
+    memcpy(buf, (const void *)block, n);
+    lt_lock_release(&TRACKER_LOCK);
+    return n;
+}
+
 int
 lt_tracker_node_in_file(uint32_t node, const char *prefix)
 {

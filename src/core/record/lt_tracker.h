@@ -24,6 +24,7 @@
 
 #include "capture/lt_format.h"
 #include "capture/lt_writer.h"
+#include "record/lt_livetable.h"
 
 #define LT_MAX_DEPTH_LIMIT LT_MAX_STACK_DEPTH
 
@@ -77,13 +78,24 @@ int lt_tracker_has_data(void);
  * TRACKER_LOCK; callable with the hooks active or stopped. */
 int lt_tracker_block(const void *block, uint64_t *size, uint32_t *node);
 
+/* Copies into out (room for max) the tracked live blocks of at least
+ * min_size bytes, in table order, and returns how many. The table is walked
+ * in chunks of 4096 slots, TRACKER_LOCK taken once per chunk; while the hooks
+ * are active a block allocated or freed meanwhile may be missed or appear
+ * twice (a resize starts the walk again). */
+size_t lt_tracker_blocks(uint64_t min_size, lt_live_block *out, size_t max);
+
+/* Copies up to max bytes of the tracked live block that starts at block into
+ * buf, under TRACKER_LOCK, so that a hooked free cannot release it meanwhile.
+ * Returns how many bytes were copied, 0 when the block is not tracked. */
+size_t lt_tracker_read_block(uintptr_t block, void *buf, size_t max);
+
 /* Whether a frame of node's stack lies in a file whose name starts with
  * prefix. Takes TRACKER_LOCK. */
 int lt_tracker_node_in_file(uint32_t node, const char *prefix);
 
 /* Frees everything recorded. Requires the GIL and a stopped tracker. */
 void lt_tracker_release(void);
-
 
 /* ---- native allocations (called by the hooks of lt_native.c) ----
  * A native hook calls lt_tracker_native_enter() before anything else; when it

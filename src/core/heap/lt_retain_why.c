@@ -1,0 +1,227 @@
+/* lt_retain_why.c - see lt_retain_why.h. */
+#include "compat/lt_compat.h"
+
+#include "heap/lt_retain_why.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "heap/lt_edges.h"
+#include "heap/lt_retain_internal.h"
+
+static void
+root_text(const lt_retain *r, uint32_t root, char *buf, size_t size)
+{
+    const lt_root *rt = &r->roots[root];
+    size_t len = 0, len2 = 0;
+    const char *a;
+    switch (rt->kind) {
+    case LT_ROOT_MODULE:
+        a = lt_edges_str_text(rt->name, &len);
+        snprintf(buf, size, "%.*s", (int)len, a ? a : "?");
+        break;
+    case LT_ROOT_CLASS: {
+        PyTypeObject *t = (PyTypeObject *)rt->name;
+        PyObject *dict = lt_compat_type_dict(t);
+        PyObject *module = dict ? lt_edges_str_entry(dict, "__module__") : NULL;
+        const char *m = lt_edges_str_text(module, &len2);
+        a = lt_edges_type_name(t, &len);
+        snprintf(buf, size, "%.*s%s%.*s", (int)len2, m ? m : "", m ? "." : "", (int)len, a);
+        break;
+    }
+    case LT_ROOT_FRAME: {
+        PyCodeObject *code = (PyCodeObject *)rt->name;
+        a = lt_edges_str_text(lt_compat_code_name(code), &len);
+        const char *file = lt_edges_str_text(code->co_filename, &len2);
+        snprintf(buf, size, "%.*s (%.*s:%d)", (int)len, a ? a : "?", (int)len2, file ? file : "?",
+                 rt->line);
+        break;
+    }
+    default: snprintf(buf, size, "sys.exc_info()"); break;
+    }
+}
+
+/* The chain of objects from the search's root to node, root first, in
+ * chain[0..] (at most cap); returns its length (0 when cap is too small). */
+static size_t
+chain_to(const lt_retain *r, uint32_t node, uint32_t *ids, size_t cap)
+{
+    size_t n = 0;
+    uint32_t u = node;
+    while (n < cap) {
+        ids[n++] = u;
+        if (r->via[u] >= r->graph.count) {
+            break;
+        }
+        u = r->via[u];
+    }
+    if (r->via[u] < r->graph.count) {
+        return 0;
+    }
+    for (size_t a = 0, b = n - 1; a < b; a++, b--) {
+        uint32_t t = ids[a];
+        ids[a] = ids[b];
+        ids[b] = t;
+    }
+    return n;
+}
+
+int
+lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out)
+{
+    lt_graph *g = &r->graph;
+    size_t cap = 1024;
+    uint32_t *ids = NULL;
+    PyObject **chain = NULL;
+    size_t n = 0;
+    for (;; cap *= 4) {
+        ids = lt_graph_alloc(g, (cap + 1) * sizeof(uint32_t));
+        if (!ids) {
+            return -1;
+        }
+        if (r->via[node] == LT_GRAPH_NONE || (n = chain_to(r, node, ids, cap)) != 0) {
+            break;
+        }
+        lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+    }
+    uint32_t last = extra != LT_GRAPH_NONE ? extra : node;
+    uint64_t retained = r->retained ? r->retained[last] : 0;
+    char buf[LT_MAX_PATH_TEXT];
+    int result = -1;
+    if (n == 0) {
+        lt_edges_encode_head(out, LT_ROOT_GARBAGE, "unreachable cyclic garbage", 26,
+                             g->objects[last], g->sizes[last], retained);
+        lt_bytes_varint(out, 0);
+        result = 0;
+        goto done;
+    }
+    if (extra != LT_GRAPH_NONE) {
+        ids[n++] = extra;
+    }
+    chain = lt_graph_alloc(g, n * sizeof(PyObject *));
+    if (!chain) {
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        chain[i] = g->objects[ids[i]];
+    }
+    uint32_t seed_mark = r->via[ids[0]];
+    int namespace_root = 0;
+    const char *local = NULL;
+    size_t local_len = 0;
+    if (seed_mark >= EXTERNAL_MARK(r)) {
+        size_t len;
+        const char *tn = lt_edges_type_name(Py_TYPE(chain[0]), &len);
+        lt_edges_encode_head(out, LT_ROOT_EXTERNAL, tn, len, chain[n - 1], g->sizes[last],
+                             retained);
+    }
+    else {
+        const lt_root *rt = &r->roots[seed_mark - g->count];
+        root_text(r, seed_mark - g->count, buf, sizeof(buf));
+        lt_edges_encode_head(out, (lt_root_kind)rt->kind, buf, strlen(buf), chain[n - 1],
+                             g->sizes[last], retained);
+        namespace_root = rt->kind == LT_ROOT_MODULE || rt->kind == LT_ROOT_CLASS;
+        if (rt->kind == LT_ROOT_FRAME) {
+            local = lt_edges_str_text(rt->local, &local_len);
+            if (!local) {
+                local = "?";
+                local_len = 1;
+            }
+        }
+    }
+    lt_edges_encode(chain, n, namespace_root, local, local_len, out);
+    result = out->failed ? -1 : 0;
+done:
+    lt_graph_free(g, chain, n * sizeof(PyObject *));
+    lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+    return result;
+}
+
+/* Whether t, reached only from the caller's frames, lies on a cycle of such
+ * objects: then only the caller's own references keep it from being cyclic
+ * garbage. */
+static int
+caller_cycle(lt_retain *r, uint32_t t)
+{
+    lt_graph *g = &r->graph;
+    size_t n = g->count;
+    uint32_t *queue = lt_graph_alloc(g, n * sizeof(uint32_t) + 1);
+    uint8_t *seen = lt_graph_alloc(g, n + 1);
+    int found = -1;
+    if (queue && seen) {
+        memset(seen, 0, n);
+        size_t head = 0, tail = 0;
+        queue[tail++] = t;
+        found = 0;
+        while (head < tail && !found) {
+            uint32_t u = queue[head++];
+            for (uint32_t e = g->out_start[u]; e < g->out_start[u + 1] && !found; e++) {
+                uint32_t v = g->out_edges[e];
+                found = v == t;
+                if (!seen[v] && (g->flags[v] & FROM_CALLER)) {
+                    seen[v] = 1;
+                    queue[tail++] = v;
+                }
+            }
+        }
+    }
+    lt_graph_free(g, queue, n * sizeof(uint32_t) + 1);
+    lt_graph_free(g, seen, n + 1);
+    return found;
+}
+
+int
+lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out)
+{
+    lt_graph *g = &r->graph;
+    uint32_t t = lt_graph_find(g, obj);
+    if (t == LT_GRAPH_NONE || max_paths <= 0) {
+        return 0;
+    }
+    if (g->flags[t] & FROM_CALLER) {
+        int cyclic = caller_cycle(r, t);
+        if (cyclic < 0) {
+            return -1;
+        }
+        if (cyclic) {
+            uint64_t retained = r->retained ? r->retained[t] : 0;
+            lt_edges_encode_head(out, LT_ROOT_GARBAGE, "unreachable cyclic garbage", 26, obj,
+                                 g->sizes[t], retained);
+            lt_bytes_varint(out, 0);
+            return out->failed ? -1 : 1;
+        }
+    }
+    if (lt_retain_encode_path(r, t, LT_GRAPH_NONE, out) < 0) {
+        return -1;
+    }
+    int npaths = 1;
+    /* Then one path through each other referrer the search reached. */
+    for (uint32_t e = g->in_start[t]; e < g->in_start[t + 1] && npaths < max_paths; e++) {
+        uint32_t p = g->in_edges[e];
+        int seen = p == r->via[t];
+        for (uint32_t d = g->in_start[t]; d < e && !seen; d++) {
+            seen = g->in_edges[d] == p;
+        }
+        if (seen || r->via[p] == LT_GRAPH_NONE || r->via[p] == IGNORED_MARK(r)) {
+            continue;
+        }
+        if (lt_retain_encode_path(r, p, t, out) < 0) {
+            return -1;
+        }
+        npaths++;
+    }
+    return npaths;
+}
+
+void
+lt_retain_encode_unowned(lt_bytes *out, uint64_t bytes)
+{
+    static const char root[] = "native code, no Python object points to it";
+    static const char target[] = "native memory";
+    lt_bytes_varint(out, LT_ROOT_EXTERNAL);
+    lt_bytes_str(out, root, sizeof(root) - 1);
+    lt_bytes_str(out, target, sizeof(target) - 1);
+    lt_bytes_varint(out, bytes);
+    lt_bytes_varint(out, bytes);
+    lt_bytes_varint(out, 0);
+}
