@@ -7,7 +7,10 @@ per workload, and the geometric mean over the workloads.
 Modes (a mode whose tool is not installed in --python is reported as n/a):
 
 * ``untracked``            ``python W``
-* ``leaktrace``            ``python -m leaktrace run -q W`` (every allocation, 64 frames)
+* ``leaktrace``            ``python -m leaktrace run -q W`` (every allocation, 64 frames,
+                           and the default snapshots by work and time: docs/growth.md)
+* ``leaktrace --no-snapshots``  the same without the snapshots during the run: side by
+                           side with ``leaktrace``, the cost of the default snapshots
 * ``leaktrace --sample``   sampled at the default rate (512 KiB, docs/sampling.md)
 * ``leaktrace hooks only`` ``--sample-bytes 2**62``: nothing is ever sampled, so this
                            is the floor of the design: PEP 445 wrappers, the re-entry
@@ -50,14 +53,28 @@ FLOOR_DIR = Path(__file__).resolve().parent / "floor"
 # mode -> (module that must be importable, argv builder)
 MODES: dict[str, tuple[str | None, list[str]]] = {
     "untracked": (None, []),
-    "leaktrace": ("leaktrace", ["-m", "leaktrace", "run", "-q", "-o", "{out}.ltc"]),
+    "leaktrace": ("leaktrace", ["-m", "leaktrace", "run", "-q", "-f", "-o", "{out}.ltc"]),
+    "leaktrace --no-snapshots": (
+        "leaktrace",
+        ["-m", "leaktrace", "run", "-q", "-f", "--no-snapshots", "-o", "{out}.ltc"],
+    ),
     "leaktrace --sample": (
         "leaktrace",
-        ["-m", "leaktrace", "run", "-q", "--sample", "-o", "{out}.ltc"],
+        ["-m", "leaktrace", "run", "-q", "-f", "--sample", "-o", "{out}.ltc"],
     ),
     "leaktrace hooks only": (
         "leaktrace",
-        ["-m", "leaktrace", "run", "-q", "--sample-bytes", NOTHING_SAMPLED, "-o", "{out}.ltc"],
+        [
+            "-m",
+            "leaktrace",
+            "run",
+            "-q",
+            "-f",
+            "--sample-bytes",
+            NOTHING_SAMPLED,
+            "-o",
+            "{out}.ltc",
+        ],
     ),
     "PEP 445 forwarding": (None, [str(FLOOR_DIR / "run.py"), "{floor}"]),
     "tracemalloc": (None, ["-X", "tracemalloc=1"]),

@@ -64,6 +64,7 @@ def start(
     *,
     max_depth: int = DEFAULT_DEPTH,
     interval: float | None = None,
+    snapshots: bool = False,
     native_allocs: bool = True,
     native_frames: bool = False,
     sample_bytes: int = 0,
@@ -72,7 +73,12 @@ def start(
 ) -> None:
     """Start tracking every Python allocation into a new capture file.
 
-    With ``interval`` (seconds), a native thread also snapshots live memory that often.
+    With ``snapshots=True`` a native thread snapshots live memory as the program
+    works (every further slice of allocated bytes, and at least every few milliseconds
+    at first, both spacings growing as the run goes on: docs/growth.md), as
+    ``leaktrace run`` does by default, so every site gets a growth verdict; with
+    ``interval`` (seconds) it snapshots at that fixed period instead. Otherwise the
+    snapshots are the ones the program takes, and the final one.
     With ``native_allocs`` (the default), allocations that C code makes with the
     malloc family and mmap are tracked too, at the Python line that called it.
     With ``native_frames``, those (and PyMem_Raw* calls) also record the C frames
@@ -89,6 +95,7 @@ def start(
         native_allocs=native_allocs,
         native_frames=native_frames,
         interval=interval or 0.0,
+        snapshots=snapshots,
         sample_bytes=sample_bytes,
         sample_seed=sample_seed,
         follow_children=follow_children,

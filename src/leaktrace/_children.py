@@ -62,12 +62,13 @@ def enable(options: session.Options, root: str | None = None) -> None:
     state.path = os.path.abspath(options.output)
     state.pid = os.getpid()
     _state = state
-    # New interpreters record with the root's depth and sampling rate and the
-    # default native tracking, each into a capture of its own (docs/children.md).
+    # New interpreters record with the root's depth, sampling rate and snapshots
+    # (by work) and the default native tracking, each into a capture of its own (docs/children.md).
     child = session.Options(
         output=state.root,
         depth=options.depth,
         sample_bytes=options.sample_bytes,
+        snapshots=options.snapshots or bool(options.interval),
         follow_children=True,
     )
     os.environ[FOLLOW_VAR] = child.to_json()

@@ -44,7 +44,7 @@ def sigterm_handled() -> None:
     """The Python SIGTERM handler has run: stop repeating the signal."""
 
 # ---- interval snapshots ----
-def start_timer(seconds: float, /) -> None: ...
+def start_timer(seconds: float = 0.0, /) -> None: ...
 def stop_timer() -> None: ...
 def timer_ticks() -> int: ...
 def _timer_before_fork() -> None: ...
@@ -78,7 +78,16 @@ def read(
     progress_fd: int = -1,
     progress_delay: float = 0.5,
 ) -> dict[str, Any]: ...
-def trends(series: bytes, npoints: int, xs: list[float], /) -> tuple[bytes, bytes, bytes]: ...
+def growth(
+    live: bytes,
+    alloc: bytes | None,
+    xs: Sequence[float],
+    seconds: Sequence[float] | None,
+    /,
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes]: ...
+
+GROWTH_CLASSES: tuple[str, ...]
+GROWTH_REASONS: tuple[str, ...]
 
 # ---- writing reports (src/core/module/lt_pyjson.h, lt_pyprofile.h) ----
 @overload
@@ -108,6 +117,7 @@ def pprof_samples(
     live_bytes: Buffer,
     frame_location: Buffer,
     root_location: int,
+    labels: list[bytes | None] | None = None,
     /,
 ) -> tuple[bytes, bytes]: ...
 def folded(

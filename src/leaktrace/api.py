@@ -19,7 +19,15 @@ from typing import Any, ParamSpec, TypeVar
 
 from . import _core, session
 from .reading.capture import Capture
-from .reading.growth import LEAKING, Growth, analyze, rank_key
+from .reading.growth import (
+    ITERATION_UNIT,
+    LEAKING,
+    WORK_UNIT,
+    Growth,
+    analyze,
+    insufficient,
+    rank_key,
+)
 from .reading.model import Frame, Site
 from .session import DEFAULT_DEPTH
 
@@ -70,7 +78,7 @@ class SiteGrowth:
     """A site of the last snapshot and how its live bytes grew."""
 
     site: Site
-    growth: Growth | None
+    growth: Growth  # always a verdict; "insufficient" with too few points
 
     @property
     def frame(self) -> Frame | None:
@@ -85,12 +93,14 @@ class Tracker:
         path: str | os.PathLike[str] | None = None,
         *,
         interval: float | None = None,
+        snapshots: bool = False,
         max_depth: int = DEFAULT_DEPTH,
         native_allocs: bool = True,
     ) -> None:
         self._given_path = path
         self.path: str | None = None
         self.interval = interval
+        self.snapshots = snapshots
         self.max_depth = max_depth
         self.native_allocs = native_allocs
         self.capture: Capture | None = None
@@ -110,6 +120,7 @@ class Tracker:
             depth=self.max_depth,
             native_allocs=self.native_allocs,
             interval=self.interval or 0.0,
+            snapshots=self.snapshots,
         )
         try:
             session.begin(options, "leaktrace.track()")
@@ -145,8 +156,9 @@ class Tracker:
     def growth(self) -> list[SiteGrowth]:
         """Every site of the final snapshot with its growth, leaking sites first.
 
-        The points are the iterations of check() when there are any, else every
-        snapshot (at its time in seconds); growth is None with fewer than four.
+        The points are the iterations of check() when there are any, else the
+        capture's snapshots placed on the program's work; a site seen at fewer than
+        four points is "insufficient".
         """
         capture = self._capture()
         iterations = [
@@ -156,14 +168,16 @@ class Tracker:
         ]
         if iterations:
             xs = [float(s.label[len(ITERATION_LABEL) :]) for s in iterations]  # type: ignore[index]
-            by_site = analyze(capture, iterations, xs=xs, unit="iteration")
+            by_site = analyze(capture, iterations, xs=xs, unit=ITERATION_UNIT)
             last = iterations[-1]
+            unit = ITERATION_UNIT
         else:
             by_site = analyze(capture)
             last = capture.final
+            unit = WORK_UNIT
         sites, _ = capture.leaks(last)
         result = [
-            SiteGrowth(s, by_site.get((s.stack, s.truncated)) if by_site else None)
+            SiteGrowth(s, by_site.get((s.stack, s.truncated)) or insufficient(0, unit))
             for s in sites
             if not _is_own(s)
         ]
@@ -172,14 +186,14 @@ class Tracker:
 
     def leaks(self) -> list[SiteGrowth]:
         """The sites classed as leaking, fastest-growing first."""
-        return [g for g in self.growth() if g.growth is not None and g.growth.kind == LEAKING]
+        return [g for g in self.growth() if g.growth.kind == LEAKING]
 
     def report(self, *, top: int = 10) -> str:
         """A text report: the leaking sites with their growth, else what is still live."""
         from .reports.common import format_bytes
 
         growth = self.growth()
-        leaking = [g for g in growth if g.growth and g.growth.kind == LEAKING]
+        leaking = [g for g in growth if g.growth.kind == LEAKING]
         shown = leaking or [g for g in growth if g.site.bytes][:top]
         if leaking:
             lines = [f"leaktrace: {len(leaking)} leaking sites"]
@@ -196,15 +210,9 @@ class Tracker:
 
 def describe(g: SiteGrowth, max_frames: int = 4) -> str:
     """One site as a few lines: where, how much, how it grew."""
-    from .reports.common import display_path, format_bytes
+    from .reports.common import display_path, format_bytes, growth_words
 
-    head = f"  {format_bytes(g.site.bytes)} in {g.site.count:,} blocks"
-    if g.growth is not None:
-        rate = format_bytes(abs(g.growth.rate))
-        sign = "+" if g.growth.rate >= 0 else "-"
-        head += (
-            f", {g.growth.kind} {sign}{rate}/{g.growth.unit} (confidence {g.growth.confidence:.2f})"
-        )
+    head = f"  {format_bytes(g.site.bytes)} in {g.site.count:,} blocks, {growth_words(g.growth)}"
     lines = [head]
     # Frames outside leaktrace's own (check() and the plugin's hooks) belong to the caller.
     stack = list(itertools.takewhile(lambda f: not f.file.startswith(_PACKAGE_DIR), g.site.stack))
@@ -219,6 +227,7 @@ def track(
     path: str | os.PathLike[str] | None = None,
     *,
     interval: float | None = None,
+    snapshots: bool = False,
     max_depth: int = DEFAULT_DEPTH,
     native_allocs: bool = True,
 ) -> Tracker:
@@ -226,9 +235,16 @@ def track(
 
     As with ``leaktrace.start()``, allocations C code makes with the malloc family
     and mmap are tracked too, at the Python line that called it, unless
-    ``native_allocs`` is False.
+    ``native_allocs`` is False; ``snapshots`` and ``interval`` snapshot during the
+    block as they do there.
     """
-    return Tracker(path, interval=interval, max_depth=max_depth, native_allocs=native_allocs)
+    return Tracker(
+        path,
+        interval=interval,
+        snapshots=snapshots,
+        max_depth=max_depth,
+        native_allocs=native_allocs,
+    )
 
 
 @dataclass(frozen=True)
@@ -241,12 +257,12 @@ class CheckResult:
 
     @property
     def leaking(self) -> list[SiteGrowth]:
-        return [g for g in self.sites if g.growth is not None and g.growth.kind == LEAKING]
+        return [g for g in self.sites if g.growth.kind == LEAKING]
 
     @property
     def growth_per_iteration(self) -> float:
         """Bytes per iteration summed over the leaking sites."""
-        return sum(g.growth.rate for g in self.leaking if g.growth is not None)
+        return sum(g.growth.rate for g in self.leaking)
 
     def report(self, *, top: int = 10) -> str:
         return self.tracker.report(top=top)

@@ -44,7 +44,8 @@ class Options:
     depth: int = DEFAULT_DEPTH
     native_allocs: bool = True  # the malloc family and mmap of C code
     native_frames: bool = False  # and the C frames of those allocations
-    interval: float = 0.0  # seconds between interval snapshots; 0: none
+    interval: float = 0.0  # seconds between interval snapshots; 0: the default schedule
+    snapshots: bool = False  # without an interval: snapshots by work and time (lt_schedule.h)
     sample_bytes: int = 0  # 0: record every allocation
     sample_seed: int | None = None
     follow_children: bool = False
@@ -58,7 +59,7 @@ class Options:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise OptionsError(f"{name} must be an int")
-        for name in ("native_allocs", "native_frames", "follow_children"):
+        for name in ("native_allocs", "native_frames", "follow_children", "snapshots"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionsError(f"{name} must be a bool")
         if not 1 <= self.depth <= _core.MAX_DEPTH_LIMIT:
@@ -167,6 +168,8 @@ def begin(
             _core._set_tracker_memory_limit(options.tracker_memory_limit)
         if options.interval:
             _core.start_timer(options.interval)
+        elif options.snapshots:
+            _core.start_timer()
     except BaseException:
         _core.stop()
         raise

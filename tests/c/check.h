@@ -112,6 +112,8 @@ extern const test_case analysis_tests[];
 extern const test_case path_tests[];
 extern const test_case sites_tests[];
 extern const test_case buf_tests[];
+extern const test_case growth_tests[];
+extern const test_case schedule_tests[];
 
 /* Writes the sample capture the round-trip tests use (also a fuzzing seed).
  * Returns 0 or -1. */

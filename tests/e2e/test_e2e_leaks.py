@@ -32,6 +32,11 @@ Site = dict[str, Any]
 Report = dict[str, Any]
 
 
+def largest(leaks: list[Site]) -> Site:
+    """The site holding the most bytes (reports rank by the growth verdict first)."""
+    return max(leaks, key=lambda site: site["bytes"])
+
+
 @dataclass(frozen=True)
 class LeakCase:
     """A leaky program, the arguments it is run with, and the size it must leak."""
@@ -189,8 +194,14 @@ def check_report_shape(report: Report) -> None:
             assert isinstance(frame["function"], str), frame
             assert isinstance(frame["file"], str), frame
             assert isinstance(frame["line"], int), frame
-    sizes = [site["bytes"] for site in leaks]
-    assert sizes == sorted(sizes, reverse=True), "leaks are not sorted by bytes, descending"
+    # Ranked by the verdict (docs/growth.md): leaking first (fastest first), then the
+    # other classes in order, each by bytes, descending.
+    order = ["leaking", "plateaued", "transient", "noise", "insufficient"]
+    ranks = [order.index(site["growth"]["class"]) for site in leaks]
+    assert ranks == sorted(ranks), "leaks are not ranked by their growth class"
+    for rank in set(ranks) - {0}:
+        sizes = [site["bytes"] for site in leaks if order.index(site["growth"]["class"]) == rank]
+        assert sizes == sorted(sizes, reverse=True), "a class's sites are not sorted by bytes"
 
 
 def version_string(value: object) -> str:
@@ -218,7 +229,7 @@ def test_top_site_is_the_marked_line(tmp_path: Path, case: LeakCase) -> None:
     check_report_shape(report)
     leaks = report["leaks"]
     assert leaks, "no leak sites reported"
-    top = leaks[0]
+    top = largest(leaks)
     assert has_frame_at(top, case.path, leak_line, tmp_path), (
         f"top site does not point at {case.program}:{leak_line}\n{format_sites(leaks)}"
     )
@@ -239,7 +250,7 @@ def test_top_site_is_the_marked_line(tmp_path: Path, case: LeakCase) -> None:
 def test_stack_is_innermost_first_and_trimmed(tmp_path: Path, case: LeakCase) -> None:
     (leak_line,) = leak_site_lines(case.path)
     run = run_tracked(tmp_path, case.path, case.args)
-    top = run.report["leaks"][0]
+    top = largest(run.report["leaks"])
     stack = top["stack"]
     assert stack, "top site has an empty stack"
     innermost = stack[0]
@@ -300,7 +311,7 @@ def test_leak_size_scales_with_program_parameters(tmp_path: Path) -> None:
         workdir = tmp_path / f"n{count}"
         workdir.mkdir()
         report = run_tracked(workdir, case.path, [str(count), str(case.item_size)]).report
-        top = report["leaks"][0]
+        top = largest(report["leaks"])
         assert has_frame_at(top, case.path, leak_line, workdir), format_sites(report["leaks"])
         sizes.append(top["bytes"])
     ratio = sizes[1] / sizes[0]
@@ -317,7 +328,7 @@ def test_depth_option_limits_stacks(tmp_path: Path) -> None:
         assert len(real) <= 1, format_sites([site])
         # A truncation marker, if any, may only follow the real frames.
         assert site["stack"][: len(real)] == real, format_sites([site])
-    top = report["leaks"][0]
+    top = largest(report["leaks"])
     assert len(real_frames(top["stack"])) == 1
     assert top["stack"][0]["line"] == leak_line, format_sites(report["leaks"])
     assert same_file(top["stack"][0]["file"], case.path, tmp_path)

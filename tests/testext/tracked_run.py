@@ -111,11 +111,14 @@ def run_pair(
     preexec: Callable[[], None] | None = None,
     stdin: bytes = b"",
     env: dict[str, str] | None = None,
+    run_options: tuple[str, ...] = (),
 ) -> Pair:
     cwd = script.parent
     options = {"send": send, "preexec": preexec, "stdin": stdin, "env": env}
     plain = run([sys.executable, str(script), *args], cwd, **options)
-    tracked = run(leaktrace_args("run", "-q", "-o", capture, script, *args), cwd, **options)
+    tracked = run(
+        leaktrace_args("run", "-q", *run_options, "-o", capture, script, *args), cwd, **options
+    )
     return Pair(plain, tracked, capture)
 
 

@@ -57,8 +57,10 @@ def test_timer_needs_tracking_and_a_sane_interval(tmp_path: Path) -> None:
     leaktrace.start(tmp_path / "x.ltc")
     try:
         with pytest.raises(ValueError, match=r"between 0\.001 and 86400"):
-            _core.start_timer(0.0)
-        _core.start_timer(10.0)
+            _core.start_timer(0.0005)
+        with pytest.raises(ValueError, match=r"between 0\.001 and 86400"):
+            _core.start_timer(-1.0)
+        _core.start_timer()  # 0: the default schedule, by work
         with pytest.raises(RuntimeError, match="already running"):
             _core.start_timer(10.0)
     finally:
@@ -187,7 +189,8 @@ def test_report_json_has_growth(
     first = doc["leaks"][0]
     assert first["stack"][0]["line"] == 4
     assert first["growth"]["class"] == "leaking"
-    assert first["growth"]["unit"] == "second"
+    assert first["growth"]["unit"] == "MB allocated"
+    assert first["growth"]["rate_per_second"] > 0
     assert len(first["growth"]["series"]) == len(leaktrace.load(out).snapshots)
 
 
@@ -242,6 +245,9 @@ def as_version_1(data: bytes) -> bytes:
     return b"".join(parts)
 
 
+RUN_QUIET = [sys.executable, "-m", "leaktrace", "run", "-q", "--no-snapshots"]
+
+
 def test_snapshots_hold_only_what_changed(tmp_path: Path) -> None:
     """Ten snapshots of a program that allocates at a hundred stacks once, then at one:
     the later snapshots list one node each, not every node again."""
@@ -260,7 +266,7 @@ def test_snapshots_hold_only_what_changed(tmp_path: Path) -> None:
     )
     path = tmp_path / "quiet.ltc"
     proc = subprocess.run(
-        [sys.executable, "-m", "leaktrace", "run", "-q", "-o", str(path), str(program)],
+        [*RUN_QUIET, "-o", str(path), str(program)],
         capture_output=True,
         text=True,
     )

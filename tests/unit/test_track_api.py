@@ -30,7 +30,8 @@ def test_track_reports_what_the_block_left_alive() -> None:
     top = sites[0]
     assert top.frame is not None and (top.frame.file, top.frame.line) == (HERE, line)
     assert 30_000 <= top.site.bytes < 30_200
-    assert top.growth is None  # one snapshot: no series
+    assert top.growth.kind == "insufficient"  # one snapshot: no series
+    assert top.growth.points == 1
     assert t.leaks() == []
     report = t.report()
     assert report.startswith("leaktrace: no leaking site; ")

@@ -107,11 +107,14 @@ lt_sites_grow(lt_sites *s, const lt_trim *t)
 static int
 give_row(lt_sites *s, lt_asite *site)
 {
-    if (lt_array_reserve((void **)&s->series, &s->series_cap, (s->nrows + 1) * s->npoints,
-                         sizeof(uint64_t)) < 0) {
+    size_t need = (s->nrows + 1) * s->npoints;
+    if (lt_array_reserve((void **)&s->series, &s->series_cap, need, sizeof(uint64_t)) < 0 ||
+        lt_array_reserve((void **)&s->alloc_series, &s->alloc_series_cap, need, sizeof(uint64_t)) <
+            0) {
         return -1;
     }
     memset(s->series + s->nrows * s->npoints, 0, s->npoints * sizeof(uint64_t));
+    memset(s->alloc_series + s->nrows * s->npoints, 0, s->npoints * sizeof(uint64_t));
     site->row = (uint32_t)s->nrows++;
     return 0;
 }
@@ -185,7 +188,9 @@ lt_sites_apply(lt_sites *s, const lt_trim *t, const lt_decoder *d, const lt_dsna
         s->work[s->next_point] = s->allocated;
         for (size_t g = 0; g < s->nsites; g++) {
             if (s->site[g].row != LT_NO_ROW) {
-                s->series[s->site[g].row * s->npoints + s->next_point] = s->site[g].live_bytes;
+                size_t at = s->site[g].row * s->npoints + s->next_point;
+                s->series[at] = s->site[g].live_bytes;
+                s->alloc_series[at] = s->site[g].alloc_bytes;
             }
         }
         s->next_point++;
@@ -307,6 +312,7 @@ lt_sites_free(lt_sites *s)
     free(s->points);
     free(s->work);
     free(s->series);
+    free(s->alloc_series);
     free(s->ranked);
     free(s->nodes);
     free(s->nodes_start);

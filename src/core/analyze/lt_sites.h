@@ -14,8 +14,8 @@
  * Block counts of a sampled capture (count_scale > 0) are unscaled to whole
  * blocks per capture node before they are added up.
  *
- * Memory: 56 bytes a site, 32 more per pick, 8 per series point of a site that
- * ever held memory, 4 per capture node listed. Functions returning int return
+ * Memory: 56 bytes a site, 32 more per pick, 16 per series point of a site that
+ * ever held memory (live and allocated bytes), 4 per capture node listed. Functions returning int return
  * 0 or -1 (memory, unless stated). Not thread-safe; one capture per lt_sites.
  */
 #ifndef LT_SITES_H
@@ -64,9 +64,10 @@ typedef struct {
     uint64_t *points; /* snapshot indexes of the series, increasing */
     uint64_t *work;   /* at each point: bytes allocated so far, every node's added up */
     size_t npoints, next_point;
-    uint64_t allocated; /* bytes allocated so far, as of the last snapshot applied */
-    uint64_t *series;   /* row * npoints + point: a site's live bytes */
-    size_t nrows, series_cap;
+    uint64_t allocated;     /* bytes allocated so far, as of the last snapshot applied */
+    uint64_t *series;       /* row * npoints + point: a site's live bytes */
+    uint64_t *alloc_series; /* the same places: its cumulative allocated bytes */
+    size_t nrows, series_cap, alloc_series_cap;
     /* After lt_sites_finish(): the sites alive at the last snapshot, most
      * bytes first, then most blocks, then the lowest capture node; and the
      * capture nodes each site holds (those a snapshot listed), increasing:

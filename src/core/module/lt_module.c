@@ -13,6 +13,7 @@
 #include "base/lt_rawalloc.h"
 #include "capture/lt_format.h"
 #include "module/lt_pycapture.h"
+#include "module/lt_pygrowth.h"
 #include "module/lt_pyobj.h"
 #include "module/lt_pyfolded.h"
 #include "module/lt_pyjson.h"
@@ -105,8 +106,8 @@ static PyMethodDef core_methods[] = {
     {"stats", lt_py_stats, METH_NOARGS,
      "stats()\n--\n\nStatistics of the current (or last) session."},
     {"start_timer", lt_py_start_timer, METH_VARARGS,
-     "start_timer(seconds)\n--\n\nTake an interval snapshot every `seconds` from a native "
-     "thread."},
+     "start_timer(seconds=0.0)\n--\n\nTake snapshots from a native thread: every `seconds`, "
+     "or with 0\nthe default schedule by work and time (src/core/record/lt_schedule.h)."},
     {"_timer_before_fork", lt_py_timer_before_fork, METH_NOARGS,
      "_timer_before_fork()\n--\n\nos.register_at_fork callback: pause the snapshot timer."},
     {"_timer_after_fork_parent", lt_py_timer_after_fork_parent, METH_NOARGS,
@@ -131,9 +132,10 @@ static PyMethodDef core_methods[] = {
      "Stream through a capture and keep what every report needs: its sites (trimmed stacks)\n"
      "at the last, the peak and the picked snapshots, growth series, the timeline, meta,\n"
      "stats and retention records (src/core/module/lt_pyreading.h)."},
-    {"trends", lt_py_trends, METH_VARARGS,
-     "trends(series, npoints, xs)\n--\n\n"
-     "The growth class, rate and confidence of each row of a series (docs/growth.md)."},
+    {"growth", lt_py_growth, METH_VARARGS,
+     "growth(live, alloc, xs, seconds)\n--\n\n"
+     "The growth verdict of each row of a series: class, reason, rates, confidence and\n"
+     "points seen (src/core/module/lt_pygrowth.h, docs/growth.md)."},
     {"json_rows", lt_py_json_rows, METH_VARARGS,
      "json_rows(nrows, fields, depth, file=None)\n--\n\n"
      "A JSON array of nrows objects written from columns, as json.dumps(indent=2) writes it\n"
@@ -145,7 +147,7 @@ static PyMethodDef core_methods[] = {
      "The profile nodes that allocated, by leaked, peak, then allocated bytes."},
     {"pprof_samples", lt_py_pprof_samples, METH_VARARGS,
      "pprof_samples(order, parent, frame, alloc_count, alloc_bytes, live_count, live_bytes,\n"
-     "              frame_location, root_location)\n--\n\n"
+     "              frame_location, root_location, labels=None)\n--\n\n"
      "The encoded pprof samples of a profile tree and its location keys by id."},
     {"folded", lt_py_folded, METH_VARARGS,
      "folded(parent, frame, live_bytes, labels, root_label)\n--\n\n"
@@ -207,6 +209,16 @@ PyInit__core(void)
         PyModule_AddIntConstant(module, "LINK_EXEC", LT_LINK_EXEC) < 0) {
         Py_DECREF(module);
         return NULL;
+    }
+    const char *const names[2] = {"GROWTH_CLASSES", "GROWTH_REASONS"};
+    for (int i = 0; i < 2; i++) {
+        PyObject *value = lt_py_growth_names(i);
+        int err = value ? PyModule_AddObjectRef(module, names[i], value) : -1;
+        Py_XDECREF(value);
+        if (err < 0) {
+            Py_DECREF(module);
+            return NULL;
+        }
     }
     return module;
 }

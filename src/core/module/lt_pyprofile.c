@@ -157,11 +157,16 @@ PyObject *
 lt_py_pprof_samples(PyObject *module, PyObject *args)
 {
     PyObject *o_order, *o_parent, *o_frame, *o_values[4], *o_frame_location;
+    PyObject *o_labels = Py_None;
     unsigned int root_location;
     (void)module;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOI:pprof_samples", &o_order, &o_parent, &o_frame,
+    if (!PyArg_ParseTuple(args, "OOOOOOOOI|O:pprof_samples", &o_order, &o_parent, &o_frame,
                           &o_values[0], &o_values[1], &o_values[2], &o_values[3],
-                          &o_frame_location, &root_location)) {
+                          &o_frame_location, &root_location, &o_labels)) {
+        return NULL;
+    }
+    if (o_labels != Py_None && !PyList_Check(o_labels)) {
+        PyErr_SetString(PyExc_TypeError, "labels must be a list or None");
         return NULL;
     }
     lt_py_views v = {.nviews = 0};
@@ -185,6 +190,10 @@ lt_py_pprof_samples(PyObject *module, PyObject *args)
         }
     }
     if (!values[3] || lt_py_check_tree(parent, frame, nnodes, nframes) < 0) {
+        goto done;
+    }
+    if (o_labels != Py_None && (size_t)PyList_GET_SIZE(o_labels) != nnodes) {
+        PyErr_SetString(PyExc_ValueError, "labels must have one item per node");
         goto done;
     }
     /* Location keys are below nkeys: every frame's, and the root's. */
@@ -231,6 +240,14 @@ lt_py_pprof_samples(PyObject *module, PyObject *args)
         lt_buf_varint(&sample, packed);
         for (int k = 0; k < 4; k++) {
             lt_buf_varint(&sample, values[k][node]);
+        }
+        PyObject *label = o_labels == Py_None ? Py_None : PyList_GET_ITEM(o_labels, node);
+        if (label != Py_None) {
+            if (!PyBytes_Check(label)) {
+                PyErr_SetString(PyExc_TypeError, "a node's labels must be bytes or None");
+                goto done;
+            }
+            lt_buf_append(&sample, PyBytes_AS_STRING(label), (size_t)PyBytes_GET_SIZE(label));
         }
         lt_buf_byte(&out, TAG_PROFILE_SAMPLE);
         lt_buf_varint(&out, sample.len);

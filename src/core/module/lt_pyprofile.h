@@ -11,9 +11,11 @@
  *   at the peak, by leaked, then peak, then allocated bytes, descending,
  *   ties by node (Profile.nodes_by_size);
  * - pprof_samples(order, parent, frame, alloc_count, alloc_bytes,
- *   live_count, live_bytes, frame_location, root_location) -> (samples,
- *   locations): the encoded Sample messages (field 2 of profile.proto) of
- *   the nodes of `order` that allocated, with location ids numbered from 1
+ *   live_count, live_bytes, frame_location, root_location, labels=None) ->
+ *   (samples, locations): the encoded Sample messages (field 2 of
+ *   profile.proto) of the nodes of `order` that allocated, each ending with
+ *   labels[node] (encoded Label fields, bytes, or None) when labels (a list,
+ *   one item per node) is given, with location ids numbered from 1
  *   as the samples first meet them, innermost frame first; and the bytes of
  *   a uint32 array of the location keys in the order of their ids;
  * - folded stacks: lt_pyfolded.h;

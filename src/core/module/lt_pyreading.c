@@ -4,7 +4,6 @@
 
 #include "analyze/lt_analysis.h"
 #include "analyze/lt_progress.h"
-#include "analyze/lt_trend.h"
 #include "module/lt_pycapture.h"
 #include "module/lt_pyobj.h"
 
@@ -312,6 +311,7 @@ build_reading(const lt_analysis *a, int keep_raw)
         put(d, "points", u64_list(s->points, s->npoints)) < 0 ||
         put(d, "work", u64_list(s->work, s->npoints)) < 0 ||
         put(d, "series", array_bytes(s->series, s->nrows * s->npoints, 8)) < 0 ||
+        put(d, "alloc_series", array_bytes(s->alloc_series, s->nrows * s->npoints, 8)) < 0 ||
         put(d, "snapshots", snapshots_list(a)) < 0 ||
         put(d, "peak_index", PyLong_FromSize_t(a->peak_index)) < 0 ||
         put(d, "raw", keep_raw ? raw_sites(&a->raw) : Py_NewRef(Py_None)) < 0) {
@@ -447,69 +447,5 @@ done:
     Py_XDECREF(files);
     Py_XDECREF(own_prefix);
     Py_DECREF(path);
-    return result;
-}
-
-PyObject *
-lt_py_trends(PyObject *module, PyObject *args)
-{
-    Py_buffer series;
-    Py_ssize_t npoints;
-    PyObject *xs_arg;
-    (void)module;
-    if (!PyArg_ParseTuple(args, "y*nO:trends", &series, &npoints, &xs_arg)) {
-        return NULL;
-    }
-    PyObject *result = NULL, *classes = NULL, *rates = NULL, *confidences = NULL;
-    double *xs = NULL, *scratch = NULL;
-    PyObject *fast = PySequence_Fast(xs_arg, "xs must be a sequence");
-    if (!fast) {
-        goto done;
-    }
-    if (npoints <= 0 || PySequence_Fast_GET_SIZE(fast) != npoints ||
-        series.len % (Py_ssize_t)(npoints * sizeof(uint64_t)) != 0) {
-        PyErr_SetString(PyExc_ValueError, "series must hold rows of npoints values, xs npoints");
-        goto done;
-    }
-    Py_ssize_t nrows = series.len / (Py_ssize_t)(npoints * sizeof(uint64_t));
-    xs = PyMem_Malloc((size_t)npoints * sizeof(double));
-    scratch = PyMem_Malloc(lt_trend_scratch((size_t)npoints) * sizeof(double));
-    classes = PyBytes_FromStringAndSize(NULL, nrows);
-    rates = PyBytes_FromStringAndSize(NULL, nrows * (Py_ssize_t)sizeof(double));
-    confidences = PyBytes_FromStringAndSize(NULL, nrows * (Py_ssize_t)sizeof(double));
-    if (!xs || !scratch) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!classes || !rates || !confidences) {
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < npoints; i++) {
-        xs[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i));
-        if (xs[i] == -1.0 && PyErr_Occurred()) {
-            goto done;
-        }
-    }
-    const uint64_t *values = series.buf;
-    uint8_t *cls = (uint8_t *)PyBytes_AS_STRING(classes);
-    double *rate = (double *)PyBytes_AS_STRING(rates);
-    double *confidence = (double *)PyBytes_AS_STRING(confidences);
-    Py_BEGIN_ALLOW_THREADS for (Py_ssize_t r = 0; r < nrows; r++)
-    {
-        lt_trend t;
-        lt_trend_classify(xs, values + r * npoints, (size_t)npoints, scratch, &t);
-        cls[r] = (uint8_t)t.cls;
-        rate[r] = t.rate;
-        confidence[r] = t.confidence;
-    }
-    Py_END_ALLOW_THREADS result = PyTuple_Pack(3, classes, rates, confidences);
-done:
-    Py_XDECREF(fast);
-    Py_XDECREF(classes);
-    Py_XDECREF(rates);
-    Py_XDECREF(confidences);
-    PyMem_Free(xs);
-    PyMem_Free(scratch);
-    PyBuffer_Release(&series);
     return result;
 }

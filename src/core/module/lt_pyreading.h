@@ -21,10 +21,4 @@
  *      raw_snapshot=-2, progress_fd=-1, progress_delay=0.5) */
 PyObject *lt_py_read(PyObject *module, PyObject *args, PyObject *kwargs);
 
-/* trends(series, npoints, xs) -> (classes, rates, confidences): the growth
- * class (analyze/lt_trend.h: 0 leaking, 1 plateaued, 2 noise), rate and
- * confidence of each row of npoints live-byte values (uint64) at xs, as the
- * bytes of a uint8 and two double arrays. The GIL is released meanwhile. */
-PyObject *lt_py_trends(PyObject *module, PyObject *args);
-
 #endif

@@ -6,6 +6,7 @@
 
 #include "module/lt_pysession.h"
 #include "record/lt_timer.h"
+#include "record/lt_tracker.h"
 
 /* Runs on the timer thread with the GIL held. Errors stay in the writer and
  * surface when the session stops. */
@@ -14,6 +15,17 @@ interval_tick(void *unused)
 {
     (void)unused;
     return lt_py_session_interval_snapshot();
+}
+
+/* The default schedule's work: every byte allocated so far. Runs on the
+ * timer thread without the GIL; lt_tracker_get_stats() takes TRACKER_LOCK
+ * for a copy of the counters, never the hooks' path. */
+static uint64_t
+allocated_bytes(void)
+{
+    lt_tracker_stats stats;
+    lt_tracker_get_stats(&stats);
+    return stats.fields[LT_STAT_TOTAL_BYTES];
 }
 
 PyObject *
@@ -116,11 +128,11 @@ register_at_fork(PyObject *module)
 PyObject *
 lt_py_start_timer(PyObject *module, PyObject *args)
 {
-    double seconds;
-    if (!PyArg_ParseTuple(args, "d:start_timer", &seconds)) {
+    double seconds = 0.0;
+    if (!PyArg_ParseTuple(args, "|d:start_timer", &seconds)) {
         return NULL;
     }
-    if (!(seconds >= 0.001 && seconds <= 86400.0)) {
+    if (seconds != 0.0 && !(seconds >= 0.001 && seconds <= 86400.0)) {
         PyErr_SetString(PyExc_ValueError, "interval must be between 0.001 and 86400 seconds");
         return NULL;
     }
@@ -131,7 +143,9 @@ lt_py_start_timer(PyObject *module, PyObject *args)
     if (register_atexit(module) < 0 || register_at_fork(module) < 0) {
         return NULL;
     }
-    if (lt_timer_start((uint64_t)(seconds * 1e9), interval_tick, NULL) < 0) {
+    lt_schedule_config config = seconds ? lt_schedule_fixed((uint64_t)(seconds * 1e9))
+                                        : lt_schedule_default();
+    if (lt_timer_start(&config, seconds ? NULL : allocated_bytes, interval_tick, NULL) < 0) {
         if (errno == EBUSY) {
             PyErr_SetString(PyExc_RuntimeError, "the snapshot timer is already running");
             return NULL;

@@ -13,7 +13,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* start_timer(seconds) */
+/* start_timer(seconds=0.0): every seconds, or with 0 the default schedule
+ * (record/lt_schedule.h), whose work is the tracker's allocated bytes. */
 PyObject *lt_py_start_timer(PyObject *module, PyObject *args);
 /* stop_timer() */
 PyObject *lt_py_stop_timer(PyObject *module, PyObject *unused);

@@ -6,20 +6,31 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <time.h>
+
+/* How long the timer waits for the main thread to run its pending call
+ * before it takes the GIL itself (the main thread may be waiting in C). */
+#define LT_TIMER_PENDING_WAIT_NS 10000000ull
 
 static pthread_mutex_t TIMER_LOCK = PTHREAD_MUTEX_INITIALIZER;
 
 /* Protected by TIMER_LOCK while the thread runs; start_thread() sets them
- * before it creates the thread, and the thread leaves next_deadline for a
- * restart when it ends. The thread also reads stop_requested atomically
- * while it holds the GIL instead, to skip a tick a stop is waiting on. */
+ * before it creates the thread, and the schedule stays as the thread left
+ * it for a restart after fork. The thread also reads stop_requested
+ * atomically while it holds the GIL instead, to skip a tick a stop is
+ * waiting on. */
 static pthread_cond_t wakeup;
 static int stop_requested;
-static uint64_t next_deadline; /* the thread's next tick, read after it is joined */
+static lt_schedule schedule;
+/* Snapshot requests, numbered; `served` is the last one taken, by the main
+ * thread's pending call or by the timer thread, whichever got there first.
+ * Never reset, so a pending call left from an earlier timer is stale. */
+static uint64_t requested, served;
+static uint64_t tick_cost; /* of the last tick, ns */
 
 /* Written with the GIL held while no timer thread runs; read by the thread. */
-static uint64_t interval;
+static lt_timer_work work_fn;
 static lt_timer_tick tick_fn;
 static void *tick_arg;
 static PyThreadState *timer_tstate;
@@ -47,40 +58,103 @@ to_timespec(uint64_t ns)
     return ts;
 }
 
+/* The work so far, read without TIMER_LOCK (work_fn may take a lock of its
+ * own); 0 for a schedule by time only. */
+static uint64_t
+read_work(void)
+{
+    if (!schedule.slice_bytes || !work_fn) {
+        return 0;
+    }
+    pthread_mutex_unlock(&TIMER_LOCK);
+    uint64_t allocated = work_fn();
+    pthread_mutex_lock(&TIMER_LOCK);
+    return allocated;
+}
+
+/* Runs the tick for request seq unless it was served or the timer stops;
+ * the GIL held, TIMER_LOCK held on entry and exit (released meanwhile). */
+static void
+serve_locked(uint64_t seq)
+{
+    if (served >= seq || seq != requested || stop_requested || !running) {
+        return;
+    }
+    served = seq;
+    pthread_mutex_unlock(&TIMER_LOCK);
+    uint64_t start = monotonic_ns();
+    tick_fn(tick_arg);
+    uint64_t cost = monotonic_ns() - start;
+    pthread_mutex_lock(&TIMER_LOCK);
+    ticks++;
+    tick_cost = cost;
+    pthread_cond_signal(&wakeup);
+}
+
+/* A pending call: the main thread runs it at its next bytecode boundary, far
+ * sooner than a busy main thread hands the GIL over (its switch interval). */
+static int
+pending_tick(void *arg)
+{
+    pthread_mutex_lock(&TIMER_LOCK);
+    serve_locked((uint64_t)(uintptr_t)arg);
+    pthread_mutex_unlock(&TIMER_LOCK);
+    return 0;
+}
+
+/* Takes snapshot request seq: through a pending call when the main thread
+ * runs Python code, else (it waits in C, or the call queue is full) with the
+ * GIL on this thread. TIMER_LOCK held on entry and exit. */
+static void
+take_snapshot_locked(void)
+{
+    uint64_t seq = ++requested;
+    pthread_mutex_unlock(&TIMER_LOCK);
+    int queued = Py_AddPendingCall(pending_tick, (void *)(uintptr_t)seq) == 0;
+    pthread_mutex_lock(&TIMER_LOCK);
+    if (queued) {
+        struct timespec until = to_timespec(monotonic_ns() + LT_TIMER_PENDING_WAIT_NS);
+        while (served < seq && !stop_requested) {
+            if (pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until) == ETIMEDOUT) {
+                break;
+            }
+        }
+    }
+    if (served >= seq || stop_requested) {
+        return;
+    }
+    pthread_mutex_unlock(&TIMER_LOCK);
+    PyEval_RestoreThread(timer_tstate);
+    pthread_mutex_lock(&TIMER_LOCK);
+    /* A stop may have been requested while we waited for the GIL; its
+     * caller is now joining us with the GIL released. */
+    serve_locked(seq);
+    pthread_mutex_unlock(&TIMER_LOCK);
+    PyEval_SaveThread();
+    pthread_mutex_lock(&TIMER_LOCK);
+}
+
 static void *
 timer_main(void *unused)
 {
     (void)unused;
     pthread_mutex_lock(&TIMER_LOCK);
-    uint64_t deadline = next_deadline;
     while (!stop_requested) {
-        struct timespec until = to_timespec(deadline);
-        pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until);
+        uint64_t allocated = read_work();
+        uint64_t now = monotonic_ns();
         if (stop_requested) {
             break;
         }
-        uint64_t now = monotonic_ns();
-        if (now < deadline) {
-            continue; /* spurious wake-up */
+        if (!lt_schedule_due(&schedule, now, allocated)) {
+            struct timespec until = to_timespec(now + lt_schedule_wait_ns(&schedule, now));
+            pthread_cond_timedwait(&wakeup, &TIMER_LOCK, &until);
+            continue; /* a stop, a poll, or a spurious wake-up: look again */
         }
-        pthread_mutex_unlock(&TIMER_LOCK);
-        PyEval_RestoreThread(timer_tstate);
-        /* A stop may have been requested while we waited for the GIL; its
-         * caller is now joining us with the GIL released. */
-        if (!__atomic_load_n(&stop_requested, __ATOMIC_RELAXED)) {
-            tick_fn(tick_arg);
-            ticks++;
-        }
-        PyEval_SaveThread();
-        pthread_mutex_lock(&TIMER_LOCK);
-        /* Ticks missed while the GIL was busy are skipped, not bunched up. */
-        deadline += interval;
-        now = monotonic_ns();
-        if (deadline <= now) {
-            deadline = now + interval;
-        }
+        tick_cost = 0;
+        take_snapshot_locked();
+        allocated = read_work();
+        lt_schedule_taken(&schedule, monotonic_ns(), tick_cost, allocated);
     }
-    next_deadline = deadline;
     pthread_mutex_unlock(&TIMER_LOCK);
     return NULL;
 }
@@ -144,14 +218,12 @@ delete_tstate(void)
     timer_tstate = NULL;
 }
 
-/* Starts the thread with the settings and thread state in place; its first
- * tick is at first_deadline. Returns 0, or -1 with errno set (the thread
- * state is then deleted). */
+/* Starts the thread with the settings, schedule and thread state in place.
+ * Returns 0, or -1 with errno set (the thread state is then deleted). */
 static int
-start_thread(uint64_t first_deadline)
+start_thread(void)
 {
     stop_requested = 0;
-    next_deadline = first_deadline;
     int err = pthread_create(&thread, NULL, timer_main, NULL);
     if (err) {
         delete_tstate();
@@ -163,7 +235,7 @@ start_thread(uint64_t first_deadline)
 }
 
 int
-lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
+lt_timer_start(const lt_schedule_config *config, lt_timer_work work, lt_timer_tick tick, void *arg)
 {
     if (running || joining) {
         errno = EBUSY;
@@ -181,11 +253,13 @@ lt_timer_start(uint64_t interval_ns, lt_timer_tick tick, void *arg)
         errno = ENOMEM;
         return -1;
     }
-    interval = interval_ns;
+    work_fn = work;
     tick_fn = tick;
     tick_arg = arg;
     ticks = 0;
-    return start_thread(monotonic_ns() + interval_ns);
+    served = requested; /* a pending call left by an earlier timer is stale */
+    lt_schedule_init(&schedule, config, monotonic_ns(), work ? work() : 0);
+    return start_thread();
 }
 
 /* Joins the thread; the caller holds the GIL and has checked that it runs.
@@ -235,7 +309,7 @@ lt_timer_resume_after_fork(void)
         return 0;
     }
     paused = 0;
-    return start_thread(next_deadline);
+    return start_thread();
 }
 
 int

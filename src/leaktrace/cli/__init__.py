@@ -54,20 +54,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"leaktrace: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except MemoryError:
-        # Reading is bounded by the distinct stacks, not by the capture's length, but a
-        # capture of more stacks than the memory available holds cannot be reported.
-        print(
-            "leaktrace: error: out of memory (the capture has more stacks than this "
-            "process can hold; report it on a machine with more memory)",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
+        pass  # said below, once the traceback's frames (and what they hold) are gone
     except BrokenPipeError:
         sys.stderr.close()
         return 1
     except KeyboardInterrupt:
         print("leaktrace: interrupted", file=sys.stderr)
         return 130
+    # Reading is bounded by the distinct stacks, not by the capture's length, but a
+    # capture of more stacks than the memory available holds cannot be reported.
+    print(
+        "leaktrace: error: out of memory (the capture has more stacks than this "
+        "process can hold; report it on a machine with more memory)",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -14,9 +14,6 @@ from .._exits import EXIT_LEAKS
 from ..session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES
 from .common import UsageError, add_report_options, check_new_file, size
 
-# --fail-on-leak needs a series of snapshots: this interval unless --interval is given.
-FAIL_ON_LEAK_INTERVAL = 0.1
-
 
 def _interpreter_options() -> list[str]:
     """The options given to the interpreter that runs leaktrace (python -X dev -m
@@ -69,8 +66,7 @@ class RunCommand:
             "--fail-on-leak",
             action="store_true",
             help=f"exit status {EXIT_LEAKS} when a site is classed as leaking and the "
-            "program exited with 0 (a non-zero status of its own is kept); snapshots every "
-            f"{FAIL_ON_LEAK_INTERVAL} s unless --interval is given (docs/growth.md)",
+            "program exited with 0 (a non-zero status of its own is kept; docs/growth.md)",
         )
         parser.add_argument(
             "--depth",
@@ -92,7 +88,16 @@ class RunCommand:
             type=float,
             default=0.0,
             metavar="SECONDS",
-            help="also snapshot live memory every SECONDS, for growth over time",
+            help="snapshot live memory every SECONDS instead of by work (by default a "
+            "snapshot follows every further slice of allocated bytes, with a time floor: "
+            "docs/growth.md)",
+        )
+        parser.add_argument(
+            "--snapshots",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="snapshots during the run, for the growth verdict (default: on; "
+            "--no-snapshots keeps only the final one)",
         )
         parser.add_argument(
             "--native-allocs",
@@ -195,7 +200,8 @@ class RunCommand:
             depth=args.depth,
             native_allocs=args.native_allocs,
             native_frames=args.native,
-            interval=args.interval or (FAIL_ON_LEAK_INTERVAL if args.fail_on_leak else 0.0),
+            interval=args.interval,
+            snapshots=args.snapshots,
             sample_bytes=args.sample_bytes,
             sample_seed=args.sample_seed,
             follow_children=args.follow_children,

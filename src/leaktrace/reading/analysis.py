@@ -147,6 +147,9 @@ class Analysis:
         # alloc_bytes), counts still in fixed point when sampled.
         self._raw = None if data["raw"] is None else _u64(data["raw"])
         self._scale = scale
+        # the same rows: each site's cumulative allocated bytes
+        self.alloc_series_bytes: bytes = data["alloc_series"]
+        self._alloc_series = _u64(self.alloc_series_bytes)
         self._stacks: dict[int, tuple[Frame, ...]] = {0: ()}
         self._truncated: dict[int, bool] = {0: False}
         self._node_stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}
@@ -238,6 +241,14 @@ class Analysis:
             return None
         n = len(self.points)
         return list(self.series_values[row * n : row * n + n])
+
+    def alloc_series(self, g: int) -> list[int] | None:
+        """The site's cumulative allocated bytes at the series points."""
+        row = self.rows[g]
+        if row == NO_ROW:
+            return None
+        n = len(self.points)
+        return list(self._alloc_series[row * n : row * n + n])
 
     def raw_sites(self) -> list[Site]:
         """The untrimmed sites of the raw snapshot, one per capture node."""

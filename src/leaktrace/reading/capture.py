@@ -75,33 +75,42 @@ class Capture:
             )
         return found
 
+    def _series_analysis(self, snapshots: Sequence[Snapshot] | None, include_all: bool) -> Analysis:
+        if snapshots is None:
+            return self.analysis(include_all=include_all)
+        return Analysis(
+            self.path,
+            source=self._source,
+            allow_partial=self._allow_partial,
+            include_all=include_all,
+            points=[s.seq for s in snapshots],
+        )
+
     def growth_series(
         self, snapshots: Sequence[Snapshot] | None = None, *, include_all: bool = False
-    ) -> tuple[list[Snapshot], dict[tuple[tuple[Frame, ...], bool], list[int]]]:
-        """Live bytes per site at each of `snapshots` (default: the capture's series
-        points, at most GROWTH_POINTS of them), with the snapshots used."""
-        if snapshots is None:
-            a = self.analysis(include_all=include_all)
-        else:
-            a = Analysis(
-                self.path,
-                source=self._source,
-                allow_partial=self._allow_partial,
-                include_all=include_all,
-                points=[s.seq for s in snapshots],
-            )
-        out: dict[tuple[tuple[Frame, ...], bool], list[int]] = {}
+    ) -> tuple[
+        list[Snapshot], list[int], dict[tuple[tuple[Frame, ...], bool], tuple[list[int], list[int]]]
+    ]:
+        """Live and cumulative allocated bytes per site at each of `snapshots` (default:
+        the capture's series points, at most GROWTH_POINTS of them), with the snapshots
+        used and the bytes the whole program had allocated at each (its work)."""
+        a = self._series_analysis(snapshots, include_all)
+        out: dict[tuple[tuple[Frame, ...], bool], tuple[list[int], list[int]]] = {}
         for g in range(len(a.rows)):
             ys = a.series(g)
-            # A site that never held memory at a point (freed between snapshots) has no
-            # series, as when the series were made from the leak lists.
-            if ys is not None and (any(ys) or a.live_count[g]):
-                key = a.site_stack(g)
-                if key in out:  # equal once native frames were named
-                    out[key] = [x + y for x, y in zip(out[key], ys, strict=True)]
-                else:
-                    out[key] = ys
-        return [a.snapshots[i] for i in a.points], out
+            allocs = a.alloc_series(g)
+            if ys is None or allocs is None:
+                continue
+            key = a.site_stack(g)
+            if key in out:  # equal once native frames were named
+                live, alloc = out[key]
+                out[key] = (
+                    [x + y for x, y in zip(live, ys, strict=True)],
+                    [x + y for x, y in zip(alloc, allocs, strict=True)],
+                )
+            else:
+                out[key] = (ys, allocs)
+        return [a.snapshots[i] for i in a.points], list(a.work), out
 
     @property
     def sample_rate(self) -> int:

@@ -159,3 +159,73 @@ class Retention:
         paths = [p for n in nodes for p in self.site_paths.get(n, [])]
         paths.sort(key=lambda p: -p.retained_bytes)
         return paths[:limit]
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What holds a site's objects: the container at the end of a retention path."""
+
+    kind: str  # "functools.lru_cache", "re cache", "dict", "sequence", "attribute", ...
+    bounded: bool | None  # True when the holder has a bound, None when not known
+    bound: int | None  # the bound, when it can be read
+    text: str  # the path from its root to the holder
+
+    def describe(self) -> str:
+        if self.bounded:
+            limit = f", at most {self.bound} entries" if self.bound is not None else ""
+            return f"{self.text} (bounded: {self.kind}{limit})"
+        if self.kind == "functools.lru_cache":
+            return f"{self.text} ({self.kind}; its maxsize is not recorded)"
+        return f"{self.text} (a {self.kind})"
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "bounded": self.bounded, "bound": self.bound, "text": self.text}
+
+
+def holder_for(paths: list[Path]) -> Holder | None:
+    """The holder of a site's objects: from the first of its paths that ends in an
+    item of a container (or a bounded structure), else from its first path."""
+    holders = [holder_of(p) for p in paths]
+    for h in holders:
+        if h.kind != "reference":
+            return h
+    return holders[0] if holders else None
+
+
+def _re_bound() -> int | None:
+    import re
+
+    bound = getattr(re, "_MAXCACHE", None)
+    return bound if isinstance(bound, int) else None
+
+
+def holder_of(path: Path) -> Holder:
+    """The holder of a path's target: a functools.lru_cache or re's cache anywhere on
+    the path (bounded structures the edges name), else the innermost container the path
+    goes through (a dict, a sequence, a set), else the reference itself."""
+    edges = path.edges
+    for i, (kind, name) in enumerate(edges):
+        if kind == "other" and "lru_cache" in name:
+            head = Path(path.root_kind, path.root, edges[:i], "", 0, 0)
+            return Holder("functools.lru_cache", None, None, _path_head(head))
+    if (
+        path.root_kind == "module"
+        and path.root == "re"
+        and edges
+        and edges[0][1].startswith("_cache")
+    ):
+        head = Path(path.root_kind, path.root, edges[:1], "", 0, 0)
+        return Holder("re's compiled-pattern cache", True, _re_bound(), _path_head(head))
+    # The innermost container on the path: what holds many objects like this one.
+    kinds = {"key": "dict", "dict_key": "dict", "index": "sequence", "set_item": "set"}
+    for i in range(len(edges) - 1, -1, -1):
+        if edges[i][0] in kinds:
+            head = Path(path.root_kind, path.root, edges[:i], "", 0, 0)
+            return Holder(kinds[edges[i][0]], None, None, _path_head(head))
+    head = Path(path.root_kind, path.root, edges, "", 0, 0)
+    return Holder("reference", None, None, _path_head(head))
+
+
+def _path_head(path: Path) -> str:
+    """A path's text without its target."""
+    return str(path).rsplit(" → ", 1)[0]

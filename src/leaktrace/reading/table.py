@@ -23,38 +23,62 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TypeVar
 
+from .. import _core
 from .analysis import NO_FRAME_ID, NO_ROW, TRUNCATED_ID, Analysis
 from .capture import Capture
-from .growth import KINDS, LEAKING, MIN_POINTS, NOISE, PLATEAUED, Growth, by_site, order_key
-from .growth import trends as classify_rows
+from .growth import (
+    CLASSES,
+    INSUFFICIENT,
+    LEAKING,
+    WORK_UNIT,
+    Growth,
+    by_site,
+    rank_key,
+    work_axis,
+)
 from .model import Excluded, Frame, Site
 
-NO_GROWTH = 255  # GrowthColumns.kind of a row without a growth class
 T = TypeVar("T")
+_INSUFFICIENT = CLASSES.index(INSUFFICIENT)
+_LEAKING = CLASSES.index(LEAKING)
+_FEW_POINTS = _core.GROWTH_REASONS.index("few-points")
 
 
 @dataclass
 class GrowthColumns:
-    """The growth of each row (Growth's fields, reading/growth.py), as arrays."""
+    """The verdict of each row (Growth's fields, reading/growth.py), as arrays."""
 
-    kind: array[int]  # 'B': index into growth.KINDS, NO_GROWTH for none
-    rate: array[float]  # 'd'
+    kind: array[int]  # 'B': index into growth.CLASSES
+    reason: array[int]  # 'B': index into _core.GROWTH_REASONS
+    rate: array[float]  # 'd': bytes per unit
+    rate_per_second: array[float]  # 'd'
     confidence: array[float]  # 'd'
+    points: array[int]  # 'Q': snapshots at which the site was seen
     total: array[int]  # 'q': live bytes at the last point minus at the first
-    series_row: array[int]  # 'I': the row of `series` holding this row's series
+    series_row: array[int]  # 'I': the row of `series` holding this row's series, or NO_ROW
     series: Sequence[int]  # 'Q' buffer: rows of npoints live bytes
     npoints: int
     unit: str
-    counts: dict[str, int]  # sites of each class, every site of the capture counted
+    # Rows of sites that got no verdict at all (a merged capture's: no series across
+    # processes); their columns read as insufficient at 0 points.
+    absent: frozenset[int] = frozenset()
 
     def growth(self, row: int) -> Growth | None:
-        kind = self.kind[row]
-        if kind == NO_GROWTH:
+        if row in self.absent:
             return None
-        at = self.series_row[row] * self.npoints
-        series = tuple(self.series[at : at + self.npoints])
+        at = self.series_row[row]
+        n = self.npoints
+        series = () if at == NO_ROW else tuple(self.series[at * n : at * n + n])
         return Growth(
-            KINDS[kind], self.rate[row], self.unit, self.confidence[row], self.total[row], series
+            CLASSES[self.kind[row]],
+            _core.GROWTH_REASONS[self.reason[row]],
+            self.rate[row],
+            self.unit,
+            self.rate_per_second[row],
+            self.confidence[row],
+            self.points[row],
+            self.total[row],
+            series,
         )
 
 
@@ -74,7 +98,7 @@ class SiteTable:
         tree_parent: Sequence[int],
         tree_frame: Sequence[int],
         frames: Sequence[Frame],
-        growth: GrowthColumns | None,
+        growth: GrowthColumns,
         site_ids: array[int],
         analysis: Analysis | None = None,
         sites: list[Site] | None = None,
@@ -172,17 +196,11 @@ def site_table(
 
 
 def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
+    by_id = _growth_of_sites(a)
     ids = array("I", a.ranked)
-    growth = None
-    if len(capture.snapshots) >= MIN_POINTS:
-        by_id = _growth_of_sites(a)
-        kinds, rates = by_id.kind, by_id.rate
-        keys = [
-            order_key(None if kinds[g] == NO_GROWTH else KINDS[kinds[g]], rates[g], a.live_bytes[g])
-            for g in ids
-        ]
-        ids = array("I", _gather(ids, sorted(range(len(ids)), key=keys.__getitem__)))
-        growth = _take(by_id, ids)
+    kinds, rates, live = by_id.kind, by_id.rate, a.live_bytes
+    keys = [(kinds[g], -rates[g] if kinds[g] == _LEAKING else 0.0, -live[g]) for g in ids]
+    ids = array("I", _gather(ids, sorted(range(len(ids)), key=keys.__getitem__)))
     take = _getter(ids)
     return SiteTable(
         bytes_=array("Q", take(a.live_bytes)),
@@ -194,43 +212,49 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
         tree_parent=a.tree_parent,
         tree_frame=a.tree_frame,
         frames=[a.frames[c] for c in a.canonical],
-        growth=growth,
+        growth=_take(by_id, ids),
         site_ids=ids,
         analysis=a,
     )
 
 
 def _growth_of_sites(a: Analysis) -> GrowthColumns:
-    """growth.by_site as columns: by site id, every site of the analysis."""
-    nsites = len(a.rows)
-    npoints = len(a.points)
-    xs = [a.snapshots[i].time_ns / 1e9 for i in a.points]
-    classes, rates, confidences = classify_rows(a.series_bytes, xs)
-    kind = array("B", bytes([NO_GROWTH]) * nsites)
+    """growth.of_analysis as columns: by site id, every site of the analysis."""
+    nsites, npoints = len(a.rows), len(a.points)
+    kind = array("B", bytes([_INSUFFICIENT]) * nsites)
+    reason = array("B", bytes([_FEW_POINTS]) * nsites)
     rate = array("d", bytes(8 * nsites))
+    rate_s = array("d", bytes(8 * nsites))
     confidence = array("d", bytes(8 * nsites))
+    points = array("Q", bytes(8 * nsites))
     total = array("q", bytes(8 * nsites))
     series_row = array("I", a.rows)
-    series, raw = a.series_values, a.series_bytes
-    width = 8 * npoints
-    zero = bytes(width)
-    counts = {LEAKING: 0, PLATEAUED: 0, NOISE: 0}
-    for g in range(nsites):
-        row = series_row[g]
-        # A site that never held memory at a point (freed between snapshots) has no
-        # growth, as in by_site.
-        if row == NO_ROW or (
-            raw[row * width : row * width + width] == zero and not a.live_count[g]
-        ):
-            continue
-        kind[g] = classes[row]
-        rate[g] = rates[row]
-        confidence[g] = confidences[row]
-        total[g] = series[row * npoints + npoints - 1] - series[row * npoints]
-        counts[KINDS[classes[row]]] += 1
+    series = a.series_values
+    if a.series_bytes and npoints:
+        seconds = [a.snapshots[i].time_ns / 1e9 for i in a.points]
+        classes, reasons, rates, per_second, confidences, seen = _core.growth(
+            a.series_bytes, a.alloc_series_bytes, work_axis(a.work), seconds
+        )
+        row_rate = memoryview(rates).cast("d")
+        row_rate_s = memoryview(per_second).cast("d")
+        row_confidence = memoryview(confidences).cast("d")
+        row_points = memoryview(seen).cast("I")
+        nrows = len(classes)
+        for g in range(nsites):
+            row = series_row[g]
+            if row >= nrows:  # NO_ROW: no series
+                continue
+            kind[g] = classes[row]
+            reason[g] = reasons[row]
+            rate[g] = row_rate[row]
+            rate_s[g] = row_rate_s[row]
+            confidence[g] = row_confidence[row]
+            points[g] = row_points[row]
+            total[g] = series[row * npoints + npoints - 1] - series[row * npoints]
     return GrowthColumns(
-        kind, rate, confidence, total, series_row, series, npoints, "second", counts
-    )
+        kind, reason, rate, rate_s, confidence, points, total, series_row, series, npoints,
+        WORK_UNIT,
+    )  # fmt: skip
 
 
 def _getter(indexes: Sequence[int]) -> Callable[[Sequence[T]], Sequence[T]]:
@@ -250,24 +274,22 @@ def _take(g: GrowthColumns, ids: array[int]) -> GrowthColumns:
     take = _getter(ids)
     return GrowthColumns(
         array("B", take(g.kind)),
+        array("B", take(g.reason)),
         array("d", take(g.rate)),
+        array("d", take(g.rate_per_second)),
         array("d", take(g.confidence)),
+        array("Q", take(g.points)),
         array("q", take(g.total)),
         array("I", take(g.series_row)),
         g.series,
         g.npoints,
         g.unit,
-        g.counts,
     )
 
 
-def _from_sites(sites: list[Site], growth: dict[int, Growth] | None) -> SiteTable:
+def _from_sites(sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
     """A table of Site objects (regrouped in Python), ranked as growth.rank_key ranks."""
-    if growth is not None:
-        sites = sorted(
-            sites,
-            key=lambda s: _site_key(growth.get(s.site_id), s.bytes),
-        )
+    sites = sorted(sites, key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     frames: list[Frame] = []
     frame_ids: dict[Frame, int] = {}
     parent, frame = array("I", [0]), array("I", [NO_FRAME_ID])
@@ -297,14 +319,10 @@ def _from_sites(sites: list[Site], growth: dict[int, Growth] | None) -> SiteTabl
         tree_parent=parent,
         tree_frame=frame,
         frames=frames,
-        growth=None if growth is None else _growth_of(sites, growth),
+        growth=_growth_of(sites, growth),
         site_ids=array("q", [s.site_id for s in sites]),
         sites=sites,
     )
-
-
-def _site_key(g: Growth | None, live_bytes: int) -> tuple[int, float, int]:
-    return order_key(None if g is None else g.kind, 0.0 if g is None else g.rate, live_bytes)
 
 
 def _growth_of(sites: list[Site], growth: dict[int, Growth]) -> GrowthColumns:
@@ -313,23 +331,24 @@ def _growth_of(sites: list[Site], growth: dict[int, Growth]) -> GrowthColumns:
     series = array("Q")
     rows = array("I")
     for g in found:
-        rows.append(len(series) // npoints if g and npoints else NO_ROW)
-        if g and npoints:
+        if g and g.series and len(g.series) == npoints:
+            rows.append(len(series) // npoints)
             series.extend(g.series)
-    counts = {LEAKING: 0, PLATEAUED: 0, NOISE: 0}
-    for g in growth.values():
-        counts[g.kind] += 1
-    if any(g and len(g.series) != npoints for g in found):
-        raise ValueError("growth series of one leak list have one length")
+        else:
+            rows.append(NO_ROW)
     units = {g.unit for g in found if g}
+    reasons = _core.GROWTH_REASONS
     return GrowthColumns(
-        array("B", [KINDS.index(g.kind) if g else NO_GROWTH for g in found]),
+        array("B", [CLASSES.index(g.kind) if g else _INSUFFICIENT for g in found]),
+        array("B", [reasons.index(g.reason) if g else _FEW_POINTS for g in found]),
         array("d", [g.rate if g else 0.0 for g in found]),
+        array("d", [g.rate_per_second if g else 0.0 for g in found]),
         array("d", [g.confidence if g else 0.0 for g in found]),
+        array("Q", [g.points if g else 0 for g in found]),
         array("q", [g.total if g else 0 for g in found]),
         rows,
         series,
         npoints,
-        units.pop() if len(units) == 1 else "second",
-        counts,
+        units.pop() if len(units) == 1 else WORK_UNIT,
+        frozenset(row for row, g in enumerate(found) if g is None),
     )

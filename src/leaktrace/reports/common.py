@@ -8,11 +8,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..reading.capture import Capture
-from ..reading.model import Excluded, Frame
+from ..reading.model import Excluded, Frame, Site
 from ..reading.table import SiteTable, site_table
 
 if TYPE_CHECKING:
-    from ..reading.retention import Cycle
+    from ..reading.growth import Growth
+    from ..reading.retention import Cycle, Holder
 
 JSON_SCHEMA_VERSION = 1
 
@@ -23,6 +24,21 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
+
+
+def growth_words(g: Growth) -> str:
+    """A verdict in a few words: "leaking +1.2 KiB/MB allocated, +3.0 KiB/s (keeps
+    rising with the work)", "insufficient (seen at 2 snapshots, 4 needed)"."""
+    if g.kind in ("insufficient", "noise"):
+        return f"{g.kind} ({g.explanation})"
+
+    def signed(rate: float, unit: str) -> str:
+        return f"{'+' if rate >= 0 else '-'}{format_bytes(abs(rate))}/{unit}"
+
+    rates = signed(g.rate, g.unit)
+    if g.rate_per_second:
+        rates += ", " + signed(g.rate_per_second, "s")
+    return f"{g.kind} {rates} ({g.explanation})"
 
 
 def display_path(path: str) -> str:
@@ -81,9 +97,33 @@ def frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
 
 
 def ranked(capture: Capture, include_all: bool) -> tuple[SiteTable, dict[str, Excluded]]:
-    """The final snapshot's sites, leaking ones first when the capture has a series, with
-    their growth; and what was left out of the list."""
+    """The final snapshot's sites ranked by their verdict (leaking ones first, fastest
+    first; then plateaued, transient, noise and insufficient, each by size), with their
+    verdicts; and what was left out of the list."""
     return site_table(capture, include_all)
+
+
+NO_REFERRER = (
+    "no Python referrer found: held from C or by an object the collector does not track "
+    "(or the site was not among the largest that --retention N analyses)"
+)
+
+
+def site_holder(capture: Capture, site: Site) -> Holder | None:
+    """What holds the site's objects, from its first retention path."""
+    from ..reading.retention import holder_for
+
+    return holder_for(capture.retention.paths_for(site.nodes))
+
+
+def verdict_label(growth: Growth | None, holder: Holder | None) -> str:
+    """The class as the report heads a site with: LEAKING, BOUNDED CACHE, PLATEAUED..."""
+    if growth is None:
+        return "?"
+    bounded = holder is not None and (holder.bounded or holder.kind == "functools.lru_cache")
+    if bounded and growth.kind in ("plateaued", "noise", "transient"):
+        return "BOUNDED CACHE"
+    return growth.kind.upper()
 
 
 def cycle_places(capture: Capture, cycle: Cycle) -> list[tuple[str, int]]:

@@ -187,8 +187,8 @@ def report_data(profile: Profile) -> dict[str, Any]:
         "leakingClass": LEAKING,
         "noVerdict": (
             f"the capture has {len(profile.timeline)} snapshot"
-            f"{'' if len(profile.timeline) == 1 else 's'}; a growth verdict needs at least "
-            f"{MIN_POINTS} ('leaktrace run --interval SECONDS' takes them)"
+            f"{'' if len(profile.timeline) == 1 else 's'}, and no site was seen at the "
+            f"{MIN_POINTS} a verdict needs (every site is 'insufficient')"
         ),
     }
 

@@ -10,11 +10,11 @@ from typing import BinaryIO
 
 from .. import _core
 from ..reading.capture import Capture
-from ..reading.growth import KINDS
-from ..reading.retention import Cycle
-from ..reading.table import NO_GROWTH, GrowthColumns, SiteTable
+from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS
+from ..reading.retention import Cycle, holder_for
+from ..reading.table import GrowthColumns, SiteTable
 from . import ReportFormat, register
-from .common import JSON_SCHEMA_VERSION, ranked
+from .common import JSON_SCHEMA_VERSION, NO_REFERRER, ranked
 
 
 def _sampling_json(capture: Capture) -> dict[str, object] | None:
@@ -81,8 +81,8 @@ def _document(
 # Each site is what json.dumps(site.to_json() and its extras, indent=2) writes inside
 # the document, but written in C from the table's columns (_core.json_rows): building a
 # dict per site would take most of a report's time at 100,000 sites. The fields and
-# their order are Site.to_json's, then growth (Growth.to_json's), bytes_error and
-# retention; tests/e2e/test_report_writers.py compares the text with json.dumps.
+# their order are Site.to_json's, then growth (Growth.to_json's), bytes_error, holder
+# and retention; tests/e2e/test_report_writers.py compares the text with json.dumps.
 _string = json.encoder.encode_basestring_ascii
 
 
@@ -98,7 +98,13 @@ def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]
         if capture.sample_rate
         else array("Q", bytes(8 * n))
     )
-    rows, paths = _retention_rows(capture, table)
+    rows, paths, holder_rows, holders = _retention_rows(capture, table)
+    # A capture whose retention was analysed says why a site has no path.
+    no_path = (
+        nested_json([{"root_kind": "none", "text": NO_REFERRER}], 3)
+        if capture.retention.summary
+        else "[]"
+    )
     return [
         ("bytes", "int", table.bytes),
         ("count", "int", table.count),
@@ -115,38 +121,61 @@ def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]
         ),
         _growth_field(table.growth),
         ("bytes_error", "int", errors),
-        ("retention", "sparse", rows, paths, "[]"),
+        ("holder", "sparse", holder_rows, holders, "null"),
+        ("retention", "sparse", rows, paths, no_path),
     ]
 
 
-_PRESENT = bytes(0 if i == NO_GROWTH else 1 for i in range(256))
-
-
-def _growth_field(g: GrowthColumns | None) -> tuple[object, ...]:
-    """Growth.to_json() of each row, or null (no growth class)."""
-    if g is None:
-        return ("growth", "const", "null")
+def _growth_field(g: GrowthColumns) -> tuple[object, ...]:
+    """Growth.to_json() of each row (every site has a verdict)."""
+    reasons = _core.GROWTH_REASONS
+    few = reasons.index("few-points")
+    # The explanation depends on the reason, and for too few points on their number.
+    texts = [_string(EXPLANATIONS.get(r, r)) for r in reasons]
+    by_points: dict[int, int] = {}
+    explanation = array("I", g.reason)
+    for row, r in enumerate(g.reason):
+        if r == few:
+            points = g.points[row]
+            at = by_points.get(points)
+            if at is None:
+                plural = "s" if points != 1 else ""
+                at = by_points[points] = len(texts)
+                texts.append(_string(f"seen at {points} snapshot{plural}, {MIN_POINTS} needed"))
+            explanation[row] = at
     fields = [
-        ("class", "enum", g.kind, [_string(k) for k in KINDS]),
+        ("class", "enum", g.kind, [_string(k) for k in CLASSES]),
+        ("reason", "enum", g.reason, [_string(r) for r in reasons]),
+        ("explanation", "enum", explanation, texts),
         ("rate", "float", g.rate, 3),
         ("unit", "const", _string(g.unit)),
+        ("rate_per_second", "float", g.rate_per_second, 3),
         ("confidence", "float", g.confidence, 4),
+        ("points", "int", g.points),
         ("total_bytes", "int", g.total),
         ("series", "series", g.series_row, g.series, g.npoints),
     ]
-    return ("growth", "object", memoryview(bytes(g.kind).translate(_PRESENT)), fields)
+    return ("growth", "object", None, fields)
 
 
-def _retention_rows(capture: Capture, table: SiteTable) -> tuple[array[int], list[str]]:
-    """The rows that have reference paths (retention records), and their paths' JSON."""
+def _retention_rows(
+    capture: Capture, table: SiteTable
+) -> tuple[array[int], list[str], array[int], list[str]]:
+    """The rows that have reference paths (retention records) and their paths' JSON, and
+    the rows whose paths name a holder, with the holder's JSON."""
     rows, texts = array("I"), []
+    holder_rows, holders = array("I"), []
     found = table.rows_of_nodes(list(capture.retention.site_paths))
     for row in sorted(found):
         paths = capture.retention.paths_for(table.nodes(row))
         if paths:
             rows.append(row)
             texts.append(nested_json([p.to_json() for p in paths], 3))
-    return rows, texts
+            holder = holder_for(paths)
+            if holder is not None:
+                holder_rows.append(row)
+                holders.append(nested_json(holder.to_json(), 3))
+    return rows, texts, holder_rows, holders
 
 
 def _cycle_json(capture: Capture, cycle: Cycle) -> dict[str, object]:

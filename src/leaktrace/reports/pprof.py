@@ -7,7 +7,9 @@ github.com/google/pprof/proto/profile.proto.
 Sample types, in this order (as Go's heap profiles have them): ``alloc_objects``,
 ``alloc_space`` (everything allocated at a stack since tracking began), ``inuse_objects``,
 ``inuse_space`` (still alive at the last snapshot: the leak). The default is
-``inuse_space``. Each distinct (function, file) is a Function; each distinct
+``inuse_space``. Each sample carries the growth verdict of its site as labels
+(``growth``: leaking, plateaued, ...; ``growth_rate_per_mb``). Each distinct
+(function, file) is a Function; each distinct
 (function, line) a Location with one Line; a truncated stack ends in a
 ``[truncated]`` frame.
 """
@@ -18,6 +20,7 @@ import gzip
 from array import array
 
 from .. import _core
+from ..reading.growth import LEAKING, Growth, of_analysis
 from ..reading.model import NO_FRAME, Frame
 from ..reading.profile import Profile, u64_array
 from . import ReportFormat, register
@@ -44,7 +47,8 @@ _PROFILE_PERIOD = 12
 _PROFILE_COMMENT = 13
 _PROFILE_DEFAULT_SAMPLE_TYPE = 14
 _VALUE_TYPE_TYPE, _VALUE_TYPE_UNIT = 1, 2
-_SAMPLE_LOCATION_ID, _SAMPLE_VALUE = 1, 2
+_SAMPLE_LOCATION_ID, _SAMPLE_VALUE, _SAMPLE_LABEL = 1, 2, 3
+_LABEL_KEY, _LABEL_STR, _LABEL_NUM, _LABEL_NUM_UNIT = 1, 2, 3, 4
 _LOCATION_ID, _LOCATION_MAPPING_ID, _LOCATION_LINE = 1, 2, 4
 _MAPPING_ID, _MAPPING_FILENAME = 1, 5
 _MAPPING_HAS_FUNCTIONS, _MAPPING_HAS_FILENAMES, _MAPPING_HAS_LINE_NUMBERS = 7, 8, 9
@@ -106,6 +110,45 @@ def _mapping(profile: Profile, strings: _Strings) -> bytes:
     return msg
 
 
+def _verdicts(profile: Profile) -> dict[int, Growth]:
+    """The growth verdict of each node (a site of the analysis the profile was made of)."""
+    a = profile.analysis
+    if a is None or a.merged_frames:
+        return {}
+    return of_analysis(a)
+
+
+def _verdict_label_list(profile: Profile, nnodes: int, strings: _Strings) -> list[bytes | None]:
+    """The labels of each node's sample (pprof_samples' labels), one encoding per
+    distinct (class, rounded rate)."""
+    labels: list[bytes | None] = [None] * nnodes
+    made: dict[tuple[str, int], bytes] = {}
+    for node, g in _verdicts(profile).items():
+        if node >= nnodes:
+            continue
+        key = (g.kind, round(g.rate) if g.kind == LEAKING and g.rate > 0 else 0)
+        label = made.get(key)
+        if label is None:
+            label = made[key] = _verdict_labels(g, strings)
+        labels[node] = label
+    return labels
+
+
+def _verdict_labels(g: Growth, strings: _Strings) -> bytes:
+    """Labels `growth` (the class) and `growth_rate_per_mb` (bytes per MB allocated,
+    rounded, for leaking sites): Pyroscope and `pprof -tagfocus=growth=leaking` filter
+    on them."""
+    label = _int_field(_LABEL_KEY, strings("growth")) + _int_field(_LABEL_STR, strings(g.kind))
+    out = _bytes_field(_SAMPLE_LABEL, label)
+    if g.kind == LEAKING and g.rate > 0:
+        rate = _int_field(_LABEL_KEY, strings("growth_rate_per_mb"))
+        rate += _int_field(_LABEL_NUM, round(g.rate)) + _int_field(
+            _LABEL_NUM_UNIT, strings("bytes")
+        )
+        out += _bytes_field(_SAMPLE_LABEL, rate)
+    return out
+
+
 def encode_profile(profile: Profile) -> bytes:
     """The uncompressed profile.proto message."""
     strings = _Strings()
@@ -162,6 +205,7 @@ def encode_profile(profile: Profile) -> bytes:
         u64_array(profile.live_bytes),
         frame_location,
         root_location,
+        _verdict_label_list(profile, len(parent), strings),
     )
     out += samples
     for key in memoryview(order).cast("I"):

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..reading.capture import Capture
 from ..reading.growth import Growth
 from ..reading.model import Site
+from ..reading.table import SiteTable
 from . import ReportFormat, register
-from .common import cycle_places, format_bytes, frame_lines, ranked
+from .common import (
+    NO_REFERRER,
+    cycle_places,
+    format_bytes,
+    frame_lines,
+    growth_words,
+    ranked,
+    site_holder,
+    verdict_label,
+)
 
 
 def _growth_line(growth: Growth) -> str:
-    rate = f"{'+' if growth.rate >= 0 else '-'}{format_bytes(abs(growth.rate))}/{growth.unit}"
-    return f"    growth: {growth.kind.upper()} {rate}, confidence {growth.confidence:.2f}"
+    return f"    growth: {growth_words(growth)}, confidence {growth.confidence:.2f}"
+
+
+def _verdict_line(capture: Capture, table: SiteTable) -> str:
+    """The verdict first: how many sites of each class, and what the leaking ones hold."""
+    from ..reading.growth import CLASSES, LEAKING
+
+    kinds = Counter(table.growth.kind)
+    counts = ", ".join(f"{kinds[i]} {k}" for i, k in enumerate(CLASSES) if kinds[i])
+    leaking_kind = CLASSES.index(LEAKING)
+    leaking = sum(
+        b for b, k in zip(table.bytes, table.growth.kind, strict=True) if k == leaking_kind
+    )
+    held = f": {format_bytes(leaking)} in leaking sites" if leaking else ""
+    return (
+        f"leaktrace: verdict over {len(capture.snapshots)} snapshots: {counts or 'no site'}{held} "
+        "(docs/growth.md)"
+    )
 
 
 def _headline(capture: Capture, nsites: int, live: int) -> str:
@@ -47,6 +75,7 @@ def render_text(
         out.append(_sampling_line(capture))
     if capture.attached:
         out.append(_ATTACHED_LINE)
+    out.append(_verdict_line(capture, table))
     out.append(_headline(capture, len(table), live))
     if stats:
         out.append(
@@ -67,19 +96,17 @@ def render_text(
     ]
     if hidden:
         out.append(f"  not shown: {', '.join(hidden)} (--all shows them)")
-    if growth is not None:
-        out.append(
-            f"  growth over {len(capture.snapshots)} snapshots: "
-            + ", ".join(f"{growth.counts[k]} {k}" for k in ("leaking", "plateaued"))
-            + " (docs/growth.md)"
-        )
     for row in range(min(top, len(table))):
         site = table.site(row)
         out.append("")
-        out.append(f"#{row + 1}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
-        site_growth = growth.growth(row) if growth else None
+        site_growth = growth.growth(row)
+        holder = site_holder(capture, site)
+        kind = verdict_label(site_growth, holder)
+        out.append(f"#{row + 1}  {kind}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
         if site_growth is not None:
             out.append(_growth_line(site_growth))
+        if holder is not None:
+            out.append(f"    held by: {holder.describe()}")
         if site.stack:
             out.extend(frame_lines(site.stack, max_frames))
         else:
@@ -99,7 +126,7 @@ def render_text(
 def _retention_lines(capture: Capture, site: Site) -> list[str]:
     paths = capture.retention.paths_for(site.nodes)
     if not paths:
-        return []
+        return [f"    kept alive by: {NO_REFERRER}"] if capture.retention.summary else []
     lines = ["    kept alive by:"]
     for path in paths:
         lines.append(f"      {path}  (retains {format_bytes(path.retained_bytes)})")

@@ -124,7 +124,7 @@
     var box = el("div", { id: "lt-verdict", cls: "lt-verdict" });
     var counts = {}, order = [], top = null;
     D.sites.forEach(function (x) {
-      if (!x.growth) return;
+      if (!x.growth || x.growth["class"] === "insufficient") return;
       var k = x.growth["class"];
       if (!(k in counts)) { counts[k] = 0; order.push(k); }
       counts[k]++;
@@ -304,7 +304,11 @@
   function growthRate(g) { return g && typeof g.rate === "number" ? g.rate : -Infinity; }
   function growthText(g) {
     if (!g) return "";
-    return g["class"] + " " + (g.rate >= 0 ? "+" : "-") + fmtBytes(Math.abs(g.rate)) + "/" + g.unit;
+    var why = g.explanation ? " (" + g.explanation + ")" : "";
+    if (g["class"] === "insufficient") return g["class"] + why;
+    var text = g["class"] + " " + (g.rate >= 0 ? "+" : "-") + fmtBytes(Math.abs(g.rate)) + "/" + g.unit;
+    if (g.rate_per_second) text += ", " + (g.rate_per_second >= 0 ? "+" : "-") + fmtBytes(Math.abs(g.rate_per_second)) + "/s";
+    return text + why;
   }
   function pathText(p) { return p.text + "  (retains " + fmtBytes(p.retained_bytes) + ")"; }
   function sparkline(g) {
