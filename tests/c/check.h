@@ -111,6 +111,7 @@ extern const test_case native_map_tests[];
 extern const test_case analysis_tests[];
 extern const test_case path_tests[];
 extern const test_case sites_tests[];
+extern const test_case stackcache_tests[];
 
 /* Writes the sample capture the round-trip tests use (also a fuzzing seed).
  * Returns 0 or -1. */
