@@ -62,8 +62,8 @@ lt_livetable_clear(lt_livetable *table)
 
 /* ---- incremental resizing ----
  * A resize allocates the new array and leaves the entries in the old one,
- * which is drained a few slots per insert or remove (GROW_STEP, SHRINK_STEP), in index
- * order, so that no call moves more than a handful of entries. While it
+ * which is drained a few slots per insert or remove (GROW_STEP,
+ * SHRINK_STEP), in index order, so that no call moves more than a handful of entries. While it
  * drains, an address lives in exactly one of the two arrays: lookups try the
  * new one, then the old one. Nothing is inserted into the old array; an entry
  * leaving it (moved, or removed by the program) leaves a MOVED marker, which
@@ -75,8 +75,10 @@ lt_livetable_clear(lt_livetable *table)
 /* Slots of the old array visited per call. A growth drains C slots while at
  * most 3C/4 inserts bring the new array (2C) to its next growth; a shrink
  * drains C mostly empty slots while at most C/16 removes bring the new array
- * (C/2) to its next shrink. These steps finish well before. */
-#define GROW_STEP 4
+ * (C/2) to its next shrink. Both steps finish well before. While it drains,
+ * a call also probes the old array, so a growth drains faster than it must:
+ * a dozen moves per call are still a short hold of the lock. */
+#define GROW_STEP 16
 #define SHRINK_STEP 32
 
 static int

@@ -6,10 +6,9 @@
 
 #include "base/lt_rawalloc.h"
 
-/* Initial-exec: a hook reads it with one instruction. */
-static __thread lt_stackcache *this_cache __attribute__((tls_model("initial-exec")));
+__thread lt_stackcache *lt_stackcache_this __attribute__((tls_model("initial-exec")));
 
-/* Marks a thread whose cache was freed at exit. */
+/* Marks a thread whose cache was freed at exit (capacity 0: never big enough). */
 static lt_stackcache exited_cache;
 
 /* The key's destructor frees a thread's cache when the thread exits. Without
@@ -37,7 +36,7 @@ static void
 cache_destructor(void *ptr)
 {
     cache_free(ptr);
-    this_cache = &exited_cache;
+    lt_stackcache_this = &exited_cache;
 }
 
 static void
@@ -47,14 +46,11 @@ make_cache_key(void)
 }
 
 lt_stackcache *
-lt_stackcache_get(int capacity)
+lt_stackcache_get_slow(int capacity)
 {
-    lt_stackcache *cache = this_cache;
+    lt_stackcache *cache = lt_stackcache_this;
     if (cache == &exited_cache) {
         return NULL;
-    }
-    if (cache && cache->capacity >= capacity) {
-        return cache;
     }
     pthread_once(&cache_key_once, make_cache_key);
     lt_stackcache *fresh = lt_raw_malloc(cache_size(capacity));
@@ -67,7 +63,7 @@ lt_stackcache_get(int capacity)
     fresh->walk = fresh->cached + capacity;
     fresh->nodes = (uint32_t *)(fresh->walk + capacity);
     cache_free(cache);
-    this_cache = fresh;
+    lt_stackcache_this = fresh;
     if (have_cache_key) {
         pthread_setspecific(cache_key, fresh);
     }
@@ -80,68 +76,4 @@ lt_stackcache_forget(lt_stackcache *cache)
     memset(cache->sites, 0, sizeof(cache->sites));
     cache->generation = 0;
     cache->depth = 0;
-}
-
-int
-lt_stackcache_common(lt_stackcache *cache, const lt_rawframe *stack, int depth, int truncated,
-                     uint32_t session)
-{
-    if (cache->generation != session) {
-        lt_stackcache_forget(cache);
-        cache->generation = session;
-        return 0;
-    }
-    if (cache->truncated != truncated) {
-        return 0;
-    }
-    int limit = depth < cache->depth ? depth : cache->depth;
-    int k = 0;
-    while (k < limit && stack[k].code == cache->cached[k].code &&
-           stack[k].position == cache->cached[k].position) {
-        k++;
-    }
-    return k;
-}
-
-static inline lt_site_entry *
-site_slot(lt_stackcache *cache, uint32_t parent, const lt_rawframe *frame)
-{
-    uintptr_t h = (frame->position ^ (frame->code >> 4) ^ ((uintptr_t)parent << 7)) *
-                  (uintptr_t)0x9E3779B97F4A7C15ull;
-    return &cache->sites[(h >> 40) & (LT_SITE_CACHE_SIZE - 1)];
-}
-
-int
-lt_stackcache_resolve(lt_stackcache *cache, const lt_rawframe *stack, int depth, int common,
-                      int truncated, uint32_t base)
-{
-    cache->truncated = truncated;
-    uint32_t node = lt_stackcache_node_below(cache, common, base);
-    int level = common;
-    for (; level < depth; level++) {
-        const lt_site_entry *e = site_slot(cache, node, &stack[level]);
-        if (e->node == 0 || e->parent != node || e->code != stack[level].code ||
-            e->position != stack[level].position) {
-            break;
-        }
-        node = e->node;
-        cache->cached[level] = stack[level];
-        cache->nodes[level] = node;
-    }
-    cache->depth = level;
-    return level;
-}
-
-void
-lt_stackcache_push(lt_stackcache *cache, int level, const lt_rawframe *frame, uint32_t parent,
-                   uint32_t node)
-{
-    lt_site_entry *e = site_slot(cache, parent, frame);
-    e->code = frame->code;
-    e->position = frame->position;
-    e->parent = parent;
-    e->node = node;
-    cache->cached[level] = *frame;
-    cache->nodes[level] = node;
-    cache->depth = level + 1;
 }
