@@ -10,13 +10,15 @@ if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
 fi
 python=${PYTHON:-python3}
 venv=.venv/demo
-if [ ! -x "$venv/bin/leaktrace" ]; then
+if [ ! -x "$venv/bin/python" ]; then
     echo "== setting up $venv (one time)"
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check .
 fi
-echo "== $venv/bin/leaktrace run -o leaky_app.ltc examples/leaky_app.py"
-"$venv/bin/leaktrace" run -o leaky_app.ltc examples/leaky_app.py
+# Built from this checkout each time, so the demo shows the code as it is now.
+rm -rf build/lib.* build/bdist.*
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps .
+echo "== $venv/bin/leaktrace run -f -o leaky_app.ltc examples/leaky_app.py"
+"$venv/bin/leaktrace" run -f -o leaky_app.ltc examples/leaky_app.py
 echo
 echo "== the same capture as JSON for CI: $venv/bin/leaktrace report leaky_app.ltc --format json"
 "$venv/bin/leaktrace" report leaky_app.ltc --format json | head -n 24

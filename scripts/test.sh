@@ -12,6 +12,7 @@
 #   LEAKTRACE_NO_FUZZ=1 scripts/test.sh          skip fuzzing
 #   LEAKTRACE_NO_LINT=1 scripts/test.sh          skip ruff and mypy
 #
+# The C unit tests (pure C) run plain and under valgrind in the first pass only.
 # The last line counts every test of every run: "total: N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
@@ -111,6 +112,7 @@ run_pytest() {  # label venv-dir [env assignments...] -- pytest args
 }
 
 status=0
+c_units_done=LEAKTRACE_WERROR=1  # a no-op assignment until the first pass ran the C units
 for run in "${runs[@]}"; do
     v=${run%%:*}
     py=${run#*:}
@@ -122,7 +124,8 @@ for run in "${runs[@]}"; do
         status=1
         continue
     fi
-    run_pytest "py$v" "$venv" LEAKTRACE_WERROR=1 -- "$@" || status=1
+    run_pytest "py$v" "$venv" LEAKTRACE_WERROR=1 $c_units_done -- "$@" || status=1
+    c_units_done=LEAKTRACE_C_UNITS_DONE=1  # pure C: once is enough (tests/c/test_c_units.py)
 done
 
 run_check() {  # name command...: one static check, counted as one test in the totals
@@ -165,6 +168,7 @@ if [ -z "${LEAKTRACE_NO_SANITIZE:-}" ]; then
         # CPython itself is not instrumented: preload the runtime, and leave leak
         # checking off (the interpreter keeps memory until exit on purpose).
         run_pytest "asan$v" "$venv" LD_PRELOAD="$libasan" LEAKTRACE_SANITIZE=address,undefined \
+            LEAKTRACE_C_UNITS_DONE=1 \
             ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
             UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 -- "$@" || status=1
     else

@@ -34,6 +34,12 @@ def follow_fork(path: str, meta: dict[str, str], parent_capture: str, /) -> None
 def call_as_main(callable: Any, args: tuple[Any, ...], /) -> Any:
     """callable(*args) with no Python frame below it, as the interpreter calls __main__."""
 
+def guard_sigterm() -> bool:
+    """Repeat a SIGTERM to the main thread until sigterm_handled() (lt_pysignal.h)."""
+
+def sigterm_handled() -> None:
+    """The Python SIGTERM handler has run: stop repeating the signal."""
+
 # ---- interval snapshots ----
 def start_timer(seconds: float, /) -> None: ...
 def stop_timer() -> None: ...

@@ -24,8 +24,10 @@ ends (:meth:`CaptureCloser.exit_status`). A program's own non-zero status is kep
 
 The trade-offs, documented in docs/robustness.md: a Python signal handler runs
 between bytecodes of the main thread, so a main thread stuck in a long C call
-dies only when the call returns; ``signal.getsignal(SIGTERM)`` shows leaktrace's
-handler rather than ``SIG_DFL``; ``os._exit`` is a Python function rather than
+dies only when the call returns (a SIGTERM that came just before a blocking
+system call is repeated every 50 ms until the handler has run, see
+module/lt_pysignal.h); ``signal.getsignal(SIGTERM)`` shows leaktrace's handler
+rather than ``SIG_DFL``; ``os._exit`` is a Python function rather than
 the builtin (``posix._exit`` stays unwrapped). A process killed by SIGKILL, or
 by SIGTERM after the program set SIG_DFL itself, keeps its capture up to the
 last flush (``leaktrace report --partial``).
@@ -33,6 +35,7 @@ last flush (``leaktrace report --partial``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -129,6 +132,7 @@ def catch_sigterm(on_signal: Callable[[int], None]) -> None:
         return
 
     def handler(signum: int, frame: object) -> None:
+        _core.sigterm_handled()
         on_signal(signum)
 
     try:
@@ -136,3 +140,8 @@ def catch_sigterm(on_signal: Callable[[int], None]) -> None:
     except ValueError:  # not the main thread: SIGTERM stays as it was
         return
     _own_handlers.append(handler)
+    # A SIGTERM that lands just before a blocking call (a Pool worker about to wait on
+    # its queue's lock) would never reach the handler: the guard repeats it.
+    # Without a timer left (OSError), the handler still runs when the main thread is awake.
+    with contextlib.suppress(OSError):
+        _core.guard_sigterm()

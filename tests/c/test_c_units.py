@@ -21,6 +21,12 @@ needs_toolchain = pytest.mark.skipif(
     shutil.which("make") is None or shutil.which("cc") is None,
     reason="the C unit tests need make and cc",
 )
+# The units are pure C, the same for every Python: scripts/test.sh runs them plain and
+# under valgrind in its first pass only, and sets this in the others.
+once_per_suite = pytest.mark.skipif(
+    bool(os.environ.get("LEAKTRACE_C_UNITS_DONE")),
+    reason="pure C, run in scripts/test.sh's first pass",
+)
 
 
 def _clean_env() -> dict[str, str]:
@@ -50,12 +56,14 @@ def _run_make(target: str, timeout: float) -> tuple[int, int]:
 
 
 @needs_toolchain
+@once_per_suite
 def test_c_units() -> None:
     passed, _ = _run_make("test", timeout=300)
     assert passed > 0
 
 
 @needs_toolchain
+@once_per_suite
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_c_units_under_valgrind() -> None:
     passed, _ = _run_make("valgrind", timeout=600)

@@ -336,6 +336,18 @@ def test_why_int_keys_tuples_and_sets(app_module: types.ModuleType) -> None:
     assert str(paths[0]) == "module app.cache → _REGISTRY[7][1] → item of set → Order"
 
 
+def test_why_deque_items_by_position(app_module: types.ModuleType) -> None:
+    import collections
+
+    target = Order()
+    # More than one of deque's 64-item blocks before it, and a bound (as Django's
+    # connection.queries_log has).
+    app_module._LOG = collections.deque([Order() for _ in range(130)], maxlen=500)
+    app_module._LOG.append({"sql": target})
+    paths = leaktrace.why(target)
+    assert str(paths[0]) == "module app.cache → _LOG[130]['sql'] → Order"
+
+
 def test_why_closure_cell_by_variable_name(app_module: types.ModuleType) -> None:
     def make(payload: Order) -> Callable[[], Order]:
         def handler() -> Order:

@@ -59,7 +59,7 @@ typedef struct {
     size_t nretention, retention_cap;
     uint64_t stats[LT_STAT_COUNT];
     int has_stats;
-    int complete;      /* ended with a valid END record */
+    int complete;          /* ended with a valid END record */
     size_t expanded_sites; /* entries of every snapshot's whole list */
     size_t valid_size;     /* bytes up to the end of the last whole record */
     size_t file_size;

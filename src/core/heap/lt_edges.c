@@ -180,6 +180,27 @@ find_lru_key(PyObject *child, void *arg)
     return 0;
 }
 
+/* The position of target among a deque's items: its tp_traverse visits them
+ * from left to right, after its type where that is a heap type (3.12+). */
+typedef struct {
+    PyObject *target;
+    PyObject *type;
+    Py_ssize_t seen;
+    int found;
+} deque_probe;
+
+static int
+find_deque_item(PyObject *child, void *arg)
+{
+    deque_probe *probe = arg;
+    if (child == probe->target) {
+        probe->found = 1;
+        return 1;
+    }
+    probe->seen += child != probe->type;
+    return 0;
+}
+
 static int
 function_edge(PyFunctionObject *f, PyObject *c, lt_bytes *out, uint32_t *nedges)
 {
@@ -307,6 +328,16 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
                                              : NULL;
         if (name) {
             edge_str(out, nedges, LT_EDGE_ATTR, name);
+            return 1;
+        }
+    }
+    else if (strcmp(Py_TYPE(p)->tp_name, "collections.deque") == 0 && Py_TYPE(p)->tp_traverse) {
+        deque_probe probe = {c, (PyObject *)Py_TYPE(p), 0, 0};
+        Py_TYPE(p)->tp_traverse(p, find_deque_item, &probe);
+        if (probe.found) {
+            char buf[32];
+            snprintf(buf, sizeof(buf), "%zd", probe.seen);
+            edge_str(out, nedges, LT_EDGE_INDEX, buf);
             return 1;
         }
     }

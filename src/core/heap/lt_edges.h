@@ -3,8 +3,9 @@
  * Given a chain of objects, each referring to the next, these functions write
  * the edges of a retention path (lt_format.h): `.name` for attributes (the
  * instance dict, 3.11+ inline values, __slots__ and other object members, the
- * namespaces of modules and classes), `[key]` for dict keys, `[i]` for list
- * and tuple items, "item of set", closure cells by their free variable's name
+ * namespaces of modules and classes), `[key]` for dict keys, `[i]` for the
+ * items of lists, tuples and collections.deque (by position), "item of set",
+ * closure cells by their free variable's name
  * (function, __closure__ tuple, cell and contents read as one edge), frame
  * locals by name, a traceback's frame, an exception's __traceback__, and
  * functools.lru_cache's cache keys and results. Anything else is "referent of

@@ -3,7 +3,8 @@
  *
  * The module is the boundary where C results become Python objects and
  * errors become exceptions; each call lives with its concept (lt_pysession,
- * lt_pytimer, lt_pycapture, lt_pyanalysis, lt_pyretain, lt_pytoplevel).
+ * lt_pytimer, lt_pycapture, lt_pyanalysis, lt_pyretain, lt_pytoplevel,
+ * lt_pysignal).
  * Everything here runs with the GIL held.
  */
 #define PY_SSIZE_T_CLEAN
@@ -17,6 +18,7 @@
 #include "module/lt_pyretain.h"
 #include "module/lt_pysession.h"
 #include "module/lt_pytimer.h"
+#include "module/lt_pysignal.h"
 #include "module/lt_pytoplevel.h"
 #include "record/lt_native.h"
 #include "record/lt_tracker.h"
@@ -132,6 +134,12 @@ static PyMethodDef core_methods[] = {
     {"call_as_main", lt_py_call_as_main, METH_VARARGS,
      "call_as_main(callable, args)\n--\n\nCall callable(*args) with no Python frame below it, "
      "as the interpreter calls the main program."},
+    {"guard_sigterm", lt_py_guard_sigterm, METH_NOARGS,
+     "guard_sigterm()\n--\n\nRepeat a SIGTERM to the main thread every 50 ms until "
+     "sigterm_handled(), so that\na signal that arrived just before a blocking call still "
+     "interrupts it (module/lt_pysignal.h)."},
+    {"sigterm_handled", lt_py_sigterm_handled, METH_NOARGS,
+     "sigterm_handled()\n--\n\nThe Python SIGTERM handler has run: stop repeating the signal."},
     {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
      "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
      "past this many bytes in all, as when memory runs out; 0 lifts the limit."},

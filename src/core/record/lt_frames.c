@@ -37,8 +37,7 @@ lt_frames_walk(PyThreadState *tstate, lt_rawframe *out, int max, int *truncated)
     }
     for (; frame; frame = lt_compat_previous_frame(frame)) {
         PyCodeObject *code = lt_compat_frame_code(frame);
-        if (!code ||
-            (LT_COMPAT_CHECK_EVERY_FRAME_COMPLETE && lt_compat_frame_incomplete(frame))) {
+        if (!code || (LT_COMPAT_CHECK_EVERY_FRAME_COMPLETE && lt_compat_frame_incomplete(frame))) {
             continue;
         }
         if (slot == out) {
