@@ -65,7 +65,17 @@ MODES: dict[str, tuple[str | None, list[str]]] = {
     ),
     "leaktrace hooks only": (
         "leaktrace",
-        ["-m", "leaktrace", "run", "-q", "-f", "--sample-bytes", NOTHING_SAMPLED, "-o", "{out}.ltc"],
+        [
+            "-m",
+            "leaktrace",
+            "run",
+            "-q",
+            "-f",
+            "--sample-bytes",
+            NOTHING_SAMPLED,
+            "-o",
+            "{out}.ltc",
+        ],
     ),
     "PEP 445 forwarding": (None, [str(FLOOR_DIR / "run.py"), "{floor}"]),
     "tracemalloc": (None, ["-X", "tracemalloc=1"]),
@@ -295,7 +305,10 @@ def main() -> int:
         + ", ".join(f"{m} {fixed[m]:.3f}" for m in modes if have[m])
     )
     print()
-    print("Per-allocation ratio, each mode's fixed cost taken off (mode - fixed) / (untracked - fixed):")
+    print(
+        "Per-allocation ratio, each mode's fixed cost taken off:"
+        " (mode - fixed) / (untracked - fixed)"
+    )
     print()
     print_table(header, works, modes, have, times, fixed)
     missing = [m for m in modes if not have[m]]

@@ -137,7 +137,10 @@ lt_tracker_alloc(lt_origin origin, void *ptr, size_t size)
         lt_stackcache_forget(cache); /* its nodes belong to a finished session */
         cache = NULL;
     }
-    if (cache) {
+    if (cache && stack.resolved == stack.depth) {
+        node = lt_stackcache_node_below(cache, stack.depth, stack.base); /* all cached */
+    }
+    else if (cache) {
         node = lt_stack_intern_unlocked(&stack, &intern, NULL);
         /* A frame new to the session is described outside the lock. */
         while (node == LT_STACK_UNDESCRIBED) {
