@@ -17,7 +17,7 @@ Modes (a mode whose tool is not installed in --python is reported as n/a):
 * ``leaktrace --sample``   sampled at the default rate (512 KiB, docs/sampling.md)
 * ``leaktrace hooks only`` ``--sample-bytes 2**62``: nothing is ever sampled, so this
                            is the floor of the design: PEP 445 wrappers, the re-entry
-                           guard, the sampling countdown, and a live-table miss per free
+                           guard, the sampling countdown, and an address-filter load per free
 * ``PEP 445 forwarding``   ``bench/floor``: hooks on the three domains that only call
                            the allocator they wrap (built at start with the
                            interpreter's compiler): what any PEP 445 tracer pays first
