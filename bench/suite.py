@@ -4,6 +4,12 @@ Every workload runs, interleaved and repeated, as a child process in every mode;
 table gives the median wall time of each mode over the untracked median (x), one row
 per workload, and the geometric mean over the workloads.
 
+Fixed cost apart: an empty script (``bench/workloads/_empty.py``) runs in every mode
+too. Its median is the mode's fixed cost (interpreter start; for ``leaktrace run`` also
+the second interpreter start and the capture write). A second table gives the
+per-allocation ratio, (mode - mode's fixed cost) / (untracked - untracked's fixed
+cost): what a long-running program pays.
+
 Modes (a mode whose tool is not installed in --python is reported as n/a):
 
 * ``untracked``            ``python W``
@@ -14,7 +20,7 @@ Modes (a mode whose tool is not installed in --python is reported as n/a):
 * ``leaktrace --sample``   sampled at the default rate (512 KiB, docs/sampling.md)
 * ``leaktrace hooks only`` ``--sample-bytes 2**62``: nothing is ever sampled, so this
                            is the floor of the design: PEP 445 wrappers, the re-entry
-                           guard, the sampling countdown, and a live-table miss per free
+                           guard, the sampling countdown, and an address-filter load per free
 * ``PEP 445 forwarding``   ``bench/floor``: hooks on the three domains that only call
                            the allocator they wrap (built at start with the
                            interpreter's compiler): what any PEP 445 tracer pays first
@@ -23,7 +29,8 @@ Modes (a mode whose tool is not installed in --python is reported as n/a):
                            ``--trace-python-allocators``)
 * ``scalene``              ``python -m scalene run W`` (CPU and memory profiling, its default)
 
-Workloads: ``bench/workloads/*.py`` and, when pyperformance is installed in --python,
+Workloads: ``bench/workloads/*.py`` (``bigheap`` keeps a live heap of more than 1 GB
+in millions of blocks) and, when pyperformance is installed in --python,
 a handful of its benchmarks run in one pyperf worker process
 (``run_benchmark.py --worker -l 1 -n N -w 0``).
 
@@ -46,6 +53,7 @@ import time
 from pathlib import Path
 
 WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
+EMPTY = "fixed cost (empty script)"
 PYPERFORMANCE = ("float", "deltablue", "raytrace", "chaos", "go", "json_dumps")
 NOTHING_SAMPLED = str(2**62)
 FLOOR_DIR = Path(__file__).resolve().parent / "floor"
@@ -206,6 +214,43 @@ def machine() -> str:
     )
 
 
+def print_table(
+    header: list[str],
+    works: dict[str, list[str]],
+    modes: list[str],
+    have: dict[str, bool],
+    times: dict[str, dict[str, list[float]]],
+    fixed: dict[str, float] | None,
+) -> None:
+    """One row per workload (the empty script excluded) and the geometric mean."""
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    ratios: dict[str, list[float]] = {m: [] for m in modes}
+    for name in works:
+        if name == EMPTY:
+            continue
+        base = statistics.median(times[name]["untracked"])
+        base_cost = base - (fixed["untracked"] if fixed else 0.0)
+        cells = [name, f"{base:.2f}"]
+        for mode in modes[1:]:
+            if not have[mode]:
+                cells.append("n/a")
+                continue
+            cost = statistics.median(times[name][mode]) - (fixed[mode] if fixed else 0.0)
+            if base_cost <= 0 or cost <= 0:
+                cells.append("-")
+                continue
+            ratio = cost / base_cost
+            ratios[mode].append(ratio)
+            cells.append(f"{ratio:.2f}x")
+        print("| " + " | ".join(cells) + " |")
+    geo = ["geometric mean", ""]
+    for mode in modes[1:]:
+        r = ratios[mode]
+        geo.append(f"{math.exp(sum(map(math.log, r)) / len(r)):.2f}x" if r else "n/a")
+    print("| " + " | ".join(geo) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller workloads, fewer values")
@@ -229,6 +274,7 @@ def main() -> int:
         }
         env["PYTHONHASHSEED"] = "0"
         runnable = [m for m in modes if have[m]]
+        works = {EMPTY: [str(WORKLOAD_DIR / "_empty.py")], **works}
         times: dict[str, dict[str, list[float]]] = {w: {m: [] for m in runnable} for w in works}
         with tempfile.TemporaryDirectory(prefix="leaktrace-suite-") as tmp:
             if "PEP 445 forwarding" in runnable:
@@ -256,25 +302,22 @@ def main() -> int:
     )
     print()
     header = ["workload", "untracked s", *(m for m in modes if m != "untracked")]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    ratios: dict[str, list[float]] = {m: [] for m in modes}
-    for name in works:
-        base = statistics.median(times[name]["untracked"])
-        cells = [name, f"{base:.2f}"]
-        for mode in modes[1:]:
-            if not have[mode]:
-                cells.append("n/a")
-                continue
-            ratio = statistics.median(times[name][mode]) / base
-            ratios[mode].append(ratio)
-            cells.append(f"{ratio:.2f}x")
-        print("| " + " | ".join(cells) + " |")
-    geo = ["geometric mean", ""]
-    for mode in modes[1:]:
-        r = ratios[mode]
-        geo.append(f"{math.exp(sum(map(math.log, r)) / len(r)):.2f}x" if r else "n/a")
-    print("| " + " | ".join(geo) + " |")
+    fixed = {m: statistics.median(times[EMPTY][m]) for m in modes if have[m]}
+    print("Wall time over the untracked run:")
+    print()
+    print_table(header, works, modes, have, times, None)
+    print()
+    print(
+        "Fixed cost (median of the empty script, s): "
+        + ", ".join(f"{m} {fixed[m]:.3f}" for m in modes if have[m])
+    )
+    print()
+    print(
+        "Per-allocation ratio, each mode's fixed cost taken off:"
+        " (mode - fixed) / (untracked - fixed)"
+    )
+    print()
+    print_table(header, works, modes, have, times, fixed)
     missing = [m for m in modes if not have[m]]
     if missing:
         print(f"\nnot installed in {args.python}: {', '.join(missing)}")

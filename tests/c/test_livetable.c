@@ -596,11 +596,89 @@ test_livetable_scan_in_chunks(void)
         CHECK_U64(out[k].size, >=, 60);
     }
     CHECK(saw_big);
+    /* Blocks still in a draining resize's old array are found once it settled. */
+    for (uint32_t i = 0; i < N; i++) {
+        CHECK(lt_livetable_insert(&t, 0x4000000 + 16 * (uintptr_t)i, 200, i, &size, &node) == 0);
+    }
+    while (lt_livetable_settle(&t, 100)) {
+    }
+    CHECK(t.old == NULL);
+    n = 0;
+    cursor = 0;
+    while (cursor < t.mask + 1) {
+        n += lt_livetable_scan(&t, &cursor, 1000, 200, out + n, N + 1 - n);
+    }
+    CHECK_U64(n, ==, N + 1); /* the new blocks, and the big one */
     /* A full output stops the walk early, where it can resume. */
     cursor = 0;
     CHECK_U64(lt_livetable_scan(&t, &cursor, t.mask + 1, 0, out, 3), ==, 3);
     CHECK_U64(cursor, <, t.mask + 1);
     lt_livetable_destroy(&t);
+}
+
+/* Waves of bursts and mass frees: the table resizes incrementally, and while
+ * it drains an old array every entry stays findable, replaceable and
+ * removable, wherever it lives; no call moves more than a step of slots. */
+static void
+test_livetable_incremental_resize(void)
+{
+    enum { N = 60000, WAVES = 6 };
+    size_t start = lt_raw_current_bytes();
+    model_entry *m = calloc(N, sizeof(model_entry));
+    for (uint32_t i = 0; i < N; i++) {
+        m[i].addr = heap_address(i + 777);
+    }
+    lt_livetable t;
+    CHECK(lt_livetable_init(&t, 1024) == 0);
+    test_rng rng = {99};
+    size_t live = 0, steps_migrating = 0, resizes = 0;
+    for (int wave = 0; wave < WAVES; wave++) {
+        size_t target = wave % 2 == 0 ? N - 1 : 100 * (size_t)wave;
+        for (uint32_t step = 0; live != target; step++) {
+            size_t i = (size_t)test_below(&rng, N);
+            int want_insert = live < target;
+            if (m[i].present == want_insert) {
+                /* A replace (growing) or a no-op search (shrinking) in between. */
+                if (m[i].present) {
+                    uint64_t size = 0;
+                    uint32_t node = 0;
+                    CHECK(lt_livetable_find(&t, m[i].addr, &size, &node) == 1);
+                    CHECK_U64(node, ==, m[i].node);
+                }
+                continue;
+            }
+            size_t old_cursor = t.cursor;
+            lt_live_entry *old = t.old;
+            model_step(&t, &m[i], &rng, step, 1, 1000);
+            live += m[i].present ? 1 : (size_t)-1;
+            CHECK_U64(t.count, ==, live);
+            if (old && t.old == old) {
+                CHECK_U64(t.cursor - old_cursor, <=, 2 * t.step); /* a remove is checked by a second one */
+                steps_migrating++;
+            }
+            if (t.old && !old) {
+                resizes++;
+            }
+            CHECK_U64(t.old_count, <=, t.count);
+            CHECK_U64(lt_raw_current_bytes() - start, ==, lt_livetable_memory(&t));
+        }
+        /* Everything the model holds is there, everything else is not. */
+        for (uint32_t i = 0; i < N; i++) {
+            uint64_t size = 0;
+            uint32_t node = 0;
+            int found = lt_livetable_find(&t, m[i].addr, &size, &node);
+            CHECK(found == m[i].present);
+            if (found) {
+                CHECK_U64(size, ==, m[i].size);
+                CHECK_U64(node, ==, m[i].node);
+            }
+        }
+    }
+    CHECK(resizes >= 8);
+    CHECK(steps_migrating > 1000);
+    lt_livetable_destroy(&t);
+    CHECK_U64(lt_raw_current_bytes(), ==, start);
+    free(m);
 }
 
 const test_case livetable_tests[] = {
@@ -612,6 +690,7 @@ const test_case livetable_tests[] = {
     {"livetable_big_sizes", test_livetable_big_sizes},
     {"livetable_clear", test_livetable_clear},
     {"livetable_shrinks_with_live_blocks", test_livetable_shrinks_with_live_blocks},
+    {"livetable_incremental_resize", test_livetable_incremental_resize},
     {"rawalloc_accounting", test_rawalloc_accounting},
     {NULL, NULL},
 };

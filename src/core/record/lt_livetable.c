@@ -40,6 +40,9 @@ void
 lt_livetable_destroy(lt_livetable *table)
 {
     lt_raw_free(table->slots, (table->mask + 1) * sizeof(lt_live_entry));
+    if (table->old) {
+        lt_raw_free(table->old, (table->old_mask + 1) * sizeof(lt_live_entry));
+    }
     lt_raw_free(table->big, table->big_capacity * sizeof(lt_big_entry));
     memset(table, 0, sizeof(*table));
 }
@@ -48,35 +51,123 @@ void
 lt_livetable_clear(lt_livetable *table)
 {
     memset(table->slots, 0, (table->mask + 1) * sizeof(lt_live_entry));
+    if (table->old) {
+        lt_raw_free(table->old, (table->old_mask + 1) * sizeof(lt_live_entry));
+        table->old = NULL;
+        table->old_mask = table->old_count = table->cursor = 0;
+    }
     table->count = 0;
     table->nbig = 0;
 }
 
-/* Moves every entry into a new array of the given capacity (a power of two
- * that holds them all). Returns -1, changing nothing, when memory is short. */
+/* ---- incremental resizing ----
+ * A resize allocates the new array and leaves the entries in the old one,
+ * which is drained a few slots per insert or remove (GROW_STEP,
+ * SHRINK_STEP), in index order, so that no call moves more than a handful of entries. While it
+ * drains, an address lives in exactly one of the two arrays: lookups try the
+ * new one, then the old one. Nothing is inserted into the old array; an entry
+ * leaving it (moved, or removed by the program) leaves a MOVED marker, which
+ * lookups pass over as they would an occupied slot, so every entry still
+ * left in the old array stays reachable from its home slot. */
+
+#define MOVED ((uintptr_t)1) /* no block starts at address 1 */
+
+/* Slots of the old array visited per call. A growth drains C slots while at
+ * most 3C/4 inserts bring the new array (2C) to its next growth; a shrink
+ * drains C mostly empty slots while at most C/16 removes bring the new array
+ * (C/2) to its next shrink. Both steps finish well before. While it drains,
+ * a call also probes the old array, so a growth drains faster than it must:
+ * a dozen moves per call are still a short hold of the lock. */
+#define GROW_STEP 16
+#define SHRINK_STEP 32
+
 static int
-resize(lt_livetable *table, size_t capacity)
+migrating(const lt_livetable *table)
 {
-    size_t old_capacity = table->mask + 1;
+    return table->old != NULL;
+}
+
+/* Puts an entry into the current array, which has room (its load stays under
+ * three quarters: see start_resize). */
+static void
+place(lt_livetable *table, const lt_live_entry *entry)
+{
+    size_t i = home_slot(entry->addr, table->mask);
+    while (table->slots[i].addr) {
+        i = (i + 1) & table->mask;
+    }
+    table->slots[i] = *entry;
+}
+
+static void
+finish_if_drained(lt_livetable *table)
+{
+    if (table->old_count == 0 || table->cursor > table->old_mask) {
+        lt_raw_free(table->old, (table->old_mask + 1) * sizeof(lt_live_entry));
+        table->old = NULL;
+        table->old_mask = 0;
+        table->old_count = 0;
+        table->cursor = 0;
+    }
+}
+
+/* Moves the entries of up to steps slots of the old array, from the cursor on. */
+static void
+migrate(lt_livetable *table, size_t steps)
+{
+    for (; steps > 0 && table->cursor <= table->old_mask; steps--) {
+        lt_live_entry *e = &table->old[table->cursor++];
+        if (e->addr > MOVED) {
+            place(table, e);
+            e->addr = MOVED;
+            table->old_count--;
+        }
+    }
+    finish_if_drained(table);
+}
+
+/* Starts moving every entry into a new array of the given capacity (a power
+ * of two). A resize still draining is finished first, in one go: the growth
+ * and shrink thresholds are far enough apart that this does not happen unless
+ * the program alternates a burst and a mass free faster than a drain.
+ * Returns -1, changing nothing, when memory is short. */
+static int
+start_resize(lt_livetable *table, size_t capacity)
+{
+    if (migrating(table)) {
+        migrate(table, table->old_mask + 1);
+    }
     lt_live_entry *slots = alloc_slots(capacity);
     if (!slots) {
         return -1;
     }
-    size_t mask = capacity - 1;
-    for (size_t i = 0; i < old_capacity; i++) {
-        lt_live_entry *e = &table->slots[i];
-        if (e->addr) {
-            size_t j = home_slot(e->addr, mask);
-            while (slots[j].addr) {
-                j = (j + 1) & mask;
-            }
-            slots[j] = *e;
+    table->old = table->slots;
+    table->old_mask = table->mask;
+    table->old_count = table->count;
+    table->cursor = 0;
+    table->step = capacity > table->mask ? GROW_STEP : SHRINK_STEP;
+    table->slots = slots;
+    table->mask = capacity - 1;
+    finish_if_drained(table);
+    return 0;
+}
+
+/* The old array's entry for addr, or NULL. */
+static lt_live_entry *
+find_old(lt_livetable *table, uintptr_t addr)
+{
+    if (!migrating(table)) {
+        return NULL;
+    }
+    for (size_t i = home_slot(addr, table->old_mask);; i = (i + 1) & table->old_mask) {
+        lt_live_entry *e = &table->old[i];
+        if (e->addr == addr) {
+            return e;
+        }
+        if (!e->addr) {
+            return NULL;
         }
     }
-    lt_raw_free(table->slots, old_capacity * sizeof(lt_live_entry));
-    table->slots = slots;
-    table->mask = mask;
-    return 0;
 }
 
 static lt_big_entry *
@@ -129,8 +220,20 @@ lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t
                     uint64_t *replaced_size, uint32_t *replaced_node)
 {
     size_t capacity = table->mask + 1;
-    if ((table->count + 1) * 4 > capacity * 3 && resize(table, capacity * 2) < 0) {
+    if ((table->count - table->old_count + 1) * 4 > capacity * 3 &&
+        start_resize(table, capacity * 2) < 0) {
         return -1;
+    }
+    if (migrating(table)) {
+        migrate(table, table->step);
+        lt_live_entry *old = find_old(table, addr);
+        if (old) {
+            /* Moved first, then replaced like any entry of the new array. */
+            place(table, old);
+            old->addr = MOVED;
+            table->old_count--;
+            finish_if_drained(table);
+        }
     }
     uint32_t inline_size = size >= LT_LIVE_BIG_SIZE ? LT_LIVE_BIG_SIZE : (uint32_t)size;
     size_t mask = table->mask;
@@ -171,15 +274,35 @@ lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t
     }
 }
 
+/* Removes addr from the old array, or returns 0. */
+static int
+remove_old(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node)
+{
+    lt_live_entry *e = find_old(table, addr);
+    if (!e) {
+        return 0;
+    }
+    *size = e->size == LT_LIVE_BIG_SIZE ? take_big(table, addr) : e->size;
+    *node = e->node;
+    e->addr = MOVED;
+    table->old_count--;
+    table->count--;
+    finish_if_drained(table);
+    return 1;
+}
+
 int
 lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node)
 {
+    if (migrating(table)) {
+        migrate(table, table->step);
+    }
     size_t mask = table->mask;
     size_t i = home_slot(addr, mask);
     for (;;) {
         lt_live_entry *e = &table->slots[i];
         if (!e->addr) {
-            return 0;
+            return remove_old(table, addr, size, node);
         }
         if (e->addr == addr) {
             break;
@@ -210,8 +333,8 @@ lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_
     table->slots[i].addr = 0;
 
     size_t capacity = table->mask + 1;
-    if (capacity > table->min_capacity && table->count * 8 < capacity) {
-        resize(table, capacity / 2); /* without memory, the table stays as it is */
+    if (capacity > table->min_capacity && table->count * 8 < capacity && !migrating(table)) {
+        start_resize(table, capacity / 2); /* without memory, the table stays as it is */
     }
     return 1;
 }
@@ -219,7 +342,9 @@ lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_
 size_t
 lt_livetable_memory(const lt_livetable *table)
 {
-    return (table->mask + 1) * sizeof(lt_live_entry) + table->big_capacity * sizeof(lt_big_entry);
+    size_t old = table->old ? (table->old_mask + 1) * sizeof(lt_live_entry) : 0;
+    return (table->mask + 1) * sizeof(lt_live_entry) + old +
+           table->big_capacity * sizeof(lt_big_entry);
 }
 
 int
@@ -228,7 +353,10 @@ lt_livetable_find(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t 
     for (size_t i = home_slot(addr, table->mask);; i = (i + 1) & table->mask) {
         const lt_live_entry *e = &table->slots[i];
         if (!e->addr) {
-            return 0;
+            e = find_old(table, addr);
+            if (!e) {
+                return 0;
+            }
         }
         if (e->addr == addr) {
             lt_big_entry *big = e->size == LT_LIVE_BIG_SIZE ? find_big(table, addr) : NULL;
@@ -237,6 +365,15 @@ lt_livetable_find(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t 
             return 1;
         }
     }
+}
+
+int
+lt_livetable_settle(lt_livetable *table, size_t nslots)
+{
+    if (migrating(table)) {
+        migrate(table, nslots);
+    }
+    return migrating(table);
 }
 
 size_t

@@ -6,9 +6,12 @@
  * by doubling when it is three quarters full and halves when less than an
  * eighth full, never below its initial capacity, so its size follows the
  * number of live blocks: memory taken by a burst of them is given back. A
- * resize leaves the table between a quarter and three eighths full, so
- * resizing costs O(1) per operation, amortized. A shrink that finds no memory
- * leaves the table as it was.
+ * resize leaves the table between a quarter and three eighths full. It is
+ * incremental: the new array is allocated, and the entries move from the old
+ * one a few slots per later insert or remove, so that no call costs more than
+ * O(1) (a lock held around each call stays short even with millions of live
+ * blocks); lookups meanwhile try both arrays. A resize that finds no memory
+ * leaves the table as it was (an insert into a full table then fails).
  *
  * Sizes up to 4 GiB - 2 are stored inline; larger blocks are marked inline and
  * their size kept in a side table searched linearly: blocks of 4 GiB are few
@@ -41,7 +44,12 @@ typedef struct {
 typedef struct {
     lt_live_entry *slots;
     size_t mask;         /* capacity - 1; capacity is a power of two */
-    size_t count;        /* live entries */
+    size_t count;        /* live entries, in both arrays */
+    lt_live_entry *old;  /* while resizing: the array being drained, else NULL */
+    size_t old_mask;     /* its capacity - 1 */
+    size_t old_count;    /* live entries still in it */
+    size_t cursor;       /* its next slot to move */
+    size_t step;         /* its slots moved per insert or remove */
     size_t min_capacity; /* the initial capacity: the table never shrinks below it */
     lt_big_entry *big;   /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
     size_t nbig;
@@ -72,7 +80,14 @@ typedef struct {
     uint32_t node;
 } lt_live_block;
 
-/* Copies the blocks of at least min_size bytes found in the slots from
+/* Moves the entries of up to nslots slots of a resize's old array into the
+ * current one. Returns 1 while some remain there, 0 when every entry is in the
+ * current array (the table was not resizing, or is done now): what
+ * lt_livetable_scan needs, since it walks the current array only. */
+int lt_livetable_settle(lt_livetable *table, size_t nslots);
+
+/* Copies the blocks of at least min_size bytes found in the current array's
+ * slots (settle a resize first, or blocks still in its old array are missed) from
  * *cursor on into out (room for max), looking at nslots slots at most and
  * stopping early when out is full; *cursor moves past the slots looked at
  * (it equals the capacity, mask + 1, when the table is done). For walking

@@ -10,12 +10,14 @@
  * Rules: never call into Python, a hooked allocator domain or a blocking
  * system call while holding the lock, and never take it twice (it is not
  * recursive). The common hold, a live-table insert or remove, lasts a few
- * dozen nanoseconds. Longer holds are the tracker's (lt_tracker.c), as of
- * now: growing or shrinking the live table and the intern tables (O(n),
- * with lt_rawalloc, which calls libc and never re-enters the hooks),
- * describing a frame seen for the first time (PyCode_Addr2Line, which reads
- * the code object and allocates nothing) and encoding a snapshot of every
- * site into the writer's buffer.
+ * dozen nanoseconds, resizes included (the live table moves its entries a
+ * few per call, lt_livetable.h). Longer holds are the tracker's
+ * (lt_tracker.c), as of now: growing the intern tables when a new frame,
+ * string or node is added (amortized O(1), a copy proportional to the
+ * session's distinct stacks, never to the heap; with lt_rawalloc, which calls
+ * libc and never re-enters the hooks) and encoding a snapshot of every site
+ * into the writer's buffer. Frames seen for the first time are described
+ * (PyCode_Addr2Line) outside the lock (lt_stack.h).
  */
 #ifndef LT_LOCK_H
 #define LT_LOCK_H

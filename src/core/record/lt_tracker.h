@@ -1,16 +1,26 @@
-/* lt_tracker.h - the allocation hooks and the state they record.
+/* lt_tracker.h - the recorded state of a session, and its start and stop.
  *
- * lt_tracker_start() wraps CPython's three allocator domains (RAW, MEM, OBJ,
- * PEP 445). Each allocation is recorded in the live table with the stack
- * node of the Python stack that made it; each free removes its entry; every
- * stack node keeps live and cumulative counters. Nothing is written to disk
- * here: lt_tracker_snapshot() hands the state to a writer.
+ * lt_tracker_start() installs the allocation hooks (lt_hooks.h) on CPython's
+ * three allocator domains (PEP 445). Each allocation they report is recorded
+ * in the live table with the trace-tree node of the Python stack that made it
+ * (lt_stack.h); each free removes its entry; every node keeps live and
+ * cumulative counters. Nothing is written to disk here: lt_tracker_snapshot()
+ * hands the state to a writer.
  *
  * Locking. TRACKER_LOCK (an lt_lock) protects the live table, the intern
- * tables, the node counters and the statistics. The hooks take it once per
- * call; the writer takes it while encoding a snapshot. Per-thread stack caches
- * are only touched by their own thread. start/stop/snapshot/release require
- * the GIL.
+ * tables, the node counters, the statistics and the address filter's counts.
+ * A hook takes it once per recorded allocation or free, twice or more only
+ * the first time a Python frame is seen in the session: it then describes the
+ * frame (PyCode_Addr2Line) between two holds. Under the lock: O(1) work per
+ * call (the live table grows and shrinks incrementally, lt_livetable.h), the
+ * amortized growth of the intern tables when a new frame, string or node is
+ * added (their size is that of the session's distinct stacks, not of the
+ * heap), and the encoding of a snapshot (lt_tracker_snapshot). Per-thread
+ * stack caches are touched by their own thread only. The session's settings
+ * (depth limit, session number, native frames) are written by start with
+ * relaxed atomic stores and read by the hooks with relaxed loads, once per
+ * call, and checked against the session under the lock. start/stop/snapshot/
+ * release require the GIL.
  *
  * The hooks never fail an allocation: when the tracker cannot record one
  * (its own memory exhausted), the allocation is counted as dropped and the
@@ -97,27 +107,49 @@ int lt_tracker_node_in_file(uint32_t node, const char *prefix);
 /* Frees everything recorded. Requires the GIL and a stopped tracker. */
 void lt_tracker_release(void);
 
-/* ---- native allocations (called by the hooks of lt_native.c) ----
- * A native hook calls lt_tracker_native_enter() before anything else; when it
- * returns 0 the thread is already inside one of our hooks (a PyMem hook whose
- * allocator called malloc, a signal handler interrupting a hook) and the hook
- * only forwards. Otherwise it calls the real function, reports with one of
- * the functions below, and ends with lt_tracker_native_leave(). They take
- * TRACKER_LOCK once, never allocate from a hooked allocator, never call into
- * Python and work with or without the GIL: the stack recorded is the calling
- * thread's own Python stack (empty for threads Python does not know). */
-int lt_tracker_native_enter(void);
-void lt_tracker_native_leave(void);
-void lt_tracker_native_alloc(void *ptr, size_t size);
-void lt_tracker_native_free(void *ptr);
 
-/* A block forgotten before a realloc, to be put back if the realloc fails. */
+/* ---- for the hooks (lt_hooks.c, lt_native.c) ---- */
+
+/* Where an allocation comes from, which says how to find its Python stack. */
+typedef enum {
+    LT_ORIGIN_GIL,    /* MEM and OBJ domains: the caller holds the GIL */
+    LT_ORIGIN_RAW,    /* RAW domain: the caller may lack the GIL */
+    LT_ORIGIN_NATIVE, /* the malloc family: the calling thread's own stack */
+} lt_origin;
+
+/* Records an allocation that is to be recorded (the sampler took it, or
+ * every allocation is). Any thread; called inside the re-entry guard. */
+void lt_tracker_alloc(lt_origin origin, void *ptr, size_t size);
+
+/* A block forgotten before a realloc or free, to be put back if the realloc
+ * fails. */
 typedef struct {
     uint64_t size;
     uint32_t node;
     uint32_t session;
     int found;
-} lt_native_forgotten;
+} lt_forgotten;
+
+void lt_tracker_forget(void *ptr, lt_forgotten *out);
+/* Puts back what lt_tracker_forget() found, unless a new session started. */
+void lt_tracker_unforget(void *ptr, const lt_forgotten *forgotten);
+
+/* ---- native allocations (called by the hooks of lt_native.c) ----
+ * A native hook calls lt_tracker_native_enter() before anything else; when it
+ * returns 0 the thread is already inside one of our hooks (a PyMem hook whose
+ * allocator called malloc, a signal handler interrupting a hook) and the hook
+ * only forwards. Otherwise it calls the real function, reports with one of
+ * the functions below, and ends with lt_tracker_native_leave(). They sample
+ * as the PyMem hooks do, take TRACKER_LOCK only for what they record, never
+ * allocate from a hooked allocator, never call into Python and work with or
+ * without the GIL: the stack recorded is the calling thread's own Python stack
+ * (empty for threads Python does not know). */
+int lt_tracker_native_enter(void);
+void lt_tracker_native_leave(void);
+void lt_tracker_native_alloc(void *ptr, size_t size);
+void lt_tracker_native_free(void *ptr);
+
+typedef lt_forgotten lt_native_forgotten;
 
 void lt_tracker_native_forget(void *ptr, lt_native_forgotten *out);
 void lt_tracker_native_unforget(void *ptr, const lt_native_forgotten *forgotten);
