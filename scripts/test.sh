@@ -10,7 +10,8 @@
 #   LEAKTRACE_NO_SANITIZE=1 scripts/test.sh      skip the sanitizer run
 #   LEAKTRACE_FUZZ_SECONDS=600 scripts/test.sh   fuzz the reader longer (default 60)
 #   LEAKTRACE_NO_FUZZ=1 scripts/test.sh          skip fuzzing
-#   LEAKTRACE_NO_LINT=1 scripts/test.sh          skip ruff and mypy
+#   LEAKTRACE_NO_LINT=1 scripts/test.sh          skip ruff, mypy and clang-format
+#   LEAKTRACE_JOBS=1 scripts/test.sh             one pytest worker (default 2)
 #
 # The C unit tests (pure C) run plain and under valgrind in the first pass only.
 # The last line counts every test of every run: "total: N passed, N failed, N skipped".
@@ -28,6 +29,9 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v addr2line >/dev/null 2>&1 || need_apt+=(binutils)  # names of native frames
 if [ -z "${LEAKTRACE_NO_FUZZ:-}" ] && ! command -v clang >/dev/null 2>&1; then
     need_apt+=(clang libclang-rt-dev)  # libFuzzer, for the reader's fuzz target
+fi
+if [ -z "${LEAKTRACE_NO_LINT:-}" ] && ! command -v clang-format >/dev/null 2>&1; then
+    need_apt+=(clang-format)  # the C style check (.clang-format)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing ${need_apt[*]} with apt-get"
@@ -107,8 +111,10 @@ run_pytest() {  # label venv-dir [env assignments...] -- pytest args
     while [ "$1" != "--" ]; do envs+=("$1"); shift; done
     shift
     echo "== $label: pytest"
+    # Two workers (pytest-xdist, in the test extra): the tests are processes of their own
+    # and wait on them, so two run well side by side on CI's two cores.
     (cd "$root" && env "${envs[@]}" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        --junitxml="$reports/$label.xml" "$@")
+        -n "${LEAKTRACE_JOBS:-2}" --junitxml="$reports/$label.xml" "$@")
 }
 
 status=0
@@ -149,6 +155,7 @@ if [ -z "${LEAKTRACE_NO_LINT:-}" ]; then
         run_check ruff-check "$venv/bin/ruff" check src tests bench
         run_check ruff-format "$venv/bin/ruff" format --check src tests bench
         run_check mypy "$venv/bin/mypy"
+        run_check clang-format make --no-print-directory -C tests/c format-check
     else
         echo "== could not install the dev extra (ruff, mypy)"
         failed_setup=$((failed_setup + 1))

@@ -653,7 +653,8 @@ test_livetable_incremental_resize(void)
             live += m[i].present ? 1 : (size_t)-1;
             CHECK_U64(t.count, ==, live);
             if (old && t.old == old) {
-                CHECK_U64(t.cursor - old_cursor, <=, 2 * t.step); /* a remove is checked by a second one */
+                CHECK_U64(t.cursor - old_cursor, <=,
+                          2 * t.step); /* a remove is checked by a second one */
                 steps_migrating++;
             }
             if (t.old && !old) {

@@ -221,7 +221,8 @@ test_addrfilter_counts_and_sticks(void)
 
 const test_case stackcache_tests[] = {
     {"stackcache: common prefix", test_stackcache_common_prefix},
-    {"stackcache: sites resolve without interning", test_stackcache_sites_resolve_without_interning},
+    {"stackcache: sites resolve without interning",
+     test_stackcache_sites_resolve_without_interning},
     {"stackcache: evictions never answer wrong", test_stackcache_evictions_never_wrong},
     {"stackcache: per thread, freed at exit", test_stackcache_per_thread_and_freed_at_exit},
     {"addrfilter: counts, and sticks when saturated", test_addrfilter_counts_and_sticks},

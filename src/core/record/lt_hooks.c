@@ -174,26 +174,26 @@ sampled_free(lt_domain *domain, void *ptr)
     lt_hooks_reentrant = 0;
 }
 
-#define DEFINE_HOOKS(MODE, N)                                                                  \
-    static void *MODE##_malloc_##N(void *ctx, size_t size)                                     \
-    {                                                                                          \
-        (void)ctx;                                                                             \
-        return MODE##_malloc(&domains[N], size);                                               \
-    }                                                                                          \
-    static void *MODE##_calloc_##N(void *ctx, size_t nelem, size_t elsize)                     \
-    {                                                                                          \
-        (void)ctx;                                                                             \
-        return MODE##_calloc(&domains[N], nelem, elsize);                                      \
-    }                                                                                          \
-    static void *MODE##_realloc_##N(void *ctx, void *ptr, size_t size)                         \
-    {                                                                                          \
-        (void)ctx;                                                                             \
-        return MODE##_realloc(&domains[N], ptr, size);                                         \
-    }                                                                                          \
-    static void MODE##_free_##N(void *ctx, void *ptr)                                          \
-    {                                                                                          \
-        (void)ctx;                                                                             \
-        MODE##_free(&domains[N], ptr);                                                         \
+#define DEFINE_HOOKS(MODE, N)                                                                     \
+    static void *MODE##_malloc_##N(void *ctx, size_t size)                                        \
+    {                                                                                             \
+        (void)ctx;                                                                                \
+        return MODE##_malloc(&domains[N], size);                                                  \
+    }                                                                                             \
+    static void *MODE##_calloc_##N(void *ctx, size_t nelem, size_t elsize)                        \
+    {                                                                                             \
+        (void)ctx;                                                                                \
+        return MODE##_calloc(&domains[N], nelem, elsize);                                         \
+    }                                                                                             \
+    static void *MODE##_realloc_##N(void *ctx, void *ptr, size_t size)                            \
+    {                                                                                             \
+        (void)ctx;                                                                                \
+        return MODE##_realloc(&domains[N], ptr, size);                                            \
+    }                                                                                             \
+    static void MODE##_free_##N(void *ctx, void *ptr)                                             \
+    {                                                                                             \
+        (void)ctx;                                                                                \
+        MODE##_free(&domains[N], ptr);                                                            \
     }
 
 DEFINE_HOOKS(full, 0)
@@ -203,7 +203,10 @@ DEFINE_HOOKS(sampled, 0)
 DEFINE_HOOKS(sampled, 1)
 DEFINE_HOOKS(sampled, 2)
 
-#define HOOKS(MODE, N) {NULL, MODE##_malloc_##N, MODE##_calloc_##N, MODE##_realloc_##N, MODE##_free_##N}
+#define HOOKS(MODE, N)                                                                            \
+    {                                                                                             \
+        NULL, MODE##_malloc_##N, MODE##_calloc_##N, MODE##_realloc_##N, MODE##_free_##N           \
+    }
 
 /* [set][domain], domains in the order of domain_ids; ctx is filled in from
  * the wrapped allocator when they are installed. */

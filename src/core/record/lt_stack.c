@@ -70,8 +70,7 @@ intern_native_frame_unlocked(lt_intern *intern, uintptr_t pc)
 /* The frame id of raw, LT_STACK_UNDESCRIBED when it is new and desc is NULL,
  * or LT_NO_ID. */
 static uint32_t
-intern_frame_unlocked(lt_intern *intern, const lt_rawframe *raw,
-                      const lt_frame_description *desc)
+intern_frame_unlocked(lt_intern *intern, const lt_rawframe *raw, const lt_frame_description *desc)
 {
     if (raw->code == LT_NATIVE_CODE) {
         return intern_native_frame_unlocked(intern, raw->position);
@@ -101,7 +100,8 @@ lt_stack_intern_unlocked(lt_stack *stack, lt_intern *intern, const lt_frame_desc
     uint32_t node = lt_stackcache_node_below(cache, level, stack->base);
     for (; level < stack->depth; level++) {
         const lt_rawframe *raw = &stack->frames[level];
-        uint32_t frame = intern_frame_unlocked(intern, raw, level == stack->resolved ? desc : NULL);
+        uint32_t frame = intern_frame_unlocked(intern, raw,
+                                               level == stack->resolved ? desc : NULL);
         if (frame == LT_STACK_UNDESCRIBED || frame == LT_NO_ID) {
             stack->resolved = level;
             return frame;

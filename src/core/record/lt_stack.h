@@ -38,7 +38,7 @@ typedef struct {
     const lt_rawframe *frames; /* outermost first, in cache->walk */
     int depth;
     int truncated;
-    int resolved; /* levels whose nodes are known: cache->nodes[0..resolved) */
+    int resolved;  /* levels whose nodes are known: cache->nodes[0..resolved) */
     uint32_t base; /* node below level 0: the root or the truncation marker */
 } lt_stack;
 

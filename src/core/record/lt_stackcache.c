@@ -20,8 +20,7 @@ static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
 static size_t
 cache_size(int capacity)
 {
-    return sizeof(lt_stackcache) +
-           (size_t)capacity * (2 * sizeof(lt_rawframe) + sizeof(uint32_t));
+    return sizeof(lt_stackcache) + (size_t)capacity * (2 * sizeof(lt_rawframe) + sizeof(uint32_t));
 }
 
 static void

@@ -25,9 +25,9 @@
  * another tracer), so a hook reads each once; what it read is checked against
  * the session under the lock before it indexes anything. */
 static int max_depth;
-static int native_frames;   /* also unwind native frames (native and RAW calls) */
-static int filtering;       /* sampling: recorded blocks are in the address filter */
-static uint32_t generation; /* bumped by every start: invalidates thread caches */
+static int native_frames;       /* also unwind native frames (native and RAW calls) */
+static int filtering;           /* sampling: recorded blocks are in the address filter */
+static uint32_t generation;     /* bumped by every start: invalidates thread caches */
 static uint32_t truncated_root; /* node of the truncation marker below the root */
 static uint64_t start_ns;       /* written by start; read by stop and the snapshots */
 
@@ -116,9 +116,10 @@ lt_tracker_alloc(lt_origin origin, void *ptr, size_t size)
     int depth_limit = LOAD(max_depth);
     uint32_t session = LOAD(generation);
     int unwind = LOAD(native_frames) && origin != LT_ORIGIN_GIL;
-    lt_stackcache *cache =
-        tstate || unwind ? lt_stackcache_get(depth_limit + (unwind ? LT_UNWIND_MAX_FRAMES : 0))
-                         : NULL;
+    lt_stackcache *cache = tstate || unwind
+                               ? lt_stackcache_get(depth_limit +
+                                                   (unwind ? LT_UNWIND_MAX_FRAMES : 0))
+                               : NULL;
     lt_stack stack;
     if (cache) {
         lt_stack_capture(&stack, cache, tstate, depth_limit, unwind, session,
@@ -390,8 +391,7 @@ lt_tracker_get_stats(lt_tracker_stats *out)
 }
 
 int
-lt_tracker_snapshot(lt_writer *writer, lt_snapshot_kind kind, const char *label,
-                    size_t label_len)
+lt_tracker_snapshot(lt_writer *writer, lt_snapshot_kind kind, const char *label, size_t label_len)
 {
     int result = -1;
     /* The writer's buffer comes from lt_rawalloc, not from a hooked domain,

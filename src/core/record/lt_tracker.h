@@ -107,7 +107,6 @@ int lt_tracker_node_in_file(uint32_t node, const char *prefix);
 /* Frees everything recorded. Requires the GIL and a stopped tracker. */
 void lt_tracker_release(void);
 
-
 /* ---- for the hooks (lt_hooks.c, lt_native.c) ---- */
 
 /* Where an allocation comes from, which says how to find its Python stack. */
