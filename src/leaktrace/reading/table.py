@@ -196,7 +196,7 @@ def site_table(
 
 
 def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
-    by_id = _growth_of_sites(a)
+    by_id = growth_columns(a)
     ids = array("I", a.ranked)
     kinds, rates, live = by_id.kind, by_id.rate, a.live_bytes
     keys = [(kinds[g], -rates[g] if kinds[g] == _LEAKING else 0.0, -live[g]) for g in ids]
@@ -218,7 +218,7 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
     )
 
 
-def _growth_of_sites(a: Analysis) -> GrowthColumns:
+def growth_columns(a: Analysis) -> GrowthColumns:
     """growth.of_analysis as columns: by site id, every site of the analysis."""
     nsites, npoints = len(a.rows), len(a.points)
     kind = array("B", bytes([_INSUFFICIENT]) * nsites)
@@ -235,26 +235,37 @@ def _growth_of_sites(a: Analysis) -> GrowthColumns:
         classes, reasons, rates, per_second, confidences, seen = _core.growth(
             a.series_bytes, a.alloc_series_bytes, work_axis(a.work), seconds
         )
-        row_rate = memoryview(rates).cast("d")
-        row_rate_s = memoryview(per_second).cast("d")
-        row_confidence = memoryview(confidences).cast("d")
-        row_points = memoryview(seen).cast("I")
         nrows = len(classes)
-        for g in range(nsites):
-            row = series_row[g]
-            if row >= nrows:  # NO_ROW: no series
-                continue
-            kind[g] = classes[row]
-            reason[g] = reasons[row]
-            rate[g] = row_rate[row]
-            rate_s[g] = row_rate_s[row]
-            confidence[g] = row_confidence[row]
-            points[g] = row_points[row]
-            total[g] = series[row * npoints + npoints - 1] - series[row * npoints]
+        # Each site takes its row's values (itemgetter, in C); a site without a row
+        # takes the sentinel after the last row: insufficient, at 0 points.
+        take = _getter([r if r < nrows else nrows for r in series_row])
+        last = npoints - 1
+        row_total = array(
+            "q", [series[r * npoints + last] - series[r * npoints] for r in range(nrows)]
+        )
+        kind = array("B", take(classes + bytes([_INSUFFICIENT])))
+        reason = array("B", take(reasons + bytes([_FEW_POINTS])))
+        rate = array("d", take(_doubles(rates)))
+        rate_s = array("d", take(_doubles(per_second)))
+        confidence = array("d", take(_doubles(confidences)))
+        row_points = array("I")
+        row_points.frombytes(seen)
+        row_points.append(0)
+        points = array("Q", take(row_points))
+        row_total.append(0)
+        total = array("q", take(row_total))
     return GrowthColumns(
         kind, reason, rate, rate_s, confidence, points, total, series_row, series, npoints,
         WORK_UNIT,
     )  # fmt: skip
+
+
+def _doubles(raw: bytes) -> array[float]:
+    """A row column of doubles, with the sentinel row's 0.0 after it."""
+    out = array("d")
+    out.frombytes(raw)
+    out.append(0.0)
+    return out
 
 
 def _getter(indexes: Sequence[int]) -> Callable[[Sequence[T]], Sequence[T]]:

@@ -130,19 +130,17 @@ def _growth_field(g: GrowthColumns) -> tuple[object, ...]:
     """Growth.to_json() of each row (every site has a verdict)."""
     reasons = _core.GROWTH_REASONS
     few = reasons.index("few-points")
-    # The explanation depends on the reason, and for too few points on their number.
+    # The explanation depends on the reason, and for too few points on their number:
+    # texts[len(reasons) + p] is the one of p points.
     texts = [_string(EXPLANATIONS.get(r, r)) for r in reasons]
-    by_points: dict[int, int] = {}
-    explanation = array("I", g.reason)
-    for row, r in enumerate(g.reason):
-        if r == few:
-            points = g.points[row]
-            at = by_points.get(points)
-            if at is None:
-                plural = "s" if points != 1 else ""
-                at = by_points[points] = len(texts)
-                texts.append(_string(f"seen at {points} snapshot{plural}, {MIN_POINTS} needed"))
-            explanation[row] = at
+    base = len(texts)
+    most = max(g.points, default=0)
+    for points in range(most + 1):
+        plural = "s" if points != 1 else ""
+        texts.append(_string(f"seen at {points} snapshot{plural}, {MIN_POINTS} needed"))
+    explanation = array(
+        "I", [base + p if r == few else r for r, p in zip(g.reason, g.points, strict=True)]
+    )
     fields = [
         ("class", "enum", g.kind, [_string(k) for k in CLASSES]),
         ("reason", "enum", g.reason, [_string(r) for r in reasons]),

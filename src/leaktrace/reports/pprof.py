@@ -20,9 +20,10 @@ import gzip
 from array import array
 
 from .. import _core
-from ..reading.growth import LEAKING, Growth, of_analysis
+from ..reading.growth import CLASSES, LEAKING
 from ..reading.model import NO_FRAME, Frame
 from ..reading.profile import Profile, u64_array
+from ..reading.table import growth_columns
 from . import ReportFormat, register
 
 SAMPLE_TYPES = (
@@ -110,41 +111,36 @@ def _mapping(profile: Profile, strings: _Strings) -> bytes:
     return msg
 
 
-def _verdicts(profile: Profile) -> dict[int, Growth]:
-    """The growth verdict of each node (a site of the analysis the profile was made of)."""
-    a = profile.analysis
-    if a is None or a.merged_frames:
-        return {}
-    return of_analysis(a)
-
-
 def _verdict_label_list(profile: Profile, nnodes: int, strings: _Strings) -> list[bytes | None]:
     """The labels of each node's sample (pprof_samples' labels), one encoding per
-    distinct (class, rounded rate)."""
+    distinct (class, rounded rate). A profile's nodes are the sites of its analysis."""
     labels: list[bytes | None] = [None] * nnodes
-    made: dict[tuple[str, int], bytes] = {}
-    for node, g in _verdicts(profile).items():
+    a = profile.analysis
+    if a is None or a.merged_frames:
+        return labels
+    verdicts = growth_columns(a)
+    leaking = CLASSES.index(LEAKING)
+    made: dict[tuple[int, int], bytes] = {}
+    for node, (kind, rate) in enumerate(zip(verdicts.kind, verdicts.rate, strict=True)):
         if node >= nnodes:
-            continue
-        key = (g.kind, round(g.rate) if g.kind == LEAKING and g.rate > 0 else 0)
+            break
+        key = (kind, round(rate) if kind == leaking and rate > 0 else -1)
         label = made.get(key)
         if label is None:
-            label = made[key] = _verdict_labels(g, strings)
+            label = made[key] = _verdict_labels(CLASSES[kind], key[1], strings)
         labels[node] = label
     return labels
 
 
-def _verdict_labels(g: Growth, strings: _Strings) -> bytes:
+def _verdict_labels(kind: str, rate_per_mb: int, strings: _Strings) -> bytes:
     """Labels `growth` (the class) and `growth_rate_per_mb` (bytes per MB allocated,
-    rounded, for leaking sites): Pyroscope and `pprof -tagfocus=growth=leaking` filter
-    on them."""
-    label = _int_field(_LABEL_KEY, strings("growth")) + _int_field(_LABEL_STR, strings(g.kind))
+    rounded, for leaking sites that grow; rate_per_mb -1 for none): Pyroscope and
+    `pprof -tagfocus=growth=leaking` filter on them."""
+    label = _int_field(_LABEL_KEY, strings("growth")) + _int_field(_LABEL_STR, strings(kind))
     out = _bytes_field(_SAMPLE_LABEL, label)
-    if g.kind == LEAKING and g.rate > 0:
+    if kind == LEAKING and rate_per_mb >= 0:
         rate = _int_field(_LABEL_KEY, strings("growth_rate_per_mb"))
-        rate += _int_field(_LABEL_NUM, round(g.rate)) + _int_field(
-            _LABEL_NUM_UNIT, strings("bytes")
-        )
+        rate += _int_field(_LABEL_NUM, rate_per_mb) + _int_field(_LABEL_NUM_UNIT, strings("bytes"))
         out += _bytes_field(_SAMPLE_LABEL, rate)
     return out
 
