@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -179,16 +180,33 @@ def start_from_env() -> None:
         parent_pid = int(pid_text) if pid_text.isdigit() else 0
     argv = " ".join(sys.orig_argv)
     options = options.with_output(path)
+    # A SIGTERM between the capture's start and its handler (a Pool of spawned workers
+    # terminated while one still starts) would leave a truncated capture: it waits,
+    # blocked, until the handler that finishes the capture is in place.
+    held = _hold_sigterm()
     try:
-        session.begin(
-            options,
-            f"{argv} (started by {parent_pid})",
-            parent=(link, parent_pid, parent_capture),
-            follow=False,
-        )
-    except (OSError, RuntimeError, ValueError) as e:
-        _warn(f"process {pid} is not tracked: {e}")
-        return
-    enable(options, root=root)
-    atexit.register(finish)
-    _exits.catch_sigterm(_finish_then_die)
+        try:
+            session.begin(
+                options,
+                f"{argv} (started by {parent_pid})",
+                parent=(link, parent_pid, parent_capture),
+                follow=False,
+            )
+        except (OSError, RuntimeError, ValueError) as e:
+            _warn(f"process {pid} is not tracked: {e}")
+            return
+        enable(options, root=root)
+        atexit.register(finish)
+        _exits.catch_sigterm(_finish_then_die)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _hold_sigterm() -> bool:
+    """Blocks SIGTERM in this (main) thread, unless it was blocked already."""
+    try:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask here
+        return False
+    return signal.SIGTERM not in before
