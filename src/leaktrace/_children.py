@@ -75,30 +75,8 @@ def enable(options: session.Options, root: str | None = None) -> None:
     os.environ[FOLLOW_VAR] = child.to_json()
     os.environ[PARENT_VAR] = f"{state.pid}:{state.path}"
     if not _fork_handler_registered:
-        os.register_at_fork(
-            before=_before_fork,
-            after_in_parent=_release_fork_hold,
-            after_in_child=_after_fork_in_child,
-        )
+        os.register_at_fork(after_in_child=_after_fork_in_child)
         _fork_handler_registered = True
-
-
-_fork_hold = False  # SIGTERM blocked by _before_fork, to unblock after the fork
-
-
-def _before_fork() -> None:
-    """A child inherits the signal mask: with SIGTERM blocked from the fork until the
-    child's handler is in place, a worker terminated as it is forked still finishes its
-    capture (the signal waits, pending, then runs that handler)."""
-    global _fork_hold
-    _fork_hold = _state is not None and _hold_sigterm()
-
-
-def _release_fork_hold() -> None:
-    global _fork_hold
-    if _fork_hold:
-        _fork_hold = False
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def disable() -> None:
@@ -118,13 +96,6 @@ def _warn(message: str) -> None:
 
 
 def _after_fork_in_child() -> None:
-    try:
-        _set_up_forked_child()
-    finally:
-        _release_fork_hold()
-
-
-def _set_up_forked_child() -> None:
     state = _state
     if state is None or not _core.is_tracking():
         return
