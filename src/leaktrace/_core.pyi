@@ -43,6 +43,12 @@ def guard_sigterm() -> bool:
 def sigterm_handled() -> None:
     """The Python SIGTERM handler has run: stop repeating the signal."""
 
+def hold_sigterm_for_fork() -> None:
+    """Block SIGTERM until the fork returns in the parent (lt_pysignal.h)."""
+
+def release_fork_hold() -> None:
+    """In a forked child: unblock SIGTERM if hold_sigterm_for_fork() blocked it."""
+
 # ---- interval snapshots ----
 def start_timer(seconds: float = 0.0, /) -> None: ...
 def stop_timer() -> None: ...

@@ -167,6 +167,11 @@ static PyMethodDef core_methods[] = {
      "interrupts it (module/lt_pysignal.h)."},
     {"sigterm_handled", lt_py_sigterm_handled, METH_NOARGS,
      "sigterm_handled()\n--\n\nThe Python SIGTERM handler has run: stop repeating the signal."},
+    {"hold_sigterm_for_fork", lt_py_hold_sigterm_for_fork, METH_NOARGS,
+     "hold_sigterm_for_fork()\n--\n\nBlock SIGTERM until the next fork returns in the parent, "
+     "or until\nrelease_fork_hold() in the child."},
+    {"release_fork_hold", lt_py_release_fork_hold, METH_NOARGS,
+     "release_fork_hold()\n--\n\nUnblock SIGTERM if hold_sigterm_for_fork() blocked it."},
     {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
      "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
      "past this many bytes in all, as when memory runs out; 0 lifts the limit."},
