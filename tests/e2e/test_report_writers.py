@@ -158,6 +158,20 @@ def test_json_rows_checks_its_input() -> None:
     assert text == json.dumps([{"x": a, "y": b} for a, b in rows], indent=2)
 
 
+def test_take_gathers_in_order() -> None:
+    from array import array
+
+    values = array("d", [0.5, 1.5, 2.5])
+    got = memoryview(_core.take(values, array("I", [2, 0, 2]))).cast("d")
+    assert got.tolist() == [2.5, 0.5, 2.5]
+    assert _core.take(b"abc", array("I", [1])) == b"b"
+    assert _core.take(values, array("I")) == b""
+    with pytest.raises(IndexError, match="index 3 of 3"):
+        _core.take(values, array("I", [3]))
+    with pytest.raises(TypeError, match="uint32"):
+        _core.take(values, array("Q", [0]))
+
+
 # ---- profile formats ----
 
 

@@ -183,7 +183,7 @@ parse_field(PyObject *desc, jfield *f, parser_t *p, int nesting)
     PyObject *a3 = sizes[kind] > 4 ? PyTuple_GET_ITEM(desc, 4) : NULL;
     PyObject *a4 = sizes[kind] > 5 ? PyTuple_GET_ITEM(desc, 5) : NULL;
     switch (f->kind) {
-    case K_INT: return get_row_column(a1, "qQ", &f->col, f->key, p->nrows);
+    case K_INT: return get_row_column(a1, "qQI", &f->col, f->key, p->nrows);
     case K_BOOL: return get_row_column(a1, "B", &f->col, f->key, p->nrows);
     case K_FLOAT: {
         /* None: no rounding; past NDIGITS_MAX, float.__round__ returns x as it is */

@@ -8,7 +8,8 @@
  * one pass. Field descriptions, in the order the keys are written (every
  * key an ASCII name without quotes or backslashes):
  *
- *   (key, "int", column)                  int64 ('q') or uint64 ('Q') values
+ *   (key, "int", column)                  int64 ('q'), uint64 ('Q') or uint32
+ *                                         ('I') values
  *   (key, "bool", column)                 'B': 0 false, else true
  *   (key, "float", column, ndigits)       'd'; round(x, ndigits) first unless
  *                                         ndigits is None; then repr(), as json

@@ -10,9 +10,9 @@ from typing import BinaryIO
 
 from .. import _core
 from ..reading.capture import Capture
-from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS
+from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS, GrowthColumns
 from ..reading.retention import Cycle, holder_for
-from ..reading.table import GrowthColumns, SiteTable
+from ..reading.table import SiteTable
 from . import ReportFormat, register
 from .common import JSON_SCHEMA_VERSION, NO_REFERRER, ranked
 

@@ -20,10 +20,9 @@ import gzip
 from array import array
 
 from .. import _core
-from ..reading.growth import CLASSES, LEAKING
+from ..reading.growth import CLASSES, LEAKING, columns_of
 from ..reading.model import NO_FRAME, Frame
 from ..reading.profile import Profile, u64_array
-from ..reading.table import growth_columns
 from . import ReportFormat, register
 
 SAMPLE_TYPES = (
@@ -118,7 +117,7 @@ def _verdict_label_list(profile: Profile, nnodes: int, strings: _Strings) -> lis
     a = profile.analysis
     if a is None or a.merged_frames:
         return labels
-    verdicts = growth_columns(a)
+    verdicts = columns_of(a)
     leaking = CLASSES.index(LEAKING)
     made: dict[tuple[int, int], bytes] = {}
     for node, (kind, rate) in enumerate(zip(verdicts.kind, verdicts.rate, strict=True)):
