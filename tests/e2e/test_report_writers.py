@@ -180,6 +180,11 @@ def test_take_gathers_in_order() -> None:
         _core.take(values, array("I", [3]))
     with pytest.raises(TypeError, match="uint32"):
         _core.take(values, array("Q", [0]))
+    # an index outside the values takes the fill, when there is one
+    filled = _core.take(values, array("I", [1, 0xFFFFFFFF]), array("d", [-1.0]))
+    assert memoryview(filled).cast("d").tolist() == [1.5, -1.0]
+    with pytest.raises(ValueError, match="one item"):
+        _core.take(values, array("I", [0]), b"x")
 
 
 # ---- profile formats ----

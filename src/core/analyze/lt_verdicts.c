@@ -6,21 +6,17 @@
 
 #include "analyze/lt_growth.h"
 
-/* A listed site with its sort key. */
+/* A leaking site of the list, with its sort key. */
 typedef struct {
-    double rate;       /* the leaking ones' rate; 0 for the others */
+    double rate;
     uint32_t position; /* in lt_sites.ranked: ties keep it */
     uint32_t site;
-    uint8_t cls;
-} listed;
+} leaking;
 
 static int
-compare_listed(const void *pa, const void *pb)
+compare_leaking(const void *pa, const void *pb)
 {
-    const listed *a = pa, *b = pb;
-    if (a->cls != b->cls) {
-        return a->cls < b->cls ? -1 : 1;
-    }
+    const leaking *a = pa, *b = pb;
     if (a->rate != b->rate) {
         return a->rate > b->rate ? -1 : 1;
     }
@@ -53,26 +49,42 @@ classify(lt_verdicts *v, const lt_sites *s, const double *xs, const double *seco
     }
 }
 
+/* The classes in turn, each in lt_sites' rank but the leaking sites, which are
+ * sorted by rate (they are few: the others need no sort). */
 static int
 order(lt_verdicts *v, const lt_sites *s)
 {
-    listed *list = malloc((s->nranked ? s->nranked : 1) * sizeof(listed));
+    size_t nleaking = 0;
+    for (size_t i = 0; i < s->nranked; i++) {
+        nleaking += v->cls[s->ranked[i]] == LT_GROWTH_LEAKING;
+    }
+    leaking *list = malloc((nleaking ? nleaking : 1) * sizeof(leaking));
     v->order = malloc((s->nranked ? s->nranked : 1) * sizeof(uint32_t));
     if (!list || !v->order) {
         free(list);
         return -1;
     }
+    size_t n = 0;
     for (size_t i = 0; i < s->nranked; i++) {
         uint32_t g = s->ranked[i];
-        list[i] = (listed){v->cls[g] == LT_GROWTH_LEAKING ? v->rate[g] : 0.0, (uint32_t)i, g,
-                           v->cls[g]};
+        if (v->cls[g] == LT_GROWTH_LEAKING) {
+            list[n++] = (leaking){v->rate[g], (uint32_t)i, g};
+        }
     }
-    qsort(list, s->nranked, sizeof(listed), compare_listed);
-    for (size_t i = 0; i < s->nranked; i++) {
+    qsort(list, nleaking, sizeof(leaking), compare_leaking);
+    for (size_t i = 0; i < nleaking; i++) {
         v->order[i] = list[i].site;
     }
-    v->norder = s->nranked;
     free(list);
+    n = nleaking;
+    for (int cls = LT_GROWTH_LEAKING + 1; cls < LT_GROWTH_CLASS_COUNT; cls++) {
+        for (size_t i = 0; i < s->nranked; i++) {
+            if (v->cls[s->ranked[i]] == cls) {
+                v->order[n++] = s->ranked[i];
+            }
+        }
+    }
+    v->norder = n;
     return 0;
 }
 

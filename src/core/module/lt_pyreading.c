@@ -474,16 +474,23 @@ PyObject *
 lt_py_take(PyObject *module, PyObject *args)
 {
     PyObject *values_arg, *indexes_arg;
+    Py_buffer fill = {0};
     (void)module;
-    if (!PyArg_ParseTuple(args, "OO:take", &values_arg, &indexes_arg)) {
+    if (!PyArg_ParseTuple(args, "OO|y*:take", &values_arg, &indexes_arg, &fill)) {
         return NULL;
     }
     Py_buffer values, indexes;
     if (PyObject_GetBuffer(values_arg, &values, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        if (fill.buf) {
+            PyBuffer_Release(&fill);
+        }
         return NULL;
     }
     if (PyObject_GetBuffer(indexes_arg, &indexes, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
         PyBuffer_Release(&values);
+        if (fill.buf) {
+            PyBuffer_Release(&fill);
+        }
         return NULL;
     }
     PyObject *result = NULL;
@@ -495,7 +502,11 @@ lt_py_take(PyObject *module, PyObject *args)
     size_t size = (size_t)values.itemsize, count = (size_t)values.len / size;
     size_t n = (size_t)indexes.len / sizeof(uint32_t);
     const uint32_t *at = indexes.buf;
-    for (size_t i = 0; i < n; i++) {
+    if (fill.buf && (size_t)fill.len != size) {
+        PyErr_SetString(PyExc_ValueError, "take: fill must be the bytes of one item");
+        goto done;
+    }
+    for (size_t i = 0; i < n && !fill.buf; i++) {
         if (at[i] >= count) {
             PyErr_Format(PyExc_IndexError, "take: index %u of %zu values", at[i], count);
             goto done;
@@ -507,10 +518,13 @@ lt_py_take(PyObject *module, PyObject *args)
     char *out = PyBytes_AS_STRING(result);
     const char *in = values.buf;
     for (size_t i = 0; i < n; i++) {
-        memcpy(out + i * size, in + (size_t)at[i] * size, size);
+        memcpy(out + i * size, at[i] < count ? in + (size_t)at[i] * size : fill.buf, size);
     }
 done:
     PyBuffer_Release(&indexes);
     PyBuffer_Release(&values);
+    if (fill.buf) {
+        PyBuffer_Release(&fill);
+    }
     return result;
 }
