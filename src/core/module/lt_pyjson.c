@@ -309,19 +309,28 @@ typedef struct {
     int compact;       /* each row on one line, as json.dumps(row) writes it */
 } writer_t;
 
-/* Hands what the buffer holds to file.write() as bytes. */
+/* Hands what the buffer holds to file.write(), as a memoryview of it that is
+ * released when the call returns: no copy of hundreds of megabytes into bytes
+ * objects (file objects copy what they keep; one that kept the view would
+ * find it released). */
 static void
 flush(writer_t *w)
 {
     if (w->out.failed || w->python_error || !w->out.len) {
         return;
     }
-    PyObject *r = PyObject_CallMethod(w->file, "write", "y#", w->out.data, (Py_ssize_t)w->out.len);
-    if (!r) {
+    PyObject *view = PyMemoryView_FromMemory(w->out.data, (Py_ssize_t)w->out.len, PyBUF_READ);
+    PyObject *r = view ? PyObject_CallMethod(w->file, "write", "O", view) : NULL;
+    PyObject *released = view ? PyObject_CallMethod(view, "release", NULL) : NULL;
+    Py_XDECREF(view);
+    if (!r || !released) {
+        Py_XDECREF(r);
+        Py_XDECREF(released);
         w->python_error = 1;
         return;
     }
     Py_DECREF(r);
+    Py_DECREF(released);
     w->out.len = 0;
 }
 

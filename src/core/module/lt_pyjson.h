@@ -50,9 +50,9 @@
  * document written with indent=2. compact: each object on a line of its
  * own, as json.dumps(object) writes it (separators ", " and ": "); its
  * texts must then be written so too. With a file, the text goes to
- * file.write() as UTF-8 bytes, in pieces of about a megabyte as it is made,
- * and None is returned: a report of hundreds of megabytes is never whole in
- * memory. */
+ * file.write() as UTF-8 bytes (a memoryview, released when write returns)
+ * in pieces of about a megabyte as it is made, and None is returned: a
+ * report of hundreds of megabytes is never whole in memory. */
 PyObject *lt_py_json_rows(PyObject *module, PyObject *args);
 
 /* json_ints(values) -> str: an array of ints ('q', 'Q', 'i' or 'I') as
