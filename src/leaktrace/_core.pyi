@@ -98,13 +98,24 @@ GROWTH_REASONS: tuple[str, ...]
 # ---- writing reports (src/core/module/lt_pyjson.h, lt_pyprofile.h) ----
 @overload
 def json_rows(
-    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: None = None, /
+    nrows: int,
+    fields: Sequence[tuple[object, ...]],
+    depth: int,
+    file: None = None,
+    compact: bool = False,
+    /,
 ) -> str: ...
 @overload
 def json_rows(
-    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: BinaryIO, /
+    nrows: int,
+    fields: Sequence[tuple[object, ...]],
+    depth: int,
+    file: BinaryIO,
+    compact: bool = False,
+    /,
 ) -> None: ...
 def json_ints(values: Buffer, /) -> str: ...
+def take(values: Buffer, indexes: Buffer, fill: Buffer = ..., /) -> bytes: ...
 def rank_nodes(
     live_bytes: Buffer,
     peak_bytes: Buffer,

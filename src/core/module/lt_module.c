@@ -132,6 +132,9 @@ static PyMethodDef core_methods[] = {
      "Stream through a capture and keep what every report needs: its sites (trimmed stacks)\n"
      "at the last, the peak and the picked snapshots, growth series, the timeline, meta,\n"
      "stats and retention records (src/core/module/lt_pyreading.h)."},
+    {"take", lt_py_take, METH_VARARGS,
+     "take(values, indexes)\n--\n\n"
+     "The items of a buffer at uint32 indexes, as bytes (src/core/module/lt_pyreading.h)."},
     {"growth", lt_py_growth, METH_VARARGS,
      "growth(live, alloc, xs, seconds)\n--\n\n"
      "The growth verdict of each row of a series: class, reason, rates, confidence and\n"

@@ -6,8 +6,11 @@ thousands of them, and a Python object per site (and per growth) would cost most
 report's time, so :class:`SiteTable` keeps them as arrays: the analyzer's own
 (:mod:`.analysis`) in the common case, or arrays made from :class:`~.model.Site`
 objects when the sites had to be regrouped in Python (merged captures, native frames
-named alike, attached captures). The JSON report writes the arrays in C
-(``_core.json_rows``); the text report makes objects for the few rows it shows.
+named alike, attached captures). In the common case the analyzer has also classed
+every site and ordered the list (``Analysis.leak_order``, growth.columns_of), and
+the table gathers its columns in that order in C (``_core.take``). The JSON report
+writes the arrays in C (``_core.json_rows``); the text report makes objects for the
+few rows it shows.
 
 Each row's stack is a node of a tree of frames (``tree_parent``, ``tree_frame``: the
 analyzer's trimmed tree, or one built from the sites' stacks), its frames innermost
@@ -18,10 +21,8 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from .. import _core
 from .analysis import NO_FRAME_ID, NO_ROW, TRUNCATED_ID, Analysis
@@ -29,57 +30,17 @@ from .capture import Capture
 from .growth import (
     CLASSES,
     INSUFFICIENT,
-    LEAKING,
     WORK_UNIT,
     Growth,
+    GrowthColumns,
     by_site,
+    columns_of,
     rank_key,
-    work_axis,
 )
 from .model import Excluded, Frame, Site
 
-T = TypeVar("T")
 _INSUFFICIENT = CLASSES.index(INSUFFICIENT)
-_LEAKING = CLASSES.index(LEAKING)
 _FEW_POINTS = _core.GROWTH_REASONS.index("few-points")
-
-
-@dataclass
-class GrowthColumns:
-    """The verdict of each row (Growth's fields, reading/growth.py), as arrays."""
-
-    kind: array[int]  # 'B': index into growth.CLASSES
-    reason: array[int]  # 'B': index into _core.GROWTH_REASONS
-    rate: array[float]  # 'd': bytes per unit
-    rate_per_second: array[float]  # 'd'
-    confidence: array[float]  # 'd'
-    points: array[int]  # 'Q': snapshots at which the site was seen
-    total: array[int]  # 'q': live bytes at the last point minus at the first
-    series_row: array[int]  # 'I': the row of `series` holding this row's series, or NO_ROW
-    series: Sequence[int]  # 'Q' buffer: rows of npoints live bytes
-    npoints: int
-    unit: str
-    # Rows of sites that got no verdict at all (a merged capture's: no series across
-    # processes); their columns read as insufficient at 0 points.
-    absent: frozenset[int] = frozenset()
-
-    def growth(self, row: int) -> Growth | None:
-        if row in self.absent:
-            return None
-        at = self.series_row[row]
-        n = self.npoints
-        series = () if at == NO_ROW else tuple(self.series[at * n : at * n + n])
-        return Growth(
-            CLASSES[self.kind[row]],
-            _core.GROWTH_REASONS[self.reason[row]],
-            self.rate[row],
-            self.unit,
-            self.rate_per_second[row],
-            self.confidence[row],
-            self.points[row],
-            self.total[row],
-            series,
-        )
 
 
 class SiteTable:
@@ -196,106 +157,43 @@ def site_table(
 
 
 def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
-    by_id = growth_columns(a)
-    ids = array("I", a.ranked)
-    kinds, rates, live = by_id.kind, by_id.rate, a.live_bytes
-    keys = [(kinds[g], -rates[g] if kinds[g] == _LEAKING else 0.0, -live[g]) for g in ids]
-    ids = array("I", _gather(ids, sorted(range(len(ids)), key=keys.__getitem__)))
-    take = _getter(ids)
+    """The analyzer's leak list (Analysis.leak_order), its columns gathered in C."""
+    ids = array("I")
+    ids.frombytes(a.leak_order.cast("B"))
+    g = columns_of(a)
     return SiteTable(
-        bytes_=array("Q", take(a.live_bytes)),
-        count=array("Q", take(a.live_count)),
-        alloc_bytes=array("Q", take(a.alloc_bytes)),
-        alloc_count=array("Q", take(a.alloc_count)),
-        truncated=array("B", take(a.tree_truncated)),
+        bytes_=_take(a.live_bytes, ids),
+        count=_take(a.live_count, ids),
+        alloc_bytes=_take(a.alloc_bytes, ids),
+        alloc_count=_take(a.alloc_count, ids),
+        truncated=_take(a.tree_truncated, ids),
         stack_node=ids,
         tree_parent=a.tree_parent,
         tree_frame=a.tree_frame,
         frames=[a.frames[c] for c in a.canonical],
-        growth=_take(by_id, ids),
+        growth=GrowthColumns(
+            _take(a.verdict_class, ids),
+            _take(a.verdict_reason, ids),
+            _take(a.verdict_rate, ids),
+            _take(a.verdict_rate_per_second, ids),
+            _take(a.verdict_confidence, ids),
+            _take(a.verdict_points, ids),
+            _take(a.verdict_total, ids),
+            _take(a.rows, ids),
+            g.series,
+            g.npoints,
+            g.unit,
+        ),
         site_ids=ids,
         analysis=a,
     )
 
 
-def growth_columns(a: Analysis) -> GrowthColumns:
-    """growth.of_analysis as columns: by site id, every site of the analysis."""
-    nsites, npoints = len(a.rows), len(a.points)
-    kind = array("B", bytes([_INSUFFICIENT]) * nsites)
-    reason = array("B", bytes([_FEW_POINTS]) * nsites)
-    rate = array("d", bytes(8 * nsites))
-    rate_s = array("d", bytes(8 * nsites))
-    confidence = array("d", bytes(8 * nsites))
-    points = array("Q", bytes(8 * nsites))
-    total = array("q", bytes(8 * nsites))
-    series_row = array("I", a.rows)
-    series = a.series_values
-    if a.series_bytes and npoints:
-        seconds = [a.snapshots[i].time_ns / 1e9 for i in a.points]
-        classes, reasons, rates, per_second, confidences, seen = _core.growth(
-            a.series_bytes, a.alloc_series_bytes, work_axis(a.work), seconds
-        )
-        nrows = len(classes)
-        # Each site takes its row's values (itemgetter, in C); a site without a row
-        # takes the sentinel after the last row: insufficient, at 0 points.
-        take = _getter([r if r < nrows else nrows for r in series_row])
-        last = npoints - 1
-        row_total = array(
-            "q", [series[r * npoints + last] - series[r * npoints] for r in range(nrows)]
-        )
-        kind = array("B", take(classes + bytes([_INSUFFICIENT])))
-        reason = array("B", take(reasons + bytes([_FEW_POINTS])))
-        rate = array("d", take(_doubles(rates)))
-        rate_s = array("d", take(_doubles(per_second)))
-        confidence = array("d", take(_doubles(confidences)))
-        row_points = array("I")
-        row_points.frombytes(seen)
-        row_points.append(0)
-        points = array("Q", take(row_points))
-        row_total.append(0)
-        total = array("q", take(row_total))
-    return GrowthColumns(
-        kind, reason, rate, rate_s, confidence, points, total, series_row, series, npoints,
-        WORK_UNIT,
-    )  # fmt: skip
-
-
-def _doubles(raw: bytes) -> array[float]:
-    """A row column of doubles, with the sentinel row's 0.0 after it."""
-    out = array("d")
-    out.frombytes(raw)
-    out.append(0.0)
+def _take(values: memoryview[Any], ids: array[int]) -> array[Any]:
+    """The values at these site ids, in their order (in C: _core.take)."""
+    out = array(values.format)
+    out.frombytes(_core.take(values, ids))
     return out
-
-
-def _getter(indexes: Sequence[int]) -> Callable[[Sequence[T]], Sequence[T]]:
-    """A function that takes the items at these indexes of a sequence, in this order (in
-    C: operator.itemgetter)."""
-    if len(indexes) > 1:
-        return itemgetter(*indexes)
-    return lambda values: [values[i] for i in indexes]
-
-
-def _gather(values: Sequence[T], indexes: Sequence[int]) -> Sequence[T]:
-    return _getter(indexes)(values)
-
-
-def _take(g: GrowthColumns, ids: array[int]) -> GrowthColumns:
-    """The columns of these sites, in this order."""
-    take = _getter(ids)
-    return GrowthColumns(
-        array("B", take(g.kind)),
-        array("B", take(g.reason)),
-        array("d", take(g.rate)),
-        array("d", take(g.rate_per_second)),
-        array("d", take(g.confidence)),
-        array("Q", take(g.points)),
-        array("q", take(g.total)),
-        array("I", take(g.series_row)),
-        g.series,
-        g.npoints,
-        g.unit,
-    )
 
 
 def _from_sites(sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
