@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -307,3 +308,18 @@ def test_version_1_captures_read_as_before(tmp_path: Path) -> None:
     assert a.format_version[0] == 2 and b.format_version[0] == 1
     for snap_a, snap_b in zip(a.snapshots, b.snapshots, strict=True):
         assert a.sites(snap_a) == b.sites(snap_b)
+
+
+def test_timer_leaves_this_threads_gilstate_alone(tmp_path: Path) -> None:
+    """The timer takes the GIL with a thread state of its own while the main thread
+    sleeps; ending it must not unbind the main thread's PyGILState slot (3.12+ unbinds
+    the deleting thread's), which native hooks read to find the stack of C code
+    running without the GIL (a ctypes call)."""
+    this_thread_state = ctypes.pythonapi.PyGILState_GetThisThreadState
+    this_thread_state.restype = ctypes.c_void_p
+    before = this_thread_state()
+    leaktrace.start(tmp_path / "g.ltc", interval=0.005)
+    time.sleep(0.1)  # the timer thread takes the GIL itself meanwhile
+    leaktrace.stop()
+    assert leaktrace.load(tmp_path / "g.ltc").snapshots[1:], "no snapshot taken"
+    assert this_thread_state() == before

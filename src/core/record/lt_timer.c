@@ -33,6 +33,8 @@ static uint64_t tick_cost; /* of the last tick, ns */
 static lt_timer_work work_fn;
 static lt_timer_tick tick_fn;
 static void *tick_arg;
+/* Created with the GIL before the thread starts; the thread clears it, with
+ * the GIL, as it ends. */
 static PyThreadState *timer_tstate;
 
 /* Protected by the GIL. `joining` is set while a stop waits for the thread
@@ -156,6 +158,16 @@ timer_main(void *unused)
         lt_schedule_taken(&schedule, monotonic_ns(), tick_cost, allocated);
     }
     pthread_mutex_unlock(&TIMER_LOCK);
+    /* The thread state is deleted here, by the thread it is bound to (3.12+
+     * binds it to this thread's PyGILState slot once it takes the GIL): a
+     * deletion by the joining thread would clear that thread's own slot, and
+     * its C code without the GIL (a ctypes call) would lose its stack. The
+     * joining thread waits with the GIL released. */
+    PyEval_RestoreThread(timer_tstate);
+    PyThreadState *mine = timer_tstate;
+    timer_tstate = NULL;
+    PyThreadState_Clear(mine);
+    PyThreadState_DeleteCurrent();
     return NULL;
 }
 
@@ -210,23 +222,24 @@ init_once(void)
     return 0;
 }
 
-static void
-delete_tstate(void)
-{
-    PyThreadState_Clear(timer_tstate);
-    PyThreadState_Delete(timer_tstate);
-    timer_tstate = NULL;
-}
-
-/* Starts the thread with the settings, schedule and thread state in place.
- * Returns 0, or -1 with errno set (the thread state is then deleted). */
+/* Starts the thread with the settings and schedule in place, and a new
+ * thread state for it, which the thread deletes when it ends. Returns 0, or
+ * -1 with errno set. */
 static int
 start_thread(void)
 {
+    timer_tstate = PyThreadState_New(PyInterpreterState_Get());
+    if (!timer_tstate) {
+        errno = ENOMEM;
+        return -1;
+    }
     stop_requested = 0;
     int err = pthread_create(&thread, NULL, timer_main, NULL);
     if (err) {
-        delete_tstate();
+        /* Never used by another thread: deleted here. */
+        PyThreadState_Clear(timer_tstate);
+        PyThreadState_Delete(timer_tstate);
+        timer_tstate = NULL;
         errno = err;
         return -1;
     }
@@ -244,15 +257,7 @@ lt_timer_start(const lt_schedule_config *config, lt_timer_work work, lt_timer_ti
     if (init_once() < 0) {
         return -1;
     }
-    if (paused) { /* stopped while paused: its thread state is still there */
-        delete_tstate();
-        paused = 0;
-    }
-    timer_tstate = PyThreadState_New(PyInterpreterState_Get());
-    if (!timer_tstate) {
-        errno = ENOMEM;
-        return -1;
-    }
+    paused = 0; /* a timer paused for a fork and never resumed is replaced */
     work_fn = work;
     tick_fn = tick;
     tick_arg = arg;
@@ -262,8 +267,8 @@ lt_timer_start(const lt_schedule_config *config, lt_timer_work work, lt_timer_ti
     return start_thread();
 }
 
-/* Joins the thread; the caller holds the GIL and has checked that it runs.
- * The thread state is kept for a restart. */
+/* Joins the thread, which deletes its thread state as it ends; the caller
+ * holds the GIL and has checked that it runs. */
 static void
 join_thread(void)
 {
@@ -281,7 +286,6 @@ void
 lt_timer_stop(void)
 {
     if (paused) {
-        delete_tstate();
         paused = 0;
         return;
     }
@@ -289,7 +293,6 @@ lt_timer_stop(void)
         return;
     }
     join_thread();
-    delete_tstate();
 }
 
 void

@@ -12,6 +12,8 @@
  * 10 ms (the main thread waits in C), takes the GIL itself with a thread
  * state created by lt_timer_start() in the caller's thread, so the timer
  * thread itself never allocates from a Python domain, and calls the tick.
+ * The thread deletes that thread state itself as it ends (the deletion
+ * unbinds it from the PyGILState slot of the thread that deletes it).
  * (PyGILState_Ensure would create and free a thread state, from the tracked
  * RAW domain, at every tick.)
  *
@@ -28,11 +30,12 @@
  *     be waiting for the GIL to finish its current tick.
  * Fork: os.fork() warns (3.12+) when the process has other threads, so the
  * module (module/lt_pytimer.c) pauses the timer from an os.register_at_fork
- * "before" callback (joining the thread, keeping its thread state and
- * schedule) and resumes it from a pending call, in the main thread, that
+ * "before" callback (joining the thread, keeping its schedule) and resumes
+ * it, with a new thread state, from a pending call, in the main thread, that
  * "after_in_parent" schedules (3.13 counts threads after the callbacks). The
  * child has no timer thread; the pthread_atfork handler forgets it
- * (CPython's own after-fork code deletes its thread state). A C-level fork
+ * (CPython's own after-fork code deletes the thread state of a timer forked
+ * while running). A C-level fork
  * that runs no Python callbacks (e.g. subprocess's vfork) leaves the timer
  * running; CPython does not warn there.
  * Shutdown: the thread is not a Python thread, so nothing at exit waits for
