@@ -130,9 +130,8 @@ dict_edge(PyObject *dict, PyObject *value, int as_attribute, lt_bytes *out, uint
     return 0;
 }
 
-/* An object's namespace dict, if it has one already. */
-static PyObject *
-namespace_of(PyObject *op)
+PyObject *
+lt_edges_namespace_of(PyObject *op)
 {
     if (PyModule_Check(op)) {
         return PyModule_GetDict(op);
@@ -270,7 +269,7 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
             return 1;
         }
     }
-    PyObject *ns = namespace_of(p);
+    PyObject *ns = lt_edges_namespace_of(p);
     if (ns && c == ns) {
         if (after && PyDict_Check(c) && dict_edge(c, after, 1, out, nedges)) {
             return 2;

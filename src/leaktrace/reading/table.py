@@ -19,7 +19,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import TypeVar
 
@@ -30,18 +30,23 @@ from .growth import (
     CLASSES,
     INSUFFICIENT,
     LEAKING,
+    PLATEAUED,
     WORK_UNIT,
     Growth,
+    bounded_by_holder,
     by_site,
     rank_key,
     work_axis,
 )
 from .model import Excluded, Frame, Site
+from .retention import Holder
 
 T = TypeVar("T")
 _INSUFFICIENT = CLASSES.index(INSUFFICIENT)
 _LEAKING = CLASSES.index(LEAKING)
+_PLATEAUED = CLASSES.index(PLATEAUED)
 _FEW_POINTS = _core.GROWTH_REASONS.index("few-points")
+_BOUNDED_HOLDER = _core.GROWTH_REASONS.index("bounded-holder")
 
 
 @dataclass
@@ -100,6 +105,7 @@ class SiteTable:
         frames: Sequence[Frame],
         growth: GrowthColumns,
         site_ids: array[int],
+        holders: dict[int, Holder],
         analysis: Analysis | None = None,
         sites: list[Site] | None = None,
     ) -> None:
@@ -114,6 +120,7 @@ class SiteTable:
         self.frames = frames  # indexed by tree_frame's values
         self.growth = growth
         self.site_ids = site_ids  # Site.site_id of each row
+        self.holders = holders  # by row: what holds the site's objects (retention)
         self._analysis = analysis  # the rows are its sites (site_ids)...
         self._sites = sites  # ...or these
 
@@ -190,13 +197,26 @@ def site_table(
     a = capture.analysis(include_all=include_all)
     if type(capture).leaks is not Capture.leaks or a.merged_frames or capture.attached:
         sites, excluded = capture.leaks(include_all=include_all)
-        return _from_sites(sites, by_site(capture, include_all=include_all)), excluded
+        growth = by_site(capture, include_all=include_all)
+        return _from_sites(capture, sites, growth), excluded
     excluded = {k: Excluded(e.bytes, e.count) for k, e in a.excluded.items()}
     return _from_analysis(capture, a), excluded
 
 
-def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
+def verdict_columns(capture: Capture, a: Analysis) -> tuple[GrowthColumns, dict[int, Holder]]:
+    """growth_columns with the retention engine's evidence, and the holder of each site
+    the retention records explain (both by site id): a site held by a structure with a
+    bound is plateaued (``bounded-holder``) rather than leaking or noise."""
     by_id = growth_columns(a)
+    held = _holders_by_site(capture, a)
+    for g, holder in held.items():
+        if holder.bounded and bounded_by_holder(CLASSES[by_id.kind[g]]):
+            by_id.kind[g], by_id.reason[g] = _PLATEAUED, _BOUNDED_HOLDER
+    return by_id, held
+
+
+def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
+    by_id, held = verdict_columns(capture, a)
     ids = array("I", a.ranked)
     kinds, rates, live = by_id.kind, by_id.rate, a.live_bytes
     keys = [(kinds[g], -rates[g] if kinds[g] == _LEAKING else 0.0, -live[g]) for g in ids]
@@ -214,8 +234,28 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
         frames=[a.frames[c] for c in a.canonical],
         growth=_take(by_id, ids),
         site_ids=ids,
+        holders={row: held[g] for row, g in enumerate(ids) if g in held},
         analysis=a,
     )
+
+
+def _holders_by_site(capture: Capture, a: Analysis) -> dict[int, Holder]:
+    """The holder of each site of the analysis whose objects the retention records
+    explain, by site id."""
+    retention = capture.retention
+    if not retention.site_holders:
+        return {}
+    listed = array("I", a.site_nodes)
+    starts = a.site_nodes_start
+    nodes: dict[int, list[int]] = {}
+    for n in retention.site_holders:
+        try:
+            at = listed.index(n)
+        except ValueError:  # not among the sites' nodes (an import's)
+            continue
+        nodes.setdefault(bisect_right(starts, at) - 1, []).append(n)
+    found = {g: retention.holder_for(ns) for g, ns in nodes.items()}
+    return {g: h for g, h in found.items() if h is not None}
 
 
 def growth_columns(a: Analysis) -> GrowthColumns:
@@ -298,8 +338,19 @@ def _take(g: GrowthColumns, ids: array[int]) -> GrowthColumns:
     )
 
 
-def _from_sites(sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
+def _from_sites(capture: Capture, sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
     """A table of Site objects (regrouped in Python), ranked as growth.rank_key ranks."""
+    retention = capture.retention
+    explained = set(retention.site_holders)
+    held: dict[int, Holder] = {}
+    for s in sites:
+        holder = None if explained.isdisjoint(s.nodes) else retention.holder_for(s.nodes)
+        if holder is None:
+            continue
+        held[s.site_id] = holder
+        g = growth.get(s.site_id)
+        if g is not None and holder.bounded and bounded_by_holder(g.kind):
+            growth[s.site_id] = replace(g, kind=PLATEAUED, reason="bounded-holder")
     sites = sorted(sites, key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     frames: list[Frame] = []
     frame_ids: dict[Frame, int] = {}
@@ -332,6 +383,7 @@ def _from_sites(sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
         frames=frames,
         growth=_growth_of(sites, growth),
         site_ids=array("q", [s.site_id for s in sites]),
+        holders={row: held[s.site_id] for row, s in enumerate(sites) if s.site_id in held},
         sites=sites,
     )
 

@@ -11,7 +11,7 @@ from typing import BinaryIO
 from .. import _core
 from ..reading.capture import Capture
 from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS
-from ..reading.retention import Cycle, holder_for
+from ..reading.retention import Cycle
 from ..reading.table import GrowthColumns, SiteTable
 from . import ReportFormat, register
 from .common import JSON_SCHEMA_VERSION, NO_REFERRER, ranked
@@ -162,17 +162,14 @@ def _retention_rows(
     """The rows that have reference paths (retention records) and their paths' JSON, and
     the rows whose paths name a holder, with the holder's JSON."""
     rows, texts = array("I"), []
-    holder_rows, holders = array("I"), []
     found = table.rows_of_nodes(list(capture.retention.site_paths))
     for row in sorted(found):
         paths = capture.retention.paths_for(table.nodes(row))
         if paths:
             rows.append(row)
             texts.append(nested_json([p.to_json() for p in paths], 3))
-            holder = holder_for(paths)
-            if holder is not None:
-                holder_rows.append(row)
-                holders.append(nested_json(holder.to_json(), 3))
+    holder_rows = array("I", sorted(table.holders))
+    holders = [nested_json(table.holders[row].to_json(), 3) for row in holder_rows]
     return rows, texts, holder_rows, holders
 
 
