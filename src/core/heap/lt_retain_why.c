@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "heap/lt_edges.h"
+#include "heap/lt_hidden.h"
 #include "heap/lt_holder.h"
 #include "heap/lt_retain_internal.h"
 
@@ -110,9 +111,11 @@ namespace_root(const lt_retain *r, uint32_t first)
     return kind == LT_ROOT_MODULE || kind == LT_ROOT_CLASS;
 }
 
-/* Encodes the path along ids[0..n) (n >= 1) to its last object. */
+/* Encodes the path along ids[0..n) (n >= 1) to its last object; a chain
+ * held from outside whose first object lies on a cycle through `hidden`, an
+ * object the collector cannot traverse, is rooted at that cycle. */
 static int
-encode_along(lt_retain *r, const uint32_t *ids, size_t n, lt_bytes *out)
+encode_along(lt_retain *r, const uint32_t *ids, size_t n, PyObject *hidden, lt_bytes *out)
 {
     lt_graph *g = &r->graph;
     uint32_t last = ids[n - 1];
@@ -124,14 +127,22 @@ encode_along(lt_retain *r, const uint32_t *ids, size_t n, lt_bytes *out)
     uint32_t seed_mark = r->via[ids[0]];
     const char *local = NULL;
     size_t local_len = 0;
+    char buf[LT_MAX_PATH_TEXT];
     if (seed_mark >= EXTERNAL_MARK(r)) {
-        size_t len;
+        size_t len, hlen;
         const char *tn = lt_edges_type_name(Py_TYPE(chain[0]), &len);
+        if (hidden) {
+            const char *hn = lt_edges_type_name(Py_TYPE(hidden), &hlen);
+            snprintf(buf, sizeof(buf),
+                     "a cycle through %.*s, which the collector cannot traverse: %.*s",
+                     (int)(hlen > 100 ? 100 : hlen), hn, (int)(len > 100 ? 100 : len), tn);
+            tn = buf;
+            len = strlen(buf);
+        }
         lt_edges_encode_head(out, LT_ROOT_EXTERNAL, tn, len, chain[n - 1], g->sizes[last],
                              retained);
     }
     else {
-        char buf[LT_MAX_PATH_TEXT];
         const lt_root *rt = &r->roots[seed_mark - g->count];
         root_text(r, seed_mark - g->count, buf, sizeof(buf));
         lt_edges_encode_head(out, (lt_root_kind)rt->kind, buf, strlen(buf), chain[n - 1],
@@ -149,13 +160,65 @@ encode_along(lt_retain *r, const uint32_t *ids, size_t n, lt_bytes *out)
     return out->failed ? -1 : 0;
 }
 
+/* A chain held from outside (ids[0..n), room for *cap + 1) continued
+ * backwards through the hidden referrer of its first object (lt_hidden.h):
+ * that referrer's own chain is put in front, or, when the first object
+ * reaches the referrer (a cycle the collector cannot see), *cycle is set to
+ * it. Returns the new length (ids and cap replaced), or -1 for memory. */
+static int64_t
+through_hidden(lt_retain *r, uint32_t **ids, size_t *cap, int64_t n, PyObject **cycle)
+{
+    lt_graph *g = &r->graph;
+    uint32_t first = (*ids)[0];
+    uint32_t u = r->via[first] == EXTERNAL_MARK(r) ? lt_hidden_referrer(g, first) : LT_GRAPH_NONE;
+    if (u == LT_GRAPH_NONE || r->via[u] == LT_GRAPH_NONE || r->via[u] == IGNORED_MARK(r)) {
+        return n;
+    }
+    uint32_t *front;
+    size_t front_cap;
+    int64_t m = root_chain(r, u, &front, &front_cap);
+    if (m < 0) {
+        return -1;
+    }
+    int64_t result = n;
+    if (m > 0 && front[0] == first) {
+        *cycle = g->objects[u];
+    }
+    else if (m > 0) {
+        size_t joined_cap = (size_t)(m + n);
+        uint32_t *joined = lt_graph_alloc(g, (joined_cap + 1) * sizeof(uint32_t));
+        if (!joined) {
+            result = -1;
+        }
+        else {
+            memcpy(joined, front, (size_t)m * sizeof(uint32_t));
+            memcpy(joined + m, *ids, (size_t)n * sizeof(uint32_t));
+            lt_graph_free(g, *ids, (*cap + 1) * sizeof(uint32_t));
+            *ids = joined;
+            *cap = joined_cap;
+            result = m + n;
+        }
+    }
+    lt_graph_free(g, front, (front_cap + 1) * sizeof(uint32_t));
+    return result;
+}
+
 int
 lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out)
 {
     lt_graph *g = &r->graph;
     uint32_t *ids;
     size_t cap;
+    PyObject *cycle = NULL;
     int64_t n = root_chain(r, node, &ids, &cap);
+    if (n > 0) {
+        int64_t joined = through_hidden(r, &ids, &cap, n, &cycle);
+        if (joined < 0) {
+            lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+            return -1;
+        }
+        n = joined;
+    }
     if (n < 0) {
         return -1;
     }
@@ -171,7 +234,7 @@ lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out
         if (extra != LT_GRAPH_NONE) {
             ids[n++] = extra;
         }
-        result = encode_along(r, ids, (size_t)n, out);
+        result = encode_along(r, ids, (size_t)n, cycle, out);
     }
     lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
     return out->failed ? -1 : result;
@@ -195,7 +258,7 @@ lt_retain_encode_holder(lt_retain *r, uint32_t node, lt_bytes *out)
             lt_bytes_varint(out, h.kind);
             lt_bytes_varint(out, h.bound);
             lt_bytes_varint(out, h.entries);
-            result = encode_along(r, ids, h.at + 1, out) < 0 ? -1 : 1;
+            result = encode_along(r, ids, h.at + 1, NULL, out) < 0 ? -1 : 1;
         }
     }
     lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
