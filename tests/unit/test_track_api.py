@@ -55,7 +55,8 @@ def test_track_snapshots_by_work_by_default() -> None:
     assert t.capture is not None
     kinds = [s.kind for s in t.capture.snapshots]
     assert kinds.count("interval") >= 16, kinds  # as `leaktrace run` takes them
-    line = next(n for n, text in enumerate(open(HERE), 1) if "# @api-leak" in text)
+    lines = Path(HERE).read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "# @api-leak" in text)
     site = next(g for g in t.growth() if g.frame and g.frame.line == line)
     assert site.growth.kind == "leaking", site.growth
     assert site.growth.unit == "MB allocated"
