@@ -64,6 +64,23 @@ typedef _PyInterpreterFrame lt_pyframe;
 typedef PyFrameObject lt_pyframe;
 #endif
 
+/* After Py_AddPendingCall() on a thread other than the main one. 3.10-3.12
+ * compute the eval breaker on the calling thread, where a call for the main
+ * thread does not count, so the main thread ran it only once it stopped for
+ * another reason (the GIL's 5 ms switch interval, often later): this sets the
+ * breaker as the main thread computes it while the call waits (its handler
+ * runs the call and computes the breaker again). 3.13 signals the main
+ * thread's own breaker. Any thread, with or without the GIL. */
+static inline void
+lt_compat_signal_pending_call(PyInterpreterState *interp)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
+#else
+    (void)interp;
+#endif
+}
+
 /* The calling thread's state when it holds the GIL, else NULL. Callable from
  * any thread, with or without the GIL. */
 static inline PyThreadState *
