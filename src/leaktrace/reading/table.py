@@ -39,7 +39,7 @@ from .growth import (
     work_axis,
 )
 from .model import Excluded, Frame, Site
-from .retention import Holder
+from .retention import Holder, Retention
 
 T = TypeVar("T")
 _INSUFFICIENT = CLASSES.index(INSUFFICIENT)
@@ -203,12 +203,12 @@ def site_table(
     return _from_analysis(capture, a), excluded
 
 
-def verdict_columns(capture: Capture, a: Analysis) -> tuple[GrowthColumns, dict[int, Holder]]:
+def verdict_columns(retention: Retention, a: Analysis) -> tuple[GrowthColumns, dict[int, Holder]]:
     """growth_columns with the retention engine's evidence, and the holder of each site
     the retention records explain (both by site id): a site held by a structure with a
     bound is plateaued (``bounded-holder``) rather than leaking or noise."""
     by_id = growth_columns(a)
-    held = _holders_by_site(capture, a)
+    held = _holders_by_site(retention, a)
     for g, holder in held.items():
         if holder.bounded and bounded_by_holder(CLASSES[by_id.kind[g]]):
             by_id.kind[g], by_id.reason[g] = _PLATEAUED, _BOUNDED_HOLDER
@@ -216,7 +216,7 @@ def verdict_columns(capture: Capture, a: Analysis) -> tuple[GrowthColumns, dict[
 
 
 def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
-    by_id, held = verdict_columns(capture, a)
+    by_id, held = verdict_columns(capture.retention, a)
     ids = array("I", a.ranked)
     kinds, rates, live = by_id.kind, by_id.rate, a.live_bytes
     keys = [(kinds[g], -rates[g] if kinds[g] == _LEAKING else 0.0, -live[g]) for g in ids]
@@ -239,10 +239,9 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
     )
 
 
-def _holders_by_site(capture: Capture, a: Analysis) -> dict[int, Holder]:
+def _holders_by_site(retention: Retention, a: Analysis) -> dict[int, Holder]:
     """The holder of each site of the analysis whose objects the retention records
     explain, by site id."""
-    retention = capture.retention
     if not retention.site_holders:
         return {}
     listed = array("I", a.site_nodes)

@@ -23,7 +23,8 @@ from .. import _core
 from ..reading.growth import CLASSES, LEAKING
 from ..reading.model import NO_FRAME, Frame
 from ..reading.profile import Profile, u64_array
-from ..reading.table import growth_columns, verdict_columns
+from ..reading.retention import Retention
+from ..reading.table import verdict_columns
 from . import ReportFormat, register
 
 SAMPLE_TYPES = (
@@ -118,7 +119,7 @@ def _verdict_label_list(profile: Profile, nnodes: int, strings: _Strings) -> lis
     a = profile.analysis
     if a is None or a.merged_frames:
         return labels
-    verdicts = verdict_columns(profile.capture, a)[0] if profile.capture else growth_columns(a)
+    verdicts, _ = verdict_columns(Retention.from_records(a.retention_records), a)
     leaking = CLASSES.index(LEAKING)
     made: dict[tuple[int, int], bytes] = {}
     for node, (kind, rate) in enumerate(zip(verdicts.kind, verdicts.rate, strict=True)):
