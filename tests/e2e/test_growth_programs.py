@@ -88,6 +88,17 @@ def test_bounded_holder_is_read_and_not_a_leak(
     assert site["holder"]["bounded"] is True
     assert site["holder"]["bound"] == bound
     assert 0 < site["holder"]["entries"] <= bound
+    if name == "lru_filling.py":  # its series rises to the end, as a leak's would
+        assert site["growth"]["reason"] == "bounded-holder", site["growth"]
+        report = subprocess.run(
+            [sys.executable, "-m", "leaktrace", "report", str(tmp_path / "c.ltc")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        first = report.split("\n#1  ", 1)[1].splitlines()[0]
+        assert first.startswith("BOUNDED CACHE"), report
+        assert f"of maxsize={bound})" in report
     assert "leaking" not in [s["growth"]["class"] for s in doc["leaks"][:1]]
     # every site says why it is alive, or that no Python referrer was found
     assert all(s["retention"] for s in doc["leaks"])
