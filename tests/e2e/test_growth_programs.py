@@ -129,3 +129,19 @@ def test_sqlalchemy_compiled_cache_is_bounded_by_its_capacity(tmp_path: Path) ->
         assert site["holder"]["kind"] == "capacity", site["holder"]
         assert site["holder"]["bound"] == 200 and site["holder"]["type"] == "LRUCache"
         assert site["growth"]["class"] != "leaking", site["growth"]
+
+
+def test_re_cache_is_bounded_by_maxcache(tmp_path: Path) -> None:
+    program = tmp_path / "patterns.py"
+    program.write_text(
+        "import re\n"
+        "for i in range(3000):\n"
+        "    re.compile(f'item-{i}-[a-z]+(x|y){{2,{i % 7 + 2}}}')\n"
+    )
+    doc, _ = _report(program, tmp_path)
+    held = [s for s in doc["leaks"] if s["holder"] and s["holder"]["text"] == "module re → _cache"]
+    assert held, [s["holder"] for s in doc["leaks"][:10]]
+    for site in held:
+        assert site["holder"]["kind"] == "re's compiled-pattern cache", site["holder"]
+        assert site["holder"]["bound"] == re._MAXCACHE
+        assert site["growth"]["class"] != "leaking", site["growth"]
