@@ -23,6 +23,7 @@ loaded at start-up.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -75,7 +76,7 @@ def enable(options: session.Options, root: str | None = None) -> None:
     os.environ[FOLLOW_VAR] = child.to_json()
     os.environ[PARENT_VAR] = f"{state.pid}:{state.path}"
     if not _fork_handler_registered:
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
         _fork_handler_registered = True
 
 
@@ -95,7 +96,24 @@ def _warn(message: str) -> None:
         pass
 
 
+def _before_fork() -> None:
+    """A child inherits the signal mask: with SIGTERM blocked from the fork until the
+    child's own handler is in place, a worker terminated as it is forked still
+    finishes its capture (the signal waits, pending, for that handler). The parent's
+    mask is restored inside fork() itself (lt_pysignal.h)."""
+    if _state is not None:
+        with contextlib.suppress(OSError):
+            _core.hold_sigterm_for_fork()
+
+
 def _after_fork_in_child() -> None:
+    try:
+        _set_up_forked_child()
+    finally:
+        _core.release_fork_hold()
+
+
+def _set_up_forked_child() -> None:
     state = _state
     if state is None or not _core.is_tracking():
         return
@@ -122,8 +140,10 @@ def finish() -> None:
     state = _state
     if state is None or state.pid != os.getpid() or not _core.is_tracking():
         return
-    disable()
+    # Flagged before the state goes: a SIGTERM handled from here on waits for this
+    # capture to be complete (one handled before runs the whole finish itself).
     _finishing = True
+    disable()
     try:
         import gc
 

@@ -43,6 +43,12 @@ def guard_sigterm() -> bool:
 def sigterm_handled() -> None:
     """The Python SIGTERM handler has run: stop repeating the signal."""
 
+def hold_sigterm_for_fork() -> None:
+    """Block SIGTERM until the fork returns in the parent (lt_pysignal.h)."""
+
+def release_fork_hold() -> None:
+    """In a forked child: unblock SIGTERM if hold_sigterm_for_fork() blocked it."""
+
 # ---- interval snapshots ----
 def start_timer(seconds: float = 0.0, /) -> None: ...
 def stop_timer() -> None: ...
@@ -92,13 +98,24 @@ GROWTH_REASONS: tuple[str, ...]
 # ---- writing reports (src/core/module/lt_pyjson.h, lt_pyprofile.h) ----
 @overload
 def json_rows(
-    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: None = None, /
+    nrows: int,
+    fields: Sequence[tuple[object, ...]],
+    depth: int,
+    file: None = None,
+    compact: bool = False,
+    /,
 ) -> str: ...
 @overload
 def json_rows(
-    nrows: int, fields: Sequence[tuple[object, ...]], depth: int, file: BinaryIO, /
+    nrows: int,
+    fields: Sequence[tuple[object, ...]],
+    depth: int,
+    file: BinaryIO,
+    compact: bool = False,
+    /,
 ) -> None: ...
 def json_ints(values: Buffer, /) -> str: ...
+def take(values: Buffer, indexes: Buffer, fill: Buffer = ..., /) -> bytes: ...
 def rank_nodes(
     live_bytes: Buffer,
     peak_bytes: Buffer,

@@ -115,6 +115,7 @@ extern const test_case buf_tests[];
 extern const test_case growth_tests[];
 extern const test_case schedule_tests[];
 extern const test_case stackcache_tests[];
+extern const test_case verdicts_tests[];
 
 /* Writes the sample capture the round-trip tests use (also a fuzzing seed).
  * Returns 0 or -1. */

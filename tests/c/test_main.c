@@ -65,7 +65,7 @@ main(int argc, char **argv)
     const test_case *tables[] = {varint_tests,     livetable_tests, intern_tests, capture_tests,
                                  native_map_tests, analysis_tests,  path_tests,   sampler_tests,
                                  sites_tests,      buf_tests,       growth_tests, schedule_tests,
-                                 stackcache_tests};
+                                 stackcache_tests, verdicts_tests};
     unsigned passed = 0, failed = 0;
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         for (const test_case *tc = tables[t]; tc->name; tc++) {

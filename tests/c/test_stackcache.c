@@ -96,7 +96,7 @@ test_stackcache_evictions_never_wrong_body(void)
 {
     lt_stackcache *c = lt_stackcache_get(4);
     enum { N = 4 * LT_SITE_CACHE_SIZE };
-    CHECK_I64(lt_stackcache_common(c, NULL, 0, 0, 33), ==, 0);
+    CHECK_I64(lt_stackcache_common(c, c->walk, 0, 0, 33), ==, 0);
     for (uint32_t i = 0; i < N; i++) {
         lt_rawframe f = frame(0x10000 + 64 * (uintptr_t)i, 2 * (uintptr_t)i);
         lt_stackcache_resolve(c, &f, 1, 0, 0, BASE);
@@ -146,6 +146,52 @@ test_stackcache_per_thread_and_freed_at_exit_body(void)
     CHECK(lt_stackcache_get(4) == big); /* keeps the big one */
 }
 
+/* The common prefix is what a compare of frame after frame from the outer
+ * end finds, wherever the stacks differ and however deep they are. */
+static void
+test_stackcache_common_matches_frame_by_frame_body(void)
+{
+    enum { CAP = 12 };
+    lt_stackcache *c = lt_stackcache_get(CAP);
+    CHECK(c != NULL);
+    lt_rawframe cached[CAP], walked[CAP];
+    uint64_t rng = 12345;
+    for (int round = 0; round < 20000; round++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int cached_depth = (int)((rng >> 33) % (CAP + 1));
+        int depth = (int)((rng >> 45) % (CAP + 1));
+        for (int i = 0; i < CAP; i++) {
+            cached[i] = frame(0x1000 + 0x100 * (uintptr_t)i, 2 * (uintptr_t)i);
+            walked[i] = cached[i];
+        }
+        /* Up to three differences, in the code or in the position. */
+        for (int d = 0; d < (int)((rng >> 20) % 4); d++) {
+            int at = (int)((rng >> (8 * d + 3)) % CAP);
+            if ((rng >> (d + 50)) & 1) {
+                walked[at].code += 8;
+            }
+            else {
+                walked[at].position += 1;
+            }
+        }
+        lt_stackcache_forget(c);
+        c->generation = 3;
+        c->truncated = 0;
+        for (int i = 0; i < cached_depth; i++) {
+            c->cached[i] = cached[i];
+            c->nodes[i] = 100 + (uint32_t)i;
+        }
+        c->depth = cached_depth;
+        int limit = depth < cached_depth ? depth : cached_depth;
+        int expected = 0;
+        while (expected < limit && walked[expected].code == cached[expected].code &&
+               walked[expected].position == cached[expected].position) {
+            expected++;
+        }
+        CHECK_I64(lt_stackcache_common(c, walked, depth, 0, 3), ==, expected);
+    }
+}
+
 static void *
 run_body(void *body)
 {
@@ -169,6 +215,7 @@ on_thread(void (*body)(void))
     }
 
 ON_THREAD(test_stackcache_common_prefix)
+ON_THREAD(test_stackcache_common_matches_frame_by_frame)
 ON_THREAD(test_stackcache_sites_resolve_without_interning)
 ON_THREAD(test_stackcache_evictions_never_wrong)
 ON_THREAD(test_stackcache_per_thread_and_freed_at_exit)
@@ -221,6 +268,8 @@ test_addrfilter_counts_and_sticks(void)
 
 const test_case stackcache_tests[] = {
     {"stackcache: common prefix", test_stackcache_common_prefix},
+    {"stackcache: common prefix as found frame by frame",
+     test_stackcache_common_matches_frame_by_frame},
     {"stackcache: sites resolve without interning",
      test_stackcache_sites_resolve_without_interning},
     {"stackcache: evictions never answer wrong", test_stackcache_evictions_never_wrong},

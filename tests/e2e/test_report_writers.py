@@ -77,7 +77,7 @@ CAPTURES = ("growth", "sampled", "plain")
 
 
 def reference_json(capture: Capture, include_all: bool) -> str:
-    """json.dumps of the whole document, every site a dict."""
+    """json.dumps of the whole document, every site a dict on a line of its own."""
     sites, excluded = capture.leaks(include_all=include_all)
     growth = by_site(capture, include_all=include_all)
     sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
@@ -94,9 +94,11 @@ def reference_json(capture: Capture, include_all: bool) -> str:
         )
         leaks.append(site)
     doc = json.loads(render(capture, "json", include_all=include_all))
-    doc["leaks"] = leaks
+    doc["leaks"] = []
     doc["excluded"] = {k: {"bytes": e.bytes, "count": e.count} for k, e in excluded.items()}
-    return json.dumps(doc, indent=2) + "\n"
+    rows = ",\n".join("    " + json.dumps(site) for site in leaks)
+    listed = f"[\n{rows}\n  ]" if leaks else "[]"
+    return json.dumps(doc, indent=2).replace('"leaks": []', f'"leaks": {listed}', 1) + "\n"
 
 
 @pytest.mark.parametrize("name", CAPTURES)
@@ -151,10 +153,37 @@ def test_json_rows_checks_its_input() -> None:
         _core.json_rows(1, [stack], 0)
     with pytest.raises(ValueError, match="plain ASCII"):
         _core.json_rows(1, [('a"b', "int", ints)], 0)
+    # compact: each row as json.dumps(row) writes it, on a line of its own
+    series = ("s", "series", array("I", [0, 0xFFFFFFFF]), array("Q", [3, 4]), 2)
+    nested = ("o", "object", None, [("n", "int", ints), series])
+    rows = [{"n": 1, "o": {"n": 1, "s": [3, 4]}}, {"n": 2, "o": {"n": 2, "s": []}}]
+    assert _core.json_rows(2, [("n", "int", ints), nested], 1, None, True) == (
+        "[\n" + ",\n".join("    " + json.dumps(r) for r in rows) + "\n  ]"
+    )
+    assert _core.json_rows(1, [], 0, None, True) == "[\n  {}\n]"
     floats = array("d", [0.1 + 0.2, -1e-9, math.inf, math.nan, 2.5e-5, 1e22])
     text = _core.json_rows(6, [("x", "float", floats, 3), ("y", "float", floats, None)], 0)
     rows = [(round(x, 3), x) for x in floats]
     assert text == json.dumps([{"x": a, "y": b} for a, b in rows], indent=2)
+
+
+def test_take_gathers_in_order() -> None:
+    from array import array
+
+    values = array("d", [0.5, 1.5, 2.5])
+    got = memoryview(_core.take(values, array("I", [2, 0, 2]))).cast("d")
+    assert got.tolist() == [2.5, 0.5, 2.5]
+    assert _core.take(b"abc", array("I", [1])) == b"b"
+    assert _core.take(values, array("I")) == b""
+    with pytest.raises(IndexError, match="index 3 of 3"):
+        _core.take(values, array("I", [3]))
+    with pytest.raises(TypeError, match="uint32"):
+        _core.take(values, array("Q", [0]))
+    # an index outside the values takes the fill, when there is one
+    filled = _core.take(values, array("I", [1, 0xFFFFFFFF]), array("d", [-1.0]))
+    assert memoryview(filled).cast("d").tolist() == [1.5, -1.0]
+    with pytest.raises(ValueError, match="one item"):
+        _core.take(values, array("I", [0]), b"x")
 
 
 # ---- profile formats ----

@@ -59,3 +59,33 @@ def test_signal_to_another_thread_reaches_the_handler(tmp_path: Path) -> None:
 def test_without_the_guard_the_signal_is_lost(tmp_path: Path) -> None:
     """The case the guard exists for, shown without it: the handler never runs."""
     assert run(tmp_path, "unguarded", timeout=3) is None
+
+
+FORK_HOLD = """
+import os, signal
+from leaktrace import _core
+
+def blocked():
+    return signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+os.register_at_fork(before=_core.hold_sigterm_for_fork)
+pid = os.fork()
+if pid == 0:
+    held = blocked()
+    _core.release_fork_hold()
+    os._exit(10 * held + (not blocked()))
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), blocked())
+"""
+
+
+def test_forked_child_starts_with_sigterm_held_and_the_parent_does_not(tmp_path: Path) -> None:
+    """hold_sigterm_for_fork blocks SIGTERM across os.fork(): the child starts with it
+    blocked until release_fork_hold(), the parent's mask is back as it was once fork()
+    returns (a pthread_atfork handler, no Python code in between)."""
+    (tmp_path / "hold.py").write_text(FORK_HOLD)
+    result = subprocess.run(
+        [sys.executable, "hold.py"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "11 False\n"

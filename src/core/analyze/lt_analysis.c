@@ -255,6 +255,24 @@ store(lt_analysis *a, const lt_decoder *d, const lt_drecord *rec, const lt_sreco
     }
 }
 
+/* The verdicts of the sites, on the times of the series points. */
+static int
+make_verdicts(lt_analysis *a)
+{
+    const lt_sites *s = &a->sites;
+    double *seconds = malloc((s->npoints ? s->npoints : 1) * sizeof(double));
+    if (!seconds) {
+        return -1;
+    }
+    for (size_t i = 0; i < s->npoints; i++) {
+        uint64_t at = s->points[i] < a->nsnapshots ? s->points[i] : 0;
+        seconds[i] = (double)a->snapshots[at].time_ns / 1e9;
+    }
+    int r = lt_verdicts_make(&a->verdicts, s, seconds);
+    free(seconds);
+    return r;
+}
+
 static int
 read_records(lt_analysis *a, const char *path, const lt_analysis_options *o,
              const header_index *ix)
@@ -306,7 +324,7 @@ read_records(lt_analysis *a, const char *path, const lt_analysis_options *o,
         goto error;
     }
     a->peak_index = (size_t)ix->peak;
-    if (lt_sites_finish(&a->sites, &a->trim, &decoder) < 0) {
+    if (lt_sites_finish(&a->sites, &a->trim, &decoder) < 0 || make_verdicts(a) < 0) {
         NO_MEMORY(a);
         goto error;
     }
@@ -381,5 +399,6 @@ lt_analysis_free(lt_analysis *a)
     free(a->retention);
     lt_trim_free(&a->trim);
     lt_sites_free(&a->sites);
+    lt_verdicts_free(&a->verdicts);
     memset(a, 0, sizeof(*a));
 }

@@ -12,6 +12,7 @@
  *   chosen ones (diff), its live bytes at the chosen series points (growth,
  *   with the bytes the whole program had allocated at each point: its work),
  *   and the capture nodes it holds (ties rank by the lowest);
+ * - the growth verdict of every site and the leak list (lt_verdicts);
  * - what the policy sums up instead of listing (imports, no Python frame);
  * - one summary per snapshot (the timeline, with the RSS of record 0x42),
  *   meta, stats, process facts, native maps (0x41) and retention (0x40).
@@ -39,6 +40,7 @@
 
 #include "analyze/lt_sites.h"
 #include "analyze/lt_trim.h"
+#include "analyze/lt_verdicts.h"
 #include "capture/lt_decode.h"
 #include "capture/lt_format.h"
 
@@ -135,6 +137,7 @@ typedef struct {
     /* The reports' view: the trimmed tree, a site per trimmed node. */
     lt_trim trim;
     lt_sites sites;
+    lt_verdicts verdicts; /* of every site, and the leak list */
     char error[LT_ANALYSIS_ERROR_MAX];
 } lt_analysis;
 

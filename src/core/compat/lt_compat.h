@@ -167,21 +167,38 @@ lt_compat_previous_frame(lt_pyframe *frame)
 #endif
 }
 
-/* The frame's code object, or NULL for frames that hold no Python code
- * (shim frames that C code pushes on 3.12+). */
-static inline PyCodeObject *
-lt_compat_frame_code(lt_pyframe *frame)
+/* Whether the frame runs Python code: not a shim frame that C code pushes
+ * (3.12+), nor a frame of something other than a code object (3.13). */
+static inline int
+lt_compat_frame_has_code(lt_pyframe *frame)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    if (frame->owner == FRAME_OWNED_BY_CSTACK) {
-        return NULL;
-    }
-#endif
 #if PY_VERSION_HEX >= 0x030D0000
-    return PyCode_Check(frame->f_executable) ? (PyCodeObject *)frame->f_executable : NULL;
+    return frame->owner != FRAME_OWNED_BY_CSTACK && PyCode_Check(frame->f_executable);
+#elif PY_VERSION_HEX >= 0x030C0000
+    return frame->owner != FRAME_OWNED_BY_CSTACK;
+#else
+    (void)frame;
+    return 1;
+#endif
+}
+
+/* The code object of a frame that has code (never NULL): the stack walk tests
+ * lt_compat_frame_has_code() and reads this, without a test of its own. */
+static inline PyCodeObject *
+lt_compat_frame_code_of(lt_pyframe *frame)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return (PyCodeObject *)frame->f_executable;
 #else
     return frame->f_code;
 #endif
+}
+
+/* The frame's code object, or NULL for frames that hold no Python code. */
+static inline PyCodeObject *
+lt_compat_frame_code(lt_pyframe *frame)
+{
+    return lt_compat_frame_has_code(frame) ? lt_compat_frame_code_of(frame) : NULL;
 }
 
 /* Whether a frame that holds code is not part of the stack a traceback would

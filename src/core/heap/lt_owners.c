@@ -56,13 +56,18 @@ mark_object_block(lt_live_block *blocks, uint32_t *marks, size_t n, const void *
 }
 
 /* Objects whose fixed part holds no pointer but to other objects, and whose
- * variable part is data: not read. */
+ * variable part is data, and the interpreter's frames, code objects,
+ * functions and generators, whose fixed parts hold only objects, ints and
+ * the interpreter's own memory (3.10's frames keep stale words in their
+ * unused block stack, which named false owners of an lxml tree): not read. */
 static int
 holds_no_native_pointer(PyTypeObject *type)
 {
     return type == &PyUnicode_Type || type == &PyBytes_Type || type == &PyLong_Type ||
            type == &PyFloat_Type || type == &PyTuple_Type || type == &PyBool_Type ||
-           type == &PyComplex_Type;
+           type == &PyComplex_Type || type == &PyFrame_Type || type == &PyCode_Type ||
+           type == &PyFunction_Type || type == &PyGen_Type || type == &PyCoro_Type ||
+           type == &PyAsyncGen_Type;
 }
 
 typedef struct {

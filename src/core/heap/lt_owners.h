@@ -19,7 +19,9 @@
  * it meanwhile.
  *
  * Precision. The scan is conservative: any word whose value falls inside a
- * block counts, so a stale word (a freed pointer left in a struct, an integer
+ * block counts (the fixed parts of strings, numbers, tuples, frames, code
+ * objects, functions and generators are not read: they hold no native
+ * pointer, and 3.10's frames keep stale words), so a stale word (a freed pointer left in a struct, an integer
  * that happens to look like an address) can name a false owner, and an
  * interior pointer (a numpy view's data, a pointer to a struct member) owns
  * the whole block. A block reached from several objects goes to the first one

@@ -132,6 +132,9 @@ static PyMethodDef core_methods[] = {
      "Stream through a capture and keep what every report needs: its sites (trimmed stacks)\n"
      "at the last, the peak and the picked snapshots, growth series, the timeline, meta,\n"
      "stats and retention records (src/core/module/lt_pyreading.h)."},
+    {"take", lt_py_take, METH_VARARGS,
+     "take(values, indexes)\n--\n\n"
+     "The items of a buffer at uint32 indexes, as bytes (src/core/module/lt_pyreading.h)."},
     {"growth", lt_py_growth, METH_VARARGS,
      "growth(live, alloc, xs, seconds)\n--\n\n"
      "The growth verdict of each row of a series: class, reason, rates, confidence and\n"
@@ -167,6 +170,11 @@ static PyMethodDef core_methods[] = {
      "interrupts it (module/lt_pysignal.h)."},
     {"sigterm_handled", lt_py_sigterm_handled, METH_NOARGS,
      "sigterm_handled()\n--\n\nThe Python SIGTERM handler has run: stop repeating the signal."},
+    {"hold_sigterm_for_fork", lt_py_hold_sigterm_for_fork, METH_NOARGS,
+     "hold_sigterm_for_fork()\n--\n\nBlock SIGTERM until the next fork returns in the parent, "
+     "or until\nrelease_fork_hold() in the child."},
+    {"release_fork_hold", lt_py_release_fork_hold, METH_NOARGS,
+     "release_fork_hold()\n--\n\nUnblock SIGTERM if hold_sigterm_for_fork() blocked it."},
     {"_set_tracker_memory_limit", core_set_tracker_memory_limit, METH_O,
      "_set_tracker_memory_limit(bytes)\n--\n\nFor tests: the tracker's own allocations fail "
      "past this many bytes in all, as when memory runs out; 0 lifts the limit."},

@@ -183,7 +183,7 @@ parse_field(PyObject *desc, jfield *f, parser_t *p, int nesting)
     PyObject *a3 = sizes[kind] > 4 ? PyTuple_GET_ITEM(desc, 4) : NULL;
     PyObject *a4 = sizes[kind] > 5 ? PyTuple_GET_ITEM(desc, 5) : NULL;
     switch (f->kind) {
-    case K_INT: return get_row_column(a1, "qQ", &f->col, f->key, p->nrows);
+    case K_INT: return get_row_column(a1, "qQI", &f->col, f->key, p->nrows);
     case K_BOOL: return get_row_column(a1, "B", &f->col, f->key, p->nrows);
     case K_FLOAT: {
         /* None: no rounding; past NDIGITS_MAX, float.__round__ returns x as it is */
@@ -306,21 +306,31 @@ typedef struct {
     int python_error;  /* an exception is set */
     const char *error; /* or a ValueError to raise */
     PyObject *file;    /* where to write the text as it is made, or NULL */
+    int compact;       /* each row on one line, as json.dumps(row) writes it */
 } writer_t;
 
-/* Hands what the buffer holds to file.write() as bytes. */
+/* Hands what the buffer holds to file.write(), as a memoryview of it that is
+ * released when the call returns: no copy of hundreds of megabytes into bytes
+ * objects (file objects copy what they keep; one that kept the view would
+ * find it released). */
 static void
 flush(writer_t *w)
 {
     if (w->out.failed || w->python_error || !w->out.len) {
         return;
     }
-    PyObject *r = PyObject_CallMethod(w->file, "write", "y#", w->out.data, (Py_ssize_t)w->out.len);
-    if (!r) {
+    PyObject *view = PyMemoryView_FromMemory(w->out.data, (Py_ssize_t)w->out.len, PyBUF_READ);
+    PyObject *r = view ? PyObject_CallMethod(w->file, "write", "O", view) : NULL;
+    PyObject *released = view ? PyObject_CallMethod(view, "release", NULL) : NULL;
+    Py_XDECREF(view);
+    if (!r || !released) {
+        Py_XDECREF(r);
+        Py_XDECREF(released);
         w->python_error = 1;
         return;
     }
     Py_DECREF(r);
+    Py_DECREF(released);
     w->out.len = 0;
 }
 
@@ -328,6 +338,33 @@ static void
 put_text(writer_t *w, const text_t *t)
 {
     lt_buf_append(&w->out, t->ptr, (size_t)t->len);
+}
+
+/* Before an item of a list or an object whose items are indented by
+ * `indent`: the comma after the previous item, then a new line, or in a
+ * compact row a space. */
+static void
+put_item_start(writer_t *w, int first, size_t indent)
+{
+    if (!first) {
+        lt_buf_byte(&w->out, ',');
+    }
+    if (!w->compact) {
+        lt_buf_newline(&w->out, indent);
+    }
+    else if (!first) {
+        lt_buf_byte(&w->out, ' ');
+    }
+}
+
+/* The closing bracket of a list or an object with items, itself at `indent`. */
+static void
+put_close(writer_t *w, size_t indent, char bracket)
+{
+    if (!w->compact) {
+        lt_buf_newline(&w->out, indent);
+    }
+    lt_buf_byte(&w->out, bracket);
 }
 
 /* repr(round(x, ndigits)) as json.dumps writes a float. */
@@ -375,8 +412,10 @@ put_stack(writer_t *w, const jfield *f, size_t row, size_t depth)
                 w->error = "json_rows: a stack frame has no text";
                 return;
             }
-            lt_buf_puts(&w->out, any ? "," : "[");
-            lt_buf_newline(&w->out, 2 * (depth + 1));
+            if (!any) {
+                lt_buf_byte(&w->out, '[');
+            }
+            put_item_start(w, !any, 2 * (depth + 1));
             put_text(w, &f->texts[fr]);
             any = 1;
         }
@@ -391,8 +430,7 @@ put_stack(writer_t *w, const jfield *f, size_t row, size_t depth)
         return;
     }
     if (any) {
-        lt_buf_newline(&w->out, 2 * depth);
-        lt_buf_byte(&w->out, ']');
+        put_close(w, 2 * depth, ']');
     }
     else {
         lt_buf_puts(&w->out, "[]");
@@ -414,14 +452,10 @@ put_series(writer_t *w, const jfield *f, size_t row, size_t depth)
     const uint64_t *values = (const uint64_t *)f->aux1.view.buf + r * f->npoints;
     lt_buf_byte(&w->out, '[');
     for (size_t i = 0; i < f->npoints; i++) {
-        lt_buf_newline(&w->out, 2 * (depth + 1));
+        put_item_start(w, i == 0, 2 * (depth + 1));
         lt_buf_u64(&w->out, values[i]);
-        if (i + 1 < f->npoints) {
-            lt_buf_byte(&w->out, ',');
-        }
     }
-    lt_buf_newline(&w->out, 2 * depth);
-    lt_buf_byte(&w->out, ']');
+    put_close(w, 2 * depth, ']');
 }
 
 static void put_object(writer_t *w, jfield *fields, size_t n, size_t row, size_t depth);
@@ -477,19 +511,19 @@ put_value(writer_t *w, jfield *f, size_t row, size_t depth)
 static void
 put_object(writer_t *w, jfield *fields, size_t n, size_t row, size_t depth)
 {
+    if (n == 0) {
+        lt_buf_puts(&w->out, "{}");
+        return;
+    }
     lt_buf_byte(&w->out, '{');
     for (size_t i = 0; i < n && !w->error && !w->python_error; i++) {
-        lt_buf_newline(&w->out, 2 * (depth + 1));
+        put_item_start(w, i == 0, 2 * (depth + 1));
         lt_buf_byte(&w->out, '"');
         lt_buf_append(&w->out, fields[i].key, (size_t)fields[i].key_len);
         lt_buf_puts(&w->out, "\": ");
         put_value(w, &fields[i], row, depth + 1);
-        if (i + 1 < n) {
-            lt_buf_byte(&w->out, ',');
-        }
     }
-    lt_buf_newline(&w->out, 2 * depth);
-    lt_buf_byte(&w->out, '}');
+    put_close(w, 2 * depth, '}');
 }
 
 PyObject *
@@ -497,8 +531,9 @@ lt_py_json_rows(PyObject *module, PyObject *args)
 {
     Py_ssize_t nrows, depth;
     PyObject *desc, *file = Py_None;
+    int compact = 0;
     (void)module;
-    if (!PyArg_ParseTuple(args, "nOn|O:json_rows", &nrows, &desc, &depth, &file)) {
+    if (!PyArg_ParseTuple(args, "nOn|Op:json_rows", &nrows, &desc, &depth, &file, &compact)) {
         return NULL;
     }
     if (nrows < 0 || depth < 0 || depth > 64) {
@@ -508,7 +543,7 @@ lt_py_json_rows(PyObject *module, PyObject *args)
     parser_t p = {.keep = PyList_New(0), .nrows = (size_t)nrows};
     jfield *fields = NULL;
     size_t nfields = 0;
-    writer_t w = {{0}, 0, NULL, file == Py_None ? NULL : file};
+    writer_t w = {{0}, 0, NULL, file == Py_None ? NULL : file, compact};
     PyObject *result = NULL;
     if (!p.keep || parse_fields(desc, &fields, &nfields, &p, 0) < 0) {
         goto done;

@@ -8,7 +8,8 @@
  * one pass. Field descriptions, in the order the keys are written (every
  * key an ASCII name without quotes or backslashes):
  *
- *   (key, "int", column)                  int64 ('q') or uint64 ('Q') values
+ *   (key, "int", column)                  int64 ('q'), uint64 ('Q') or uint32
+ *                                         ('I') values
  *   (key, "bool", column)                 'B': 0 false, else true
  *   (key, "float", column, ndigits)       'd'; round(x, ndigits) first unless
  *                                         ndigits is None; then repr(), as json
@@ -44,11 +45,14 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* json_rows(nrows, fields, depth, file=None) -> str: the array of nrows
- * objects, as it reads nested `depth` levels deep in a document written with
- * indent=2. With a file, the text goes to file.write() as UTF-8 bytes, in
- * pieces of about a megabyte as it is made, and None is returned: a report
- * of hundreds of megabytes is never whole in memory. */
+/* json_rows(nrows, fields, depth, file=None, compact=False) -> str: the
+ * array of nrows objects, as it reads nested `depth` levels deep in a
+ * document written with indent=2. compact: each object on a line of its
+ * own, as json.dumps(object) writes it (separators ", " and ": "); its
+ * texts must then be written so too. With a file, the text goes to
+ * file.write() as UTF-8 bytes (a memoryview, released when write returns)
+ * in pieces of about a megabyte as it is made, and None is returned: a
+ * report of hundreds of megabytes is never whole in memory. */
 PyObject *lt_py_json_rows(PyObject *module, PyObject *args);
 
 /* json_ints(values) -> str: an array of ints ('q', 'Q', 'i' or 'I') as

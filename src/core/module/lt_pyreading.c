@@ -230,6 +230,25 @@ put(PyObject *dict, const char *key, PyObject *value)
     return r;
 }
 
+/* The verdict columns by site (lt_verdicts.h), and the leak list. */
+static int
+set_verdicts(PyObject *dict, const lt_verdicts *v)
+{
+    size_t n = v->nsites;
+    return put(dict, "verdict_class", array_bytes(v->cls, n, 1)) < 0 ||
+                   put(dict, "verdict_reason", array_bytes(v->reason, n, 1)) < 0 ||
+                   put(dict, "verdict_rate", array_bytes(v->rate, n, sizeof(double))) < 0 ||
+                   put(dict, "verdict_rate_per_second",
+                       array_bytes(v->rate_per_second, n, sizeof(double))) < 0 ||
+                   put(dict, "verdict_confidence", array_bytes(v->confidence, n, sizeof(double))) <
+                       0 ||
+                   put(dict, "verdict_points", array_bytes(v->points, n, sizeof(uint32_t))) < 0 ||
+                   put(dict, "verdict_total", array_bytes(v->total, n, sizeof(int64_t))) < 0 ||
+                   put(dict, "leak_order", array_bytes(v->order, v->norder, sizeof(uint32_t))) < 0
+               ? -1
+               : 0;
+}
+
 static PyObject *
 build_reading(const lt_analysis *a, int keep_raw)
 {
@@ -314,7 +333,8 @@ build_reading(const lt_analysis *a, int keep_raw)
         put(d, "alloc_series", array_bytes(s->alloc_series, s->nrows * s->npoints, 8)) < 0 ||
         put(d, "snapshots", snapshots_list(a)) < 0 ||
         put(d, "peak_index", PyLong_FromSize_t(a->peak_index)) < 0 ||
-        put(d, "raw", keep_raw ? raw_sites(&a->raw) : Py_NewRef(Py_None)) < 0) {
+        put(d, "raw", keep_raw ? raw_sites(&a->raw) : Py_NewRef(Py_None)) < 0 ||
+        set_verdicts(d, &a->verdicts) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -447,5 +467,64 @@ done:
     Py_XDECREF(files);
     Py_XDECREF(own_prefix);
     Py_DECREF(path);
+    return result;
+}
+
+PyObject *
+lt_py_take(PyObject *module, PyObject *args)
+{
+    PyObject *values_arg, *indexes_arg;
+    Py_buffer fill = {0};
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OO|y*:take", &values_arg, &indexes_arg, &fill)) {
+        return NULL;
+    }
+    Py_buffer values, indexes;
+    if (PyObject_GetBuffer(values_arg, &values, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        if (fill.buf) {
+            PyBuffer_Release(&fill);
+        }
+        return NULL;
+    }
+    if (PyObject_GetBuffer(indexes_arg, &indexes, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&values);
+        if (fill.buf) {
+            PyBuffer_Release(&fill);
+        }
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const char *fmt = indexes.format ? indexes.format : "B";
+    if (strcmp(fmt, "I") != 0 && strcmp(fmt, "=I") != 0 && strcmp(fmt, "@I") != 0) {
+        PyErr_SetString(PyExc_TypeError, "take: indexes must be a uint32 ('I') buffer");
+        goto done;
+    }
+    size_t size = (size_t)values.itemsize, count = (size_t)values.len / size;
+    size_t n = (size_t)indexes.len / sizeof(uint32_t);
+    const uint32_t *at = indexes.buf;
+    if (fill.buf && (size_t)fill.len != size) {
+        PyErr_SetString(PyExc_ValueError, "take: fill must be the bytes of one item");
+        goto done;
+    }
+    for (size_t i = 0; i < n && !fill.buf; i++) {
+        if (at[i] >= count) {
+            PyErr_Format(PyExc_IndexError, "take: index %u of %zu values", at[i], count);
+            goto done;
+        }
+    }
+    if (!(result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * size)))) {
+        goto done;
+    }
+    char *out = PyBytes_AS_STRING(result);
+    const char *in = values.buf;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out + i * size, at[i] < count ? in + (size_t)at[i] * size : fill.buf, size);
+    }
+done:
+    PyBuffer_Release(&indexes);
+    PyBuffer_Release(&values);
+    if (fill.buf) {
+        PyBuffer_Release(&fill);
+    }
     return result;
 }

@@ -21,4 +21,11 @@
  *      raw_snapshot=-2, progress_fd=-1, progress_delay=0.5) */
 PyObject *lt_py_read(PyObject *module, PyObject *args, PyObject *kwargs);
 
+/* take(values, indexes, fill=None) -> bytes: the items of a buffer (any
+ * item size) at uint32 indexes, in their order, as the bytes of an array of
+ * that item size. An index outside the values takes `fill` (the bytes of one
+ * item), or without it raises IndexError. How a report gathers a column of
+ * read()'s arrays in its own order, or maps ids through a table. */
+PyObject *lt_py_take(PyObject *module, PyObject *args);
+
 #endif

@@ -108,3 +108,70 @@ lt_py_sigterm_handled(PyObject *module, PyObject *unused)
 }
 
 #endif
+
+/* The fork hold: portable POSIX, not tied to the guard's Linux timer. */
+
+#include <pthread.h>
+
+static int fork_hold; /* SIGTERM blocked by hold_sigterm_for_fork, not yet unblocked */
+static pthread_t fork_hold_thread; /* the thread it is blocked in */
+static int atfork_registered;
+
+static void
+unblock_sigterm(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    (void)pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* Also the atfork parent handler: a fork by another thread (C code without
+ * the GIL) leaves the hold alone. */
+static void
+release_in_parent(void)
+{
+    if (fork_hold && pthread_equal(fork_hold_thread, pthread_self())) {
+        fork_hold = 0;
+        unblock_sigterm();
+    }
+}
+
+PyObject *
+lt_py_hold_sigterm_for_fork(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    if (!atfork_registered) {
+        int err = pthread_atfork(NULL, release_in_parent, NULL);
+        if (err != 0) {
+            errno = err;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        atfork_registered = 1;
+    }
+    if (fork_hold) {
+        Py_RETURN_NONE; /* a fork that never happened (os.fork raised before it) */
+    }
+    sigset_t set, before;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    int err = pthread_sigmask(SIG_BLOCK, &set, &before);
+    if (err != 0) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    /* Already blocked by the program: leave it so, on both sides of the fork. */
+    fork_hold = !sigismember(&before, SIGTERM);
+    fork_hold_thread = pthread_self();
+    Py_RETURN_NONE;
+}
+
+PyObject *
+lt_py_release_fork_hold(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    release_in_parent();
+    Py_RETURN_NONE;
+}

@@ -21,6 +21,19 @@
  * SIGTERM handler afterwards replaces this one too, and is then in charge.
  * Linux only (a timer aimed at one thread); elsewhere guard_sigterm returns
  * False and nothing changes.
+ *
+ * hold_sigterm_for_fork() closes the window between a fork and the forked
+ * child's own handler: called by an os.fork() "before" hook, it blocks SIGTERM
+ * in the forking thread, so the child starts with it blocked (a child
+ * terminated then would run its parent's handler, which does not finish the
+ * child's capture). A pthread_atfork parent handler restores the parent's mask
+ * inside fork() itself, so that no Python code runs in between (a Python
+ * after_in_parent hook would let pending calls run before 3.12+ counts threads
+ * for its fork warning). The child calls release_fork_hold() once its handler
+ * is in place; a pending SIGTERM then reaches that handler. fork() from C code
+ * (subprocess without preexec_fn) runs no "before" hook and is unaffected.
+ * Both run with the GIL held; the flag they share is only read by the atfork
+ * handler of the thread that set it, inside the same os.fork() call.
  */
 #ifndef LT_PYSIGNAL_H
 #define LT_PYSIGNAL_H
@@ -33,5 +46,12 @@ PyObject *lt_py_guard_sigterm(PyObject *module, PyObject *unused);
 
 /* sigterm_handled() -> None: the Python handler has run; stop repeating. */
 PyObject *lt_py_sigterm_handled(PyObject *module, PyObject *unused);
+
+/* hold_sigterm_for_fork() -> None: block SIGTERM until after the next fork
+ * (in the parent) or release_fork_hold() (in the child). */
+PyObject *lt_py_hold_sigterm_for_fork(PyObject *module, PyObject *unused);
+
+/* release_fork_hold() -> None: unblock SIGTERM if a fork hold blocked it. */
+PyObject *lt_py_release_fork_hold(PyObject *module, PyObject *unused);
 
 #endif

@@ -31,13 +31,13 @@ lt_frames_walk(PyThreadState *tstate, lt_rawframe *out, int max, int *truncated)
     lt_pyframe *frame = lt_compat_top_frame(tstate);
     /* Skip what is not (yet) part of the stack at the top. */
     for (; frame; frame = lt_compat_previous_frame(frame)) {
-        if (lt_compat_frame_code(frame) && !lt_compat_frame_incomplete(frame)) {
+        if (lt_compat_frame_has_code(frame) && !lt_compat_frame_incomplete(frame)) {
             break;
         }
     }
     for (; frame; frame = lt_compat_previous_frame(frame)) {
-        PyCodeObject *code = lt_compat_frame_code(frame);
-        if (!code || (LT_COMPAT_CHECK_EVERY_FRAME_COMPLETE && lt_compat_frame_incomplete(frame))) {
+        if (!lt_compat_frame_has_code(frame) ||
+            (LT_COMPAT_CHECK_EVERY_FRAME_COMPLETE && lt_compat_frame_incomplete(frame))) {
             continue;
         }
         if (slot == out) {
@@ -45,7 +45,7 @@ lt_frames_walk(PyThreadState *tstate, lt_rawframe *out, int max, int *truncated)
             break;
         }
         slot--;
-        slot->code = (uintptr_t)code;
+        slot->code = (uintptr_t)lt_compat_frame_code_of(frame);
         slot->position = lt_compat_frame_position(frame);
     }
     return (int)(out + max - slot);

@@ -35,65 +35,74 @@ static const PyMemAllocatorDomain domain_ids[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAI
 
 #define REAL(domain, fn, ...) ((domain)->saved.fn((domain)->saved.ctx, __VA_ARGS__))
 
-/* ---- every allocation ---- */
+/* One body per function for both hook sets, specialised at compile time by
+ * the constant `sampled` (the wrappers below are separate functions, so no
+ * hook tests the mode at run time):
+ * - full (sampled = 0): every allocation and every free is reported;
+ * - sampled: an allocation is reported when the sampler takes it, a free
+ *   when the address filter says the block may have been recorded.
+ * The guard is set around the real allocator: what that allocates inside
+ * (pymalloc's arenas) must not be recorded, nor sampled. */
 
-static inline void *
-full_malloc(lt_domain *domain, size_t size)
+#define LT_HOOK_BODY static inline __attribute__((always_inline))
+
+LT_HOOK_BODY void *
+hook_malloc(lt_domain *domain, size_t size, int sampled)
 {
     if (lt_hooks_reentrant) {
         return REAL(domain, malloc, size);
     }
     lt_hooks_reentrant = 1;
     void *ptr = REAL(domain, malloc, size);
-    if (ptr) {
+    if (ptr && (!sampled || lt_sampler_take(size))) {
         lt_tracker_alloc(domain->origin, ptr, size);
     }
     lt_hooks_reentrant = 0;
     return ptr;
 }
 
-static inline void *
-full_calloc(lt_domain *domain, size_t nelem, size_t elsize)
+LT_HOOK_BODY void *
+hook_calloc(lt_domain *domain, size_t nelem, size_t elsize, int sampled)
 {
     if (lt_hooks_reentrant) {
         return REAL(domain, calloc, nelem, elsize);
     }
     lt_hooks_reentrant = 1;
     void *ptr = REAL(domain, calloc, nelem, elsize);
-    if (ptr) {
-        /* The allocator checked nelem * elsize for overflow. */
+    /* The allocator checked nelem * elsize for overflow. */
+    if (ptr && (!sampled || lt_sampler_take(nelem * elsize))) {
         lt_tracker_alloc(domain->origin, ptr, nelem * elsize);
     }
     lt_hooks_reentrant = 0;
     return ptr;
 }
 
-static inline void *
-full_realloc(lt_domain *domain, void *old, size_t size)
+LT_HOOK_BODY void *
+hook_realloc(lt_domain *domain, void *old, size_t size, int sampled)
 {
     if (lt_hooks_reentrant) {
         return REAL(domain, realloc, old, size);
     }
     lt_hooks_reentrant = 1;
     lt_forgotten forgotten = {0};
-    if (old) {
+    if (old && (!sampled || lt_addrfilter_maybe(old))) {
         lt_tracker_forget(old, &forgotten);
     }
     void *ptr = REAL(domain, realloc, old, size);
-    if (ptr) {
-        lt_tracker_alloc(domain->origin, ptr, size);
-    }
-    else {
+    if (!ptr) {
         lt_tracker_unforget(old, &forgotten);
+    }
+    else if (!sampled || lt_sampler_take(size)) {
+        lt_tracker_alloc(domain->origin, ptr, size);
     }
     lt_hooks_reentrant = 0;
     return ptr;
 }
 
-static inline void
-full_free(lt_domain *domain, void *ptr)
+LT_HOOK_BODY void
+hook_free(lt_domain *domain, void *ptr, int sampled)
 {
-    if (lt_hooks_reentrant || !ptr) {
+    if (lt_hooks_reentrant || !ptr || (sampled && !lt_addrfilter_maybe(ptr))) {
         REAL(domain, free, ptr);
         return;
     }
@@ -104,104 +113,34 @@ full_free(lt_domain *domain, void *ptr)
     lt_hooks_reentrant = 0;
 }
 
-/* ---- sampled allocations ----
- * The guard is set around the real allocator only: what it allocates inside
- * (pymalloc's arenas) must not be sampled. */
-
-static inline void *
-sampled_malloc(lt_domain *domain, size_t size)
-{
-    if (lt_hooks_reentrant) {
-        return REAL(domain, malloc, size);
-    }
-    lt_hooks_reentrant = 1;
-    void *ptr = REAL(domain, malloc, size);
-    if (ptr && lt_sampler_take(size)) {
-        lt_tracker_alloc(domain->origin, ptr, size);
-    }
-    lt_hooks_reentrant = 0;
-    return ptr;
-}
-
-static inline void *
-sampled_calloc(lt_domain *domain, size_t nelem, size_t elsize)
-{
-    if (lt_hooks_reentrant) {
-        return REAL(domain, calloc, nelem, elsize);
-    }
-    lt_hooks_reentrant = 1;
-    void *ptr = REAL(domain, calloc, nelem, elsize);
-    if (ptr && lt_sampler_take(nelem * elsize)) {
-        lt_tracker_alloc(domain->origin, ptr, nelem * elsize);
-    }
-    lt_hooks_reentrant = 0;
-    return ptr;
-}
-
-static inline void *
-sampled_realloc(lt_domain *domain, void *old, size_t size)
-{
-    if (lt_hooks_reentrant) {
-        return REAL(domain, realloc, old, size);
-    }
-    lt_hooks_reentrant = 1;
-    lt_forgotten forgotten = {0};
-    if (old && lt_addrfilter_maybe(old)) {
-        lt_tracker_forget(old, &forgotten);
-    }
-    void *ptr = REAL(domain, realloc, old, size);
-    if (ptr && lt_sampler_take(size)) {
-        lt_tracker_alloc(domain->origin, ptr, size);
-    }
-    else if (!ptr) {
-        lt_tracker_unforget(old, &forgotten);
-    }
-    lt_hooks_reentrant = 0;
-    return ptr;
-}
-
-static inline void
-sampled_free(lt_domain *domain, void *ptr)
-{
-    if (lt_hooks_reentrant || !ptr || !lt_addrfilter_maybe(ptr)) {
-        REAL(domain, free, ptr);
-        return;
-    }
-    lt_hooks_reentrant = 1;
-    lt_forgotten forgotten;
-    lt_tracker_forget(ptr, &forgotten);
-    REAL(domain, free, ptr);
-    lt_hooks_reentrant = 0;
-}
-
-#define DEFINE_HOOKS(MODE, N)                                                                     \
+#define DEFINE_HOOKS(MODE, SAMPLED, N)                                                            \
     static void *MODE##_malloc_##N(void *ctx, size_t size)                                        \
     {                                                                                             \
         (void)ctx;                                                                                \
-        return MODE##_malloc(&domains[N], size);                                                  \
+        return hook_malloc(&domains[N], size, SAMPLED);                                           \
     }                                                                                             \
     static void *MODE##_calloc_##N(void *ctx, size_t nelem, size_t elsize)                        \
     {                                                                                             \
         (void)ctx;                                                                                \
-        return MODE##_calloc(&domains[N], nelem, elsize);                                         \
+        return hook_calloc(&domains[N], nelem, elsize, SAMPLED);                                  \
     }                                                                                             \
     static void *MODE##_realloc_##N(void *ctx, void *ptr, size_t size)                            \
     {                                                                                             \
         (void)ctx;                                                                                \
-        return MODE##_realloc(&domains[N], ptr, size);                                            \
+        return hook_realloc(&domains[N], ptr, size, SAMPLED);                                     \
     }                                                                                             \
     static void MODE##_free_##N(void *ctx, void *ptr)                                             \
     {                                                                                             \
         (void)ctx;                                                                                \
-        MODE##_free(&domains[N], ptr);                                                            \
+        hook_free(&domains[N], ptr, SAMPLED);                                                     \
     }
 
-DEFINE_HOOKS(full, 0)
-DEFINE_HOOKS(full, 1)
-DEFINE_HOOKS(full, 2)
-DEFINE_HOOKS(sampled, 0)
-DEFINE_HOOKS(sampled, 1)
-DEFINE_HOOKS(sampled, 2)
+DEFINE_HOOKS(full, 0, 0)
+DEFINE_HOOKS(full, 0, 1)
+DEFINE_HOOKS(full, 0, 2)
+DEFINE_HOOKS(sampled, 1, 0)
+DEFINE_HOOKS(sampled, 1, 1)
+DEFINE_HOOKS(sampled, 1, 2)
 
 #define HOOKS(MODE, N)                                                                            \
     {                                                                                             \

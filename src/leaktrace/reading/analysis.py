@@ -39,6 +39,10 @@ def _u32(data: bytes) -> memoryview:
     return memoryview(data).cast("I")
 
 
+def _f64(data: bytes) -> memoryview[float]:
+    return memoryview(data).cast("d")
+
+
 def _progress_fd() -> int:
     try:
         return sys.stderr.fileno() if sys.stderr.isatty() else -1
@@ -150,6 +154,17 @@ class Analysis:
         # the same rows: each site's cumulative allocated bytes
         self.alloc_series_bytes: bytes = data["alloc_series"]
         self._alloc_series = _u64(self.alloc_series_bytes)
+        # The growth verdict of every site, made by the analyzer from its series
+        # (src/core/analyze/lt_verdicts.h; reading/growth.py names them), and the leak
+        # list: the sites alive at the last snapshot, leaking ones first (rank_key).
+        self.verdict_class = memoryview(data["verdict_class"])  # index into CLASSES
+        self.verdict_reason = memoryview(data["verdict_reason"])  # into GROWTH_REASONS
+        self.verdict_rate = _f64(data["verdict_rate"])
+        self.verdict_rate_per_second = _f64(data["verdict_rate_per_second"])
+        self.verdict_confidence = _f64(data["verdict_confidence"])
+        self.verdict_points = _u32(data["verdict_points"])
+        self.verdict_total = memoryview(data["verdict_total"]).cast("q")
+        self.leak_order = _u32(data["leak_order"])
         self._stacks: dict[int, tuple[Frame, ...]] = {0: ()}
         self._truncated: dict[int, bool] = {0: False}
         self._node_stacks: dict[int, tuple[tuple[Frame, ...], bool]] = {0: ((), False)}

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import _core
-from .analysis import Analysis
+from .analysis import NO_ROW, Analysis
 from .capture import Capture
 from .model import GROWTH_POINTS, Frame, Snapshot
 
@@ -77,6 +77,44 @@ class Growth:
             "total_bytes": self.total,
             "series": list(self.series),
         }
+
+
+@dataclass
+class GrowthColumns:
+    """The verdicts of many sites (Growth's fields) as columns, one value per row."""
+
+    kind: Sequence[int]  # index into CLASSES
+    reason: Sequence[int]  # index into _core.GROWTH_REASONS
+    rate: Sequence[float]  # bytes per unit
+    rate_per_second: Sequence[float]
+    confidence: Sequence[float]
+    points: Sequence[int]  # snapshots at which the site was seen
+    total: Sequence[int]  # live bytes at the last point minus at the first
+    series_row: Sequence[int]  # the row of `series` holding this row's series, or NO_ROW
+    series: Sequence[int]  # uint64 buffer: rows of npoints live bytes
+    npoints: int
+    unit: str
+    # Rows of sites that got no verdict at all (a merged capture's: no series across
+    # processes); their columns read as insufficient at 0 points.
+    absent: frozenset[int] = frozenset()
+
+    def growth(self, row: int) -> Growth | None:
+        if row in self.absent:
+            return None
+        at = self.series_row[row]
+        n = self.npoints
+        series = () if at == NO_ROW else tuple(self.series[at * n : at * n + n])
+        return Growth(
+            CLASSES[self.kind[row]],
+            _core.GROWTH_REASONS[self.reason[row]],
+            self.rate[row],
+            self.unit,
+            self.rate_per_second[row],
+            self.confidence[row],
+            self.points[row],
+            self.total[row],
+            series,
+        )
 
 
 def insufficient(points: int, unit: str, series: Sequence[int] = ()) -> Growth:
@@ -161,17 +199,29 @@ def by_site(capture: Capture, include_all: bool = False) -> dict[int, Growth]:
     return of_analysis(a)
 
 
-def of_analysis(a: Analysis) -> dict[int, Growth]:
-    """The verdict of every site of an analysis (by site number), on its work axis."""
-    seconds = [a.snapshots[i].time_ns / 1e9 for i in a.points]
-    verdicts = classify_rows(
-        a.series_bytes, a.alloc_series_bytes, work_axis(a.work), seconds, WORK_UNIT
+def columns_of(a: Analysis) -> GrowthColumns:
+    """The verdict of every site of an analysis, by site number, on its work axis: the
+    analyzer classes each site's series as it reads the capture (lt_verdicts.h); a site
+    without a series is insufficient, seen at 0 points."""
+    return GrowthColumns(
+        a.verdict_class,
+        a.verdict_reason,
+        a.verdict_rate,
+        a.verdict_rate_per_second,
+        a.verdict_confidence,
+        a.verdict_points,
+        a.verdict_total,
+        a.rows,
+        a.series_values,
+        len(a.points),
+        WORK_UNIT,
     )
-    out = {}
-    for g in range(len(a.rows)):
-        row = a.rows[g]
-        out[g] = verdicts[row] if row < len(verdicts) else insufficient(0, WORK_UNIT)
-    return out
+
+
+def of_analysis(a: Analysis) -> dict[int, Growth]:
+    """columns_of(a) as a Growth per site number."""
+    columns = columns_of(a)
+    return {g: growth for g in range(len(a.rows)) if (growth := columns.growth(g))}
 
 
 def analyze(

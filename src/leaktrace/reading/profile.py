@@ -11,19 +11,19 @@ with ``Capture.leaks()``, which lists the same nodes (the one trimming policy of
 frame are summed up in ``excluded`` instead of shown. Unlike the leak list, a profile
 also keeps stacks whose memory was all freed: they carry allocation totals.
 
-Python only copies the C arrays into lists (and merges nodes whose native frames were
-named alike), so a capture of a few hundred thousand distinct stacks loads in a second.
+Python only copies the C arrays into arrays of its own (memcpy; and merges nodes whose
+native frames were named alike), which the C writers take as they are.
 """
 
 from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass, field, replace
 
 from .. import _core
-from .analysis import TRUNCATED_ID, Analysis
+from .analysis import Analysis
 from .capture import Capture
 from .model import NO_FRAME, TRUNCATED, Excluded, Frame, TimelinePoint, partial_note
 
@@ -44,14 +44,15 @@ class Profile:
     meta: dict[str, str]
     stats: dict[str, int]
     frames: list[Frame]
-    parent: list[int]
-    frame: list[int]  # index into frames; -1 for the root
-    live_bytes: list[int]
-    live_count: list[int]
-    alloc_bytes: list[int]
-    alloc_count: list[int]
-    peak_bytes: list[int]
-    peak_count: list[int]
+    # Arrays (parent 'I', frame 'i', values 'Q') when made from an analysis.
+    parent: MutableSequence[int]
+    frame: MutableSequence[int]  # index into frames; -1 for the root
+    live_bytes: MutableSequence[int]
+    live_count: MutableSequence[int]
+    alloc_bytes: MutableSequence[int]
+    alloc_count: MutableSequence[int]
+    peak_bytes: MutableSequence[int]
+    peak_count: MutableSequence[int]
     timeline: list[TimelinePoint]
     peak_index: int  # into timeline
     excluded: dict[str, Excluded] = field(default_factory=dict)
@@ -77,9 +78,9 @@ class Profile:
 
     def tree_arrays(self) -> tuple[array[int], array[int]]:
         """parent ('I') and frame ('i', -1 for the root) as arrays, for the C writers."""
-        return array("I", self.parent), array("i", self.frame)
+        return _typed("I", self.parent), _typed("i", self.frame)
 
-    def value_lists(self) -> tuple[list[int], ...]:
+    def value_lists(self) -> tuple[MutableSequence[int], ...]:
         values = (self.live_bytes, self.live_count, self.alloc_bytes, self.alloc_count)
         return (*values, self.peak_bytes, self.peak_count)
 
@@ -108,7 +109,18 @@ class Profile:
 
 def u64_array(values: Sequence[int]) -> array[int]:
     """Values as a uint64 array (for the C writers), copied unless they are one."""
-    return values if isinstance(values, array) and values.typecode == "Q" else array("Q", values)
+    return _typed("Q", values)
+
+
+def _typed(code: str, values: Sequence[int]) -> array[int]:
+    return values if isinstance(values, array) and values.typecode == code else array(code, values)
+
+
+def _copy(code: str, view: memoryview) -> array[int]:
+    """An array of the analyzer's memoryview, copied whole."""
+    out = array(code)
+    out.frombytes(view.cast("B"))
+    return out
 
 
 def load_profile(path: str | os.PathLike[str], *, include_all: bool = False) -> Profile:
@@ -131,10 +143,12 @@ def profile_of(a: Analysis) -> Profile:
             frames.append(a.frames[i])
     truncated_id = len(frames)
     frames.append(TRUNCATED)
-    tree_frame = [
-        -1 if f == 0xFFFFFFFF else truncated_id if f == TRUNCATED_ID else index[a.canonical[f]]
-        for f in a.tree_frame
-    ]
+    # Each node's frame through a table of every frame id's profile frame (in C:
+    # _core.take). The ids past the table are the truncation markers' and the root's
+    # (the only node without a frame).
+    numbered = array("i", [index[c] for c in a.canonical])
+    tree_frame = array("i")
+    tree_frame.frombytes(_core.take(numbered, a.tree_frame, array("i", [truncated_id])))
     tree_frame[0] = -1
     profile = Profile(
         path=a.path,
@@ -144,14 +158,14 @@ def profile_of(a: Analysis) -> Profile:
         meta=a.meta,
         stats=a.stats,
         frames=frames,
-        parent=list(a.tree_parent),
+        parent=_copy("I", a.tree_parent),
         frame=tree_frame,
-        live_bytes=list(a.live_bytes),
-        live_count=list(a.live_count),
-        alloc_bytes=list(a.alloc_bytes),
-        alloc_count=list(a.alloc_count),
-        peak_bytes=list(a.peak_bytes),
-        peak_count=list(a.peak_count),
+        live_bytes=_copy("Q", a.live_bytes),
+        live_count=_copy("Q", a.live_count),
+        alloc_bytes=_copy("Q", a.alloc_bytes),
+        alloc_count=_copy("Q", a.alloc_count),
+        peak_bytes=_copy("Q", a.peak_bytes),
+        peak_count=_copy("Q", a.peak_count),
         timeline=[
             TimelinePoint(
                 s.seq, s.kind, s.time_ns, s.label, s.heap_bytes, s.heap_count, s.rss_bytes

@@ -6,8 +6,11 @@ thousands of them, and a Python object per site (and per growth) would cost most
 report's time, so :class:`SiteTable` keeps them as arrays: the analyzer's own
 (:mod:`.analysis`) in the common case, or arrays made from :class:`~.model.Site`
 objects when the sites had to be regrouped in Python (merged captures, native frames
-named alike, attached captures). The JSON report writes the arrays in C
-(``_core.json_rows``); the text report makes objects for the few rows it shows.
+named alike, attached captures). In the common case the analyzer has also classed
+every site and ordered the list (``Analysis.leak_order``, growth.columns_of), and
+the table gathers its columns in that order in C (``_core.take``). The JSON report
+writes the arrays in C (``_core.json_rows``); the text report makes objects for the
+few rows it shows.
 
 Each row's stack is a node of a tree of frames (``tree_parent``, ``tree_frame``: the
 analyzer's trimmed tree, or one built from the sites' stacks), its frames innermost
@@ -18,10 +21,9 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from operator import itemgetter
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from .. import _core
 from .analysis import NO_FRAME_ID, NO_ROW, TRUNCATED_ID, Analysis
@@ -29,62 +31,22 @@ from .capture import Capture
 from .growth import (
     CLASSES,
     INSUFFICIENT,
-    LEAKING,
     PLATEAUED,
     WORK_UNIT,
     Growth,
+    GrowthColumns,
     bounded_by_holder,
     by_site,
+    columns_of,
     rank_key,
-    work_axis,
 )
 from .model import Excluded, Frame, Site
 from .retention import Holder, Retention
 
-T = TypeVar("T")
 _INSUFFICIENT = CLASSES.index(INSUFFICIENT)
-_LEAKING = CLASSES.index(LEAKING)
 _PLATEAUED = CLASSES.index(PLATEAUED)
 _FEW_POINTS = _core.GROWTH_REASONS.index("few-points")
 _BOUNDED_HOLDER = _core.GROWTH_REASONS.index("bounded-holder")
-
-
-@dataclass
-class GrowthColumns:
-    """The verdict of each row (Growth's fields, reading/growth.py), as arrays."""
-
-    kind: array[int]  # 'B': index into growth.CLASSES
-    reason: array[int]  # 'B': index into _core.GROWTH_REASONS
-    rate: array[float]  # 'd': bytes per unit
-    rate_per_second: array[float]  # 'd'
-    confidence: array[float]  # 'd'
-    points: array[int]  # 'Q': snapshots at which the site was seen
-    total: array[int]  # 'q': live bytes at the last point minus at the first
-    series_row: array[int]  # 'I': the row of `series` holding this row's series, or NO_ROW
-    series: Sequence[int]  # 'Q' buffer: rows of npoints live bytes
-    npoints: int
-    unit: str
-    # Rows of sites that got no verdict at all (a merged capture's: no series across
-    # processes); their columns read as insufficient at 0 points.
-    absent: frozenset[int] = frozenset()
-
-    def growth(self, row: int) -> Growth | None:
-        if row in self.absent:
-            return None
-        at = self.series_row[row]
-        n = self.npoints
-        series = () if at == NO_ROW else tuple(self.series[at * n : at * n + n])
-        return Growth(
-            CLASSES[self.kind[row]],
-            _core.GROWTH_REASONS[self.reason[row]],
-            self.rate[row],
-            self.unit,
-            self.rate_per_second[row],
-            self.confidence[row],
-            self.points[row],
-            self.total[row],
-            series,
-        )
 
 
 class SiteTable:
@@ -105,7 +67,7 @@ class SiteTable:
         frames: Sequence[Frame],
         growth: GrowthColumns,
         site_ids: array[int],
-        holders: dict[int, Holder],
+        holders: dict[int, Holder] | None = None,
         analysis: Analysis | None = None,
         sites: list[Site] | None = None,
     ) -> None:
@@ -120,7 +82,7 @@ class SiteTable:
         self.frames = frames  # indexed by tree_frame's values
         self.growth = growth
         self.site_ids = site_ids  # Site.site_id of each row
-        self.holders = holders  # by row: what holds the site's objects (retention)
+        self.holders = holders or {}  # by row: what holds the site's objects (retention)
         self._analysis = analysis  # the rows are its sites (site_ids)...
         self._sites = sites  # ...or these
 
@@ -198,48 +160,61 @@ def site_table(
     if type(capture).leaks is not Capture.leaks or a.merged_frames or capture.attached:
         sites, excluded = capture.leaks(include_all=include_all)
         growth = by_site(capture, include_all=include_all)
-        return _from_sites(capture, sites, growth), excluded
+        return _from_sites(capture.retention, sites, growth), excluded
     excluded = {k: Excluded(e.bytes, e.count) for k, e in a.excluded.items()}
     return _from_analysis(capture, a), excluded
 
 
-def verdict_columns(retention: Retention, a: Analysis) -> tuple[GrowthColumns, dict[int, Holder]]:
-    """growth_columns with the retention engine's evidence, and the holder of each site
-    the retention records explain (both by site id): a site held by a structure with a
-    bound is plateaued (``bounded-holder``) rather than leaking or noise."""
-    by_id = growth_columns(a)
-    held = _holders_by_site(retention, a)
-    for g, holder in held.items():
-        if holder.bounded and bounded_by_holder(CLASSES[by_id.kind[g]]):
-            by_id.kind[g], by_id.reason[g] = _PLATEAUED, _BOUNDED_HOLDER
-    return by_id, held
-
-
 def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
-    by_id, held = verdict_columns(capture.retention, a)
-    ids = array("I", a.ranked)
-    kinds, rates, live = by_id.kind, by_id.rate, a.live_bytes
-    keys = [(kinds[g], -rates[g] if kinds[g] == _LEAKING else 0.0, -live[g]) for g in ids]
-    ids = array("I", _gather(ids, sorted(range(len(ids)), key=keys.__getitem__)))
-    take = _getter(ids)
+    """The analyzer's leak list (Analysis.leak_order), its columns gathered in C; sites
+    re-classed by their holders' bounds (bounded_sites) move to the plateaued ones."""
+    ids = array("I")
+    ids.frombytes(a.leak_order.cast("B"))
+    held = holders_by_site(capture.retention, a)
+    moved = bounded_sites(held, a)
+    if moved:
+        ids = _reordered(ids, moved, a)
+    g = columns_of(a)
+    kind, reason = _take(a.verdict_class, ids), _take(a.verdict_reason, ids)
+    rows = {}
+    for sid in held:
+        try:
+            rows[sid] = ids.index(sid)
+        except ValueError:  # a site left out of the list
+            continue
+        if sid in moved:
+            kind[rows[sid]], reason[rows[sid]] = _PLATEAUED, _BOUNDED_HOLDER
+    growth = GrowthColumns(
+        kind,
+        reason,
+        _take(a.verdict_rate, ids),
+        _take(a.verdict_rate_per_second, ids),
+        _take(a.verdict_confidence, ids),
+        _take(a.verdict_points, ids),
+        _take(a.verdict_total, ids),
+        _take(a.rows, ids),
+        g.series,
+        g.npoints,
+        g.unit,
+    )
     return SiteTable(
-        bytes_=array("Q", take(a.live_bytes)),
-        count=array("Q", take(a.live_count)),
-        alloc_bytes=array("Q", take(a.alloc_bytes)),
-        alloc_count=array("Q", take(a.alloc_count)),
-        truncated=array("B", take(a.tree_truncated)),
+        bytes_=_take(a.live_bytes, ids),
+        count=_take(a.live_count, ids),
+        alloc_bytes=_take(a.alloc_bytes, ids),
+        alloc_count=_take(a.alloc_count, ids),
+        truncated=_take(a.tree_truncated, ids),
         stack_node=ids,
         tree_parent=a.tree_parent,
         tree_frame=a.tree_frame,
         frames=[a.frames[c] for c in a.canonical],
-        growth=_take(by_id, ids),
+        growth=growth,
         site_ids=ids,
-        holders={row: held[g] for row, g in enumerate(ids) if g in held},
+        holders={rows[sid]: h for sid, h in held.items() if sid in rows},
         analysis=a,
     )
 
 
-def _holders_by_site(retention: Retention, a: Analysis) -> dict[int, Holder]:
+def holders_by_site(retention: Retention, a: Analysis) -> dict[int, Holder]:
     """The holder of each site of the analysis whose objects the retention records
     explain, by site id."""
     if not retention.site_holders:
@@ -257,89 +232,34 @@ def _holders_by_site(retention: Retention, a: Analysis) -> dict[int, Holder]:
     return {g: h for g, h in found.items() if h is not None}
 
 
-def growth_columns(a: Analysis) -> GrowthColumns:
-    """growth.of_analysis as columns: by site id, every site of the analysis."""
-    nsites, npoints = len(a.rows), len(a.points)
-    kind = array("B", bytes([_INSUFFICIENT]) * nsites)
-    reason = array("B", bytes([_FEW_POINTS]) * nsites)
-    rate = array("d", bytes(8 * nsites))
-    rate_s = array("d", bytes(8 * nsites))
-    confidence = array("d", bytes(8 * nsites))
-    points = array("Q", bytes(8 * nsites))
-    total = array("q", bytes(8 * nsites))
-    series_row = array("I", a.rows)
-    series = a.series_values
-    if a.series_bytes and npoints:
-        seconds = [a.snapshots[i].time_ns / 1e9 for i in a.points]
-        classes, reasons, rates, per_second, confidences, seen = _core.growth(
-            a.series_bytes, a.alloc_series_bytes, work_axis(a.work), seconds
-        )
-        nrows = len(classes)
-        # Each site takes its row's values (itemgetter, in C); a site without a row
-        # takes the sentinel after the last row: insufficient, at 0 points.
-        take = _getter([r if r < nrows else nrows for r in series_row])
-        last = npoints - 1
-        row_total = array(
-            "q", [series[r * npoints + last] - series[r * npoints] for r in range(nrows)]
-        )
-        kind = array("B", take(classes + bytes([_INSUFFICIENT])))
-        reason = array("B", take(reasons + bytes([_FEW_POINTS])))
-        rate = array("d", take(_doubles(rates)))
-        rate_s = array("d", take(_doubles(per_second)))
-        confidence = array("d", take(_doubles(confidences)))
-        row_points = array("I")
-        row_points.frombytes(seen)
-        row_points.append(0)
-        points = array("Q", take(row_points))
-        row_total.append(0)
-        total = array("q", take(row_total))
-    return GrowthColumns(
-        kind, reason, rate, rate_s, confidence, points, total, series_row, series, npoints,
-        WORK_UNIT,
-    )  # fmt: skip
+def bounded_sites(held: dict[int, Holder], a: Analysis) -> set[int]:
+    """The sites (ids) the analyzer classed leaking or noise whose holder has a bound:
+    plateaued instead, reason ``bounded-holder`` (growth.bounded_by_holder)."""
+    kinds = a.verdict_class
+    return {g for g, h in held.items() if h.bounded and bounded_by_holder(CLASSES[kinds[g]])}
 
 
-def _doubles(raw: bytes) -> array[float]:
-    """A row column of doubles, with the sentinel row's 0.0 after it."""
-    out = array("d")
-    out.frombytes(raw)
-    out.append(0.0)
+def _reordered(ids: array[int], moved: set[int], a: Analysis) -> array[int]:
+    """The leak list with the moved sites among the plateaued ones, which are ordered
+    by bytes (then blocks), as the analyzer orders them."""
+    kinds, live, count = a.verdict_class, a.live_bytes, a.live_count
+    rest = [g for g in ids if g not in moved]
+    start = next((i for i, g in enumerate(rest) if kinds[g] >= _PLATEAUED), len(rest))
+    end = next((i for i in range(start, len(rest)) if kinds[rest[i]] > _PLATEAUED), len(rest))
+    block = sorted([*rest[start:end], *moved], key=lambda g: (-live[g], -count[g]))
+    return array("I", [*rest[:start], *block, *rest[end:]])
+
+
+def _take(values: memoryview[Any], ids: array[int]) -> array[Any]:
+    """The values at these site ids, in their order (in C: _core.take)."""
+    out = array(values.format)
+    out.frombytes(_core.take(values, ids))
     return out
 
 
-def _getter(indexes: Sequence[int]) -> Callable[[Sequence[T]], Sequence[T]]:
-    """A function that takes the items at these indexes of a sequence, in this order (in
-    C: operator.itemgetter)."""
-    if len(indexes) > 1:
-        return itemgetter(*indexes)
-    return lambda values: [values[i] for i in indexes]
-
-
-def _gather(values: Sequence[T], indexes: Sequence[int]) -> Sequence[T]:
-    return _getter(indexes)(values)
-
-
-def _take(g: GrowthColumns, ids: array[int]) -> GrowthColumns:
-    """The columns of these sites, in this order."""
-    take = _getter(ids)
-    return GrowthColumns(
-        array("B", take(g.kind)),
-        array("B", take(g.reason)),
-        array("d", take(g.rate)),
-        array("d", take(g.rate_per_second)),
-        array("d", take(g.confidence)),
-        array("Q", take(g.points)),
-        array("q", take(g.total)),
-        array("I", take(g.series_row)),
-        g.series,
-        g.npoints,
-        g.unit,
-    )
-
-
-def _from_sites(capture: Capture, sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
-    """A table of Site objects (regrouped in Python), ranked as growth.rank_key ranks."""
-    retention = capture.retention
+def _from_sites(retention: Retention, sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
+    """A table of Site objects (regrouped in Python), ranked as growth.rank_key ranks,
+    with the holders' evidence as _from_analysis takes it."""
     explained = set(retention.site_holders)
     held: dict[int, Holder] = {}
     for s in sites:

@@ -31,7 +31,7 @@ import os
 from array import array
 from collections.abc import Sequence
 from importlib import resources
-from operator import itemgetter
+from itertools import compress
 from typing import Any
 
 from .. import _core
@@ -73,18 +73,20 @@ def _tree(profile: Profile, frames: _Frames) -> dict[str, Sequence[int]]:
     """The profile's tree, pruned to the nodes whose subtree leaked or was alive at
     the peak, and renumbered (parents still come first; pruned in C: _core.prune_tree).
     Each column is an array, written out by _core.json_ints."""
-    parent, _ = profile.tree_arrays()
-    kept_bytes, parents = _core.prune_tree(
+    parent, frame = profile.tree_arrays()
+    kept, parents = _core.prune_tree(
         parent, u64_array(profile.live_bytes), u64_array(profile.peak_bytes)
     )
-    kept = memoryview(kept_bytes).cast("I").tolist()
-    take = itemgetter(*kept) if len(kept) > 1 else lambda values: [values[kept[0]]]
-    node_frames = take(profile.frame)
-    # Each distinct frame gets its page number in the order the nodes first meet it.
-    ids = {f: -1 if f < 0 else frames.frame(profile.frames[f]) for f in dict.fromkeys(node_frames)}
+    node_frames = _gather("i", frame, kept)
+    # Each distinct frame gets its page number in the order the nodes first meet it;
+    # the nodes take theirs through that table (the root's -1 is outside it).
+    page = array("q", bytes(8 * len(profile.frames)))
+    for f in dict.fromkeys(node_frames):
+        if f >= 0:
+            page[f] = frames.frame(profile.frames[f])
     tree: dict[str, Sequence[int]] = {
         "parent": memoryview(parents).cast("I"),
-        "frame": array("q", [ids[f] for f in node_frames]),
+        "frame": _gather("q", page, node_frames.tobytes(), array("q", [-1])),
     }
     columns = {
         "leaked": profile.live_bytes,
@@ -93,8 +95,19 @@ def _tree(profile: Profile, frames: _Frames) -> dict[str, Sequence[int]]:
         "peakCount": profile.peak_count,
     }
     for name, values in columns.items():
-        tree[name] = array("Q", take(values))
+        tree[name] = _gather("Q", u64_array(values), kept)
     return tree
+
+
+def _gather(
+    code: str, values: array[int], indexes: bytes, fill: array[int] | None = None
+) -> array[int]:
+    """values[i] for each uint32 i of indexes (fill where i is outside), in C."""
+    out = array(code)
+    out.frombytes(
+        _core.take(values, memoryview(indexes).cast("I"), *([] if fill is None else [fill]))
+    )
+    return out
 
 
 def _sites(
@@ -107,7 +120,8 @@ def _sites(
     field it has (growth, retention) reaches the table. Beyond, the rows come from the
     profile instead: every site's series and paths would make the page heavy.
     """
-    live = [n for n in profile.nodes_by_size() if profile.live_count[n]]
+    order = profile.nodes_by_size()
+    live = list(compress(order, _gather("Q", u64_array(profile.live_count), order.tobytes())))
     if len(live) <= JSON_SITES_LIMIT:
         doc = json.loads(render(capture, "json", include_all=profile.include_all))
         sites = doc["leaks"]

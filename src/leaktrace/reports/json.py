@@ -10,9 +10,9 @@ from typing import BinaryIO
 
 from .. import _core
 from ..reading.capture import Capture
-from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS
+from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS, GrowthColumns
 from ..reading.retention import Cycle
-from ..reading.table import GrowthColumns, SiteTable
+from ..reading.table import SiteTable
 from . import ReportFormat, register
 from .common import JSON_SCHEMA_VERSION, NO_REFERRER, ranked
 
@@ -25,7 +25,7 @@ def _sampling_json(capture: Capture) -> dict[str, object] | None:
 
 def render_json(capture: Capture, *, include_all: bool = False) -> str:
     head, table, fields, tail = _document(capture, include_all)
-    return "".join((head, _core.json_rows(len(table), fields, 1), tail))
+    return "".join((head, _core.json_rows(len(table), fields, 1, None, True), tail))
 
 
 def stream_json(
@@ -36,7 +36,7 @@ def stream_json(
 
     def write(out: BinaryIO) -> None:
         out.write(head.encode())
-        _core.json_rows(len(table), fields, 1, out)
+        _core.json_rows(len(table), fields, 1, out, True)
         out.write(tail.encode())
 
     return write
@@ -78,17 +78,13 @@ def _document(
     return head, table, _site_fields(capture, table), text[at + len(marker) :] + "\n"
 
 
-# Each site is what json.dumps(site.to_json() and its extras, indent=2) writes inside
-# the document, but written in C from the table's columns (_core.json_rows): building a
-# dict per site would take most of a report's time at 100,000 sites. The fields and
-# their order are Site.to_json's, then growth (Growth.to_json's), bytes_error, holder
-# and retention; tests/e2e/test_report_writers.py compares the text with json.dumps.
+# Each site is a line of the leak list, what json.dumps(site.to_json() and its extras)
+# writes (docs/json-schema.md: one site a line, the rest of the document indented by
+# 2), but written in C from the table's columns (_core.json_rows): building a dict per
+# site would take most of a report's time at 100,000 sites. The fields and their order
+# are Site.to_json's, then growth (Growth.to_json's), bytes_error, holder and
+# retention; tests/e2e/test_report_writers.py compares the text with json.dumps.
 _string = json.encoder.encode_basestring_ascii
-
-
-def nested_json(value: object, level: int) -> str:
-    """json.dumps(value, indent=2) as it reads nested `level` levels deep."""
-    return json.dumps(value, indent=2).replace("\n", "\n" + "  " * level)
 
 
 def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]:
@@ -101,7 +97,7 @@ def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]
     rows, paths, holder_rows, holders = _retention_rows(capture, table)
     # A capture whose retention was analysed says why a site has no path.
     no_path = (
-        nested_json([{"root_kind": "none", "text": NO_REFERRER}], 3)
+        json.dumps([{"root_kind": "none", "text": NO_REFERRER}])
         if capture.retention.summary
         else "[]"
     )
@@ -117,7 +113,7 @@ def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]
             table.stack_node,
             table.tree_parent,
             table.tree_frame,
-            [nested_json(f.to_json(), 4) for f in table.frames],
+            [json.dumps(f.to_json()) for f in table.frames],
         ),
         _growth_field(table.growth),
         ("bytes_error", "int", errors),
@@ -160,16 +156,16 @@ def _retention_rows(
     capture: Capture, table: SiteTable
 ) -> tuple[array[int], list[str], array[int], list[str]]:
     """The rows that have reference paths (retention records) and their paths' JSON, and
-    the rows whose paths name a holder, with the holder's JSON."""
+    the rows with a holder (HOLDER records), with the holder's JSON."""
     rows, texts = array("I"), []
     found = table.rows_of_nodes(list(capture.retention.site_paths))
     for row in sorted(found):
         paths = capture.retention.paths_for(table.nodes(row))
         if paths:
             rows.append(row)
-            texts.append(nested_json([p.to_json() for p in paths], 3))
+            texts.append(json.dumps([p.to_json() for p in paths]))
     holder_rows = array("I", sorted(table.holders))
-    holders = [nested_json(table.holders[row].to_json(), 3) for row in holder_rows]
+    holders = [json.dumps(table.holders[row].to_json()) for row in holder_rows]
     return rows, texts, holder_rows, holders
 
 

@@ -20,11 +20,11 @@ import gzip
 from array import array
 
 from .. import _core
-from ..reading.growth import CLASSES, LEAKING
+from ..reading.growth import CLASSES, LEAKING, PLATEAUED, columns_of
 from ..reading.model import NO_FRAME, Frame
 from ..reading.profile import Profile, u64_array
 from ..reading.retention import Retention
-from ..reading.table import verdict_columns
+from ..reading.table import bounded_sites, holders_by_site
 from . import ReportFormat, register
 
 SAMPLE_TYPES = (
@@ -114,22 +114,41 @@ def _mapping(profile: Profile, strings: _Strings) -> bytes:
 
 def _verdict_label_list(profile: Profile, nnodes: int, strings: _Strings) -> list[bytes | None]:
     """The labels of each node's sample (pprof_samples' labels), one encoding per
-    distinct (class, rounded rate). A profile's nodes are the sites of its analysis."""
-    labels: list[bytes | None] = [None] * nnodes
+    distinct (class, rounded rate), made (and their strings interned) in the order the
+    nodes first meet them. A profile's nodes are the sites of its analysis."""
     a = profile.analysis
     if a is None or a.merged_frames:
-        return labels
-    verdicts, _ = verdict_columns(Retention.from_records(a.retention_records), a)
+        return [None] * nnodes
+    verdicts = columns_of(a)
+    kinds = bytearray(verdicts.kind[:nnodes])
+    # Sites held under a bound are plateaued, as in the other reports (reading/table.py).
+    held = holders_by_site(Retention.from_records(a.retention_records), a)
+    for g in bounded_sites(held, a):
+        if g < nnodes:
+            kinds[g] = CLASSES.index(PLATEAUED)
     leaking = CLASSES.index(LEAKING)
-    made: dict[tuple[int, int], bytes] = {}
-    for node, (kind, rate) in enumerate(zip(verdicts.kind, verdicts.rate, strict=True)):
-        if node >= nnodes:
-            break
-        key = (kind, round(rate) if kind == leaking and rate > 0 else -1)
-        label = made.get(key)
-        if label is None:
-            label = made[key] = _verdict_labels(CLASSES[kind], key[1], strings)
-        labels[node] = label
+    first: dict[tuple[int, int], int] = {}  # each key: the first node that has it
+    for kind in range(len(CLASSES)):
+        at = kinds.find(kind)
+        if at >= 0 and kind != leaking:
+            first[kind, -1] = at
+    # Only leaking sites have a rate in their labels: few, found by their class byte.
+    leaking_keys: dict[int, tuple[int, int]] = {}
+    at = kinds.find(leaking)
+    while at >= 0:
+        rate = verdicts.rate[at]
+        key = leaking_keys[at] = (leaking, round(rate) if rate > 0 else -1)
+        first.setdefault(key, at)
+        at = kinds.find(leaking, at + 1)
+    made = {
+        key: _verdict_labels(CLASSES[key[0]], key[1], strings)
+        for key in sorted(first, key=first.__getitem__)
+    }
+    by_kind = [made.get((kind, -1)) for kind in range(len(CLASSES))]
+    labels = list(map(by_kind.__getitem__, kinds))
+    for node, key in leaking_keys.items():
+        labels[node] = made[key]
+    labels.extend([None] * (nnodes - len(labels)))
     return labels
 
 
@@ -234,8 +253,9 @@ def encode_profile(profile: Profile) -> bytes:
 
 
 def render_pprof(profile: Profile) -> bytes:
-    """The gzip'd profile (mtime 0, so the same capture gives the same bytes)."""
-    return gzip.compress(encode_profile(profile), compresslevel=6, mtime=0)
+    """The gzip'd profile (mtime 0, so the same capture gives the same bytes). Level 1:
+    on a profile of 200,000 stacks, 2.4x faster than level 6 for 14% more bytes."""
+    return gzip.compress(encode_profile(profile), compresslevel=1, mtime=0)
 
 
 register(ReportFormat("pprof", "profile", render_pprof, binary=True))
