@@ -64,7 +64,7 @@ def start(
     *,
     max_depth: int = DEFAULT_DEPTH,
     interval: float | None = None,
-    snapshots: bool = False,
+    snapshots: bool = True,
     native_allocs: bool = True,
     native_frames: bool = False,
     sample_bytes: int = 0,
@@ -73,12 +73,12 @@ def start(
 ) -> None:
     """Start tracking every Python allocation into a new capture file.
 
-    With ``snapshots=True`` a native thread snapshots live memory as the program
-    works (every further slice of allocated bytes, and at least every few milliseconds
-    at first, both spacings growing as the run goes on: docs/growth.md), as
-    ``leaktrace run`` does by default, so every site gets a growth verdict; with
-    ``interval`` (seconds) it snapshots at that fixed period instead. Otherwise the
-    snapshots are the ones the program takes, and the final one.
+    By default a native thread snapshots live memory as the program works (every
+    further slice of allocated bytes, and at least every few milliseconds at first,
+    both spacings growing as the run goes on: docs/growth.md), as ``leaktrace run``
+    does, so every site gets a growth verdict; with ``interval`` (seconds) it
+    snapshots at that fixed period instead. With ``snapshots=False`` the snapshots
+    are the ones the program takes, and the final one.
     With ``native_allocs`` (the default), allocations that C code makes with the
     malloc family and mmap are tracked too, at the Python line that called it.
     With ``native_frames``, those (and PyMem_Raw* calls) also record the C frames

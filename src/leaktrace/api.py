@@ -93,7 +93,7 @@ class Tracker:
         path: str | os.PathLike[str] | None = None,
         *,
         interval: float | None = None,
-        snapshots: bool = False,
+        snapshots: bool = True,
         max_depth: int = DEFAULT_DEPTH,
         native_allocs: bool = True,
     ) -> None:
@@ -227,7 +227,7 @@ def track(
     path: str | os.PathLike[str] | None = None,
     *,
     interval: float | None = None,
-    snapshots: bool = False,
+    snapshots: bool = True,
     max_depth: int = DEFAULT_DEPTH,
     native_allocs: bool = True,
 ) -> Tracker:
@@ -235,8 +235,9 @@ def track(
 
     As with ``leaktrace.start()``, allocations C code makes with the malloc family
     and mmap are tracked too, at the Python line that called it, unless
-    ``native_allocs`` is False; ``snapshots`` and ``interval`` snapshot during the
-    block as they do there.
+    ``native_allocs`` is False; the block is snapshotted as the program works by
+    default, or every ``interval`` seconds, or (``snapshots=False``) only where it
+    asks, as there.
     """
     return Tracker(
         path,
@@ -285,7 +286,8 @@ def check(
     """
     if warmup < 0 or iterations < 3:
         raise ValueError("check() needs warmup >= 0 and iterations >= 3")
-    with track(path, native_allocs=native_allocs) as t:
+    # The iterations are the x axis: no snapshots by work in between.
+    with track(path, native_allocs=native_allocs, snapshots=False) as t:
         for _ in range(warmup):
             fn(*args, **kwargs)
         t.snapshot(ITERATION_LABEL + "0")

@@ -997,6 +997,8 @@ test_capture_crafted_records(void)
     put_base(&b);
     RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_MODULE, 0, 0, 48, 96, 1, LT_EDGE_INDEX,
            0);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_HOLDER, 1, LT_HOLD_LRU_CACHE, 256, 200, LT_ROOT_MODULE, 0,
+           0, 48, 0, 1, LT_EDGE_ATTR, 0);
     RECORD(&b, LT_REC_RETENTION, LT_RET_CYCLE, 2, 6, 300, 1, 1, 300, LT_ROOT_GARBAGE, 0, 0, 48,
            300, 0);
     RECORD(&b, LT_REC_RETENTION, LT_RET_SUMMARY, LT_RSUM_COUNT + 1, 1, 2, 3, 4, 5, 6, 7, 8);
@@ -1020,6 +1022,13 @@ test_capture_crafted_records(void)
     put_base(&b);
     RECORD(&b, LT_REC_RETENTION, LT_RET_SITE, 1, LT_ROOT_MODULE, LT_MAX_PATH_TEXT + 1);
     expect_error(&b, __LINE__, "invalid retention record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_HOLDER, 1, LT_HOLD_KIND_COUNT, 0, 0, LT_ROOT_MODULE, 0, 0,
+           48, 0, 0);
+    expect_error(&b, __LINE__, "invalid retention record", NULL);
+    put_base(&b);
+    RECORD(&b, LT_REC_RETENTION, LT_RET_HOLDER, 1, LT_HOLD_DICT, 0, 3);
+    expect_error(&b, __LINE__, "invalid retention record", NULL); /* no path */
 
     /* References to what is not defined (yet). */
     put_base(&b);

@@ -34,12 +34,15 @@ test_work_slice(void)
     CHECK(!lt_schedule_due(&s, 1, 5000 + LT_SCHEDULE_SLICE_BYTES - 1));
     CHECK(lt_schedule_due(&s, 1, 5000 + LT_SCHEDULE_SLICE_BYTES));
     CHECK(lt_schedule_due(&s, LT_SCHEDULE_PERIOD_NS, 5000)); /* the time floor */
-    /* polls every quarter period while waiting for work, up to the deadline */
-    CHECK_U64(lt_schedule_wait_ns(&s, 0), ==, LT_SCHEDULE_PERIOD_NS / 4);
+    /* polls fast for the first snapshots, then every quarter period while
+     * waiting for work, up to the deadline */
+    CHECK_U64(lt_schedule_wait_ns(&s, 0), ==, LT_SCHEDULE_FAST_POLL_NS);
     CHECK_U64(lt_schedule_wait_ns(&s, LT_SCHEDULE_PERIOD_NS - 10), ==, 10);
     lt_schedule_taken(&s, 2 * MS, 0, 6000000);
     CHECK_U64(s.next_bytes, ==, 6000000 + LT_SCHEDULE_SLICE_BYTES);
     CHECK_U64(s.deadline_ns, ==, 2 * MS + LT_SCHEDULE_PERIOD_NS);
+    s.taken = LT_SCHEDULE_FAST_POLLS;
+    CHECK_U64(lt_schedule_wait_ns(&s, 2 * MS), ==, LT_SCHEDULE_PERIOD_NS / 4);
 }
 
 /* Slice and period double every DOUBLE_EVERY snapshots after 2 x that many,

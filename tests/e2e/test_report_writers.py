@@ -19,7 +19,6 @@ from leaktrace.reading.capture import Capture
 from leaktrace.reading.growth import WORK_UNIT, by_site, insufficient, rank_key
 from leaktrace.reading.model import NO_FRAME, Frame
 from leaktrace.reading.profile import Profile, load_profile
-from leaktrace.reading.retention import holder_for
 from leaktrace.reports import export, render
 from leaktrace.reports import pprof as pprof_report
 from leaktrace.reports.collapsed import frame_label
@@ -88,7 +87,7 @@ def reference_json(capture: Capture, include_all: bool) -> str:
         site["growth"] = (growth.get(s.site_id) or insufficient(0, WORK_UNIT)).to_json()
         site["bytes_error"] = capture.error_bound(s.bytes)
         paths = capture.retention.paths_for(s.nodes)
-        holder = holder_for(paths)
+        holder = capture.retention.holder_for(s.nodes)
         site["holder"] = holder.to_json() if holder else None
         site["retention"] = [p.to_json() for p in paths] or (
             [{"root_kind": "none", "text": NO_REFERRER}] if capture.retention.summary else []

@@ -13,7 +13,9 @@
  * ndarray or an lxml element owns. Holder(n, offset) stores a pointer offset
  * bytes into the block instead (an interior pointer). orphan(n) mallocs a
  * block whose only pointer is kept in this object's own .bss: no Python
- * object owns it.
+ * object owns it. Box(obj) keeps a strong reference to obj and is not a
+ * gc object (no tp_traverse), as extension objects written without gc
+ * support are: the collector cannot see what it holds.
  *
  * Blocks of the table functions are named by handles, small ints (0 to
  * LTXT_BLOCKS - 1) that CPython never allocates, so that the calling line is
@@ -145,8 +147,7 @@ ltxt_table_slots(PyObject *self, PyObject *unused)
 /* ---- Holder ---- */
 
 typedef struct {
-    PyObject_HEAD
-    char *block; /* the block, or offset bytes into it */
+    PyObject_HEAD char *block; /* the block, or offset bytes into it */
     Py_ssize_t offset;
 } ltxt_holder;
 
@@ -206,6 +207,44 @@ static PyTypeObject holder_type = {
     .tp_methods = holder_methods,
 };
 
+/* ---- Box ---- */
+
+typedef struct {
+    PyObject_HEAD PyObject *item;
+} ltxt_box;
+
+static PyObject *
+box_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *item;
+    if (kwds || !PyArg_ParseTuple(args, "O:Box", &item)) {
+        if (kwds) {
+            PyErr_SetString(PyExc_TypeError, "Box takes one positional argument");
+        }
+        return NULL;
+    }
+    ltxt_box *box = (ltxt_box *)type->tp_alloc(type, 0);
+    if (box) {
+        box->item = Py_NewRef(item);
+    }
+    return (PyObject *)box;
+}
+
+static void
+box_dealloc(PyObject *op)
+{
+    Py_CLEAR(((ltxt_box *)op)->item);
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyTypeObject box_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ltx_table.Box",
+    .tp_basicsize = sizeof(ltxt_box),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = box_new,
+    .tp_dealloc = box_dealloc,
+};
+
 /* ---- a block no Python object owns ---- */
 
 static void *orphan_block;
@@ -248,14 +287,15 @@ static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "ltx_table", NULL
 PyMODINIT_FUNC
 PyInit_ltx_table(void)
 {
-    if (PyType_Ready(&holder_type) < 0) {
+    if (PyType_Ready(&holder_type) < 0 || PyType_Ready(&box_type) < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module_def);
     if (!m) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(m, "Holder", (PyObject *)&holder_type) < 0) {
+    if (PyModule_AddObjectRef(m, "Holder", (PyObject *)&holder_type) < 0 ||
+        PyModule_AddObjectRef(m, "Box", (PyObject *)&box_type) < 0) {
         Py_DECREF(m);
         return NULL;
     }

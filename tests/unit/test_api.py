@@ -28,7 +28,7 @@ def test_round_trip(ext, tmp_path):
     path = tmp_path / "round.ltc"
     size = 12_345
     assert not leaktrace.is_tracking()
-    leaktrace.start(path, max_depth=48)  # a PathLike is accepted
+    leaktrace.start(path, max_depth=48, snapshots=False)  # a PathLike is accepted
     assert leaktrace.is_tracking()
     h = ext.mem_malloc(size)  # @round-trip
     assert leaktrace.snapshot("mid") == 0
@@ -97,7 +97,7 @@ def test_leaks_groups_identical_stacks(ext, tmp_path):
     path = tmp_path / "group.ltc"
     a, b = 10_007, 20_011
     looped, times = 3_001, 4
-    leaktrace.start(path)
+    leaktrace.start(path, snapshots=False)
     # Two calls on one line: two instructions, hence two stack nodes whose
     # frames read the same (function, file, line).
     h1, h2 = ext.raw_malloc(a), ext.raw_malloc(b)  # @same-line
@@ -171,7 +171,7 @@ def test_leaks_leaves_out_frameless_and_import_allocations(ext, tmp_path, monkey
     monkeypatch.syspath_prepend(str(module_dir))
     monkeypatch.delitem(sys.modules, module_name, raising=False)
 
-    leaktrace.start(path)
+    leaktrace.start(path, snapshots=False)
     nogil = ext.raw_malloc_nogil(nogil_size, nogil_count)
     module = importlib.import_module(module_name)
     leaktrace.stop()
@@ -199,7 +199,7 @@ def test_leaks_leaves_out_frameless_and_import_allocations(ext, tmp_path, monkey
 def test_render_json_keys_and_values(ext, tmp_path):
     path = tmp_path / "report.ltc"
     size = 33_333
-    leaktrace.start(path)
+    leaktrace.start(path, snapshots=False)
     h = ext.raw_malloc(size)  # @json-leak
     leaktrace.stop()
     ext.raw_free(h)
@@ -263,7 +263,7 @@ def test_load_rejects_bad_and_truncated_files(ext, tmp_path):
 
     path = tmp_path / "whole.ltc"
     size = 9_001
-    leaktrace.start(path)
+    leaktrace.start(path, snapshots=False)
     h = ext.mem_malloc(size)  # @partial
     leaktrace.snapshot("kept")
     leaktrace.stop()

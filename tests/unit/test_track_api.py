@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ HERE = str(Path(__file__).resolve())
 
 def test_track_reports_what_the_block_left_alive() -> None:
     kept = []
-    with leaktrace.track() as t:
+    with leaktrace.track(snapshots=False) as t:
         kept.append(bytearray(30_000))
         line = sys._getframe().f_lineno - 1
         scratch = bytearray(90_000)
@@ -38,9 +39,49 @@ def test_track_reports_what_the_block_left_alive() -> None:
     assert f"test_track_api.py:{line} in test_track_reports_what_the_block_left_alive" in report
 
 
+def _serve(kept: list[bytes], requests: int) -> None:
+    for i in range(requests):
+        kept.append(bytes(200))  # @api-leak
+        scratch = [str(j) for j in range(50)]
+        del scratch
+        if i % 100 == 0:
+            time.sleep(0.0005)
+
+
+def test_track_snapshots_by_work_by_default() -> None:
+    kept: list[bytes] = []
+    with leaktrace.track() as t:
+        _serve(kept, 20_000)
+    assert t.capture is not None
+    kinds = [s.kind for s in t.capture.snapshots]
+    assert kinds.count("interval") >= 16, kinds  # as `leaktrace run` takes them
+    lines = Path(HERE).read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "# @api-leak" in text)
+    site = next(g for g in t.growth() if g.frame and g.frame.line == line)
+    assert site.growth.kind == "leaking", site.growth
+    assert site.growth.unit == "MB allocated"
+
+
+def test_start_snapshots_by_work_by_default(tmp_path: Path) -> None:
+    kept: list[bytes] = []
+    leaktrace.start(tmp_path / "s.ltc")
+    try:
+        _serve(kept, 20_000)
+    finally:
+        leaktrace.stop()
+    kinds = [s.kind for s in leaktrace.load(tmp_path / "s.ltc").snapshots]
+    assert kinds.count("interval") >= 16, kinds
+
+
+def test_check_snapshots_only_its_iterations() -> None:
+    result = leaktrace.check(_serve, [], 300, warmup=1, iterations=5)
+    kinds = [s.kind for s in result.tracker.capture.snapshots]  # type: ignore[union-attr]
+    assert kinds == ["mark"] * 6 + ["final"], kinds
+
+
 def test_track_keeps_a_given_path(tmp_path: Path) -> None:
     path = tmp_path / "kept.ltc"
-    with leaktrace.track(path) as t:
+    with leaktrace.track(path, snapshots=False) as t:
         t.snapshot("middle")
     assert [s.label for s in leaktrace.load(path).snapshots] == ["middle", None]
 

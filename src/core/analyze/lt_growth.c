@@ -246,7 +246,7 @@ lt_growth_reason_name(lt_growth_reason reason)
 {
     static const char *const names[LT_GROWTH_WHY_COUNT] = {
         "tail-rises", "stopped", "bounded",    "one-off", "released",
-        "sawtooth",   "flat",    "few-points", "no-work",
+        "sawtooth",   "flat",    "few-points", "no-work", "bounded-holder",
     };
     return (unsigned)reason < LT_GROWTH_WHY_COUNT ? names[reason] : "?";
 }

@@ -63,6 +63,10 @@ typedef enum {
     LT_GROWTH_WHY_FLAT = 6,       /* noise: no significant trend */
     LT_GROWTH_WHY_FEW_POINTS = 7, /* insufficient: seen at fewer than MIN_POINTS points */
     LT_GROWTH_WHY_NO_WORK = 8,    /* insufficient: x does not advance over the series */
+    /* plateaued: held by a structure with a bound (heap/lt_holder.h). Not a
+     * rule of the series: the reports set it, from the retention records,
+     * on a site lt_growth_classify() found leaking or noise. */
+    LT_GROWTH_WHY_BOUNDED_HOLDER = 9,
     LT_GROWTH_WHY_COUNT
 } lt_growth_reason;
 

@@ -357,6 +357,14 @@ decode_retention(lt_decoder *d, cursor *c, lt_drecord *out)
             return -1;
         }
         break;
+    case LT_RET_HOLDER:
+        if (read_id(c, d->nnodes, &rec->node) < 0 || read_u64(c, &v) < 0 ||
+            v >= LT_HOLD_KIND_COUNT || read_u64(c, &rec->bound) < 0 ||
+            read_u64(c, &rec->amount) < 0) {
+            return -1;
+        }
+        rec->kind = (uint32_t)v;
+        break;
     case LT_RET_CYCLE:
         if (read_u64(c, &rec->clusters) < 0 || read_u64(c, &rec->objects) < 0 ||
             read_u64(c, &rec->amount) < 0 || read_u64(c, &v) < 0 ||

@@ -80,8 +80,10 @@ typedef struct {
  * from the pointers below (lt_path_decode for the path). */
 typedef struct {
     uint32_t what;        /* lt_retention_what */
-    uint32_t node;        /* SITE: the site's node */
-    uint64_t amount;      /* SUSPECT: leaked bytes retained; CYCLE: bytes */
+    uint32_t node;        /* SITE, HOLDER: the site's node */
+    uint32_t kind;        /* HOLDER: lt_holder_kind */
+    uint64_t bound;       /* HOLDER: the bound read, 0 for none */
+    uint64_t amount;      /* SUSPECT: leaked bytes retained; CYCLE: bytes; HOLDER: entries */
     uint64_t objects;     /* CYCLE: objects */
     uint64_t clusters;    /* CYCLE: look-alike clusters */
     uint32_t nsites;      /* CYCLE: (node, bytes) pairs at sites */

@@ -29,7 +29,8 @@
 /* Version 2 made snapshots deltas (LT_REC_SNAPSHOT below). Readers read
  * every major version from LT_FORMAT_MAJOR_OLDEST to LT_FORMAT_MAJOR. */
 #define LT_FORMAT_MAJOR 2
-#define LT_FORMAT_MINOR 0
+/* Minor 1 added the retention record's HOLDER (readers of 2.0 skip it). */
+#define LT_FORMAT_MINOR 1
 #define LT_FORMAT_MAJOR_OLDEST 1
 #define LT_FORMAT_DELTA_MAJOR 2 /* the first version whose snapshots are deltas */
 
@@ -173,6 +174,14 @@ lt_zigzag_decode(uint64_t v)
  *                   its first object back to it
  *   what 3 SUMMARY  the varints of lt_retention_summary, in order (a count
  *                   first; later versions append)
+ *   what 4 HOLDER   node:node-id kind:varint bound:varint entries:varint path
+ *                   what holds the sample object of the SITE record just
+ *                   before it (same node): the container on that record's
+ *                   path holding the most items (lt_holder.h), of kind
+ *                   lt_holder_kind, with its bound when one was read (0:
+ *                   none, or unbounded) and the items it held; the path goes
+ *                   from the same root to the holder. Written since 2.1;
+ *                   readers of 2.0 skip it.
  *
  *   path := root_kind:varint root:string target:string object_bytes
  *           retained_bytes nedges:varint (edge_kind:varint text:string)*nedges
@@ -191,7 +200,23 @@ typedef enum {
     LT_RET_SUSPECT = 1,
     LT_RET_CYCLE = 2,
     LT_RET_SUMMARY = 3,
+    LT_RET_HOLDER = 4,
 } lt_retention_what;
+
+/* What holds a site's objects (HOLDER records). The bounded kinds carry the
+ * bound read from the structure itself; 0 when it has none. */
+typedef enum {
+    LT_HOLD_REFERENCE = 0, /* no container on the path: the referrer holds it */
+    LT_HOLD_DICT = 1,      /* a dict (or a subclass, OrderedDict...) */
+    LT_HOLD_SEQUENCE = 2,  /* a list or tuple */
+    LT_HOLD_SET = 3,       /* a set or frozenset */
+    LT_HOLD_DEQUE = 4,     /* collections.deque; bound: its maxlen */
+    LT_HOLD_LRU_CACHE = 5, /* functools.lru_cache; bound: its maxsize */
+    LT_HOLD_RE_CACHE = 6,  /* re's compiled-pattern cache; bound: re._MAXCACHE */
+    LT_HOLD_CAPACITY = 7,  /* an object with an int capacity, maxsize or maxlen
+                            * keeping the dict; bound: that attribute */
+    LT_HOLD_KIND_COUNT = 8,
+} lt_holder_kind;
 
 typedef enum {
     LT_ROOT_MODULE = 0,    /* root: the module's name; the path starts in its globals */

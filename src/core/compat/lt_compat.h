@@ -64,6 +64,23 @@ typedef _PyInterpreterFrame lt_pyframe;
 typedef PyFrameObject lt_pyframe;
 #endif
 
+/* After Py_AddPendingCall() on a thread other than the main one. 3.10-3.12
+ * compute the eval breaker on the calling thread, where a call for the main
+ * thread does not count, so the main thread ran it only once it stopped for
+ * another reason (the GIL's 5 ms switch interval, often later): this sets the
+ * breaker as the main thread computes it while the call waits (its handler
+ * runs the call and computes the breaker again). 3.13 signals the main
+ * thread's own breaker. Any thread, with or without the GIL. */
+static inline void
+lt_compat_signal_pending_call(PyInterpreterState *interp)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
+#else
+    (void)interp;
+#endif
+}
+
 /* The calling thread's state when it holds the GIL, else NULL. Callable from
  * any thread, with or without the GIL. */
 static inline PyThreadState *
@@ -350,13 +367,12 @@ lt_compat_existing_dict(PyObject *op)
     return ptr ? *ptr : NULL;
 }
 
-/* The name (borrowed str) of the attribute under which an instance keeps
- * value in its inline values (3.11+: attributes stored without a dict), or
- * NULL. */
-static inline PyObject *
-lt_compat_inline_attr_name(PyObject *op, PyObject *value)
-{
 #if PY_VERSION_HEX >= 0x030B0000
+/* An instance's inline values (3.11+: attributes stored without a dict) and
+ * the shared keys naming them, or NULL. */
+static inline PyDictValues *
+lt_compat_inline_values(PyObject *op, PyDictKeysObject **keys)
+{
     PyTypeObject *type = Py_TYPE(op);
     PyDictValues *values = NULL;
     if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
@@ -378,8 +394,23 @@ lt_compat_inline_attr_name(PyObject *op, PyObject *value)
         values = *_PyObject_ValuesPointer(op);
     }
 #endif
-    PyDictKeysObject *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
-    if (!values || !keys || keys->dk_kind == DICT_KEYS_GENERAL) {
+    *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
+    if (!values || !*keys || (*keys)->dk_kind == DICT_KEYS_GENERAL) {
+        return NULL;
+    }
+    return values;
+}
+#endif
+
+/* The name (borrowed str) of the attribute under which an instance keeps
+ * value in its inline values, or NULL. */
+static inline PyObject *
+lt_compat_inline_attr_name(PyObject *op, PyObject *value)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyDictKeysObject *keys;
+    PyDictValues *values = lt_compat_inline_values(op, &keys);
+    if (!values) {
         return NULL;
     }
     PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
@@ -394,6 +425,52 @@ lt_compat_inline_attr_name(PyObject *op, PyObject *value)
     (void)value;
     return NULL;
 #endif
+}
+
+/* The value (borrowed) of the attribute an instance keeps in its inline
+ * values under the exact str key whose text is name (len bytes), compared
+ * as text, or NULL. */
+static inline PyObject *
+lt_compat_inline_attr(PyObject *op, const char *name, size_t len)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyDictKeysObject *keys;
+    PyDictValues *values = lt_compat_inline_values(op, &keys);
+    if (!values) {
+        return NULL;
+    }
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        PyObject *key = entries[i].me_key;
+        if (key && PyUnicode_CheckExact(key) && PyUnicode_IS_ASCII(key) &&
+            (size_t)PyUnicode_GET_LENGTH(key) == len &&
+            memcmp(PyUnicode_DATA(key), name, len) == 0) {
+            return values->values[i];
+        }
+    }
+    return NULL;
+#else
+    (void)op;
+    (void)name;
+    (void)len;
+    return NULL;
+#endif
+}
+
+/* collections.deque's maxlen (-1 when unbounded). Modules/_collectionsmodule.c
+ * keeps its struct private; 3.10-3.13 begin it alike, and this mirrors that
+ * beginning up to maxlen. */
+typedef struct {
+    PyObject_VAR_HEAD void *leftblock, *rightblock;
+    Py_ssize_t leftindex, rightindex;
+    size_t state;
+    Py_ssize_t maxlen;
+} lt_compat_deque_head;
+
+static inline Py_ssize_t
+lt_compat_deque_maxlen(PyObject *deque)
+{
+    return ((lt_compat_deque_head *)deque)->maxlen;
 }
 
 /* A frame's local variables, cells and free variables: the array and its

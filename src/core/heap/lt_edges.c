@@ -130,9 +130,8 @@ dict_edge(PyObject *dict, PyObject *value, int as_attribute, lt_bytes *out, uint
     return 0;
 }
 
-/* An object's namespace dict, if it has one already. */
-static PyObject *
-namespace_of(PyObject *op)
+PyObject *
+lt_edges_namespace_of(PyObject *op)
 {
     if (PyModule_Check(op)) {
         return PyModule_GetDict(op);
@@ -270,7 +269,7 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
             return 1;
         }
     }
-    PyObject *ns = namespace_of(p);
+    PyObject *ns = lt_edges_namespace_of(p);
     if (ns && c == ns) {
         if (after && PyDict_Check(c) && dict_edge(c, after, 1, out, nedges)) {
             return 2;
@@ -379,7 +378,18 @@ describe(PyObject **chain, size_t i, size_t end, int namespace_root, lt_bytes *o
     }
     char buf[LT_MAX_PATH_TEXT];
     const char *tn = lt_edges_type_name(Py_TYPE(p), &len);
-    snprintf(buf, sizeof(buf), "referent of %.*s", (int)(len > 100 ? 100 : len), tn);
+    /* An object without tp_traverse: the reference was found in its memory
+     * (lt_hidden.h), not by the collector. The text ends with what it holds,
+     * which the next edge goes on from. */
+    if (!(PyObject_IS_GC(p) && Py_TYPE(p)->tp_traverse)) {
+        size_t clen;
+        const char *cn = lt_edges_type_name(Py_TYPE(c), &clen);
+        snprintf(buf, sizeof(buf), "reference from %.*s the collector cannot see: %.*s",
+                 (int)(len > 100 ? 100 : len), tn, (int)(clen > 100 ? 100 : clen), cn);
+    }
+    else {
+        snprintf(buf, sizeof(buf), "referent of %.*s", (int)(len > 100 ? 100 : len), tn);
+    }
     edge_str(out, nedges, LT_EDGE_OTHER, buf);
     return 1;
 }

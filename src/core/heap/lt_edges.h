@@ -35,6 +35,10 @@ const char *lt_edges_str_text(PyObject *s, size_t *len);
  * text rather than by a lookup (which could call a key's __eq__), or NULL. */
 PyObject *lt_edges_str_entry(PyObject *dict, const char *name);
 
+/* An object's namespace dict if it has one already (a module's globals, a
+ * class's or an instance's __dict__), or NULL. */
+PyObject *lt_edges_namespace_of(PyObject *op);
+
 /* A type's qualified name for heap types, its tp_name otherwise. */
 const char *lt_edges_type_name(PyTypeObject *type, size_t *len);
 

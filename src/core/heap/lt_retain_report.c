@@ -162,6 +162,13 @@ report_sites(lt_retain *r, int max_sites, int per_site, const char *skip_prefix,
                 lt_retain_emit(em, &b) < 0) {
                 goto done;
             }
+            lt_bytes_varint(&b, LT_RET_HOLDER);
+            lt_bytes_varint(&b, picks[k].site);
+            int held = lt_retain_encode_holder(r, picks[k].samples[j], &b);
+            if (held < 0 || (held > 0 && lt_retain_emit(em, &b) < 0)) {
+                goto done;
+            }
+            b.len = 0;
         }
     }
     result = 0;

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "heap/lt_edges.h"
+#include "heap/lt_hidden.h"
+#include "heap/lt_holder.h"
 #include "heap/lt_retain_internal.h"
 
 static void
@@ -66,52 +68,77 @@ chain_to(const lt_retain *r, uint32_t node, uint32_t *ids, size_t cap)
     return n;
 }
 
-int
-lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out)
+/* The search's chain of graph ids from a root to node, in *ids (room for
+ * *cap + 1, from the graph's allocator): its length, 0 when no root reaches
+ * node, or -1 for memory. */
+static int64_t
+root_chain(lt_retain *r, uint32_t node, uint32_t **ids, size_t *cap)
 {
     lt_graph *g = &r->graph;
-    size_t cap = 1024;
-    uint32_t *ids = NULL;
-    PyObject **chain = NULL;
-    size_t n = 0;
-    for (;; cap *= 4) {
-        ids = lt_graph_alloc(g, (cap + 1) * sizeof(uint32_t));
-        if (!ids) {
+    for (*cap = 1024;; *cap *= 4) {
+        *ids = lt_graph_alloc(g, (*cap + 1) * sizeof(uint32_t));
+        if (!*ids) {
             return -1;
         }
-        if (r->via[node] == LT_GRAPH_NONE || (n = chain_to(r, node, ids, cap)) != 0) {
-            break;
+        size_t n = r->via[node] == LT_GRAPH_NONE ? 0 : chain_to(r, node, *ids, *cap);
+        if (n || r->via[node] == LT_GRAPH_NONE) {
+            return (int64_t)n;
         }
-        lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+        lt_graph_free(g, *ids, (*cap + 1) * sizeof(uint32_t));
     }
-    uint32_t last = extra != LT_GRAPH_NONE ? extra : node;
-    uint64_t retained = r->retained ? r->retained[last] : 0;
-    char buf[LT_MAX_PATH_TEXT];
-    int result = -1;
-    if (n == 0) {
-        lt_edges_encode_head(out, LT_ROOT_GARBAGE, "unreachable cyclic garbage", 26,
-                             g->objects[last], g->sizes[last], retained);
-        lt_bytes_varint(out, 0);
-        result = 0;
-        goto done;
-    }
-    if (extra != LT_GRAPH_NONE) {
-        ids[n++] = extra;
-    }
-    chain = lt_graph_alloc(g, n * sizeof(PyObject *));
-    if (!chain) {
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
+}
+
+/* The objects of ids[0..n), from the graph's allocator, or NULL. */
+static PyObject **
+objects_of(lt_graph *g, const uint32_t *ids, size_t n)
+{
+    PyObject **chain = lt_graph_alloc(g, n * sizeof(PyObject *));
+    for (size_t i = 0; chain && i < n; i++) {
         chain[i] = g->objects[ids[i]];
     }
+    return chain;
+}
+
+/* Whether the chain's root is a module's or class's namespace. */
+static int
+namespace_root(const lt_retain *r, uint32_t first)
+{
+    uint32_t seed_mark = r->via[first];
+    if (seed_mark >= EXTERNAL_MARK(r)) {
+        return 0;
+    }
+    uint8_t kind = r->roots[seed_mark - r->graph.count].kind;
+    return kind == LT_ROOT_MODULE || kind == LT_ROOT_CLASS;
+}
+
+/* Encodes the path along ids[0..n) (n >= 1) to its last object; a chain
+ * held from outside whose first object lies on a cycle through `hidden`, an
+ * object the collector cannot traverse, is rooted at that cycle. */
+static int
+encode_along(lt_retain *r, const uint32_t *ids, size_t n, PyObject *hidden, lt_bytes *out)
+{
+    lt_graph *g = &r->graph;
+    uint32_t last = ids[n - 1];
+    uint64_t retained = r->retained ? r->retained[last] : 0;
+    PyObject **chain = objects_of(g, ids, n);
+    if (!chain) {
+        return -1;
+    }
     uint32_t seed_mark = r->via[ids[0]];
-    int namespace_root = 0;
     const char *local = NULL;
     size_t local_len = 0;
+    char buf[LT_MAX_PATH_TEXT];
     if (seed_mark >= EXTERNAL_MARK(r)) {
-        size_t len;
+        size_t len, hlen;
         const char *tn = lt_edges_type_name(Py_TYPE(chain[0]), &len);
+        if (hidden) {
+            const char *hn = lt_edges_type_name(Py_TYPE(hidden), &hlen);
+            snprintf(buf, sizeof(buf),
+                     "a cycle through %.*s, which the collector cannot traverse: %.*s",
+                     (int)(hlen > 100 ? 100 : hlen), hn, (int)(len > 100 ? 100 : len), tn);
+            tn = buf;
+            len = strlen(buf);
+        }
         lt_edges_encode_head(out, LT_ROOT_EXTERNAL, tn, len, chain[n - 1], g->sizes[last],
                              retained);
     }
@@ -120,7 +147,6 @@ lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out
         root_text(r, seed_mark - g->count, buf, sizeof(buf));
         lt_edges_encode_head(out, (lt_root_kind)rt->kind, buf, strlen(buf), chain[n - 1],
                              g->sizes[last], retained);
-        namespace_root = rt->kind == LT_ROOT_MODULE || rt->kind == LT_ROOT_CLASS;
         if (rt->kind == LT_ROOT_FRAME) {
             local = lt_edges_str_text(rt->local, &local_len);
             if (!local) {
@@ -129,10 +155,112 @@ lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out
             }
         }
     }
-    lt_edges_encode(chain, n, namespace_root, local, local_len, out);
-    result = out->failed ? -1 : 0;
-done:
+    lt_edges_encode(chain, n, namespace_root(r, ids[0]), local, local_len, out);
     lt_graph_free(g, chain, n * sizeof(PyObject *));
+    return out->failed ? -1 : 0;
+}
+
+/* A chain held from outside (ids[0..n), room for *cap + 1) continued
+ * backwards through the hidden referrer of its first object (lt_hidden.h):
+ * that referrer's own chain is put in front, or, when the first object
+ * reaches the referrer (a cycle the collector cannot see), *cycle is set to
+ * it. Returns the new length (ids and cap replaced), or -1 for memory. */
+static int64_t
+through_hidden(lt_retain *r, uint32_t **ids, size_t *cap, int64_t n, PyObject **cycle)
+{
+    lt_graph *g = &r->graph;
+    uint32_t first = (*ids)[0];
+    uint32_t u = r->via[first] == EXTERNAL_MARK(r) ? lt_hidden_referrer(g, first) : LT_GRAPH_NONE;
+    if (u == LT_GRAPH_NONE || r->via[u] == LT_GRAPH_NONE || r->via[u] == IGNORED_MARK(r)) {
+        return n;
+    }
+    uint32_t *front;
+    size_t front_cap;
+    int64_t m = root_chain(r, u, &front, &front_cap);
+    if (m < 0) {
+        return -1;
+    }
+    int64_t result = n;
+    if (m > 0 && front[0] == first) {
+        *cycle = g->objects[u];
+    }
+    else if (m > 0) {
+        size_t joined_cap = (size_t)(m + n);
+        uint32_t *joined = lt_graph_alloc(g, (joined_cap + 1) * sizeof(uint32_t));
+        if (!joined) {
+            result = -1;
+        }
+        else {
+            memcpy(joined, front, (size_t)m * sizeof(uint32_t));
+            memcpy(joined + m, *ids, (size_t)n * sizeof(uint32_t));
+            lt_graph_free(g, *ids, (*cap + 1) * sizeof(uint32_t));
+            *ids = joined;
+            *cap = joined_cap;
+            result = m + n;
+        }
+    }
+    lt_graph_free(g, front, (front_cap + 1) * sizeof(uint32_t));
+    return result;
+}
+
+int
+lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out)
+{
+    lt_graph *g = &r->graph;
+    uint32_t *ids;
+    size_t cap;
+    PyObject *cycle = NULL;
+    int64_t n = root_chain(r, node, &ids, &cap);
+    if (n > 0) {
+        int64_t joined = through_hidden(r, &ids, &cap, n, &cycle);
+        if (joined < 0) {
+            lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+            return -1;
+        }
+        n = joined;
+    }
+    if (n < 0) {
+        return -1;
+    }
+    int result = 0;
+    if (n == 0) {
+        uint32_t last = extra != LT_GRAPH_NONE ? extra : node;
+        uint64_t retained = r->retained ? r->retained[last] : 0;
+        lt_edges_encode_head(out, LT_ROOT_GARBAGE, "unreachable cyclic garbage", 26,
+                             g->objects[last], g->sizes[last], retained);
+        lt_bytes_varint(out, 0);
+    }
+    else {
+        if (extra != LT_GRAPH_NONE) {
+            ids[n++] = extra;
+        }
+        result = encode_along(r, ids, (size_t)n, cycle, out);
+    }
+    lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
+    return out->failed ? -1 : result;
+}
+
+int
+lt_retain_encode_holder(lt_retain *r, uint32_t node, lt_bytes *out)
+{
+    lt_graph *g = &r->graph;
+    uint32_t *ids;
+    size_t cap;
+    int64_t n = root_chain(r, node, &ids, &cap);
+    int result = n < 0 ? -1 : 0;
+    if (n >= 2) {
+        PyObject **chain = objects_of(g, ids, (size_t)n);
+        result = -1;
+        if (chain) {
+            lt_holder h;
+            lt_holder_find(chain, (size_t)n, namespace_root(r, ids[0]), &h);
+            lt_graph_free(g, chain, (size_t)n * sizeof(PyObject *));
+            lt_bytes_varint(out, h.kind);
+            lt_bytes_varint(out, h.bound);
+            lt_bytes_varint(out, h.entries);
+            result = encode_along(r, ids, h.at + 1, NULL, out) < 0 ? -1 : 1;
+        }
+    }
     lt_graph_free(g, ids, (cap + 1) * sizeof(uint32_t));
     return result;
 }

@@ -18,6 +18,11 @@ int lt_retain_why(lt_retain *r, PyObject *obj, int max_paths, lt_bytes *out);
  * Returns 0 or -1. */
 int lt_retain_encode_path(lt_retain *r, uint32_t node, uint32_t extra, lt_bytes *out);
 
+/* Encodes `kind bound entries path` of what holds node (lt_holder.h): the
+ * body of a HOLDER record. Returns 1, 0 when no root reaches node through a
+ * referrer (nothing written), or -1. */
+int lt_retain_encode_holder(lt_retain *r, uint32_t node, lt_bytes *out);
+
 /* Encodes the path of native memory that no Python object owns
  * (lt_owners.h): held from outside, by native code, with no reference. */
 void lt_retain_encode_unowned(lt_bytes *out, uint64_t bytes);

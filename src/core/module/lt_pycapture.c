@@ -73,6 +73,11 @@ lt_py_retention_record(const lt_rretention *rec)
     if (rec->what == LT_RET_SITE) {
         return Py_BuildValue("{s:s,s:I,s:N}", "what", "site", "node", rec->node, "path", p);
     }
+    if (rec->what == LT_RET_HOLDER) {
+        return Py_BuildValue("{s:s,s:I,s:I,s:K,s:K,s:N}", "what", "holder", "node", rec->node,
+                             "kind", rec->kind, "bound", (unsigned long long)rec->bound, "entries",
+                             (unsigned long long)rec->amount, "path", p);
+    }
     if (rec->what == LT_RET_SUSPECT) {
         return Py_BuildValue("{s:s,s:K,s:N}", "what", "suspect", "leaked_bytes",
                              (unsigned long long)rec->amount, "path", p);

@@ -35,8 +35,11 @@ lt_schedule_wait_ns(const lt_schedule *s, uint64_t now_ns)
     if (!s->slice_bytes || not_before >= until) {
         return until > not_before ? until : not_before;
     }
-    uint64_t poll = s->period_ns / 4;
-    poll = poll > LT_SCHEDULE_MIN_POLL_NS ? poll : LT_SCHEDULE_MIN_POLL_NS;
+    uint64_t poll = s->period_ns / 4, least = LT_SCHEDULE_MIN_POLL_NS;
+    if (s->config.double_every && s->taken < LT_SCHEDULE_FAST_POLLS) {
+        poll = least = LT_SCHEDULE_FAST_POLL_NS;
+    }
+    poll = poll > least ? poll : least;
     poll = poll > not_before ? poll : not_before;
     return until < poll ? until : poll;
 }

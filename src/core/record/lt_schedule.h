@@ -25,8 +25,13 @@
 #define LT_SCHEDULE_SLICE_BYTES (256u << 10) /* work slice at the start: 256 KiB */
 #define LT_SCHEDULE_DOUBLE_EVERY 32
 /* How often the default schedule reads the counters: a quarter of the
- * period, and not more often than every half millisecond. */
+ * period, and not more often than every half millisecond; for its first
+ * LT_SCHEDULE_FAST_POLLS snapshots every LT_SCHEDULE_FAST_POLL_NS, so that a
+ * program whose work lasts a few milliseconds still gets several points (at
+ * most some 30 ms of fast polling: the time floor takes them by then). */
 #define LT_SCHEDULE_MIN_POLL_NS 500000ull
+#define LT_SCHEDULE_FAST_POLLS 16
+#define LT_SCHEDULE_FAST_POLL_NS 100000ull
 /* After a snapshot that took c ns, the next waits at least this many times c
  * (either schedule): snapshots cost at most about 1/(1 + factor) of the run. */
 #define LT_SCHEDULE_COST_FACTOR 19

@@ -1,6 +1,6 @@
 /* lt_timer.c - see lt_timer.h. */
 #define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "compat/lt_compat.h"
 
 #include "record/lt_timer.h"
 
@@ -113,6 +113,9 @@ take_snapshot_locked(void)
     uint64_t seq = ++requested;
     pthread_mutex_unlock(&TIMER_LOCK);
     int queued = Py_AddPendingCall(pending_tick, (void *)(uintptr_t)seq) == 0;
+    if (queued) {
+        lt_compat_signal_pending_call(timer_tstate->interp);
+    }
     pthread_mutex_lock(&TIMER_LOCK);
     if (queued) {
         struct timespec until = to_timespec(monotonic_ns() + LT_TIMER_PENDING_WAIT_NS);

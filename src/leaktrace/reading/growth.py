@@ -36,6 +36,7 @@ EXPLANATIONS = {
     "flat": "no significant trend",
     "few-points": "not enough evidence",
     "no-work": "no work between its snapshots",
+    "bounded-holder": "held by a structure with a bound",
 }
 
 SiteKey = tuple[tuple[Frame, ...], bool]
@@ -257,6 +258,13 @@ def analyze(
         unit,
     )
     return dict(zip(keys, verdicts, strict=True))
+
+
+def bounded_by_holder(kind: str) -> bool:
+    """Whether a site of this class held by a structure with a bound (a Holder with
+    ``bounded`` true) is plateaued (reason ``bounded-holder``) instead: whatever its
+    series, it cannot outgrow the bound, and a cache still filling rises like a leak."""
+    return kind in (LEAKING, NOISE)
 
 
 def rank_key(growth: Growth | None, live_bytes: int) -> tuple[int, float, int]:

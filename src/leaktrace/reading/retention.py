@@ -10,7 +10,7 @@ objects and renders them the way a person reads references::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _core
@@ -135,6 +135,8 @@ class Retention:
     suspects: list[Suspect]
     cycles: list[Cycle]
     summary: dict[str, int]
+    # by trace-tree node, as its paths: what holds each sample (captures from 2.1 on)
+    site_holders: dict[int, list[Holder]] = field(default_factory=dict)
 
     @classmethod
     def from_records(cls, records: list[dict[str, Any]]) -> Retention:
@@ -143,6 +145,9 @@ class Retention:
             what = rec["what"]
             if what == "site":
                 result.site_paths.setdefault(rec["node"], []).append(Path.from_core(rec["path"]))
+            elif what == "holder":
+                holder = Holder.from_core(rec)
+                result.site_holders.setdefault(rec["node"], []).append(holder)
             elif what == "suspect":
                 result.suspects.append(Suspect(rec["leaked_bytes"], Path.from_core(rec["path"])))
             elif what == "cycle":
@@ -160,72 +165,78 @@ class Retention:
         paths.sort(key=lambda p: -p.retained_bytes)
         return paths[:limit]
 
+    def holder_for(self, nodes: list[int]) -> Holder | None:
+        """What holds a site's objects: the holder of its first sample held by a
+        container, else of its first sample; None without HOLDER records."""
+        holders = [h for n in nodes for h in self.site_holders.get(n, [])]
+        held = [h for h in holders if h.kind != "reference"] or holders
+        return held[0] if held else None
+
+
+# The holder kinds of the HOLDER records (lt_holder_kind in lt_format.h), and the
+# name of the bound each bounded kind reads.
+HOLDER_KINDS = (
+    "reference",
+    "dict",
+    "sequence",
+    "set",
+    "collections.deque",
+    "functools.lru_cache",
+    "re's compiled-pattern cache",
+    "capacity",
+)
+BOUND_NAMES = {
+    "collections.deque": "maxlen",
+    "functools.lru_cache": "maxsize",
+    "re's compiled-pattern cache": "re._MAXCACHE",
+    "capacity": "capacity",
+}
+
 
 @dataclass(frozen=True)
 class Holder:
-    """What holds a site's objects: the container at the end of a retention path."""
+    """What holds a site's objects: the container on its retention path that holds the
+    most items (src/core/heap/lt_holder.h), with its bound when it has one."""
 
-    kind: str  # "functools.lru_cache", "re cache", "dict", "sequence", "attribute", ...
-    bounded: bool | None  # True when the holder has a bound, None when not known
-    bound: int | None  # the bound, when it can be read
+    kind: str  # one of HOLDER_KINDS
+    bounded: bool | None  # True with a bound, False for a deque or lru_cache without one
+    bound: int | None  # the bound read (maxsize, maxlen, capacity, re._MAXCACHE)
+    entries: int  # the items the holder held when the program ended
     text: str  # the path from its root to the holder
+    type: str  # the holder's type ("list", "functools._lru_cache_wrapper", "LRUCache")
 
-    def describe(self) -> str:
+    @classmethod
+    def from_core(cls, raw: dict[str, Any]) -> Holder:
+        kind = HOLDER_KINDS[raw["kind"]]
+        bound = raw["bound"] or None
+        bounded = None
+        if kind in BOUND_NAMES:
+            bounded = True if bound else False if kind != "re's compiled-pattern cache" else None
+        path = Path.from_core(raw["path"])
+        text = str(Path(path.root_kind, path.root, path.edges, "", 0, 0)).rsplit(" → ", 1)[0]
+        return cls(kind, bounded, bound, raw["entries"], text, path.target)
+
+    def describe(self, stopped: bool = False) -> str:
+        """The holder as the text report says it; stopped: its site plateaued."""
+        items = f"{self.entries:,} item{'s' if self.entries != 1 else ''}"
         if self.bounded:
-            limit = f", at most {self.bound} entries" if self.bound is not None else ""
-            return f"{self.text} (bounded: {self.kind}{limit})"
-        if self.kind == "functools.lru_cache":
-            return f"{self.text} ({self.kind}; its maxsize is not recorded)"
-        return f"{self.text} (a {self.kind})"
+            limit = f"{BOUND_NAMES[self.kind]}={self.bound}"
+            what = self.kind if self.kind != "capacity" else f"{self.type} with a capacity"
+            return f"{self.text} (bounded: {what}, {items} of {limit})"
+        if self.bounded is False:
+            unbounded = "maxsize=None" if self.kind == "functools.lru_cache" else "no maxlen"
+            return f"{self.text} ({self.kind} with {unbounded}: unbounded, {items})"
+        if self.kind == "reference":
+            return f"{self.text} (a reference from {self.type})"
+        grew = ", stopped growing" if stopped else ""
+        return f"{self.text} (a {self.type} of {items}{grew})"
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "bounded": self.bounded, "bound": self.bound, "text": self.text}
-
-
-def holder_for(paths: list[Path]) -> Holder | None:
-    """The holder of a site's objects: from the first of its paths that ends in an
-    item of a container (or a bounded structure), else from its first path."""
-    holders = [holder_of(p) for p in paths]
-    for h in holders:
-        if h.kind != "reference":
-            return h
-    return holders[0] if holders else None
-
-
-def _re_bound() -> int | None:
-    import re
-
-    bound = getattr(re, "_MAXCACHE", None)
-    return bound if isinstance(bound, int) else None
-
-
-def holder_of(path: Path) -> Holder:
-    """The holder of a path's target: a functools.lru_cache or re's cache anywhere on
-    the path (bounded structures the edges name), else the innermost container the path
-    goes through (a dict, a sequence, a set), else the reference itself."""
-    edges = path.edges
-    for i, (kind, name) in enumerate(edges):
-        if kind == "other" and "lru_cache" in name:
-            head = Path(path.root_kind, path.root, edges[:i], "", 0, 0)
-            return Holder("functools.lru_cache", None, None, _path_head(head))
-    if (
-        path.root_kind == "module"
-        and path.root == "re"
-        and edges
-        and edges[0][1].startswith("_cache")
-    ):
-        head = Path(path.root_kind, path.root, edges[:1], "", 0, 0)
-        return Holder("re's compiled-pattern cache", True, _re_bound(), _path_head(head))
-    # The innermost container on the path: what holds many objects like this one.
-    kinds = {"key": "dict", "dict_key": "dict", "index": "sequence", "set_item": "set"}
-    for i in range(len(edges) - 1, -1, -1):
-        if edges[i][0] in kinds:
-            head = Path(path.root_kind, path.root, edges[:i], "", 0, 0)
-            return Holder(kinds[edges[i][0]], None, None, _path_head(head))
-    head = Path(path.root_kind, path.root, edges, "", 0, 0)
-    return Holder("reference", None, None, _path_head(head))
-
-
-def _path_head(path: Path) -> str:
-    """A path's text without its target."""
-    return str(path).rsplit(" → ", 1)[0]
+        return {
+            "kind": self.kind,
+            "bounded": self.bounded,
+            "bound": self.bound,
+            "entries": self.entries,
+            "type": self.type,
+            "text": self.text,
+        }

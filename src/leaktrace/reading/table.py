@@ -22,6 +22,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from .. import _core
@@ -30,17 +31,22 @@ from .capture import Capture
 from .growth import (
     CLASSES,
     INSUFFICIENT,
+    PLATEAUED,
     WORK_UNIT,
     Growth,
     GrowthColumns,
+    bounded_by_holder,
     by_site,
     columns_of,
     rank_key,
 )
 from .model import Excluded, Frame, Site
+from .retention import Holder, Retention
 
 _INSUFFICIENT = CLASSES.index(INSUFFICIENT)
+_PLATEAUED = CLASSES.index(PLATEAUED)
 _FEW_POINTS = _core.GROWTH_REASONS.index("few-points")
+_BOUNDED_HOLDER = _core.GROWTH_REASONS.index("bounded-holder")
 
 
 class SiteTable:
@@ -61,6 +67,7 @@ class SiteTable:
         frames: Sequence[Frame],
         growth: GrowthColumns,
         site_ids: array[int],
+        holders: dict[int, Holder] | None = None,
         analysis: Analysis | None = None,
         sites: list[Site] | None = None,
     ) -> None:
@@ -75,6 +82,7 @@ class SiteTable:
         self.frames = frames  # indexed by tree_frame's values
         self.growth = growth
         self.site_ids = site_ids  # Site.site_id of each row
+        self.holders = holders or {}  # by row: what holds the site's objects (retention)
         self._analysis = analysis  # the rows are its sites (site_ids)...
         self._sites = sites  # ...or these
 
@@ -151,16 +159,44 @@ def site_table(
     a = capture.analysis(include_all=include_all)
     if type(capture).leaks is not Capture.leaks or a.merged_frames or capture.attached:
         sites, excluded = capture.leaks(include_all=include_all)
-        return _from_sites(sites, by_site(capture, include_all=include_all)), excluded
+        growth = by_site(capture, include_all=include_all)
+        return _from_sites(capture.retention, sites, growth), excluded
     excluded = {k: Excluded(e.bytes, e.count) for k, e in a.excluded.items()}
     return _from_analysis(capture, a), excluded
 
 
 def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
-    """The analyzer's leak list (Analysis.leak_order), its columns gathered in C."""
+    """The analyzer's leak list (Analysis.leak_order), its columns gathered in C; sites
+    re-classed by their holders' bounds (bounded_sites) move to the plateaued ones."""
     ids = array("I")
     ids.frombytes(a.leak_order.cast("B"))
+    held = holders_by_site(capture.retention, a)
+    moved = bounded_sites(held, a)
+    if moved:
+        ids = _reordered(ids, moved, a)
     g = columns_of(a)
+    kind, reason = _take(a.verdict_class, ids), _take(a.verdict_reason, ids)
+    rows = {}
+    for sid in held:
+        try:
+            rows[sid] = ids.index(sid)
+        except ValueError:  # a site left out of the list
+            continue
+        if sid in moved:
+            kind[rows[sid]], reason[rows[sid]] = _PLATEAUED, _BOUNDED_HOLDER
+    growth = GrowthColumns(
+        kind,
+        reason,
+        _take(a.verdict_rate, ids),
+        _take(a.verdict_rate_per_second, ids),
+        _take(a.verdict_confidence, ids),
+        _take(a.verdict_points, ids),
+        _take(a.verdict_total, ids),
+        _take(a.rows, ids),
+        g.series,
+        g.npoints,
+        g.unit,
+    )
     return SiteTable(
         bytes_=_take(a.live_bytes, ids),
         count=_take(a.live_count, ids),
@@ -171,22 +207,47 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
         tree_parent=a.tree_parent,
         tree_frame=a.tree_frame,
         frames=[a.frames[c] for c in a.canonical],
-        growth=GrowthColumns(
-            _take(a.verdict_class, ids),
-            _take(a.verdict_reason, ids),
-            _take(a.verdict_rate, ids),
-            _take(a.verdict_rate_per_second, ids),
-            _take(a.verdict_confidence, ids),
-            _take(a.verdict_points, ids),
-            _take(a.verdict_total, ids),
-            _take(a.rows, ids),
-            g.series,
-            g.npoints,
-            g.unit,
-        ),
+        growth=growth,
         site_ids=ids,
+        holders={rows[sid]: h for sid, h in held.items() if sid in rows},
         analysis=a,
     )
+
+
+def holders_by_site(retention: Retention, a: Analysis) -> dict[int, Holder]:
+    """The holder of each site of the analysis whose objects the retention records
+    explain, by site id."""
+    if not retention.site_holders:
+        return {}
+    listed = array("I", a.site_nodes)
+    starts = a.site_nodes_start
+    nodes: dict[int, list[int]] = {}
+    for n in retention.site_holders:
+        try:
+            at = listed.index(n)
+        except ValueError:  # not among the sites' nodes (an import's)
+            continue
+        nodes.setdefault(bisect_right(starts, at) - 1, []).append(n)
+    found = {g: retention.holder_for(ns) for g, ns in nodes.items()}
+    return {g: h for g, h in found.items() if h is not None}
+
+
+def bounded_sites(held: dict[int, Holder], a: Analysis) -> set[int]:
+    """The sites (ids) the analyzer classed leaking or noise whose holder has a bound:
+    plateaued instead, reason ``bounded-holder`` (growth.bounded_by_holder)."""
+    kinds = a.verdict_class
+    return {g for g, h in held.items() if h.bounded and bounded_by_holder(CLASSES[kinds[g]])}
+
+
+def _reordered(ids: array[int], moved: set[int], a: Analysis) -> array[int]:
+    """The leak list with the moved sites among the plateaued ones, which are ordered
+    by bytes (then blocks), as the analyzer orders them."""
+    kinds, live, count = a.verdict_class, a.live_bytes, a.live_count
+    rest = [g for g in ids if g not in moved]
+    start = next((i for i, g in enumerate(rest) if kinds[g] >= _PLATEAUED), len(rest))
+    end = next((i for i in range(start, len(rest)) if kinds[rest[i]] > _PLATEAUED), len(rest))
+    block = sorted([*rest[start:end], *moved], key=lambda g: (-live[g], -count[g]))
+    return array("I", [*rest[:start], *block, *rest[end:]])
 
 
 def _take(values: memoryview[Any], ids: array[int]) -> array[Any]:
@@ -196,8 +257,19 @@ def _take(values: memoryview[Any], ids: array[int]) -> array[Any]:
     return out
 
 
-def _from_sites(sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
-    """A table of Site objects (regrouped in Python), ranked as growth.rank_key ranks."""
+def _from_sites(retention: Retention, sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
+    """A table of Site objects (regrouped in Python), ranked as growth.rank_key ranks,
+    with the holders' evidence as _from_analysis takes it."""
+    explained = set(retention.site_holders)
+    held: dict[int, Holder] = {}
+    for s in sites:
+        holder = None if explained.isdisjoint(s.nodes) else retention.holder_for(s.nodes)
+        if holder is None:
+            continue
+        held[s.site_id] = holder
+        g = growth.get(s.site_id)
+        if g is not None and holder.bounded and bounded_by_holder(g.kind):
+            growth[s.site_id] = replace(g, kind=PLATEAUED, reason="bounded-holder")
     sites = sorted(sites, key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
     frames: list[Frame] = []
     frame_ids: dict[Frame, int] = {}
@@ -230,6 +302,7 @@ def _from_sites(sites: list[Site], growth: dict[int, Growth]) -> SiteTable:
         frames=frames,
         growth=_growth_of(sites, growth),
         site_ids=array("q", [s.site_id for s in sites]),
+        holders={row: held[s.site_id] for row, s in enumerate(sites) if s.site_id in held},
         sites=sites,
     )
 

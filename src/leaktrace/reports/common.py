@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..reading.capture import Capture
-from ..reading.model import Excluded, Frame, Site
+from ..reading.model import Excluded, Frame
 from ..reading.table import SiteTable, site_table
 
 if TYPE_CHECKING:
@@ -109,19 +109,11 @@ NO_REFERRER = (
 )
 
 
-def site_holder(capture: Capture, site: Site) -> Holder | None:
-    """What holds the site's objects, from its first retention path."""
-    from ..reading.retention import holder_for
-
-    return holder_for(capture.retention.paths_for(site.nodes))
-
-
 def verdict_label(growth: Growth | None, holder: Holder | None) -> str:
     """The class as the report heads a site with: LEAKING, BOUNDED CACHE, PLATEAUED..."""
     if growth is None:
         return "?"
-    bounded = holder is not None and (holder.bounded or holder.kind == "functools.lru_cache")
-    if bounded and growth.kind in ("plateaued", "noise", "transient"):
+    if holder is not None and holder.bounded and growth.kind != "insufficient":
         return "BOUNDED CACHE"
     return growth.kind.upper()
 

@@ -11,7 +11,7 @@ from typing import BinaryIO
 from .. import _core
 from ..reading.capture import Capture
 from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS, GrowthColumns
-from ..reading.retention import Cycle, holder_for
+from ..reading.retention import Cycle
 from ..reading.table import SiteTable
 from . import ReportFormat, register
 from .common import JSON_SCHEMA_VERSION, NO_REFERRER, ranked
@@ -156,19 +156,16 @@ def _retention_rows(
     capture: Capture, table: SiteTable
 ) -> tuple[array[int], list[str], array[int], list[str]]:
     """The rows that have reference paths (retention records) and their paths' JSON, and
-    the rows whose paths name a holder, with the holder's JSON."""
+    the rows with a holder (HOLDER records), with the holder's JSON."""
     rows, texts = array("I"), []
-    holder_rows, holders = array("I"), []
     found = table.rows_of_nodes(list(capture.retention.site_paths))
     for row in sorted(found):
         paths = capture.retention.paths_for(table.nodes(row))
         if paths:
             rows.append(row)
             texts.append(json.dumps([p.to_json() for p in paths]))
-            holder = holder_for(paths)
-            if holder is not None:
-                holder_rows.append(row)
-                holders.append(json.dumps(holder.to_json()))
+    holder_rows = array("I", sorted(table.holders))
+    holders = [json.dumps(table.holders[row].to_json()) for row in holder_rows]
     return rows, texts, holder_rows, holders
 
 

@@ -20,9 +20,11 @@ import gzip
 from array import array
 
 from .. import _core
-from ..reading.growth import CLASSES, LEAKING, columns_of
+from ..reading.growth import CLASSES, LEAKING, PLATEAUED, columns_of
 from ..reading.model import NO_FRAME, Frame
 from ..reading.profile import Profile, u64_array
+from ..reading.retention import Retention
+from ..reading.table import bounded_sites, holders_by_site
 from . import ReportFormat, register
 
 SAMPLE_TYPES = (
@@ -118,7 +120,12 @@ def _verdict_label_list(profile: Profile, nnodes: int, strings: _Strings) -> lis
     if a is None or a.merged_frames:
         return [None] * nnodes
     verdicts = columns_of(a)
-    kinds = bytes(verdicts.kind[:nnodes])
+    kinds = bytearray(verdicts.kind[:nnodes])
+    # Sites held under a bound are plateaued, as in the other reports (reading/table.py).
+    held = holders_by_site(Retention.from_records(a.retention_records), a)
+    for g in bounded_sites(held, a):
+        if g < nnodes:
+            kinds[g] = CLASSES.index(PLATEAUED)
     leaking = CLASSES.index(LEAKING)
     first: dict[tuple[int, int], int] = {}  # each key: the first node that has it
     for kind in range(len(CLASSES)):

@@ -16,7 +16,6 @@ from .common import (
     frame_lines,
     growth_words,
     ranked,
-    site_holder,
     verdict_label,
 )
 
@@ -100,13 +99,14 @@ def render_text(
         site = table.site(row)
         out.append("")
         site_growth = growth.growth(row)
-        holder = site_holder(capture, site)
+        holder = table.holders.get(row)
         kind = verdict_label(site_growth, holder)
         out.append(f"#{row + 1}  {kind}  {_estimate(capture, site.bytes)} in {site.count:,} blocks")
         if site_growth is not None:
             out.append(_growth_line(site_growth))
         if holder is not None:
-            out.append(f"    held by: {holder.describe()}")
+            stopped = site_growth is not None and site_growth.kind == "plateaued"
+            out.append(f"    held by: {holder.describe(stopped)}")
         if site.stack:
             out.extend(frame_lines(site.stack, max_frames))
         else:
