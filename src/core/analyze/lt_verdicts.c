@@ -49,8 +49,9 @@ classify(lt_verdicts *v, const lt_sites *s, const double *xs, const double *seco
     }
 }
 
-/* The classes in turn, each in lt_sites' rank but the leaking sites, which are
- * sorted by rate (they are few: the others need no sort). */
+/* The leaking sites by rate (they are few), then every other site in
+ * lt_sites' rank (by bytes), whatever its class: a large site with too few
+ * points to judge must not sink below small plateaued ones. */
 static int
 order(lt_verdicts *v, const lt_sites *s)
 {
@@ -77,11 +78,9 @@ order(lt_verdicts *v, const lt_sites *s)
     }
     free(list);
     n = nleaking;
-    for (int cls = LT_GROWTH_LEAKING + 1; cls < LT_GROWTH_CLASS_COUNT; cls++) {
-        for (size_t i = 0; i < s->nranked; i++) {
-            if (v->cls[s->ranked[i]] == cls) {
-                v->order[n++] = s->ranked[i];
-            }
+    for (size_t i = 0; i < s->nranked; i++) {
+        if (v->cls[s->ranked[i]] != LT_GROWTH_LEAKING) {
+            v->order[n++] = s->ranked[i];
         }
     }
     v->norder = n;

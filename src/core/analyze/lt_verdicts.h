@@ -9,10 +9,9 @@
  * for few points, seen at 0 of them. The reports read these columns as they
  * are (by site), or gathered in the leak list's order.
  *
- * The leak list is lt_sites.ranked (the sites alive at the last snapshot,
- * most bytes first) sorted stably by class in lt_growth_class's order
- * (leaking, plateaued, transient, noise, insufficient), leaking sites by
- * their rate, fastest first: reading/growth.py's rank_key.
+ * The leak list is the leaking sites alive at the last snapshot, fastest
+ * first, then the other sites alive then in lt_sites.ranked's order (most
+ * bytes first), whatever their class: reading/growth.py's rank_key.
  *
  * Memory: 38 bytes a site, 4 a listed site. No Python; not thread-safe, one
  * lt_sites per lt_verdicts. Functions returning int return 0 or -1 (memory).

@@ -25,7 +25,6 @@ LEAKING, PLATEAUED, TRANSIENT, NOISE, INSUFFICIENT = _core.GROWTH_CLASSES
 CLASSES = _core.GROWTH_CLASSES
 WORK_UNIT = "MB allocated"  # a run's x axis: megabytes the program had allocated
 ITERATION_UNIT = "iteration"
-_RANK = {kind: i for i, kind in enumerate(CLASSES)}
 EXPLANATIONS = {
     "tail-rises": "keeps rising with the work",
     "stopped": "rose with every allocation of the site, which then went quiet",
@@ -268,9 +267,9 @@ def bounded_by_holder(kind: str) -> bool:
 
 
 def rank_key(growth: Growth | None, live_bytes: int) -> tuple[int, float, int]:
-    """Sort key that puts leaking sites first (fastest first), then plateaued,
-    transient, noise and insufficient ones, each by size."""
-    if growth is None:
-        return (_RANK[INSUFFICIENT], 0.0, -live_bytes)
-    rate = -growth.rate if growth.kind == LEAKING else 0.0
-    return (_RANK[growth.kind], rate, -live_bytes)
+    """Sort key that puts leaking sites first (fastest first), then every other site
+    by size, whatever its class (a large site with too few points to judge must not
+    sink below small plateaued ones)."""
+    if growth is None or growth.kind != LEAKING:
+        return (1, 0.0, -live_bytes)
+    return (0, -growth.rate, -live_bytes)

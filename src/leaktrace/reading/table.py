@@ -31,6 +31,7 @@ from .capture import Capture
 from .growth import (
     CLASSES,
     INSUFFICIENT,
+    LEAKING,
     PLATEAUED,
     WORK_UNIT,
     Growth,
@@ -44,6 +45,7 @@ from .model import Excluded, Frame, Site
 from .retention import Holder, Retention
 
 _INSUFFICIENT = CLASSES.index(INSUFFICIENT)
+_LEAKING = CLASSES.index(LEAKING)
 _PLATEAUED = CLASSES.index(PLATEAUED)
 _FEW_POINTS = _core.GROWTH_REASONS.index("few-points")
 _BOUNDED_HOLDER = _core.GROWTH_REASONS.index("bounded-holder")
@@ -240,14 +242,13 @@ def bounded_sites(held: dict[int, Holder], a: Analysis) -> set[int]:
 
 
 def _reordered(ids: array[int], moved: set[int], a: Analysis) -> array[int]:
-    """The leak list with the moved sites among the plateaued ones, which are ordered
-    by bytes (then blocks), as the analyzer orders them."""
+    """The leak list with the moved sites among the sites that are not leaking, which
+    are ordered by bytes (then blocks), as the analyzer orders them."""
     kinds, live, count = a.verdict_class, a.live_bytes, a.live_count
     rest = [g for g in ids if g not in moved]
-    start = next((i for i, g in enumerate(rest) if kinds[g] >= _PLATEAUED), len(rest))
-    end = next((i for i in range(start, len(rest)) if kinds[rest[i]] > _PLATEAUED), len(rest))
-    block = sorted([*rest[start:end], *moved], key=lambda g: (-live[g], -count[g]))
-    return array("I", [*rest[:start], *block, *rest[end:]])
+    start = next((i for i, g in enumerate(rest) if kinds[g] != _LEAKING), len(rest))
+    block = sorted([*rest[start:], *moved], key=lambda g: (-live[g], -count[g]))
+    return array("I", [*rest[:start], *block])
 
 
 def _take(values: memoryview[Any], ids: array[int]) -> array[Any]:

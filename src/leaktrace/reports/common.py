@@ -98,7 +98,7 @@ def frame_lines(stack: Iterable[Frame], max_frames: int) -> list[str]:
 
 def ranked(capture: Capture, include_all: bool) -> tuple[SiteTable, dict[str, Excluded]]:
     """The final snapshot's sites ranked by their verdict (leaking ones first, fastest
-    first; then plateaued, transient, noise and insufficient, each by size), with their
+    first; then the others by size, each labelled with its class), with their
     verdicts; and what was left out of the list."""
     return site_table(capture, include_all)
 
