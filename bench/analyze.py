@@ -30,8 +30,9 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _runs import log, missing_module, timed
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS = {
@@ -43,20 +44,9 @@ MEMRAY_REPORTERS = ("flamegraph", "table")
 DEFAULT_ITERATIONS = {"requests": 6_000_000, "stacks": 200_000}  # 54 M allocations; 194 k stacks
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def run(command: list[str], what: str) -> float:
     """Runs a command to completion; returns its wall time. Exits 2 when it fails."""
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        log(f"analyze.py: {what} failed ({result.returncode}): {' | '.join(tail)}")
-        raise SystemExit(2)
-    return elapsed
+    return timed(command, what).seconds
 
 
 def best(command: list[str], what: str, repeat: int) -> float:
@@ -77,11 +67,8 @@ def main() -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep captures and reports here")
     args = parser.parse_args()
     py = args.python
-    for module in ("leaktrace", "memray"):
-        probe = subprocess.run([py, "-c", f"import {module}"], capture_output=True, check=False)
-        if probe.returncode != 0:
-            log(f"analyze.py: {py} cannot import {module} (pip install {module})")
-            return 2
+    if missing_module(py, ("leaktrace", "memray")):
+        return 2
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="lt-analyze-"))
     workdir.mkdir(parents=True, exist_ok=True)
     ltc, mrb, mra = workdir / "run.ltc", workdir / "run.bin", workdir / "run-aggregate.bin"

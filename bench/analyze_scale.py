@@ -26,37 +26,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _runs import log, timed
 
 HERE = Path(__file__).resolve().parent
 PROGRAM = HERE / "analyze_many_stacks.py"
 FORMATS = ("json", "text", "html", "pprof", "collapsed", "speedscope")
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def timed(command: list[str], what: str) -> tuple[float, int]:
-    """Runs a command; returns its wall time and peak RSS in bytes. Exits 2 on failure."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        log(f"analyze_scale.py: {what} failed ({code}): {stderr.strip()[-300:]}")
-        raise SystemExit(2)
-    return elapsed, usage.ru_maxrss * 1024
-
-
 def median_run(command: list[str], what: str, repeat: int) -> tuple[float, int]:
     runs = [timed(command, what) for _ in range(repeat)]
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+    return statistics.median(r.seconds for r in runs), max(r.rss for r in runs)
 
 
 def main() -> int:

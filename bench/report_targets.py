@@ -28,34 +28,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _runs import Timing, log, missing_module, timed
 
 HERE = Path(__file__).resolve().parent
 PROGRAM = HERE / "analyze_many_stacks.py"
 FORMATS = ("text", "json", "pprof", "collapsed", "speedscope", "html")
 MEMRAY_REPORTERS = ("table", "flamegraph")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def timed(command: list[str], what: str) -> tuple[float, int, float]:
-    """Runs a command; returns its wall time, peak RSS in bytes and CPU time (user and
-    system). Exits 2 on failure."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        log(f"report_targets.py: {what} failed ({code}): {stderr.strip()[-300:]}")
-        raise SystemExit(2)
-    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -65,11 +45,8 @@ def main() -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep captures and reports here")
     args = parser.parse_args()
     py = args.python
-    for module in ("leaktrace", "memray"):
-        probe = subprocess.run([py, "-c", f"import {module}"], capture_output=True, check=False)
-        if probe.returncode != 0:
-            log(f"report_targets.py: {py} cannot import {module} (pip install {module})")
-            return 2
+    if missing_module(py, ("leaktrace", "memray")):
+        return 2
     work = Path(args.keep or tempfile.mkdtemp(prefix="lt-targets-"))
     work.mkdir(parents=True, exist_ok=True)
     scale, stacks, memray = work / "scale.ltc", work / "stacks.ltc", work / "stacks.bin"
@@ -107,7 +84,7 @@ def main() -> int:
             str(memray),
         ]
 
-    samples: dict[str, list[tuple[float, int, float]]] = {name: [] for name in commands}
+    samples: dict[str, list[Timing]] = {name: [] for name in commands}
     names = list(commands)
     load_start = os.getloadavg()
     for rep in range(args.repeat):
@@ -118,13 +95,13 @@ def main() -> int:
     load_end = os.getloadavg()
 
     def seconds(name: str) -> float:
-        return statistics.median(s[0] for s in samples[name])
+        return statistics.median(s.seconds for s in samples[name])
 
     def rss(name: str) -> int:
-        return max(s[1] for s in samples[name])
+        return max(s.rss for s in samples[name])
 
     def cpu(name: str) -> float:
-        return statistics.median(s[2] for s in samples[name])
+        return statistics.median(s.cpu for s in samples[name])
 
     print("# Report targets (issue 14)\n")
     print(f"- machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}; shared")
