@@ -238,6 +238,23 @@ test_insufficient(void)
     CHECK_I64(g.reason, ==, LT_GROWTH_WHY_NO_WORK);
 }
 
+/* A site born late in the run in one burst, flat since: its step lies in the
+ * tail, but a step is no trend. Born late and rising all its life: a leak. */
+static void
+test_born_late_in_one_burst(void)
+{
+    shape s;
+    shape_init(&s);
+    for (size_t i = 36; i < N; i++) {
+        s.live[i] = s.alloc[i] = 312;
+    }
+    CHECK(classify(&s).cls != LT_GROWTH_LEAKING);
+    for (size_t i = 36; i < N; i++) {
+        s.live[i] = s.alloc[i] = 312 * (i - 35);
+    }
+    CHECK_I64(classify(&s).cls, ==, LT_GROWTH_LEAKING);
+}
+
 /* The fewest points that can show a leak: 4, strictly rising. */
 static void
 test_four_points(void)
@@ -272,6 +289,7 @@ const test_case growth_tests[] = {
     {"growth: noise", test_noise},
     {"growth: insufficient evidence", test_insufficient},
     {"growth: four points", test_four_points},
+    {"growth: born late in one burst", test_born_late_in_one_burst},
     {"growth: names", test_names},
     {NULL, NULL},
 };

@@ -176,11 +176,14 @@ lt_growth_classify(const lt_growth_series *s, double *scratch, lt_growth *out)
     while (start > 0 && s->xs[start - 1] >= middle) {
         start--;
     }
-    size_t tn = n - start;
+    size_t tn = n - start, rises = 0;
+    for (size_t i = start + 1; i < n; i++) {
+        rises += ys[i] > ys[i - 1];
+    }
     double p = mann_kendall_p(ys, start, n, scratch);
     rates(s, start, n, scratch, out);
     double max_p = tn >= LT_GROWTH_STRICT_TAIL ? LT_GROWTH_MAX_P_STRICT : LT_GROWTH_MAX_P;
-    if (out->rate > 0 && p <= max_p && ys[n - 1] > ys[start]) {
+    if (out->rate > 0 && p <= max_p && ys[n - 1] > ys[start] && rises >= LT_GROWTH_MIN_RISES) {
         out->cls = LT_GROWTH_LEAKING;
         out->reason = LT_GROWTH_WHY_TAIL_RISES;
         out->confidence = 1.0 - p;

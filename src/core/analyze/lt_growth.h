@@ -25,6 +25,9 @@
 
 #define LT_GROWTH_MIN_POINTS 4 /* a site seen at fewer points: INSUFFICIENT */
 #define LT_GROWTH_MIN_TAIL 4   /* the tail has at least this many points */
+/* A rising tail rose at this many of its points at least: one or two steps
+ * (a site born late in one burst) are no trend, whatever the test says. */
+#define LT_GROWTH_MIN_RISES 3
 /* The tail's rise must be this unlikely without a trend; the stricter
  * threshold applies from LT_GROWTH_STRICT_TAIL tail points on, where a
  * random walk would otherwise make 1 site in 20 "leak". */
