@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from . import _core
 
@@ -30,7 +29,11 @@ from .session import DEFAULT_SAMPLE_BYTES as DEFAULT_SAMPLE_BYTES
 
 CaptureError = _core.CaptureError
 
+TYPE_CHECKING = False  # not typing's, which a tracked process need not import
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from .api import LeakError, check, no_growth, parse_size, track
     from .reading.capture import Capture
     from .reading.compare import diff

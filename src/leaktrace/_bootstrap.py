@@ -13,10 +13,10 @@ a :class:`RunPlan` as one JSON object (validated here).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from . import _exits, runner, session
 
+TYPE_CHECKING = False  # not typing's, which a tracked process need not import
 if TYPE_CHECKING:
     from .reading.capture import Capture
 

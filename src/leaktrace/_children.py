@@ -27,9 +27,12 @@ import contextlib
 import os
 import signal
 import sys
-from typing import NoReturn
 
 from . import _core, _exits, session
+
+TYPE_CHECKING = False  # not typing's, which a tracked process need not import
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 FOLLOW_VAR = "LEAKTRACE_FOLLOW"
 PARENT_VAR = "LEAKTRACE_PARENT"

@@ -40,9 +40,12 @@ import os
 import signal
 from collections.abc import Callable
 from operator import index
-from typing import NoReturn
 
 from . import _core
+
+TYPE_CHECKING = False  # not typing's, which a tracked process need not import
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 EXIT_LEAKS = 3  # --fail-on-leak found leaking sites in a program that exited with 0
 # leaktrace's own SIGTERM handlers: a forked child inherits them, and replaces them.

@@ -17,10 +17,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
 
 from . import __version__, _core
+
+TYPE_CHECKING = False  # not typing's, which a tracked process need not import
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_DEPTH = 64  # Python frames kept per stack
 # The sampling rate of ``leaktrace run --sample``: mean bytes allocated between two
@@ -36,20 +38,79 @@ class OptionsError(ValueError):
     """Options that cannot start a session."""
 
 
-@dataclass(frozen=True)
-class Options:
-    """What a session records. ``output`` is the capture file."""
+_FIELDS = (  # in the order of the arguments
+    "output",
+    "depth",
+    "native_allocs",  # the malloc family and mmap of C code
+    "native_frames",  # and the C frames of those allocations
+    "interval",  # seconds between interval snapshots; 0: the default schedule
+    "snapshots",  # without an interval: snapshots by work and time (lt_schedule.h)
+    "sample_bytes",  # 0: record every allocation
+    "sample_seed",
+    "follow_children",
+    "tracker_memory_limit",  # for tests: the tracker's own memory runs out past it
+)
 
+
+class Options:
+    """What a session records. ``output`` is the capture file.
+
+    A frozen record written out rather than a dataclass: ``dataclasses`` (and the
+    ``inspect`` and ``ast`` it imports) is not among what Python loads at start-up.
+    """
+
+    __slots__ = _FIELDS
     output: str
-    depth: int = DEFAULT_DEPTH
-    native_allocs: bool = True  # the malloc family and mmap of C code
-    native_frames: bool = False  # and the C frames of those allocations
-    interval: float = 0.0  # seconds between interval snapshots; 0: the default schedule
-    snapshots: bool = False  # without an interval: snapshots by work and time (lt_schedule.h)
-    sample_bytes: int = 0  # 0: record every allocation
-    sample_seed: int | None = None
-    follow_children: bool = False
-    tracker_memory_limit: int = 0  # for tests: the tracker's own memory runs out past it
+    depth: int
+    native_allocs: bool
+    native_frames: bool
+    interval: float
+    snapshots: bool
+    sample_bytes: int
+    sample_seed: int | None
+    follow_children: bool
+    tracker_memory_limit: int
+
+    def __init__(
+        self,
+        output: str,
+        depth: int = DEFAULT_DEPTH,
+        native_allocs: bool = True,
+        native_frames: bool = False,
+        interval: float = 0.0,
+        snapshots: bool = False,
+        sample_bytes: int = 0,
+        sample_seed: int | None = None,
+        follow_children: bool = False,
+        tracker_memory_limit: int = 0,
+    ) -> None:
+        values = (
+            *(output, depth, native_allocs, native_frames, interval, snapshots),
+            *(sample_bytes, sample_seed, follow_children, tracker_memory_limit),
+        )
+        for name, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Options are frozen: cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Options are frozen: cannot delete {name}")
+
+    def as_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Options):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.as_dict().values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.as_dict().items())
+        return f"Options({fields})"
 
     def validate(self) -> Options:
         """Returns self, or raises OptionsError naming the first bad option."""
@@ -84,18 +145,21 @@ class Options:
         return self
 
     def with_output(self, output: str) -> Options:
-        return replace(self, output=output)
+        copy = object.__new__(Options)
+        for name in _FIELDS:
+            object.__setattr__(copy, name, output if name == "output" else getattr(self, name))
+        return copy
 
     def to_json(self) -> str:
         import json
 
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(self.as_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: object) -> Options:
         if not isinstance(data, dict):
             raise OptionsError("session options must be an object")
-        known = {f.name for f in fields(cls)}
+        known = set(_FIELDS)
         unknown = sorted(set(data) - known)
         if unknown:
             raise OptionsError(f"unknown session options: {', '.join(map(str, unknown))}")

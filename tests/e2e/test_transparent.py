@@ -4,10 +4,12 @@ its faulthandler dumps, its command line and its own tracemalloc are those of
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import leaktrace_cli
@@ -150,7 +152,7 @@ own = [
     for frame in trace.traceback
     if frame.filename.startswith(package) or frame.filename == "<string>" and frame.lineno == 1
 ]
-print("own", own[:5], len(own))
+print("own", sorted(own))
 kept = [bytearray(10_000) for _ in range(10)]
 mine = snapshot.filter_traces([tracemalloc.Filter(True, __file__)])
 after = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, __file__)])
@@ -181,5 +183,9 @@ def test_programs_tracemalloc_does_not_see_leaktrace(
     expected = dict(line.split(" ", 1) for line in plain.stdout.splitlines())
     assert lines["tracing"] == expected["tracing"]
     assert lines["xoptions"] == expected["xoptions"]
-    assert lines["own"] == "[] 0", lines["own"]
+    # The program's own allocations can match "<string>":1 too (a namedtuple's methods
+    # are compiled from "<string>", by the tokenize module tracemalloc imports): the
+    # traced program must see nothing that it does not see untracked.
+    own = Counter(ast.literal_eval(lines["own"]))
+    assert not own - Counter(ast.literal_eval(expected["own"])), own
     assert lines["mine"] == expected["mine"] == "grew True"

@@ -13,10 +13,14 @@ import sys
 
 from .. import __version__
 from .attach import ATTACH_COMMANDS
-from .common import EXIT_BAD_INPUT, Command, UsageError, _Parser
+from .common import EXIT_BAD_INPUT, UsageError, _Parser
 from .diff import DiffCommand
 from .report import ReportCommand
 from .run import RunCommand
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .common import Command
 
 COMMANDS: list[Command] = [RunCommand(), ReportCommand(), DiffCommand(), *ATTACH_COMMANDS]
 

@@ -16,17 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
-from .. import _core, reports
-from ..reading.capture import Capture, CaptureError
-from ..reports import render
+from .. import _core
+from .._core import CaptureError
 from ..session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES, Options
-from .common import Command, UsageError, check_new_file, size
+from .common import (
+    UsageError,
+    add_format_option,
+    capture_formats,
+    check_new_file,
+    package_parent,
+    size,
+)
 
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .common import Command
+
+_PACKAGE_PARENT = package_parent()
 
 
 class AttachError(UsageError):
@@ -35,6 +42,9 @@ class AttachError(UsageError):
 
 def request(pid: int, command: str, **fields: object) -> dict[str, object]:
     """Runs a command of _attach in process pid; returns its answer."""
+    import shutil
+    import tempfile
+
     from .._inject import InjectError, run_python  # ctypes: only when attaching
 
     workdir = tempfile.mkdtemp(prefix="leaktrace-attach-")  # mode 0700
@@ -123,7 +133,7 @@ def _pid(text: str) -> int:
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=reports.names("capture"), default="text")
+    add_format_option(parser, capture_formats, "report format")
     parser.add_argument("--top", type=int, default=10, metavar="N", help="sites to show")
     parser.add_argument(
         "--all", action="store_true", dest="include_all", help="also import-time allocations"
@@ -132,6 +142,9 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
 
 def _render(capture_path: str, args: argparse.Namespace, *, running: bool) -> str:
     """The report of an attached capture; running: the process goes on (snapshot)."""
+    from ..reading.capture import Capture
+    from ..reports import render
+
     try:
         capture = Capture(capture_path, allow_partial=running)
     except CaptureError as e:

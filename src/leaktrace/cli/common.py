@@ -6,10 +6,27 @@ import argparse
 import io
 import os
 import sys
-from collections.abc import Callable
-from typing import BinaryIO, NoReturn, Protocol
+from collections.abc import Callable, Iterable, Iterator
 
-from ..reading.capture import Capture, CaptureError
+from .._core import CaptureError
+
+# The parser of every command is built at each start (leaktrace run's too, before the
+# program), so this module and the commands' own import only what that needs: not
+# typing's TYPE_CHECKING, nor the readers and report formats (imported where used).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, NoReturn, Protocol
+
+    from ..reading.capture import Capture
+
+    class Command(Protocol):
+        name: str
+        help: str
+
+        def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
+
+        def run(self, args: argparse.Namespace, extra: list[str]) -> int: ...
+
 
 EXIT_BAD_INPUT = 2
 
@@ -23,13 +40,59 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-class Command(Protocol):
-    name: str
-    help: str
+class LazyChoices:
+    """An option's choices, listed on first use: listing the report formats imports
+    their modules (and the readers), which a parser built to run a program or to
+    print its help does not need. argparse only tests membership and iterates."""
 
-    def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self._names = names
+        self._listed: tuple[str, ...] | None = None
 
-    def run(self, args: argparse.Namespace, extra: list[str]) -> int: ...
+    def _all(self) -> tuple[str, ...]:
+        if self._listed is None:
+            self._listed = tuple(self._names())
+        return self._listed
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+
+def capture_formats() -> list[str]:
+    """The formats rendered from a capture (the choices of run's and attach's --format)."""
+    from .. import reports
+
+    return reports.names("capture")
+
+
+def all_formats() -> list[str]:
+    """Every report format (the choices of report's --format)."""
+    from .. import reports
+
+    return reports.names()
+
+
+def package_parent() -> str:
+    """The directory holding the leaktrace package (what a fresh interpreter puts on
+    sys.path to import this copy of it)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+
+def add_format_option(
+    parser: argparse.ArgumentParser, names: Callable[[], Iterable[str]], what: str
+) -> None:
+    """--format, its choices listed only when they are needed (a value to check, the
+    help to print): with a metavar, argparse does not list them to build the parser."""
+    parser.add_argument(
+        "--format",
+        choices=LazyChoices(names),
+        default="text",
+        metavar="FORMAT",
+        help=f"{what}: %(choices)s (default %(default)s)",
+    )
 
 
 def add_reading_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +166,8 @@ def capture_error(path: str, error: CaptureError) -> UsageError:
 
 def load(path: str) -> Capture:
     """A capture, partial ones included (read up to their last whole snapshot)."""
+    from ..reading.capture import Capture
+
     try:
         return Capture(path, allow_partial=True)
     except CaptureError as e:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..reading import compare
-from ..reading.model import partial_note
-from .common import UsageError, add_reading_options, load, write_output
+from .common import UsageError, add_format_option, add_reading_options, load, write_output
+
+
+def _formats() -> tuple[str, ...]:
+    from ..reading import compare
+
+    return tuple(compare.RENDERERS)
 
 
 class DiffCommand:
@@ -35,7 +39,7 @@ class DiffCommand:
             metavar="M",
             help="snapshot of AFTER (or of BEFORE alone); default: its final one",
         )
-        parser.add_argument("--format", choices=tuple(compare.RENDERERS), default="text")
+        add_format_option(parser, _formats, "output format")
         add_reading_options(parser)
 
     def run(self, args: argparse.Namespace, extra: list[str]) -> int:
@@ -43,6 +47,9 @@ class DiffCommand:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        from ..reading import compare
+        from ..reading.model import partial_note
+
         before = load(args.before)
         after = load(args.after) if args.after else None
         for path, capture in ((args.before, before), (args.after, after)):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import reports
-from ..reading.capture import Capture, CaptureError
-from ..reports import export, render, streamer
+from .._core import CaptureError
 from .common import (
     UsageError,
+    add_format_option,
     add_reading_options,
+    all_formats,
     capture_error,
     load,
     stream_output,
@@ -24,7 +24,7 @@ class ReportCommand:
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("capture", help="a capture file written by leaktrace run")
-        parser.add_argument("--format", choices=reports.names(), default="text")
+        add_format_option(parser, all_formats, "output format")
         add_reading_options(parser)
         family = parser.add_mutually_exclusive_group()
         family.add_argument(
@@ -45,23 +45,27 @@ class ReportCommand:
             return self._run_family(args)
         if args.top < 1:
             raise UsageError("--top must be at least 1")
+        from .. import reports
+
         if reports.get(args.format).source == "profile":
             return self._export(args)
         capture = load(args.capture)
         options = {"top": args.top, "include_all": args.include_all}
-        write = streamer(capture, args.format, **options)
+        write = reports.streamer(capture, args.format, **options)
         if write is not None:
             stream_output(write, args.output)
         else:
-            write_output(render(capture, args.format, **options), args.output)
+            write_output(reports.render(capture, args.format, **options), args.output)
         return 0
 
     def _export(self, args: argparse.Namespace) -> int:
+        from .. import reports
+
         to_stdout = args.output is None or args.output == "-"
         if reports.get(args.format).binary and to_stdout and sys.stdout.isatty():
             raise UsageError(f"{args.format} output is binary: give -o FILE or redirect stdout")
         try:
-            profile, data = export(args.capture, args.format, include_all=args.include_all)
+            profile, data = reports.export(args.capture, args.format, include_all=args.include_all)
         except CaptureError as e:
             raise capture_error(args.capture, e) from None
         write_output(data, args.output)
@@ -71,7 +75,9 @@ class ReportCommand:
         return 0
 
     def _run_family(self, args: argparse.Namespace) -> int:
+        from ..reading.capture import Capture
         from ..reading.family import MergedCapture, load_family
+        from ..reports import render
 
         if args.top < 1:
             raise UsageError("--top must be at least 1")

@@ -7,12 +7,19 @@ import os
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
-from .. import _core, reports
+from .. import _core
 from .._exits import EXIT_LEAKS
 from ..session import DEFAULT_DEPTH, DEFAULT_SAMPLE_BYTES
-from .common import UsageError, add_report_options, check_new_file, size
+from .common import (
+    UsageError,
+    add_format_option,
+    add_report_options,
+    capture_formats,
+    check_new_file,
+    package_parent,
+    size,
+)
 
 
 def _interpreter_options() -> list[str]:
@@ -76,12 +83,7 @@ class RunCommand:
             help=f"Python frames kept per stack, 1 to {_core.MAX_DEPTH_LIMIT} "
             f"(default {DEFAULT_DEPTH})",
         )
-        parser.add_argument(
-            "--format",
-            choices=reports.names("capture"),
-            default="text",
-            help="report format on stderr",
-        )
+        add_format_option(parser, capture_formats, "report format on stderr")
         parser.add_argument("-q", "--quiet", action="store_true", help="write no report")
         parser.add_argument(
             "--interval",
@@ -220,9 +222,9 @@ class RunCommand:
         )
         # A fresh interpreter (the same pid, flags and environment) runs the
         # program: see _bootstrap for why.
-        package_parent = str(Path(__file__).resolve().parents[2])
+        parent = package_parent()
         stub = (
-            f"import sys; sys.path.insert(0, {package_parent!r}); "
+            f"import sys; sys.path.insert(0, {parent!r}); "
             "from leaktrace._bootstrap import main; del sys.path[0]; main(sys.argv[1:])"
         )
         argv = [
