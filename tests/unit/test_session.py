@@ -32,6 +32,34 @@ def test_options_round_trip_through_json() -> None:
     assert Options.from_json(options.to_json()) == options
 
 
+def test_options_are_a_frozen_value() -> None:
+    options = Options("/tmp/x.ltc", 12, sample_bytes=4096)
+    assert options == Options(output="/tmp/x.ltc", depth=12, sample_bytes=4096)
+    assert hash(options) == hash(Options("/tmp/x.ltc", 12, sample_bytes=4096))
+    assert options != Options("/tmp/x.ltc", 13, sample_bytes=4096)
+    moved = options.with_output("/tmp/y.ltc")
+    assert (moved.output, moved.depth, moved.sample_bytes) == ("/tmp/y.ltc", 12, 4096)
+    assert options.output == "/tmp/x.ltc"
+    with pytest.raises(AttributeError, match="frozen"):
+        options.depth = 3  # type: ignore[misc]
+    assert eval(repr(options), {"Options": Options}) == options
+
+
+def test_tracked_processes_and_the_run_command_import_little() -> None:
+    """leaktrace run's command throws its imports away at the execv, and the program's
+    interpreter imports the package before the program: neither needs the readers,
+    the report formats, dataclasses or typing (a program that imports them pays them)."""
+    probe = (
+        "import sys; import leaktrace, leaktrace.cli, leaktrace._bootstrap;"
+        "from leaktrace.cli import build_parser; parser, _ = build_parser();"
+        "parser.parse_args(['run', '--depth', '8', 'x.py']);"
+        "print(sorted(m for m in sys.modules if m.startswith(('leaktrace.reading', "
+        "'leaktrace.reports', 'dataclasses', 'typing'))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
