@@ -502,7 +502,7 @@ test_sites_series_rows_across_tiles(void)
     }
     lt_snapshot_info info = {LT_SNAP_MARK, 1, LT_NO_ID, 0, 0};
     for (uint32_t k = 0; k < SNAPSHOTS; k++) {
-        for (uint32_t i = 0; i < SITES && i / 4 <= k; i++) { /* four sites born a snapshot */
+        for (uint32_t i = 0; i < SITES && i * SNAPSHOTS / SITES <= k; i++) { /* born in turn */
             lt_node *n = &in.nodes[nodes[i]];
             n->live_count = n->alloc_count = k + 1;
             n->live_bytes = 10 * (i + 1) + k;
@@ -530,7 +530,7 @@ test_sites_series_rows_across_tiles(void)
             const uint64_t *live = a.sites.series + (size_t)row * SNAPSHOTS;
             const uint64_t *alloc = a.sites.alloc_series + (size_t)row * SNAPSHOTS;
             for (uint32_t k = 0; k < SNAPSHOTS; k++) {
-                int born = i / 4 <= k;
+                int born = i * SNAPSHOTS / SITES <= k;
                 CHECK_U64(live[k], ==, (born ? 10 * (i + 1) + k : 0));
                 CHECK_U64(alloc[k], ==, (born ? 100 * (i + 1) * (k + 1) : 0));
             }

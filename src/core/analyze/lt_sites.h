@@ -30,8 +30,11 @@
 
 #define LT_SITES_MAX_PICKS 2
 #define LT_NO_ROW UINT32_MAX
-/* Rows of the series written together at a point: a cache line of uint64. */
-#define LT_SITES_TILE 8
+/* Rows of the series written together at a point: 512 contiguous bytes of
+ * uint64 (a cache line, or a page, per site and point cost 1.5-2 times as
+ * much in all on a 200k-stack capture: misses, or a transposition at the end
+ * that no longer fits the cache). */
+#define LT_SITES_TILE 64
 
 /* A site: the values of one trimmed node (its stack exactly, not its
  * subtree). */
