@@ -31,7 +31,7 @@
 #define LT_SITES_MAX_PICKS 2
 #define LT_NO_ROW UINT32_MAX
 /* Rows of the series written together at a point: 512 contiguous bytes of
- * uint64 (a cache line, or a page, per site and point cost 1.5-2 times as
+ * uint64 (a cache line, or a page, per site and point cost 1.4-1.6 times as
  * much in all on a 200k-stack capture: misses, or a transposition at the end
  * that no longer fits the cache). */
 #define LT_SITES_TILE 64
