@@ -105,7 +105,7 @@ lt_sites_grow(lt_sites *s, const lt_trim *t)
 
 /* Where the series hold row's value at point p while snapshots are applied:
  * rows in tiles of LT_SITES_TILE, each tile point-major, so that the values
- * of one point are written a cache line at a time, not a line per site. */
+ * of one point fill contiguous cache lines, not a line per site. */
 static size_t
 tiled_at(const lt_sites *s, size_t row, size_t p)
 {
