@@ -476,8 +476,72 @@ test_sites_writer_writes_changes_only(void)
     unlink(path);
 }
 
+/* Series rows of sites born at different snapshots, more than a tile of
+ * them (lt_sites keeps rows in tiles while it reads): each row holds its
+ * site's bytes at every point, zero before the site held any. */
+static void
+test_sites_series_rows_across_tiles(void)
+{
+    enum { SITES = 2 * LT_SITES_TILE + 3, SNAPSHOTS = 6 };
+    char path[] = "/tmp/lt-test-sites-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) {
+        return;
+    }
+    close(fd);
+    lt_intern in;
+    lt_writer w;
+    CHECK(lt_intern_init(&in) == 0);
+    CHECK(lt_writer_open(&w, path) == 0);
+    uint32_t file = lt_intern_string(&in, "app.py", 6);
+    uint32_t nodes[SITES];
+    for (uint32_t i = 0; i < SITES; i++) {
+        uint32_t frame = lt_intern_add_frame(&in, 0x10 + i, 0, 1, file, file, (int32_t)i + 1);
+        nodes[i] = lt_intern_node(&in, LT_ROOT_NODE, frame);
+    }
+    lt_snapshot_info info = {LT_SNAP_MARK, 1, LT_NO_ID, 0, 0};
+    for (uint32_t k = 0; k < SNAPSHOTS; k++) {
+        for (uint32_t i = 0; i < SITES && i * SNAPSHOTS / SITES <= k; i++) { /* born in turn */
+            lt_node *n = &in.nodes[nodes[i]];
+            n->live_count = n->alloc_count = k + 1;
+            n->live_bytes = 10 * (i + 1) + k;
+            n->alloc_bytes = 100 * (i + 1) * (k + 1);
+        }
+        CHECK(lt_writer_snapshot(&w, &in, &info) == 0);
+    }
+    CHECK(lt_writer_close(&w) == 0);
+    lt_intern_destroy(&in);
+    lt_analysis_options o = options(0);
+    o.npicks = 0;
+    lt_analysis a;
+    int r = lt_analysis_read(&a, path, &o);
+    unlink(path);
+    CHECK(r == 0);
+    if (r == 0) {
+        CHECK_U64(a.sites.npoints, ==, SNAPSHOTS);
+        CHECK_U64(a.sites.nrows, ==, SITES);
+        for (uint32_t i = 0; i < SITES; i++) {
+            uint32_t row = a.sites.site[a.trim.target[nodes[i]]].row;
+            CHECK(row != LT_NO_ROW);
+            if (row == LT_NO_ROW) {
+                continue;
+            }
+            const uint64_t *live = a.sites.series + (size_t)row * SNAPSHOTS;
+            const uint64_t *alloc = a.sites.alloc_series + (size_t)row * SNAPSHOTS;
+            for (uint32_t k = 0; k < SNAPSHOTS; k++) {
+                int born = i * SNAPSHOTS / SITES <= k;
+                CHECK_U64(live[k], ==, (born ? 10 * (i + 1) + k : 0));
+                CHECK_U64(alloc[k], ==, (born ? 100 * (i + 1) * (k + 1) : 0));
+            }
+        }
+    }
+    lt_analysis_free(&a);
+}
+
 const test_case sites_tests[] = {
     {"sites_writer_writes_changes_only", test_sites_writer_writes_changes_only},
+    {"sites_series_rows_across_tiles", test_sites_series_rows_across_tiles},
     {"sites_delta_snapshots", test_sites_delta_snapshots},
     {"sites_whole_snapshots_version_1", test_sites_whole_snapshots_version_1},
     {"sites_pick_out_of_range", test_sites_pick_out_of_range},

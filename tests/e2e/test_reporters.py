@@ -283,6 +283,50 @@ def test_analyzer_agrees_with_the_reader(tmp_path: Path) -> None:
     assert _raw(streamed) == snaps[-1]["sites"]
 
 
+def test_analyzer_series_are_its_own_arrays(tmp_path: Path) -> None:
+    # 150 sites (more than two of the analyzer's 64-row tiles), born over four marks.
+    program = tmp_path / "many.py"
+    program.write_text(
+        "import leaktrace\n"
+        "kept = []\n"
+        "fns = []\n"
+        "for i in range(150):\n"
+        "    ns = {'kept': kept}\n"
+        "    exec(f'def f{i}(n):\\n    kept.append(bytearray(n))\\n', ns)\n"
+        "    fns.append(ns[f'f{i}'])\n"
+        "for r in range(4):\n"
+        "    for i, f in enumerate(fns):\n"
+        "        if i % 4 <= r:\n"
+        "            f(100 + i + 1000 * r)\n"
+        "    leaktrace.snapshot(f'round {r}')\n"
+        "    if r == 2:\n"
+        "        del kept[::2]\n"
+    )
+    capture = tmp_path / "many.ltc"
+    assert leaktrace("run", "-q", "--no-snapshots", "-o", capture, program).returncode == 0
+    data = _core.read(str(capture), max_points=128)
+    n = len(data["points"])
+    assert n == len(data["snapshots"])
+    peak_point = data["points"].index(data["peak_index"])
+    rows = _u32(data["rows"])
+    columns = {
+        key: list(memoryview(data[key]).cast("Q"))
+        for key in ("live_bytes", "alloc_bytes", "peak_bytes")
+    }
+    live = memoryview(data["series"]).cast("Q")
+    alloc = memoryview(data["alloc_series"]).cast("Q")
+    assert live.readonly and alloc.readonly
+    del data  # the views keep the analyzer's arrays alive
+    with_rows = [(g, r) for g, r in enumerate(rows) if r != 0xFFFFFFFF]
+    assert len(with_rows) > 128
+    assert len(live) == len(alloc) == len(with_rows) * n
+    for g, r in with_rows:
+        assert live[r * n + n - 1] == columns["live_bytes"][g]
+        assert live[r * n + peak_point] == columns["peak_bytes"][g]
+        assert alloc[r * n + n - 1] == columns["alloc_bytes"][g]
+        assert list(alloc[r * n : r * n + n]) == sorted(alloc[r * n : r * n + n])
+
+
 UNKNOWN_OPTIONAL = 0x7F  # an optional record type no writer uses: readers skip it
 
 

@@ -2,13 +2,60 @@
 #include "analyze/lt_growth.h"
 
 #include <math.h>
-#include <stdlib.h>
+#include <stddef.h>
 
-static int
-compare_doubles(const void *a, const void *b)
+/* Moves the k-th smallest of v[0, n) to v[k], with none larger before it
+ * and none smaller after (Hoare's selection, as Wirth writes it): linear on
+ * average where a sort is O(n log n), and no comparison callback. v holds no
+ * NaN. */
+static void
+select_nth(double *v, size_t n, size_t k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, at = (ptrdiff_t)k;
+    while (lo < hi) {
+        double pivot = v[at];
+        ptrdiff_t i = lo, j = hi;
+        do {
+            while (v[i] < pivot) {
+                i++;
+            }
+            while (pivot < v[j]) {
+                j--;
+            }
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                j--;
+            }
+        } while (i <= j);
+        /* v[lo, j] <= pivot <= v[i, hi], and what lies between is pivot. */
+        if (j < at) {
+            lo = i;
+        }
+        if (at < i) {
+            hi = j;
+        }
+    }
+}
+
+/* The median of v[0, n), n > 0, as the middle of the sorted values (the mean
+ * of the two middle ones for an even n); reorders v. */
+static double
+median(double *v, size_t n)
+{
+    size_t mid = n / 2;
+    select_nth(v, n, mid);
+    if (n % 2) {
+        return v[mid];
+    }
+    /* The other middle value is the largest of those before v[mid]. */
+    double below = v[0];
+    for (size_t i = 1; i < mid; i++) {
+        below = v[i] > below ? v[i] : below;
+    }
+    return (below + v[mid]) / 2;
 }
 
 /* The median of the slopes between every pair of points [from, to) with
@@ -25,12 +72,7 @@ theil_sen(const double *xs, const uint64_t *ys, size_t from, size_t to, double *
             }
         }
     }
-    if (count == 0) {
-        return 0.0;
-    }
-    qsort(slopes, count, sizeof(double), compare_doubles);
-    size_t mid = count / 2;
-    return count % 2 ? slopes[mid] : (slopes[mid - 1] + slopes[mid]) / 2;
+    return count ? median(slopes, count) : 0.0;
 }
 
 /* One-sided p-value of the Mann-Kendall test for an upward trend of
@@ -45,11 +87,21 @@ mann_kendall_p(const uint64_t *ys, size_t from, size_t to, double *sorted)
             s += (ys[j] > ys[i]) - (ys[j] < ys[i]);
         }
     }
+    if (s <= 0) {
+        return 1.0; /* no upward trend, whatever the variance */
+    }
+    /* The ties, counted on the values as doubles (two large counters may
+     * round to one), sorted by insertion: no worse than the O(n^2) loop above,
+     * and linear on the rising runs that get here. */
     size_t n = to - from;
     for (size_t i = 0; i < n; i++) {
-        sorted[i] = (double)ys[from + i];
+        double v = (double)ys[from + i];
+        size_t k = i;
+        for (; k > 0 && sorted[k - 1] > v; k--) {
+            sorted[k] = sorted[k - 1];
+        }
+        sorted[k] = v;
     }
-    qsort(sorted, n, sizeof(double), compare_doubles);
     double nn = (double)n, ties = 0;
     for (size_t i = 0; i < n;) {
         size_t k = i;
@@ -61,7 +113,7 @@ mann_kendall_p(const uint64_t *ys, size_t from, size_t to, double *sorted)
         i = k;
     }
     double var = (nn * (nn - 1) * (2 * nn + 5) - ties) / 18;
-    if (var <= 0 || s <= 0) {
+    if (var <= 0) {
         return 1.0;
     }
     double z = (double)(s - 1) / sqrt(var);

@@ -103,20 +103,54 @@ lt_sites_grow(lt_sites *s, const lt_trim *t)
     return 0;
 }
 
-/* A series row for a site that holds memory for the first time: zero before. */
+/* Where the series hold row's value at point p while snapshots are applied:
+ * rows in tiles of LT_SITES_TILE, each tile point-major, so that the values
+ * of one point fill contiguous cache lines, not a line per site. */
+static size_t
+tiled_at(const lt_sites *s, size_t row, size_t p)
+{
+    size_t tile = row / LT_SITES_TILE;
+    return (tile * s->npoints + p) * LT_SITES_TILE + row % LT_SITES_TILE;
+}
+
+/* A series row for a site that holds memory for the first time: zero before.
+ * Room is made a tile at a time. */
 static int
 give_row(lt_sites *s, lt_asite *site)
 {
-    size_t need = (s->nrows + 1) * s->npoints;
-    if (lt_array_reserve((void **)&s->series, &s->series_cap, need, sizeof(uint64_t)) < 0 ||
-        lt_array_reserve((void **)&s->alloc_series, &s->alloc_series_cap, need, sizeof(uint64_t)) <
-            0) {
+    if (s->nrows % LT_SITES_TILE == 0) {
+        size_t at = s->nrows * s->npoints, tile = LT_SITES_TILE * s->npoints;
+        if (lt_array_reserve((void **)&s->series, &s->series_cap, at + tile, sizeof(uint64_t)) <
+                0 ||
+            lt_array_reserve((void **)&s->alloc_series, &s->alloc_series_cap, at + tile,
+                             sizeof(uint64_t)) < 0) {
+            return -1;
+        }
+        memset(s->series + at, 0, tile * sizeof(uint64_t));
+        memset(s->alloc_series + at, 0, tile * sizeof(uint64_t));
+    }
+    if (lt_array_reserve((void **)&s->row_now, &s->row_now_cap, s->nrows + 1, sizeof(lt_arow)) <
+        0) {
         return -1;
     }
-    memset(s->series + s->nrows * s->npoints, 0, s->npoints * sizeof(uint64_t));
-    memset(s->alloc_series + s->nrows * s->npoints, 0, s->npoints * sizeof(uint64_t));
     site->row = (uint32_t)s->nrows++;
     return 0;
+}
+
+/* Turns each tile of `series` from point-major to row-major in place, which
+ * makes the whole row * npoints + point; scratch holds a tile. */
+static void
+untile(const lt_sites *s, uint64_t *series, uint64_t *scratch)
+{
+    size_t n = s->npoints, size = LT_SITES_TILE * n;
+    for (size_t base = 0; base < s->nrows * n; base += size) {
+        memcpy(scratch, series + base, size * sizeof(uint64_t));
+        for (size_t r = 0; r < LT_SITES_TILE; r++) {
+            for (size_t p = 0; p < n; p++) {
+                series[base + r * n + p] = scratch[p * LT_SITES_TILE + r];
+            }
+        }
+    }
 }
 
 static int
@@ -146,6 +180,9 @@ apply_changes(lt_sites *s, const lt_trim *t, const lt_decoder *d, const lt_dsnap
         }
         if (site->row == LT_NO_ROW && s->npoints && give_row(s, site) < 0) {
             return -1;
+        }
+        if (site->row != LT_NO_ROW) {
+            s->row_now[site->row] = (lt_arow){site->live_bytes, site->alloc_bytes};
         }
     }
     return 0;
@@ -186,12 +223,10 @@ lt_sites_apply(lt_sites *s, const lt_trim *t, const lt_decoder *d, const lt_dsna
     }
     if (s->next_point < s->npoints && s->points[s->next_point] == index) {
         s->work[s->next_point] = s->allocated;
-        for (size_t g = 0; g < s->nsites; g++) {
-            if (s->site[g].row != LT_NO_ROW) {
-                size_t at = s->site[g].row * s->npoints + s->next_point;
-                s->series[at] = s->site[g].live_bytes;
-                s->alloc_series[at] = s->site[g].alloc_bytes;
-            }
+        for (size_t row = 0; row < s->nrows; row++) {
+            size_t at = tiled_at(s, row, s->next_point);
+            s->series[at] = s->row_now[row].live_bytes;
+            s->alloc_series[at] = s->row_now[row].alloc_bytes;
         }
         s->next_point++;
     }
@@ -283,6 +318,15 @@ lt_sites_finish(lt_sites *s, const lt_trim *t, const lt_decoder *d)
         rank(s, NULL, 0, &s->ranked, &s->nranked) < 0) {
         return -1;
     }
+    if (s->nrows) {
+        uint64_t *scratch = malloc(LT_SITES_TILE * s->npoints * sizeof(uint64_t));
+        if (!scratch) {
+            return -1;
+        }
+        untile(s, s->series, scratch);
+        untile(s, s->alloc_series, scratch);
+        free(scratch);
+    }
     for (size_t p = 0; p < s->npicks; p++) {
         lt_apick *pick = &s->picks[p];
         if (rank(s, pick->sites, pick->nsites, &pick->ranked, &pick->nranked) < 0) {
@@ -313,6 +357,7 @@ lt_sites_free(lt_sites *s)
     free(s->work);
     free(s->series);
     free(s->alloc_series);
+    free(s->row_now);
     free(s->ranked);
     free(s->nodes);
     free(s->nodes_start);

@@ -15,8 +15,9 @@
  * blocks per capture node before they are added up.
  *
  * Memory: 56 bytes a site, 32 more per pick, 16 per series point of a site that
- * ever held memory (live and allocated bytes), 4 per capture node listed. Functions returning int return
- * 0 or -1 (memory, unless stated). Not thread-safe; one capture per lt_sites.
+ * ever held memory (live and allocated bytes) and 16 more per such site, 4 per
+ * capture node listed. Functions returning int return 0 or -1 (memory, unless
+ * stated). Not thread-safe; one capture per lt_sites.
  */
 #ifndef LT_SITES_H
 #define LT_SITES_H
@@ -29,6 +30,11 @@
 
 #define LT_SITES_MAX_PICKS 2
 #define LT_NO_ROW UINT32_MAX
+/* Rows of the series written together at a point: 512 contiguous bytes of
+ * uint64 (a cache line, or a page, per site and point cost 1.4-1.6 times as
+ * much in all on a 200k-stack capture: misses, or a transposition at the end
+ * that no longer fits the cache). */
+#define LT_SITES_TILE 64
 
 /* A site: the values of one trimmed node (its stack exactly, not its
  * subtree). */
@@ -43,6 +49,12 @@ typedef struct {
 typedef struct {
     uint64_t count, bytes, alloc_count, alloc_bytes;
 } lt_alive;
+
+/* A site's bytes as of the last snapshot applied, by series row: what a
+ * series point copies, read in row order rather than gathered from sites. */
+typedef struct {
+    uint64_t live_bytes, alloc_bytes;
+} lt_arow;
 
 /* The sites at one picked snapshot. */
 typedef struct {
@@ -64,10 +76,15 @@ typedef struct {
     uint64_t *points; /* snapshot indexes of the series, increasing */
     uint64_t *work;   /* at each point: bytes allocated so far, every node's added up */
     size_t npoints, next_point;
-    uint64_t allocated;     /* bytes allocated so far, as of the last snapshot applied */
-    uint64_t *series;       /* row * npoints + point: a site's live bytes */
-    uint64_t *alloc_series; /* the same places: its cumulative allocated bytes */
-    size_t nrows, series_cap, alloc_series_cap;
+    uint64_t allocated; /* bytes allocated so far, as of the last snapshot applied */
+    /* After lt_sites_finish(), at row * npoints + point: a site's live bytes,
+     * and its cumulative allocated bytes. Until then rows are kept in tiles of
+     * LT_SITES_TILE rows, point-major within a tile (lt_sites.c). Both arrays
+     * have room for nrows rounded up to a whole tile. */
+    uint64_t *series;
+    uint64_t *alloc_series;
+    lt_arow *row_now; /* by row, nrows of them */
+    size_t nrows, series_cap, alloc_series_cap, row_now_cap;
     /* After lt_sites_finish(): the sites alive at the last snapshot, most
      * bytes first, then most blocks, then the lowest capture node; and the
      * capture nodes each site holds (those a snapshot listed), increasing:

@@ -12,6 +12,7 @@
 
 #include "base/lt_rawalloc.h"
 #include "capture/lt_format.h"
+#include "module/lt_pyarray.h"
 #include "module/lt_pycapture.h"
 #include "module/lt_pygrowth.h"
 #include "module/lt_pyobj.h"
@@ -196,6 +197,9 @@ static struct PyModuleDef core_module = {
 PyMODINIT_FUNC
 PyInit__core(void)
 {
+    if (lt_py_array_ready() < 0) {
+        return NULL;
+    }
     PyObject *module = PyModule_Create(&core_module);
     if (!module) {
         return NULL;

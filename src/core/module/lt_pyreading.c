@@ -4,6 +4,7 @@
 
 #include "analyze/lt_analysis.h"
 #include "analyze/lt_progress.h"
+#include "module/lt_pyarray.h"
 #include "module/lt_pycapture.h"
 #include "module/lt_pyobj.h"
 
@@ -230,29 +231,47 @@ put(PyObject *dict, const char *key, PyObject *value)
     return r;
 }
 
-/* The verdict columns by site (lt_verdicts.h), and the leak list. */
+/* The verdict columns by site (lt_verdicts.h), and the leak list, taken
+ * from v. */
 static int
-set_verdicts(PyObject *dict, const lt_verdicts *v)
+set_verdicts(PyObject *dict, lt_verdicts *v)
 {
     size_t n = v->nsites;
-    return put(dict, "verdict_class", array_bytes(v->cls, n, 1)) < 0 ||
-                   put(dict, "verdict_reason", array_bytes(v->reason, n, 1)) < 0 ||
-                   put(dict, "verdict_rate", array_bytes(v->rate, n, sizeof(double))) < 0 ||
+    return put(dict, "verdict_class", lt_py_array_take((void **)&v->cls, n)) < 0 ||
+                   put(dict, "verdict_reason", lt_py_array_take((void **)&v->reason, n)) < 0 ||
+                   put(dict, "verdict_rate",
+                       lt_py_array_take((void **)&v->rate, n * sizeof(double))) < 0 ||
                    put(dict, "verdict_rate_per_second",
-                       array_bytes(v->rate_per_second, n, sizeof(double))) < 0 ||
-                   put(dict, "verdict_confidence", array_bytes(v->confidence, n, sizeof(double))) <
-                       0 ||
-                   put(dict, "verdict_points", array_bytes(v->points, n, sizeof(uint32_t))) < 0 ||
-                   put(dict, "verdict_total", array_bytes(v->total, n, sizeof(int64_t))) < 0 ||
-                   put(dict, "leak_order", array_bytes(v->order, v->norder, sizeof(uint32_t))) < 0
+                       lt_py_array_take((void **)&v->rate_per_second, n * sizeof(double))) < 0 ||
+                   put(dict, "verdict_confidence",
+                       lt_py_array_take((void **)&v->confidence, n * sizeof(double))) < 0 ||
+                   put(dict, "verdict_points",
+                       lt_py_array_take((void **)&v->points, n * sizeof(uint32_t))) < 0 ||
+                   put(dict, "verdict_total",
+                       lt_py_array_take((void **)&v->total, n * sizeof(int64_t))) < 0 ||
+                   put(dict, "leak_order",
+                       lt_py_array_take((void **)&v->order, v->norder * sizeof(uint32_t))) < 0
                ? -1
                : 0;
 }
 
-static PyObject *
-build_reading(const lt_analysis *a, int keep_raw)
+/* The growth series, taken from s: the largest arrays of a reading, handed
+ * over rather than copied. */
+static int
+set_series(PyObject *dict, lt_sites *s)
 {
-    const lt_sites *s = &a->sites;
+    size_t size = s->nrows * s->npoints * sizeof(uint64_t);
+    return put(dict, "series", lt_py_array_take((void **)&s->series, size)) < 0 ||
+                   put(dict, "alloc_series", lt_py_array_take((void **)&s->alloc_series, size)) < 0
+               ? -1
+               : 0;
+}
+
+/* What the reports need of a; takes its largest arrays (lt_pyarray.h). */
+static PyObject *
+build_reading(lt_analysis *a, int keep_raw)
+{
+    lt_sites *s = &a->sites;
     PyObject *d = PyDict_New();
     if (!d) {
         return NULL;
@@ -328,9 +347,7 @@ build_reading(const lt_analysis *a, int keep_raw)
         put(d, "ranked", array_bytes(s->ranked, s->nranked, 4)) < 0 ||
         put(d, "excluded", excluded) < 0 || put(d, "picks", picks_list(s)) < 0 ||
         put(d, "points", u64_list(s->points, s->npoints)) < 0 ||
-        put(d, "work", u64_list(s->work, s->npoints)) < 0 ||
-        put(d, "series", array_bytes(s->series, s->nrows * s->npoints, 8)) < 0 ||
-        put(d, "alloc_series", array_bytes(s->alloc_series, s->nrows * s->npoints, 8)) < 0 ||
+        put(d, "work", u64_list(s->work, s->npoints)) < 0 || set_series(d, s) < 0 ||
         put(d, "snapshots", snapshots_list(a)) < 0 ||
         put(d, "peak_index", PyLong_FromSize_t(a->peak_index)) < 0 ||
         put(d, "raw", keep_raw ? raw_sites(&a->raw) : Py_NewRef(Py_None)) < 0 ||

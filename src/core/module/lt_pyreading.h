@@ -6,7 +6,9 @@
  * drawn on a file descriptor from that same thread); the Python objects are
  * then built with the GIL held. Per-site and per-node figures come back as
  * the bytes of C arrays (uint64 or uint32, native order), which the Python
- * model views with memoryview.cast() instead of making an object per value.
+ * model views with memoryview.cast() instead of making an object per value:
+ * bytes gathered from the analyzer's structures, or the analyzer's own
+ * arrays, taken without a copy (the series, the verdicts: lt_pyarray.h).
  * Errors in the file, and memory running out while reading it, raise
  * CaptureError (lt_pyobj.h).
  */

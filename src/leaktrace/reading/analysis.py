@@ -145,15 +145,14 @@ class Analysis:
         }
         self.points: list[int] = data["points"]
         self.work: list[int] = data["work"]
-        self.series_bytes: bytes = data["series"]  # rows of len(points) live bytes
-        self.series_values = _u64(self.series_bytes)  # the same, as uint64
+        # Rows of len(points) live bytes, uint64: the analyzer's own array, not a copy.
+        self.series_values = _u64(data["series"])
         # The raw snapshot's sites: rows of (node, live_count, live_bytes, alloc_count,
         # alloc_bytes), counts still in fixed point when sampled.
         self._raw = None if data["raw"] is None else _u64(data["raw"])
         self._scale = scale
         # the same rows: each site's cumulative allocated bytes
-        self.alloc_series_bytes: bytes = data["alloc_series"]
-        self._alloc_series = _u64(self.alloc_series_bytes)
+        self._alloc_series = _u64(data["alloc_series"])
         # The growth verdict of every site, made by the analyzer from its series
         # (src/core/analyze/lt_verdicts.h; reading/growth.py names them), and the leak
         # list: the sites alive at the last snapshot, leaking ones first (rank_key).
