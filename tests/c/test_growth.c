@@ -269,6 +269,33 @@ test_four_points(void)
     CHECK(classify_n(&s, 4, 1).cls != LT_GROWTH_LEAKING);
 }
 
+/* A site flat since its first point: its rates are exactly +0.0, as the
+ * pairwise slopes give (the flat run skips them). */
+static void
+test_flat_rates_are_zero(void)
+{
+    shape s;
+    shape_init(&s);
+    for (size_t i = 0; i < N; i++) {
+        s.live[i] = 5000;
+        s.alloc[i] = 5000;
+    }
+    lt_growth g = classify(&s);
+    CHECK_I64(g.cls, ==, LT_GROWTH_NOISE);
+    CHECK(g.rate == 0.0 && !signbit(g.rate));
+    CHECK(g.rate_per_second == 0.0 && !signbit(g.rate_per_second));
+    /* the last point a byte higher: the slopes are taken, and the median of
+     * those in the tail (mostly flat pairs) is still +0.0 */
+    s.live[N - 1] = 5001;
+    g = classify(&s);
+    CHECK(g.rate == 0.0 && !signbit(g.rate));
+    /* rising through the tail: a positive rate */
+    for (size_t i = N / 2; i < N; i++) {
+        s.live[i] = 5000 + 100 * (i - N / 2 + 1);
+    }
+    CHECK(classify(&s).rate > 0.0);
+}
+
 static void
 test_names(void)
 {
@@ -290,6 +317,7 @@ const test_case growth_tests[] = {
     {"growth: insufficient evidence", test_insufficient},
     {"growth: four points", test_four_points},
     {"growth: born late in one burst", test_born_late_in_one_burst},
+    {"growth: flat rates are zero", test_flat_rates_are_zero},
     {"growth: names", test_names},
     {NULL, NULL},
 };

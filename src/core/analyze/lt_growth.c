@@ -63,6 +63,15 @@ median(double *v, size_t n)
 static double
 theil_sen(const double *xs, const uint64_t *ys, size_t from, size_t to, double *slopes)
 {
+    /* A flat run (most sites' tails) has only zero slopes, each +0.0 as the
+     * pairs would give: neither the work nor the (monotonic) time decreases. */
+    size_t flat = from;
+    while (flat < to && ys[flat] == ys[from]) {
+        flat++;
+    }
+    if (flat == to) {
+        return 0.0;
+    }
     size_t count = 0;
     for (size_t i = from; i < to; i++) {
         for (size_t j = i + 1; j < to; j++) {
