@@ -11,10 +11,11 @@ distinct stacks, not with the number of allocations:
   parallel arrays ``parent`` and ``frame`` with each node's own ``leaked`` and
   ``peak`` bytes and block counts (``leakedCount``, ``peakCount``); the page sums them
   up the tree.
-- ``sites``: the JSON report's leak sites (docs/json-schema.md) with stacks as frame
-  indexes, so every key the JSON report has (``growth``, ``retention``...) reaches the
-  table. At most MAX_SITES, the largest; past JSON_SITES_LIMIT live sites, the same
-  rows built from the profile, without the extras.
+- ``sites``: the JSON report's leak sites (docs/json-schema.md) with stacks as indexes
+  into ``frames`` (renumbered from the report's own frame table), so every key the JSON
+  report has (``growth``, ``retention``...) reaches the table. At most MAX_SITES, the
+  largest; past JSON_SITES_LIMIT live sites, the same rows built from the profile,
+  without the extras.
 - ``timeline``: ``[time_s, heap_bytes, rss_bytes or null, seq, kind, label]`` per
   snapshot.
 - ``suspects``: ``[leaked_bytes, path]`` and ``cycles``: ``{bytes, objects, clusters,
@@ -124,12 +125,14 @@ def _sites(
     live = list(compress(order, _gather("Q", u64_array(profile.live_count), order.tobytes())))
     if len(live) <= JSON_SITES_LIMIT:
         doc = json.loads(render(capture, "json", include_all=profile.include_all))
-        sites = doc["leaks"]
+        sites, table = doc["leaks"], doc["frames"]
+        page: dict[int, int] = {}  # the page's number of each of the document's frames
         for site in sites[:MAX_SITES]:
-            site["stack"] = [
-                frames.add(f["function"], f["file"], f["line"], _json_kind_code(f))
-                for f in site["stack"]
-            ]
+            for i, n in enumerate(site["stack"]):
+                if n not in page:
+                    f = table[n]
+                    page[n] = frames.add(f["function"], f["file"], f["line"], _json_kind_code(f))
+                site["stack"][i] = page[n]
         return sites[:MAX_SITES], len(sites), None
     rows = []
     for node in live[:MAX_SITES]:
