@@ -52,6 +52,9 @@ class _Frames:
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
         self.index: dict[tuple[str, str, int, int], int] = {}
+        # A profile has a frame per code object and line: thousands where a program
+        # compiles many functions alike, of a few dozen values.
+        self.of_frame: dict[Frame, int] = {}
 
     def add(self, function: str, file: str, line: int, kind: int) -> int:
         key = (function, file, line, kind)
@@ -62,8 +65,11 @@ class _Frames:
         return i
 
     def frame(self, frame: Frame) -> int:
-        kind = _KIND_MARKER if frame in (TRUNCATED, NO_FRAME) else _kind_code(frame)
-        return self.add(frame.function, frame.file, frame.line, kind)
+        i = self.of_frame.get(frame)
+        if i is None:
+            kind = _KIND_MARKER if frame in (TRUNCATED, NO_FRAME) else _kind_code(frame)
+            i = self.of_frame[frame] = self.add(frame.function, frame.file, frame.line, kind)
+        return i
 
 
 def _kind_code(frame: Frame) -> int:
