@@ -73,7 +73,7 @@ def classes(python: str, program: Path, args: list[str]) -> tuple[dict[int, str]
     best: dict[int, tuple[int, str]] = {}
     others = 0
     for site in doc["leaks"]:
-        stack = site["stack"]
+        stack = [doc["frames"][i] for i in site["stack"]]  # docs/json-schema.md
         if not stack or stack[0]["file"] != str(program):
             continue
         line, kind = stack[0]["line"], site["growth"]["class"]

@@ -37,9 +37,13 @@ def run(python: str, leak_mb: float, out: str, *options: str) -> dict[tuple, dic
         text=True,
         check=True,
     )
+    doc = json.loads(report.stdout)
+    frames = doc["frames"]  # stacks are indexes into it (docs/json-schema.md)
     return {
-        tuple((f["file"], f["line"], f["function"]) for f in leak["stack"]): leak
-        for leak in json.loads(report.stdout)["leaks"]
+        tuple(
+            (frames[i]["file"], frames[i]["line"], frames[i]["function"]) for i in leak["stack"]
+        ): leak
+        for leak in doc["leaks"]
     }
 
 

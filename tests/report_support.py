@@ -15,9 +15,11 @@ stack, with every figure chosen by hand, so the reports' output can be checked e
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from capture_craft import (
@@ -85,3 +87,23 @@ def pprof_binary() -> str:
     if found:
         return found
     pytest.fail("pprof not found: scripts/test.sh builds it into .venv/tools/pprof")
+
+
+def site_stack(doc: dict[str, Any], site: dict[str, Any]) -> list[dict[str, Any]]:
+    """A site's stack in a JSON document (schema version 2): the frames its numbers name
+    in the document's frame table, innermost first. Every number must name one."""
+    frames = doc["frames"]
+    for n in site["stack"]:
+        assert isinstance(n, int) and 0 <= n < len(frames), (n, len(frames))
+    return [frames[n] for n in site["stack"]]
+
+
+def with_stacks(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a JSON report or diff document with every stack (the sites', the
+    cycles' sites') written out as its frames, for tests that look at frames."""
+    out = copy.deepcopy(doc)
+    sites = [*out.get("leaks", []), *out.get("sites", [])]
+    sites += [s for cycle in out.get("cycles", []) for s in cycle["sites"]]
+    for site in sites:
+        site["stack"] = site_stack(doc, site)
+    return out

@@ -95,7 +95,10 @@ def growth(
 GROWTH_CLASSES: tuple[str, ...]
 GROWTH_REASONS: tuple[str, ...]
 
-# ---- writing reports (src/core/module/lt_pyjson.h, lt_pyprofile.h) ----
+# ---- writing reports (src/core/module/lt_pyjson.h, lt_pyframes.h, lt_pyprofile.h) ----
+def frame_table(
+    nodes: Buffer, parent: Buffer, frame: Buffer, same: Buffer, /
+) -> tuple[bytes, bytes]: ...
 @overload
 def json_rows(
     nrows: int,

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import leaktrace_cli
 import pytest
+from report_support import site_stack
 
 import leaktrace
 from leaktrace import _inject
@@ -119,11 +121,11 @@ def line_of(text: str) -> int:
 OLD_LINE, LEAK_LINE = line_of("old = "), line_of("new.extend")
 
 
-def line_bytes(doc: dict[str, object], line: int) -> int:
+def line_bytes(doc: dict[str, Any], line: int) -> int:
     return sum(
         leak["bytes"]
-        for leak in doc["leaks"]  # type: ignore[attr-defined]
-        if leak["stack"] and leak["stack"][0]["line"] == line
+        for leak in doc["leaks"]
+        if leak["stack"] and site_stack(doc, leak)[0]["line"] == line
     )
 
 

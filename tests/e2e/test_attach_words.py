@@ -12,6 +12,7 @@ from pathlib import Path
 
 import leaktrace_cli
 import pytest
+from report_support import with_stacks
 from test_attach import needs_ptrace
 
 import leaktrace
@@ -62,7 +63,7 @@ def test_snapshot_and_detach_of_a_live_process(tmp_path: Path) -> None:
             assert text.returncode == 0, text.stderr
             texts.append(text.stdout)
             doc = leaktrace_cmd(tmp_path, "snapshot", pid, "--format", "json", "--all")
-            docs.append(json.loads(doc.stdout))
+            docs.append(with_stacks(json.loads(doc.stdout)))
         for text in texts:
             assert "PARTIAL" not in text and "at exit" not in text
             assert f"process {pid}" in text and "running" in text

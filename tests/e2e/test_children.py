@@ -13,6 +13,7 @@ from pathlib import Path
 
 import leaktrace_cli
 import pytest
+from report_support import with_stacks
 
 import leaktrace
 from leaktrace.reading.family import child_captures
@@ -152,7 +153,7 @@ def test_report_children_and_merge(family) -> None:
     assert headers[0].endswith(": fam.ltc")
     merged = run(tmp, "report", "--merge", "--format", "json", "fam.ltc")
     assert merged.returncode == 0, merged.stderr
-    doc = json.loads(merged.stdout)
+    doc = with_stacks(json.loads(merged.stdout))
     members = [leaktrace.load(tmp / "fam.ltc")] + [
         leaktrace.load(p) for p in child_captures(str(tmp / "fam.ltc"))
     ]

@@ -20,6 +20,7 @@ from typing import Any
 
 import leaktrace_cli
 import pytest
+from report_support import with_stacks
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 PROGRAMS = TESTS_DIR / "programs"
@@ -95,7 +96,7 @@ def json_report(capture: Path, cwd: Path) -> Report:
     assert proc.returncode == 0, describe(proc)
     report = json.loads(proc.stdout)
     assert isinstance(report, dict), report
-    return report
+    return with_stacks(report)
 
 
 def run_tracked(

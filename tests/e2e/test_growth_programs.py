@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_support import with_stacks
 
 GROWTH = Path(__file__).resolve().parents[1] / "programs" / "growth"
 PLANT = re.compile(r"#\s*PLANT:\s*(\w+)")
@@ -41,7 +42,7 @@ def _report(program: Path, tmp_path: Path, *args: str) -> tuple[dict[str, Any], 
         (n for n, text in enumerate(program.read_text().splitlines(), 1) if PLANT.search(text)),
         0,
     )
-    return json.loads(out.read_text()), line
+    return with_stacks(json.loads(out.read_text())), line
 
 
 def _planted(doc: dict[str, Any], program: Path, line: int) -> dict[str, Any]:

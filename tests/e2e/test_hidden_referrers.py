@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from report_support import with_stacks
+
 PROGRAM = """\
 import importlib.util, sys
 
@@ -51,7 +53,7 @@ def test_untraversed_holder_is_named_with_its_type(table_ext_path: Path, tmp_pat
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    doc = json.loads(report.read_text())
+    doc = with_stacks(json.loads(report.read_text()))
 
     def paths_at(line: int) -> list[str]:
         sites = [s for s in doc["leaks"] if s["stack"] and s["stack"][0]["line"] == line]

@@ -13,6 +13,7 @@ from typing import Any
 
 import leaktrace_cli
 import pytest
+from report_support import with_stacks
 from test_html_report import Page, browser, opened  # noqa: F401  (browser is a fixture)
 
 from leaktrace.reports.common import format_bytes
@@ -68,7 +69,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
             [*leaktrace_cli.command(), "report", "p.ltc", "--format", fmt, "-o", out],
             cwd=tmp, check=True, timeout=120,
         )  # fmt: skip
-    return tmp / "p.html", json.loads((tmp / "p.json").read_text())
+    return tmp / "p.html", with_stacks(json.loads((tmp / "p.json").read_text()))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from leaktrace_cli import run as leaktrace
 from leaktrace import _core
 from leaktrace.reading.capture import Capture
 from leaktrace.reading.growth import WORK_UNIT, by_site, insufficient, rank_key
-from leaktrace.reading.model import NO_FRAME, Frame
+from leaktrace.reading.model import NO_FRAME, Frame, FrameTable
 from leaktrace.reading.profile import Profile, load_profile
 from leaktrace.reports import export, render
 from leaktrace.reports import pprof as pprof_report
@@ -77,13 +78,15 @@ CAPTURES = ("growth", "sampled", "plain")
 
 
 def reference_json(capture: Capture, include_all: bool) -> str:
-    """json.dumps of the whole document, every site a dict on a line of its own."""
+    """json.dumps of the whole document, every site and every frame of the frame table a
+    dict on a line of its own."""
     sites, excluded = capture.leaks(include_all=include_all)
     growth = by_site(capture, include_all=include_all)
     sites.sort(key=lambda s: rank_key(growth.get(s.site_id), s.bytes))
+    frames = FrameTable()
     leaks = []
     for s in sites:
-        site = s.to_json()
+        site = s.to_json(frames)
         site["growth"] = (growth.get(s.site_id) or insufficient(0, WORK_UNIT)).to_json()
         site["bytes_error"] = capture.error_bound(s.bytes)
         paths = capture.retention.paths_for(s.nodes)
@@ -94,11 +97,18 @@ def reference_json(capture: Capture, include_all: bool) -> str:
         )
         leaks.append(site)
     doc = json.loads(render(capture, "json", include_all=include_all))
-    doc["leaks"] = []
+    for cycle, found in zip(doc["cycles"], capture.retention.cycles, strict=True):
+        for site, (node, _) in zip(cycle["sites"], found.sites, strict=True):
+            site["stack"] = frames.numbers(capture.stack(node)[0])
+    doc["frames"] = doc["leaks"] = []
     doc["excluded"] = {k: {"bytes": e.bytes, "count": e.count} for k, e in excluded.items()}
-    rows = ",\n".join("    " + json.dumps(site) for site in leaks)
-    listed = f"[\n{rows}\n  ]" if leaks else "[]"
-    return json.dumps(doc, indent=2).replace('"leaks": []', f'"leaks": {listed}', 1) + "\n"
+    text = json.dumps(doc, indent=2)
+    for key, items in (("frames", [f.to_json() for f in frames.frames]), ("leaks", leaks)):
+        rows = ",\n".join("    " + json.dumps(item) for item in items)
+        text = text.replace(
+            f'"{key}": []', f'"{key}": [\n{rows}\n  ]' if items else f'"{key}": []', 1
+        )
+    return text + "\n"
 
 
 @pytest.mark.parametrize("name", CAPTURES)
@@ -111,6 +121,14 @@ def test_json_report_is_json_dumps(
     assert text == reference_json(capture, include_all)
     doc = json.loads(text)
     assert doc["leaks"], "the capture has sites"
+    # The frame table: each frame once, every number names one, numbered in the order
+    # the leak list's stacks (then the cycles') first use them.
+    assert doc["schema_version"] == 2
+    frames = [tuple(f.values()) for f in doc["frames"]]
+    assert len(set(frames)) == len(frames)
+    stacks = [s["stack"] for s in doc["leaks"]]
+    stacks += [s["stack"] for c in doc["cycles"] for s in c["sites"]]
+    assert list(dict.fromkeys(n for stack in stacks for n in stack)) == list(range(len(frames)))
     if name == "growth":
         assert any(s["growth"] for s in doc["leaks"])
         assert any(s["retention"] for s in doc["leaks"])
@@ -141,16 +159,22 @@ def test_json_rows_checks_its_input() -> None:
         _core.json_rows(1, [("n", "int", array("d", [1.0]))], 0)
     with pytest.raises(ValueError, match="enum index"):
         _core.json_rows(1, [("k", "enum", array("B", [3]), ['"a"'])], 0)
+    # a stack: the numbers of its frames from the row's node to the root, innermost
+    # first, the truncation marker (0xFFFFFFFE) left out
+    parent, frame = array("I", [0, 0, 1, 1, 3]), array("I", [0xFFFFFFFF, 0, 2, 0xFFFFFFFE, 1])
+    numbers = array("I", [7, 5, 9])
+    stack = ("s", "stack", array("I", [2, 4, 0]), parent, frame, numbers)
+    assert _core.json_rows(3, [stack], 0, None, True) == (
+        '[\n  {"s": [9, 7]},\n  {"s": [5, 7]},\n  {"s": []}\n]'
+    )
+    with pytest.raises(ValueError, match="has no index"):
+        unnumbered = array("I", [7, 5, 0xFFFFFFFF])
+        _core.json_rows(1, [("s", "stack", array("I", [2]), parent, frame, unnumbered)], 0)
+    with pytest.raises(ValueError, match="has no index"):
+        _core.json_rows(1, [("s", "stack", array("I", [2]), parent, frame, numbers[:2])], 0)
     with pytest.raises(ValueError, match="parent must come before"):
-        stack = (
-            "s",
-            "stack",
-            array("I", [1]),
-            array("I", [0, 1]),
-            array("I", [0xFFFFFFFF, 0]),
-            ["1"],
-        )
-        _core.json_rows(1, [stack], 0)
+        loop = array("I", [0, 1])
+        _core.json_rows(1, [("s", "stack", array("I", [1]), loop, frame[:2], numbers)], 0)
     with pytest.raises(ValueError, match="plain ASCII"):
         _core.json_rows(1, [('a"b', "int", ints)], 0)
     # compact: each row as json.dumps(row) writes it, on a line of its own
@@ -165,6 +189,41 @@ def test_json_rows_checks_its_input() -> None:
     text = _core.json_rows(6, [("x", "float", floats, 3), ("y", "float", floats, None)], 0)
     rows = [(round(x, 3), x) for x in floats]
     assert text == json.dumps([{"x": a, "y": b} for a, b in rows], indent=2)
+    # Rounded floats of every magnitude, and the edges of the digits written without
+    # asking repr(): 15 significant digits, 1e-4, 1e16
+    rng = random.Random(5)
+    edges = [1e-4, 0.5e-4, 0.00015, 1e16 - 2, 1e15 + 0.5, 123456789012.3456, 5e-324, -0.0]
+    many = array("d", [rng.choice((1, -1)) * 10 ** rng.uniform(-8, 18) for _ in range(20_000)])
+    many.extend(edges + [x + 0.0005 for x in range(-50, 50)])
+    for ndigits in (1, 3, 4, 8):
+        text = _core.json_rows(len(many), [("x", "float", many, ndigits)], 0, None, True)
+        rows = [json.dumps({"x": round(x, ndigits)}) for x in many]
+        assert text == "[\n" + ",\n".join("  " + r for r in rows) + "\n]"
+
+
+def test_frame_table_numbers_frames_as_the_stacks_first_meet_them() -> None:
+    from array import array
+
+    # node: 0 root, 1 f0, 2 f2 < 1, 3 [truncated] < 1, 4 f1 < 3, 5 f3 < 2 (f3 is f1 again)
+    parent = array("I", [0, 0, 1, 1, 3, 2])
+    frame = array("I", [0xFFFFFFFF, 0, 2, 0xFFFFFFFE, 1, 3])
+    same = array("I", [0, 1, 2, 1, 4])  # f3 equals f1; f4 is in no stack
+    index, order = _core.frame_table(array("I", [4, 5, 2, 0]), parent, frame, same)
+    # row 0: f1, f0; row 1: f3 (= f1), f2; row 2 and the root: nothing new
+    assert memoryview(order).cast("I").tolist() == [1, 0, 2]
+    assert memoryview(index).cast("I").tolist() == [1, 0, 2, 0, 0xFFFFFFFF]
+    empty = _core.frame_table(array("I"), parent, frame, same)
+    assert memoryview(empty[1]).cast("I").tolist() == []
+    with pytest.raises(ValueError, match="first frame equal"):
+        _core.frame_table(array("I", [4]), parent, frame, array("I", [0, 1, 2, 4, 4]))
+    with pytest.raises(ValueError, match="out of range"):
+        _core.frame_table(array("I", [4]), parent, frame, same[:1])
+    with pytest.raises(ValueError, match="outside its tree"):
+        _core.frame_table(array("I", [6]), parent, frame, same)
+    with pytest.raises(ValueError, match="parent must come before"):
+        _core.frame_table(array("I", [1]), array("I", [0, 1]), frame[:2], same)
+    with pytest.raises(TypeError, match="format 'I'"):
+        _core.frame_table(array("Q", [1]), parent, frame, same)
 
 
 def test_take_gathers_in_order() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from capture_craft import record
 from leaktrace_cli import run as leaktrace
-from report_support import pprof_binary, sample_capture, sample_parts
+from report_support import pprof_binary, sample_capture, sample_parts, site_stack, with_stacks
 
 from leaktrace import _core
 from leaktrace.reports import export
@@ -132,7 +132,7 @@ def test_pprof_of_a_real_program(tmp_path: Path) -> None:
     capture = tmp_path / "leaky.ltc"
     result = leaktrace("run", "-q", "-o", capture, program)
     assert result.returncode == 0, result.stderr
-    report = json.loads(leaktrace("report", capture, "--format", "json").stdout)
+    report = with_stacks(json.loads(leaktrace("report", capture, "--format", "json").stdout))
     site = next(s for s in report["leaks"] if s["stack"][0]["line"] == 4)
     assert site["bytes"] > 100 * 10000
     out = tmp_path / "leaky.pb.gz"
@@ -158,6 +158,44 @@ def test_pprof_default_is_inuse_space_and_deterministic(sample: Path) -> None:
     message = gzip.decompress(first)
     profile, _ = export(sample, "collapsed")
     assert message == encode_profile(profile)
+
+
+# ---- JSON: the frame table (schema version 2) ----
+
+
+def test_json_frame_table(sample: Path) -> None:
+    result = leaktrace("report", sample, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["schema_version"] == 2
+    # Each distinct frame once, in the order the leak list's stacks first use them.
+    frame = lambda function, file, line: {  # noqa: E731
+        "function": function, "file": file, "line": line, "kind": "python"
+    }  # fmt: skip
+    assert doc["frames"] == [
+        frame("work", "/app/b.py", 7),
+        frame("main", "/app/a.py", 5),
+        frame("<module>", "/app/a.py", 10),
+        frame("handle", "/app/a.py", 20),
+        frame("deep", "/app/c.py", 3),
+    ]
+    # The truncation marker is no frame: the site says truncated instead.
+    assert [(s["stack"], s["truncated"]) for s in doc["leaks"]] == [
+        ([0, 1, 2], False),
+        ([3, 1, 2], False),
+        ([4], True),
+    ]
+    # Resolved, the stacks are the text report's, frame for frame.
+    text = leaktrace("report", sample).stdout
+    shown = [
+        [line.strip() for line in block.splitlines() if " in " in line and ":" in line]
+        for block in text.split("\n\n")[1:]
+    ]
+    resolved = [
+        [f"{f['file']}:{f['line']} in {f['function']}" for f in site_stack(doc, s)]
+        for s in doc["leaks"]
+    ]
+    assert resolved == shown
 
 
 # ---- folded stacks ----

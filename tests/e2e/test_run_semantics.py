@@ -22,6 +22,7 @@ from typing import Any
 
 import leaktrace_cli
 import pytest
+from report_support import with_stacks
 
 TIMEOUT = 300
 FRAME_LINE = re.compile(r'^\s+File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<func>.*)$')
@@ -178,7 +179,7 @@ def env_with_pythonpath(extra: Path) -> dict[str, str]:
 def json_report(capture: Path, cwd: Path) -> dict[str, Any]:
     proc = leaktrace("report", str(capture), "--format", "json", cwd=cwd)
     assert proc.returncode == 0, describe(proc)
-    return json.loads(proc.stdout)
+    return with_stacks(json.loads(proc.stdout))
 
 
 def top_site_has_frame(report: dict[str, Any], path: Path, line: int, cwd: Path) -> bool:
@@ -526,7 +527,7 @@ def test_output_option_is_honoured(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     proc = leaktrace("report", str(capture), "--format", "json", "-o", str(out), cwd=tmp_path)
     assert proc.returncode == 0, describe(proc)
-    assert json.loads(out.read_text(encoding="utf-8")) == printed
+    assert with_stacks(json.loads(out.read_text(encoding="utf-8"))) == printed
     assert printed["leaks"][0]["bytes"] >= 50 * 40_000 * 0.8
 
 

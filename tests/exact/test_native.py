@@ -25,6 +25,7 @@ import leaktrace_cli
 import pytest
 from conftest import load_testext
 from ltx_support import at, marker_lines, root
+from report_support import with_stacks
 
 import leaktrace
 from leaktrace import _core
@@ -302,7 +303,7 @@ def run_json(tmp_path: Path, program: Path, *args: str, native: bool = True) -> 
         timeout=TIMEOUT,
     )
     assert report.returncode == 0, report.stderr
-    return json.loads(out.read_text())
+    return with_stacks(json.loads(out.read_text()))
 
 
 def bytes_at(report: dict[str, Any], program: Path, line: int) -> tuple[int, int]:
@@ -423,7 +424,7 @@ def test_native_frames_in_json_report(native_ext_path, tmp_path):
         capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stderr[: proc.stderr.rindex("}") + 1])
+    report = with_stacks(json.loads(proc.stderr[: proc.stderr.rindex("}") + 1]))
     (site,) = [s for s in report["leaks"] if s["bytes"] == 65_432]
     assert [(f["kind"], f["function"]) for f in site["stack"][:1]] == [("native", "ltxn_malloc")]
     assert (site["stack"][1]["kind"], site["stack"][1]["line"]) == (

@@ -13,6 +13,7 @@ from pathlib import Path
 import leaktrace_cli
 import pytest
 from ltx_support import marker_lines
+from report_support import with_stacks
 
 import leaktrace
 from leaktrace import _core
@@ -155,7 +156,7 @@ def run_leaker(tmp_path: Path, name: str, *args: str) -> dict[str, object]:
         cwd=tmp_path,
         check=True,
     )
-    return json.loads(report.stdout)
+    return with_stacks(json.loads(report.stdout))
 
 
 def by_line(doc: dict[str, object]) -> dict[int, dict[str, int]]:

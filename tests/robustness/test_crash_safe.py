@@ -13,7 +13,7 @@ from pathlib import Path
 
 import leaktrace_cli
 import pytest
-from report_support import sample_parts
+from report_support import sample_parts, with_stacks
 
 HANGS = """\
 import sys, time
@@ -68,7 +68,7 @@ def test_sigkill_json_report(
 ) -> None:
     result = leaktrace_cli("report", killed_capture, "--format", "json")
     assert result.returncode == 0, result.stderr
-    doc = json.loads(result.stdout)
+    doc = with_stacks(json.loads(result.stdout))
     assert doc["complete"] is False
     lines = {s["stack"][0]["line"] for s in doc["leaks"]}
     assert 4 in lines and 7 not in lines

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from ltx_support import STAT_KEYS, at, marker_lines, sites_at
+from report_support import with_stacks
 
 import leaktrace
 from leaktrace import CaptureError, Frame, _core
@@ -204,9 +205,18 @@ def test_render_json_keys_and_values(ext, tmp_path):
     leaktrace.stop()
     ext.raw_free(h)
     capture = leaktrace.load(path)
-    doc = json.loads(render_json(capture))
+    raw = json.loads(render_json(capture))
+    assert raw["schema_version"] == 2
+    doc = with_stacks(raw)
 
-    for key in ("leaks", "peak_bytes", "total_allocated_bytes", "python_version", "command"):
+    for key in (
+        "frames",
+        "leaks",
+        "peak_bytes",
+        "total_allocated_bytes",
+        "python_version",
+        "command",
+    ):
         assert key in doc, key
     assert doc["command"] == capture.meta["command"]
     assert doc["command"].startswith("leaktrace.start()")

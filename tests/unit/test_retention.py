@@ -21,6 +21,7 @@ from typing import Any
 
 import leaktrace_cli
 import pytest
+from report_support import with_stacks
 
 import leaktrace
 
@@ -53,7 +54,7 @@ def run_report(tmp_path: Path, program: str) -> Report:
         check=False,
     )
     assert report.returncode == 0, report.stderr.decode(errors="replace")
-    return json.loads(report.stdout)
+    return with_stacks(json.loads(report.stdout))
 
 
 def leak_site(report: Report, program: str) -> dict[str, Any]:

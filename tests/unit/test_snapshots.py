@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from capture_craft import header, parse_records, read_varint, record, varints
+from report_support import with_stacks
 
 import leaktrace
 from leaktrace import _core
@@ -127,7 +128,7 @@ def test_diff_cli_two_captures_and_snapshots(
     line = _two_snapshot_capture(path)
     proc = leaktrace_cli("diff", str(path), "--from", "0", "--to", "1", "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)
+    doc = with_stacks(json.loads(proc.stdout))
     assert (doc["before"]["label"], doc["after"]["label"]) == ("before", "after")
     assert doc["sites"][0]["stack"][0]["line"] == line
     assert doc["sites"][0]["count_delta"] == 11
@@ -186,7 +187,7 @@ def test_report_json_has_growth(
     out = tmp_path / "p.ltc"
     proc = leaktrace_cli("run", "-q", "--interval", "0.02", "-o", str(out), str(script))
     assert proc.returncode == 0, proc.stderr
-    doc = json.loads(leaktrace_cli("report", str(out), "--format", "json").stdout)
+    doc = with_stacks(json.loads(leaktrace_cli("report", str(out), "--format", "json").stdout))
     first = doc["leaks"][0]
     assert first["stack"][0]["line"] == 4
     assert first["growth"]["class"] == "leaking"

@@ -17,6 +17,7 @@
 #include "module/lt_pygrowth.h"
 #include "module/lt_pyobj.h"
 #include "module/lt_pyfolded.h"
+#include "module/lt_pyframes.h"
 #include "module/lt_pyjson.h"
 #include "module/lt_pyprofile.h"
 #include "module/lt_pyreading.h"
@@ -141,9 +142,13 @@ static PyMethodDef core_methods[] = {
      "The growth verdict of each row of a series: class, reason, rates, confidence and\n"
      "points seen (src/core/module/lt_pygrowth.h, docs/growth.md)."},
     {"json_rows", lt_py_json_rows, METH_VARARGS,
-     "json_rows(nrows, fields, depth, file=None)\n--\n\n"
+     "json_rows(nrows, fields, depth, file=None, compact=False)\n--\n\n"
      "A JSON array of nrows objects written from columns, as json.dumps(indent=2) writes it\n"
      "nested depth levels deep (src/core/module/lt_pyjson.h)."},
+    {"frame_table", lt_py_frame_table, METH_VARARGS,
+     "frame_table(nodes, parent, frame, same)\n--\n\n"
+     "The frames of the rows' stacks numbered as they are first met, each distinct one once\n"
+     "(src/core/module/lt_pyframes.h)."},
     {"json_ints", lt_py_json_ints, METH_O,
      "json_ints(values)\n--\n\nAn array of ints as compact JSON text."},
     {"rank_nodes", lt_py_rank_nodes, METH_VARARGS,

@@ -20,14 +20,18 @@
  *   (key, "sparse", rows, texts, default) 'I' rows (strictly increasing) with a
  *                                         JSON text of their own, the others
  *                                         `default`
- *   (key, "stack", nodes, parent, frame, texts)
+ *   (key, "stack", nodes, parent, frame, index)
  *                                         'I' nodes of a tree (parent and
  *                                         frame of every node, 'I', parent <
- *                                         node): the list of texts[frame] from
- *                                         the row's node to the root (frame
- *                                         0xFFFFFFFF), innermost first, frames
- *                                         0xFFFFFFFE (truncation markers)
- *                                         left out
+ *                                         node): the list of the ints
+ *                                         index[frame] ('I', one per frame,
+ *                                         e.g. frame_table's: lt_pyframes.h)
+ *                                         from the row's node to the root
+ *                                         (frame 0xFFFFFFFF), innermost
+ *                                         first, frames 0xFFFFFFFE
+ *                                         (truncation markers) left out; a
+ *                                         frame whose index is 0xFFFFFFFF is
+ *                                         an error
  *   (key, "series", rows, matrix, npoints) 'I' rows of a 'Q' matrix of
  *                                         npoints columns, a list of ints;
  *                                         row 0xFFFFFFFF: []
@@ -36,8 +40,9 @@
  *                                         is 0 (None: present in every row)
  *
  * Texts are JSON already and are copied as they are: the nested ones
- * (stack frames, sparse values) must be indented for the depth they land
- * at. Everything runs with the GIL held; on failure NULL with an exception.
+ * (sparse values) must be indented for the depth they land at. The
+ * descriptions are parsed by lt_pyjsonfields.h. Everything runs with the
+ * GIL held; on failure NULL with an exception.
  */
 #ifndef LT_PYJSON_H
 #define LT_PYJSON_H

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..reports.common import JSON_SCHEMA_VERSION, format_bytes, frame_lines
 from .capture import Capture
-from .model import Frame, Snapshot
+from .model import Frame, FrameTable, Snapshot
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class SiteDiff:
     def count_delta(self) -> int:
         return self.count_after - self.count_before
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, frames: FrameTable) -> dict[str, object]:
+        """The site in the diff document, its stack numbered in the document's frame table."""
         return {
             "bytes_delta": self.bytes_delta,
             "count_delta": self.count_delta,
@@ -37,7 +38,7 @@ class SiteDiff:
             "count_before": self.count_before,
             "count_after": self.count_after,
             "truncated": self.truncated,
-            "stack": [f.to_json() for f in self.stack],
+            "stack": frames.numbers(self.stack),
         }
 
 
@@ -138,13 +139,17 @@ def _snapshot_json(capture: Capture, snap: Snapshot) -> dict[str, object]:
 
 
 def render_json(d: Diff, *, top: int = 10) -> str:
-    """The JSON document of a diff (every site: top is for text)."""
+    """The JSON document of a diff (every site: top is for text); its sites' stacks are
+    numbers in its frame table, as in the report (docs/json-schema.md)."""
+    frames = FrameTable()
+    sites = [s.to_json(frames) for s in d.sites]
     doc = {
         "schema_version": JSON_SCHEMA_VERSION,
+        "frames": [f.to_json() for f in frames.frames],
         "before": _snapshot_json(*d.before),
         "after": _snapshot_json(*d.after),
         "bytes_delta": d.bytes_delta,
-        "sites": [s.to_json() for s in d.sites],
+        "sites": sites,
     }
     return json.dumps(doc, indent=2) + "\n"
 

@@ -10,6 +10,7 @@ build on the types here and trim stacks with the one policy of :mod:`.frames`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 SNAPSHOT_KINDS = ("interval", "mark", "final")
@@ -29,6 +30,28 @@ class Frame:
         return {"function": self.function, "file": self.file, "line": self.line, "kind": self.kind}
 
 
+class FrameTable:
+    """The frames of a JSON document's stacks (schema version 2, docs/json-schema.md):
+    each distinct frame once, numbered in the order the document's stacks first use
+    them; a stack is written as the numbers of its frames."""
+
+    def __init__(self, frames: Iterable[Frame] = ()) -> None:
+        self.frames: list[Frame] = []
+        self._numbers: dict[Frame, int] = {}
+        self.numbers(frames)
+
+    def numbers(self, stack: Iterable[Frame]) -> list[int]:
+        """The numbers of a stack's frames, the frames new to the table numbered next."""
+        out = []
+        for frame in stack:
+            n = self._numbers.get(frame)
+            if n is None:
+                n = self._numbers[frame] = len(self.frames)
+                self.frames.append(frame)
+            out.append(n)
+        return out
+
+
 @dataclass
 class Site:
     """Allocations grouped by their (trimmed) stack, innermost frame first."""
@@ -43,14 +66,15 @@ class Site:
     # The analyzer's number of the site (reading.analysis), -1 when it is none of its.
     site_id: int = field(default=-1, repr=False, compare=False)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, frames: FrameTable) -> dict[str, object]:
+        """The JSON report's site, its stack numbered in the document's frame table."""
         return {
             "bytes": self.bytes,
             "count": self.count,
             "allocated_bytes": self.alloc_bytes,
             "allocations": self.alloc_count,
             "truncated": self.truncated,
-            "stack": [f.to_json() for f in self.stack],
+            "stack": frames.numbers(self.stack),
         }
 
 

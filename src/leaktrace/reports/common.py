@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..reading.growth import Growth
     from ..reading.retention import Cycle, Holder
 
-JSON_SCHEMA_VERSION = 1
+JSON_SCHEMA_VERSION = 2
 
 
 def format_bytes(n: float) -> str:

@@ -11,10 +11,11 @@ distinct stacks, not with the number of allocations:
   parallel arrays ``parent`` and ``frame`` with each node's own ``leaked`` and
   ``peak`` bytes and block counts (``leakedCount``, ``peakCount``); the page sums them
   up the tree.
-- ``sites``: the JSON report's leak sites (docs/json-schema.md) with stacks as frame
-  indexes, so every key the JSON report has (``growth``, ``retention``...) reaches the
-  table. At most MAX_SITES, the largest; past JSON_SITES_LIMIT live sites, the same
-  rows built from the profile, without the extras.
+- ``sites``: the JSON report's leak sites (docs/json-schema.md) with stacks as indexes
+  into ``frames`` (renumbered from the report's own frame table), so every key the JSON
+  report has (``growth``, ``retention``...) reaches the table. At most MAX_SITES, the
+  largest; past JSON_SITES_LIMIT live sites, the same rows built from the profile,
+  without the extras.
 - ``timeline``: ``[time_s, heap_bytes, rss_bytes or null, seq, kind, label]`` per
   snapshot.
 - ``suspects``: ``[leaked_bytes, path]`` and ``cycles``: ``{bytes, objects, clusters,
@@ -51,6 +52,9 @@ class _Frames:
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
         self.index: dict[tuple[str, str, int, int], int] = {}
+        # A profile has a frame per code object and line: thousands where a program
+        # compiles many functions alike, of a few dozen values.
+        self.of_frame: dict[Frame, int] = {}
 
     def add(self, function: str, file: str, line: int, kind: int) -> int:
         key = (function, file, line, kind)
@@ -61,8 +65,11 @@ class _Frames:
         return i
 
     def frame(self, frame: Frame) -> int:
-        kind = _KIND_MARKER if frame in (TRUNCATED, NO_FRAME) else _kind_code(frame)
-        return self.add(frame.function, frame.file, frame.line, kind)
+        i = self.of_frame.get(frame)
+        if i is None:
+            kind = _KIND_MARKER if frame in (TRUNCATED, NO_FRAME) else _kind_code(frame)
+            i = self.of_frame[frame] = self.add(frame.function, frame.file, frame.line, kind)
+        return i
 
 
 def _kind_code(frame: Frame) -> int:
@@ -124,12 +131,14 @@ def _sites(
     live = list(compress(order, _gather("Q", u64_array(profile.live_count), order.tobytes())))
     if len(live) <= JSON_SITES_LIMIT:
         doc = json.loads(render(capture, "json", include_all=profile.include_all))
-        sites = doc["leaks"]
+        sites, table = doc["leaks"], doc["frames"]
+        page: dict[int, int] = {}  # the page's number of each of the document's frames
         for site in sites[:MAX_SITES]:
-            site["stack"] = [
-                frames.add(f["function"], f["file"], f["line"], _json_kind_code(f))
-                for f in site["stack"]
-            ]
+            for i, n in enumerate(site["stack"]):
+                if n not in page:
+                    f = table[n]
+                    page[n] = frames.add(f["function"], f["file"], f["line"], _json_kind_code(f))
+                site["stack"][i] = page[n]
         return sites[:MAX_SITES], len(sites), None
     rows = []
     for node in live[:MAX_SITES]:

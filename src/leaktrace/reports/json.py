@@ -11,6 +11,7 @@ from typing import BinaryIO
 from .. import _core
 from ..reading.capture import Capture
 from ..reading.growth import CLASSES, EXPLANATIONS, MIN_POINTS, GrowthColumns
+from ..reading.model import Frame, FrameTable
 from ..reading.retention import Cycle
 from ..reading.table import SiteTable
 from . import ReportFormat, register
@@ -47,9 +48,12 @@ def _document(
 ) -> tuple[str, SiteTable, list[tuple[object, ...]], str]:
     """The text before the leak list, the list's table and fields, and the text after."""
     table, excluded = ranked(capture, include_all)
+    frames, numbers = _frame_table(table)
+    cycles = [_cycle_json(capture, c, frames) for c in capture.retention.cycles]
     stats = capture.stats
     doc: dict[str, object] = {
         "schema_version": JSON_SCHEMA_VERSION,
+        "frames": [],  # one frame a line, as the sites: spliced in below
         "leaks": [],  # written by _core.json_rows, between head and tail
         "peak_bytes": stats.get("peak_bytes"),
         "total_allocated_bytes": stats.get("total_allocated_bytes"),
@@ -65,29 +69,49 @@ def _document(
         "complete": capture.complete,
         "capture": os.path.abspath(capture.path),
         "leak_suspects": [x.to_json() for x in capture.retention.suspects],
-        "cycles": [_cycle_json(capture, c) for c in capture.retention.cycles],
+        "cycles": cycles,
         "retention_summary": capture.retention.summary or None,
         "sampling": _sampling_json(capture),
         "attached": capture.attached,
         "parent": capture.parent,
     }
     text = json.dumps(doc, indent=2)
+    listed = ",\n".join("    " + json.dumps(f.to_json()) for f in frames.frames)
+    text = text.replace(
+        '"frames": []', f'"frames": [\n{listed}\n  ]' if listed else '"frames": []', 1
+    )
     marker = '"leaks": []'
     at = text.index(marker)
     head = text[:at] + '"leaks": '
-    return head, table, _site_fields(capture, table), text[at + len(marker) :] + "\n"
+    return head, table, _site_fields(capture, table, numbers), text[at + len(marker) :] + "\n"
+
+
+def _frame_table(table: SiteTable) -> tuple[FrameTable, array[int]]:
+    """The document's frame table, begun with the leak list's frames in the order its
+    stacks first use them, and the number of each of the table's frames (0xFFFFFFFF:
+    unused). Frames alike share one number (_core.frame_table numbers them in C)."""
+    first: dict[Frame, int] = {}
+    same = array("I", [first.setdefault(f, i) for i, f in enumerate(table.frames)])
+    index, order = (
+        array("I", b)
+        for b in _core.frame_table(table.stack_node, table.tree_parent, table.tree_frame, same)
+    )
+    return FrameTable(table.frames[f] for f in order), index
 
 
 # Each site is a line of the leak list, what json.dumps(site.to_json() and its extras)
 # writes (docs/json-schema.md: one site a line, the rest of the document indented by
 # 2), but written in C from the table's columns (_core.json_rows): building a dict per
 # site would take most of a report's time at 100,000 sites. The fields and their order
-# are Site.to_json's, then growth (Growth.to_json's), bytes_error, holder and
-# retention; tests/e2e/test_report_writers.py compares the text with json.dumps.
+# are Site.to_json's (its stack numbered in the document's frame table), then growth
+# (Growth.to_json's), bytes_error, holder and retention; tests/e2e/test_report_writers.py
+# compares the text with json.dumps.
 _string = json.encoder.encode_basestring_ascii
 
 
-def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]:
+def _site_fields(
+    capture: Capture, table: SiteTable, frame_numbers: array[int]
+) -> list[tuple[object, ...]]:
     n = len(table)
     errors = (
         array("Q", map(capture.error_bound, table.bytes))
@@ -113,7 +137,7 @@ def _site_fields(capture: Capture, table: SiteTable) -> list[tuple[object, ...]]
             table.stack_node,
             table.tree_parent,
             table.tree_frame,
-            [json.dumps(f.to_json()) for f in table.frames],
+            frame_numbers,
         ),
         _growth_field(table.growth),
         ("bytes_error", "int", errors),
@@ -169,13 +193,13 @@ def _retention_rows(
     return rows, texts, holder_rows, holders
 
 
-def _cycle_json(capture: Capture, cycle: Cycle) -> dict[str, object]:
+def _cycle_json(capture: Capture, cycle: Cycle, frames: FrameTable) -> dict[str, object]:
     return {
         "clusters": cycle.clusters,
         "objects": cycle.objects,
         "bytes": cycle.bytes,
         "sites": [
-            {"bytes": nbytes, "stack": [f.to_json() for f in capture.stack(node)[0]]}
+            {"bytes": nbytes, "stack": frames.numbers(capture.stack(node)[0])}
             for node, nbytes in cycle.sites
         ],
         "cycle": cycle.path.to_json(),
