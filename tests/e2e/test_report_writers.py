@@ -23,7 +23,6 @@ from leaktrace.reading.profile import Profile, load_profile
 from leaktrace.reports import export, render
 from leaktrace.reports import pprof as pprof_report
 from leaktrace.reports.collapsed import frame_label
-from leaktrace.reports.common import NO_REFERRER
 from leaktrace.reports.html import _Frames, _tree
 
 STEP = """\
@@ -92,9 +91,7 @@ def reference_json(capture: Capture, include_all: bool) -> str:
         paths = capture.retention.paths_for(s.nodes)
         holder = capture.retention.holder_for(s.nodes)
         site["holder"] = holder.to_json() if holder else None
-        site["retention"] = [p.to_json() for p in paths] or (
-            [{"root_kind": "none", "text": NO_REFERRER}] if capture.retention.summary else []
-        )
+        site["retention"] = [p.to_json() for p in paths]
         leaks.append(site)
     doc = json.loads(render(capture, "json", include_all=include_all))
     for cycle, found in zip(doc["cycles"], capture.retention.cycles, strict=True):

@@ -15,7 +15,7 @@ from ..reading.model import Frame, FrameTable
 from ..reading.retention import Cycle
 from ..reading.table import SiteTable
 from . import ReportFormat, register
-from .common import JSON_SCHEMA_VERSION, NO_REFERRER, ranked
+from .common import JSON_SCHEMA_VERSION, ranked
 
 
 def _sampling_json(capture: Capture) -> dict[str, object] | None:
@@ -119,12 +119,6 @@ def _site_fields(
         else array("Q", bytes(8 * n))
     )
     rows, paths, holder_rows, holders = _retention_rows(capture, table)
-    # A capture whose retention was analysed says why a site has no path.
-    no_path = (
-        json.dumps([{"root_kind": "none", "text": NO_REFERRER}])
-        if capture.retention.summary
-        else "[]"
-    )
     return [
         ("bytes", "int", table.bytes),
         ("count", "int", table.count),
@@ -142,7 +136,7 @@ def _site_fields(
         _growth_field(table.growth),
         ("bytes_error", "int", errors),
         ("holder", "sparse", holder_rows, holders, "null"),
-        ("retention", "sparse", rows, paths, no_path),
+        ("retention", "sparse", rows, paths, "[]"),
     ]
 
 
