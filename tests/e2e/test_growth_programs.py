@@ -101,8 +101,8 @@ def test_bounded_holder_is_read_and_not_a_leak(
         assert first.startswith("BOUNDED CACHE"), report
         assert f"of maxsize={bound})" in report
     assert "leaking" not in [s["growth"]["class"] for s in doc["leaks"][:1]]
-    # every site says why it is alive, or that no Python referrer was found
-    assert all(s["retention"] for s in doc["leaks"])
+    # the planted site says why it is alive (a site without a path has an empty list)
+    assert site["retention"], site
     assert all(s["growth"] is not None for s in doc["leaks"])
 
 
