@@ -48,6 +48,9 @@ lt_sampler_configure(uint64_t rate, uint64_t seed)
 int
 lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size)
 {
+    if (!lt_sampler_rate()) {
+        return 1;
+    }
     uint32_t generation = lt_sampler_current_generation();
     if (st->generation != generation) {
         uint64_t index = __atomic_fetch_add(&threads_seeded, 1, __ATOMIC_RELAXED);

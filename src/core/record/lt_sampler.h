@@ -71,24 +71,33 @@ extern __thread lt_sampler_thread lt_sampler_state __attribute__((tls_model("ini
  * only while the tracker is stopped. */
 void lt_sampler_configure(uint64_t rate, uint64_t seed);
 
-/* The slow path of lt_sampler_take(): (re)seeds the thread's state and
- * draws the next interval. Returns whether this allocation is sampled. */
+/* The slow path of lt_sampler_take() and lt_sampler_skip(): returns 1 when
+ * not sampling (rate 0), else (re)seeds the thread's state when it belongs to
+ * an older configuration, draws the next interval, and returns whether this
+ * allocation is sampled. */
 int lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size);
 
-/* Whether an allocation of size bytes is to be recorded. The hot path: one
- * subtraction and a compare for the allocations that are not sampled. */
+/* The hot path of the sampled hooks, which are installed only with a rate:
+ * counts size bytes down and returns 1 when the allocation is certainly not
+ * sampled (one compare with the configuration's generation, one subtraction
+ * and a compare); 0 sends it to lt_sampler_take_slow(), which also answers
+ * for a rate of 0 (a hook racing a new configuration). */
+static inline int
+lt_sampler_skip(uint64_t size)
+{
+    lt_sampler_thread *st = &lt_sampler_state;
+    return st->generation == lt_sampler_current_generation() &&
+           (st->remaining -= (int64_t)size) > 0;
+}
+
+/* Whether an allocation of size bytes is to be recorded, at any rate. */
 static inline int
 lt_sampler_take(uint64_t size)
 {
     if (!lt_sampler_rate()) {
         return 1;
     }
-    lt_sampler_thread *st = &lt_sampler_state;
-    if (st->generation == lt_sampler_current_generation() &&
-        (st->remaining -= (int64_t)size) > 0) {
-        return 0;
-    }
-    return lt_sampler_take_slow(st, size);
+    return !lt_sampler_skip(size) && lt_sampler_take_slow(&lt_sampler_state, size);
 }
 
 /* The weight of a recorded allocation at a rate (0: no sampling): estimated
