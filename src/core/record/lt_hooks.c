@@ -42,12 +42,12 @@ static const PyMemAllocatorDomain domain_ids[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAI
  * - sampled: an allocation is reported when the sampler takes it, a free
  *   when the address filter says the block may have been recorded.
  * The guard is set around the real allocator: what that allocates inside
- * (pymalloc's arenas, its large blocks handed to RAW) must not be recorded,
- * nor counted down.
+ * (pymalloc's blocks over 512 bytes, handed to RAW; whatever an allocator
+ * below ours asks for) must not be recorded, nor counted down.
  *
  * A sampled malloc or calloc counts down before the call (lt_sampler_skip),
- * so that the common path keeps nothing across it: the guard, the countdown,
- * the forwarded call and a return. Bytes of an allocation that then fails
+ * so that the common path holds nothing but the guard's address across the
+ * call: it is the guard, the countdown, the forwarded call and a return. Bytes of an allocation that then fails
  * count too, and a sample point that falls on one is lost; the points form
  * a memoryless process, so no other allocation's chance of being sampled
  * changes. The rest (the crossing, recording) is out of line. */

@@ -35,8 +35,9 @@
  * the new generation and reseeds. A thread inside a hook at that moment (one
  * finishing a call after stop) may overwrite the 0 with its own count; it
  * then reseeds at its next sample point instead. A forked child keeps only
- * its own thread listed. Nothing here allocates (the mutex and the
- * thread-exit key are libc's, without memory of ours).
+ * its own thread listed. Nothing here allocates, but libc may, inside
+ * pthread_setspecific() and pthread_atfork() at a thread's first draw: from
+ * libc itself, so never through a hook.
  */
 #ifndef LT_SAMPLER_H
 #define LT_SAMPLER_H
