@@ -1,5 +1,6 @@
 /* test_sampler.c - byte sampling and its weights (lt_sampler.h). */
 #include <math.h>
+#include <pthread.h>
 
 #include "check.h"
 #include "record/lt_sampler.h"
@@ -87,7 +88,40 @@ test_seed_repeats_the_choices(void)
     lt_sampler_configure(0, 0);
 }
 
+#define THREAD_TAKES 2000
+
+static void *
+take_in_thread(void *arg)
+{
+    uint8_t *out = arg;
+    for (int i = 0; i < THREAD_TAKES; i++) {
+        out[i] = (uint8_t)lt_sampler_take(100 + (uint64_t)i % 300);
+    }
+    return NULL;
+}
+
+/* A listed thread (this one) reseeds after a new configuration, so the first
+ * thread to allocate in a configuration gets the same choices whichever it
+ * is; threads that exit leave the list of states that a configuration resets. */
+static void
+test_threads_reseed_after_configure(void)
+{
+    uint8_t first[THREAD_TAKES], other[THREAD_TAKES], again[THREAD_TAKES];
+    pthread_t thread;
+    lt_sampler_configure(2048, 7);
+    take_in_thread(first);
+    lt_sampler_configure(2048, 7);
+    CHECK(pthread_create(&thread, NULL, take_in_thread, other) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(memcmp(first, other, sizeof(first)) == 0);
+    lt_sampler_configure(2048, 7);
+    take_in_thread(again);
+    CHECK(memcmp(first, again, sizeof(first)) == 0);
+    lt_sampler_configure(0, 0);
+}
+
 const test_case sampler_tests[] = {
+    {"sampler: threads reseed after a configuration", test_threads_reseed_after_configure},
     {"sampler: no rate records everything", test_no_rate_records_everything},
     {"sampler: weights are size over probability", test_weights_are_size_over_probability},
     {"sampler: frequency and unbiased sum", test_sampling_frequency_and_unbiased_sum},

@@ -42,9 +42,48 @@ static const PyMemAllocatorDomain domain_ids[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAI
  * - sampled: an allocation is reported when the sampler takes it, a free
  *   when the address filter says the block may have been recorded.
  * The guard is set around the real allocator: what that allocates inside
- * (pymalloc's arenas) must not be recorded, nor sampled. */
+ * (pymalloc's blocks over 512 bytes, handed to RAW; whatever an allocator
+ * below ours asks for) must not be recorded, nor counted down.
+ *
+ * A sampled malloc or calloc counts down before the call (lt_sampler_skip),
+ * so that the common path holds nothing but the guard's address across the
+ * call: it is the guard, the countdown, the forwarded call and a return. Bytes of an allocation that then fails
+ * count too, and a sample point that falls on one is lost; the points form
+ * a memoryless process, so no other allocation's chance of being sampled
+ * changes. The rest (the crossing, recording) is out of line. */
 
 #define LT_HOOK_BODY static inline __attribute__((always_inline))
+#define LT_HOOK_SLOW static __attribute__((noinline))
+
+/* A sampled allocation whose countdown crossed a sample point or found the
+ * thread's state stale: lt_sampler_take_slow() decides. Inside the guard. */
+LT_HOOK_SLOW void
+record_if_taken(lt_origin origin, void *ptr, size_t size)
+{
+    if (lt_sampler_take_slow(&lt_sampler_state, size) && ptr) {
+        lt_tracker_alloc(origin, ptr, size);
+    }
+}
+
+LT_HOOK_SLOW void *
+sampled_malloc_slow(lt_domain *domain, size_t size)
+{
+    lt_hooks_reentrant = 1;
+    void *ptr = REAL(domain, malloc, size);
+    record_if_taken(domain->origin, ptr, size);
+    lt_hooks_reentrant = 0;
+    return ptr;
+}
+
+LT_HOOK_SLOW void *
+sampled_calloc_slow(lt_domain *domain, size_t nelem, size_t elsize)
+{
+    lt_hooks_reentrant = 1;
+    void *ptr = REAL(domain, calloc, nelem, elsize);
+    record_if_taken(domain->origin, ptr, nelem * elsize);
+    lt_hooks_reentrant = 0;
+    return ptr;
+}
 
 LT_HOOK_BODY void *
 hook_malloc(lt_domain *domain, size_t size, int sampled)
@@ -52,9 +91,12 @@ hook_malloc(lt_domain *domain, size_t size, int sampled)
     if (lt_hooks_reentrant) {
         return REAL(domain, malloc, size);
     }
+    if (sampled && !lt_sampler_skip(size)) {
+        return sampled_malloc_slow(domain, size);
+    }
     lt_hooks_reentrant = 1;
     void *ptr = REAL(domain, malloc, size);
-    if (ptr && (!sampled || lt_sampler_take(size))) {
+    if (!sampled && ptr) {
         lt_tracker_alloc(domain->origin, ptr, size);
     }
     lt_hooks_reentrant = 0;
@@ -67,10 +109,15 @@ hook_calloc(lt_domain *domain, size_t nelem, size_t elsize, int sampled)
     if (lt_hooks_reentrant) {
         return REAL(domain, calloc, nelem, elsize);
     }
+    /* The product can overflow only in a call the allocator then fails; the
+     * countdown takes it as it is. */
+    if (sampled && !lt_sampler_skip(nelem * elsize)) {
+        return sampled_calloc_slow(domain, nelem, elsize);
+    }
     lt_hooks_reentrant = 1;
     void *ptr = REAL(domain, calloc, nelem, elsize);
     /* The allocator checked nelem * elsize for overflow. */
-    if (ptr && (!sampled || lt_sampler_take(nelem * elsize))) {
+    if (!sampled && ptr) {
         lt_tracker_alloc(domain->origin, ptr, nelem * elsize);
     }
     lt_hooks_reentrant = 0;
@@ -92,17 +139,20 @@ hook_realloc(lt_domain *domain, void *old, size_t size, int sampled)
     if (!ptr) {
         lt_tracker_unforget(old, &forgotten);
     }
-    else if (!sampled || lt_sampler_take(size)) {
+    else if (!sampled) {
         lt_tracker_alloc(domain->origin, ptr, size);
+    }
+    else if (!lt_sampler_skip(size)) {
+        record_if_taken(domain->origin, ptr, size);
     }
     lt_hooks_reentrant = 0;
     return ptr;
 }
 
 LT_HOOK_BODY void
-hook_free(lt_domain *domain, void *ptr, int sampled)
+forget_and_free(lt_domain *domain, void *ptr)
 {
-    if (lt_hooks_reentrant || !ptr || (sampled && !lt_addrfilter_maybe(ptr))) {
+    if (lt_hooks_reentrant || !ptr) {
         REAL(domain, free, ptr);
         return;
     }
@@ -111,6 +161,28 @@ hook_free(lt_domain *domain, void *ptr, int sampled)
     lt_tracker_forget(ptr, &forgotten);
     REAL(domain, free, ptr);
     lt_hooks_reentrant = 0;
+}
+
+LT_HOOK_SLOW void
+forget_and_free_slow(lt_domain *domain, void *ptr)
+{
+    forget_and_free(domain, ptr);
+}
+
+/* A sampled free asks the filter first: a block never sampled (nearly every
+ * one) is forwarded without reading the guard. */
+LT_HOOK_BODY void
+hook_free(lt_domain *domain, void *ptr, int sampled)
+{
+    if (!sampled) {
+        forget_and_free(domain, ptr);
+    }
+    else if (!lt_addrfilter_maybe(ptr)) {
+        REAL(domain, free, ptr);
+    }
+    else {
+        forget_and_free_slow(domain, ptr);
+    }
 }
 
 #define DEFINE_HOOKS(MODE, SAMPLED, N)                                                            \

@@ -26,8 +26,18 @@
  * configuration is read and written with relaxed atomics: a hook sees the
  * old or the new value, never a torn one, and the stopped tracker records
  * nothing it sampled. The per-thread state (countdown and generator) is
- * touched only by its own thread, without a lock, and is reseeded when it
- * belongs to an older configuration. Nothing here allocates.
+ * written by its own thread, without a lock, and is reseeded when it belongs
+ * to an older configuration. So that the hot path need not compare
+ * generations on every call, each thread's state is listed (under a mutex of
+ * its own, at its first draw; a thread-exit destructor takes it off) and
+ * lt_sampler_configure() sets every listed countdown to 0 after bumping the
+ * generation: the thread's next allocation takes the slow path, which sees
+ * the new generation and reseeds. A thread inside a hook at that moment (one
+ * finishing a call after stop) may overwrite the 0 with its own count; it
+ * then reseeds at its next sample point instead. A forked child keeps only
+ * its own thread listed. Nothing here allocates, but libc may, inside
+ * pthread_setspecific() and pthread_atfork() at a thread's first draw: from
+ * libc itself, so never through a hook.
  */
 #ifndef LT_SAMPLER_H
 #define LT_SAMPLER_H
@@ -38,10 +48,13 @@
 /* Fixed-point unit of sampled block counts: one block is this many units. */
 #define LT_SAMPLE_COUNT_SCALE 1024u
 
-typedef struct {
+typedef struct lt_sampler_thread {
+    int64_t remaining;   /* bytes until the next sample point; also set to 0 by
+                          * lt_sampler_configure(); atomic (relaxed) */
     uint32_t generation; /* the configuration this state was seeded for */
-    int64_t remaining;   /* bytes until the next sample point */
+    int listed;          /* 1: in the list of thread states; -1: the thread exited */
     uint64_t rng;        /* splitmix64 state */
+    struct lt_sampler_thread *prev, *next; /* the list, under its mutex */
 } lt_sampler_thread;
 
 /* Written only by lt_sampler_configure(); read through lt_sampler_rate()
@@ -71,24 +84,36 @@ extern __thread lt_sampler_thread lt_sampler_state __attribute__((tls_model("ini
  * only while the tracker is stopped. */
 void lt_sampler_configure(uint64_t rate, uint64_t seed);
 
-/* The slow path of lt_sampler_take(): (re)seeds the thread's state and
- * draws the next interval. Returns whether this allocation is sampled. */
+/* The slow path of lt_sampler_take() and lt_sampler_skip(): returns 1 when
+ * not sampling (rate 0), else (re)seeds the thread's state when it belongs to
+ * an older configuration, draws the next interval, and returns whether this
+ * allocation is sampled. */
 int lt_sampler_take_slow(lt_sampler_thread *st, uint64_t size);
 
-/* Whether an allocation of size bytes is to be recorded. The hot path: one
- * subtraction and a compare for the allocations that are not sampled. */
+/* The hot path of the sampled hooks, which are installed only with a rate:
+ * counts size bytes down and returns 1 when the allocation is certainly not
+ * sampled (one subtraction and a compare); 0 sends it to
+ * lt_sampler_take_slow(), which tells a sample point from a new
+ * configuration and also answers for a rate of 0 (a hook racing one). The
+ * acquire load pairs with lt_sampler_configure()'s release store of the 0:
+ * a thread that reads it reads the new generation. */
+static inline int
+lt_sampler_skip(uint64_t size)
+{
+    lt_sampler_thread *st = &lt_sampler_state;
+    int64_t left = __atomic_load_n(&st->remaining, __ATOMIC_ACQUIRE) - (int64_t)size;
+    __atomic_store_n(&st->remaining, left, __ATOMIC_RELAXED);
+    return left > 0;
+}
+
+/* Whether an allocation of size bytes is to be recorded, at any rate. */
 static inline int
 lt_sampler_take(uint64_t size)
 {
     if (!lt_sampler_rate()) {
         return 1;
     }
-    lt_sampler_thread *st = &lt_sampler_state;
-    if (st->generation == lt_sampler_current_generation() &&
-        (st->remaining -= (int64_t)size) > 0) {
-        return 0;
-    }
-    return lt_sampler_take_slow(st, size);
+    return !lt_sampler_skip(size) && lt_sampler_take_slow(&lt_sampler_state, size);
 }
 
 /* The weight of a recorded allocation at a rate (0: no sampling): estimated
