@@ -52,7 +52,7 @@ def _fresh_main(file: str | None) -> types.ModuleType:
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     if file is not None:
-        import importlib.machinery
+        import importlib.machinery  # already imported by prepare_script
 
         main.__file__ = file
         main.__cached__ = None  # type: ignore[attr-defined]
@@ -95,7 +95,13 @@ def _join_threads() -> None:
             thread.join()
 
 
+# prepare_script and prepare_module run before tracking starts: they also import
+# what execute() will need, which would otherwise be recorded into the capture.
+
+
 def prepare_script(path: str, args: list[str]) -> types.CodeType:
+    import importlib.machinery  # noqa: F401  (for _fresh_main's loader)
+
     # Python 3.9+ gives the main script an absolute __file__ and co_filename.
     code = _load_script(os.path.abspath(path))
     sys.argv[:] = [path, *args]
@@ -107,6 +113,7 @@ def prepare_module(name: str, args: list[str]) -> None:
     sys.argv[:] = ["-m", *args]  # runpy replaces argv[0] with the module's file
     sys.path[0:1] = [os.getcwd()]
     import importlib.util
+    import runpy  # noqa: F401  (execute() runs the module with it)
 
     try:
         spec = importlib.util.find_spec(name)

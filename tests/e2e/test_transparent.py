@@ -189,3 +189,24 @@ def test_programs_tracemalloc_does_not_see_leaktrace(
     own = Counter(ast.literal_eval(lines["own"]))
     assert not own - Counter(ast.literal_eval(expected["own"])), own
     assert lines["mine"] == expected["mine"] == "grew True"
+
+
+def test_leaktrace_imports_nothing_while_it_tracks(tmp_path: Path) -> None:
+    """What leaktrace imports to run the program is imported before tracking starts:
+    otherwise its modules' memory lands in the capture (as import-time allocations),
+    as importlib.machinery's did once dataclasses no longer imported it first (57 KiB
+    for an empty script). (With -m, runpy's compiling the module is the program's own
+    import, as under python -m.)"""
+    import json
+
+    (tmp_path / "empty.py").write_text("")
+    run = subprocess.run(
+        [*leaktrace_cli.command("run", "-q", "-o", "e.ltc", "--json-output", "e.json"), "empty.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    imports = json.loads((tmp_path / "e.json").read_text())["excluded"]["imports"]
+    assert imports["bytes"] < 16 * 1024, imports
