@@ -296,6 +296,67 @@ test_flat_rates_are_zero(void)
     CHECK(classify(&s).rate > 0.0);
 }
 
+static int
+compare_doubles(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+/* Theil-Sen as defined: the median of every pairwise slope with distinct x,
+ * sorted. */
+static double
+reference_theil_sen(const double *xs, const uint64_t *ys, size_t from, size_t to, double *slopes)
+{
+    size_t count = 0;
+    for (size_t i = from; i < to; i++) {
+        for (size_t j = i + 1; j < to; j++) {
+            if (xs[j] != xs[i]) {
+                slopes[count++] = ((double)ys[j] - (double)ys[i]) / (xs[j] - xs[i]);
+            }
+        }
+    }
+    if (!count) {
+        return 0.0;
+    }
+    qsort(slopes, count, sizeof(double), compare_doubles);
+    return count % 2 ? slopes[count / 2] : (slopes[count / 2 - 1] + slopes[count / 2]) / 2;
+}
+
+/* The rates of random tails (steps, noise, falls; x increasing, or with
+ * repeats) are the reference's to the bit. */
+static void
+test_rates_are_theil_sen(void)
+{
+    static double slopes[N * (N - 1) / 2];
+    for (int round = 0; round < 2000; round++) {
+        shape s;
+        shape_init(&s);
+        size_t n = LT_GROWTH_MIN_POINTS + next_random() % (N - LT_GROWTH_MIN_POINTS + 1);
+        uint64_t level = 1 + next_random() % 1000;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = next_random() % 8;
+            level = r == 0                  ? level + next_random() % 5000
+                    : r == 1 && level > 100 ? level - 100
+                                            : level;
+            s.live[i] = level;
+            if (round % 4 == 0 && i > 0 && r == 2) {
+                s.seconds[i] = s.seconds[i - 1]; /* two points in one second */
+            }
+        }
+        lt_growth g = classify_n(&s, n, 0);
+        double middle = s.xs[0] + (s.xs[n - 1] - s.xs[0]) / 2;
+        size_t start = n - LT_GROWTH_MIN_TAIL;
+        while (start > 0 && s.xs[start - 1] >= middle) {
+            start--;
+        }
+        double rate = reference_theil_sen(s.xs, s.live, start, n, slopes);
+        double per_second = reference_theil_sen(s.seconds, s.live, start, n, slopes);
+        CHECK(memcmp(&g.rate, &rate, sizeof(double)) == 0);
+        CHECK(memcmp(&g.rate_per_second, &per_second, sizeof(double)) == 0);
+    }
+}
+
 static void
 test_names(void)
 {
@@ -318,6 +379,7 @@ const test_case growth_tests[] = {
     {"growth: four points", test_four_points},
     {"growth: born late in one burst", test_born_late_in_one_burst},
     {"growth: flat rates are zero", test_flat_rates_are_zero},
+    {"growth: rates are Theil-Sen's", test_rates_are_theil_sen},
     {"growth: names", test_names},
     {NULL, NULL},
 };

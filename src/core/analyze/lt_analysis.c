@@ -75,6 +75,7 @@ copy_listed(lt_asites *to, const lt_decoder *d)
 
 typedef struct {
     uint64_t nsnapshots, peak;
+    uint64_t nnodes;   /* node records */
     uint64_t size;     /* of the file */
     uint64_t readable; /* up to the last whole record (or the file's size) */
 } header_index;
@@ -108,6 +109,7 @@ scan_headers(lt_analysis *a, const char *path, const lt_analysis_options *o, hea
             }
             ix->nsnapshots++;
         }
+        ix->nnodes += rec.type == LT_REC_NODE;
         if (o->progress && rec.offset >= next_progress) {
             o->progress(o->progress_ctx, rec.offset, 2 * stream.file_size);
             next_progress = rec.offset + PROGRESS_STEP;
@@ -357,6 +359,7 @@ lt_analysis_read(lt_analysis *a, const char *path, const lt_analysis_options *o)
                       sizeof(a->error)) < 0) {
         return -1;
     }
+    lt_sites_expect(&a->sites, ix.nnodes);
     if (o->raw_pick && picking) {
         int64_t index = o->raw_snapshot < 0 ? (int64_t)ix.nsnapshots + o->raw_snapshot
                                             : o->raw_snapshot;

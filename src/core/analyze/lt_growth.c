@@ -58,6 +58,25 @@ median(double *v, size_t n)
     return (below + v[mid]) / 2;
 }
 
+/* The rank-th smallest of `pairs` slopes, nneg negative ones at slopes[0,
+ * nneg), npos positive ones at the end, zeros for the others; reorders the
+ * group it picks from. */
+static double
+ranked_slope(double *slopes, size_t pairs, size_t nneg, size_t npos, size_t rank)
+{
+    if (rank < nneg) {
+        select_nth(slopes, nneg, rank);
+        return slopes[rank];
+    }
+    size_t zeros = pairs - nneg - npos;
+    if (rank < nneg + zeros) {
+        return 0.0;
+    }
+    double *pos = slopes + pairs - npos;
+    select_nth(pos, npos, rank - nneg - zeros);
+    return pos[rank - nneg - zeros];
+}
+
 /* The median of the slopes between every pair of points [from, to) with
  * distinct x; slopes has room for the pairs. */
 static double
@@ -72,16 +91,45 @@ theil_sen(const double *xs, const uint64_t *ys, size_t from, size_t to, double *
     if (flat == to) {
         return 0.0;
     }
-    size_t count = 0;
+    int increasing = 1;
+    for (size_t i = from; i + 1 < to; i++) {
+        increasing &= xs[i + 1] > xs[i];
+    }
+    if (!increasing) {
+        size_t count = 0;
+        for (size_t i = from; i < to; i++) {
+            for (size_t j = i + 1; j < to; j++) {
+                if (xs[j] != xs[i]) {
+                    double dy = (double)ys[j] - (double)ys[i];
+                    slopes[count++] = dy / (xs[j] - xs[i]);
+                }
+            }
+        }
+        return count ? median(slopes, count) : 0.0;
+    }
+    /* With x increasing, a pair of equal y has the slope +0.0 and any other
+     * a slope of its sign (|dy| >= 1): the zeros, most pairs of a series
+     * that steps, are counted, not stored, and the middle values picked
+     * from the negatives (stored from the start of slopes) or the positives
+     * (from the end). The values are those of the sort of every slope. */
+    size_t pairs = (to - from) * (to - from - 1) / 2, nneg = 0, npos = 0;
     for (size_t i = from; i < to; i++) {
         for (size_t j = i + 1; j < to; j++) {
-            if (xs[j] != xs[i]) {
-                double dy = (double)ys[j] - (double)ys[i];
-                slopes[count++] = dy / (xs[j] - xs[i]);
+            double dy = (double)ys[j] - (double)ys[i];
+            if (dy < 0) {
+                slopes[nneg++] = dy / (xs[j] - xs[i]);
+            }
+            else if (dy > 0) {
+                slopes[pairs - ++npos] = dy / (xs[j] - xs[i]);
             }
         }
     }
-    return count ? median(slopes, count) : 0.0;
+    size_t mid = pairs / 2;
+    double at_mid = ranked_slope(slopes, pairs, nneg, npos, mid);
+    if (pairs % 2) {
+        return at_mid;
+    }
+    return (ranked_slope(slopes, pairs, nneg, npos, mid - 1) + at_mid) / 2;
 }
 
 /* One-sided p-value of the Mann-Kendall test for an upward trend of

@@ -90,6 +90,36 @@ lt_sites_plan(lt_sites *s, const int64_t *picks, size_t npicks, const uint64_t *
     return 0;
 }
 
+void
+lt_sites_expect(lt_sites *s, uint64_t nnodes)
+{
+    if (nnodes >= UINT32_MAX || s->nrows) {
+        return;
+    }
+    /* The trimmed root, and at most one trimmed node per capture node. */
+    size_t most = (size_t)nnodes + 1;
+    if (lt_array_reserve((void **)&s->site, &s->cap, most, sizeof(lt_asite)) < 0 || !s->npoints ||
+        lt_array_reserve((void **)&s->row_now, &s->row_now_cap, most, sizeof(lt_arow)) < 0) {
+        return;
+    }
+    size_t rows = (most + LT_SITES_TILE - 1) / LT_SITES_TILE * LT_SITES_TILE;
+    if (rows > SIZE_MAX / sizeof(uint64_t) / s->npoints) {
+        return;
+    }
+    uint64_t *series = calloc(rows * s->npoints, sizeof(uint64_t));
+    uint64_t *alloc_series = calloc(rows * s->npoints, sizeof(uint64_t));
+    if (!series || !alloc_series) {
+        free(series);
+        free(alloc_series);
+        return;
+    }
+    free(s->series);
+    free(s->alloc_series);
+    s->series = series;
+    s->alloc_series = alloc_series;
+    s->series_cap = s->alloc_series_cap = s->series_zeroed = rows * s->npoints;
+}
+
 int
 lt_sites_grow(lt_sites *s, const lt_trim *t)
 {
@@ -114,7 +144,7 @@ tiled_at(const lt_sites *s, size_t row, size_t p)
 }
 
 /* A series row for a site that holds memory for the first time: zero before.
- * Room is made a tile at a time. */
+ * Room is made a tile at a time, zeroed unless calloc did (lt_sites_expect). */
 static int
 give_row(lt_sites *s, lt_asite *site)
 {
@@ -126,8 +156,16 @@ give_row(lt_sites *s, lt_asite *site)
                              sizeof(uint64_t)) < 0) {
             return -1;
         }
-        memset(s->series + at, 0, tile * sizeof(uint64_t));
-        memset(s->alloc_series + at, 0, tile * sizeof(uint64_t));
+        size_t ntiles = s->nrows / LT_SITES_TILE;
+        if (lt_array_reserve((void **)&s->tile_from, &s->tile_from_cap, ntiles + 1,
+                             sizeof(size_t)) < 0) {
+            return -1;
+        }
+        s->tile_from[ntiles] = s->next_point;
+        if (at + tile > s->series_zeroed) {
+            memset(s->series + at, 0, tile * sizeof(uint64_t));
+            memset(s->alloc_series + at, 0, tile * sizeof(uint64_t));
+        }
     }
     if (lt_array_reserve((void **)&s->row_now, &s->row_now_cap, s->nrows + 1, sizeof(lt_arow)) <
         0) {
@@ -138,16 +176,22 @@ give_row(lt_sites *s, lt_asite *site)
 }
 
 /* Turns each tile of `series` from point-major to row-major in place, which
- * makes the whole row * npoints + point; scratch holds a tile. */
+ * makes the whole row * npoints + point; scratch holds a tile. The points
+ * before a tile's first are zeros not read: from calloc, their pages were
+ * never touched, and reading them would fault each in twice. */
 static void
 untile(const lt_sites *s, uint64_t *series, uint64_t *scratch)
 {
     size_t n = s->npoints, size = LT_SITES_TILE * n;
-    for (size_t base = 0; base < s->nrows * n; base += size) {
-        memcpy(scratch, series + base, size * sizeof(uint64_t));
+    for (size_t tile = 0, base = 0; base < s->nrows * n; tile++, base += size) {
+        size_t from = s->tile_from[tile];
+        memcpy(scratch + from * LT_SITES_TILE, series + base + from * LT_SITES_TILE,
+               (n - from) * LT_SITES_TILE * sizeof(uint64_t));
         for (size_t r = 0; r < LT_SITES_TILE; r++) {
-            for (size_t p = 0; p < n; p++) {
-                series[base + r * n + p] = scratch[p * LT_SITES_TILE + r];
+            uint64_t *row = series + base + r * n;
+            memset(row, 0, from * sizeof(uint64_t));
+            for (size_t p = from; p < n; p++) {
+                row[p] = scratch[p * LT_SITES_TILE + r];
             }
         }
     }
@@ -358,6 +402,7 @@ lt_sites_free(lt_sites *s)
     free(s->series);
     free(s->alloc_series);
     free(s->row_now);
+    free(s->tile_from);
     free(s->ranked);
     free(s->nodes);
     free(s->nodes_start);

@@ -85,6 +85,11 @@ typedef struct {
     uint64_t *alloc_series;
     lt_arow *row_now; /* by row, nrows of them */
     size_t nrows, series_cap, alloc_series_cap, row_now_cap;
+    size_t series_zeroed; /* leading elements of both series known zero when made */
+    /* By tile: the first point that wrote it (earlier ones hold zeros that
+     * lt_sites_finish writes without reading them). */
+    size_t *tile_from;
+    size_t tile_from_cap;
     /* After lt_sites_finish(): the sites alive at the last snapshot, most
      * bytes first, then most blocks, then the lowest capture node; and the
      * capture nodes each site holds (those a snapshot listed), increasing:
@@ -110,6 +115,15 @@ int lt_sites_plan(lt_sites *s, const int64_t *picks, size_t npicks, const uint64
  * halves to even, without repeats (every index when n <= max_points); out
  * has room for max_points. Returns how many were written. */
 size_t lt_sites_thin(uint64_t n, size_t max_points, uint64_t *out);
+
+/* Sizes the arrays once, after lt_sites_plan, for a capture of nnodes
+ * capture nodes (the first pass counts them), which bounds the trimmed nodes
+ * and so the series rows: growth then copies nothing, and the series come
+ * from calloc, whose pages the kernel zeroes on first touch, so no tile is
+ * zeroed twice. Pages of rows never given are never touched. Only a hint:
+ * when memory is short for it, or the capture has more nodes, the arrays
+ * grow as sites and rows come. */
+void lt_sites_expect(lt_sites *s, uint64_t nnodes);
 
 /* Makes a site for every node of the trimmed tree. */
 int lt_sites_grow(lt_sites *s, const lt_trim *t);

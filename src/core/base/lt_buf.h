@@ -85,17 +85,45 @@ lt_buf_newline(lt_buf *b, size_t n)
     }
 }
 
+#define LT_BUF_U64_MAX 20 /* decimal digits of UINT64_MAX */
+
+/* Writes the decimal digits of v at p, which has room for LT_BUF_U64_MAX,
+ * two at a time from the end; returns the end. For writers that reserve a
+ * run of numbers at once (most of a JSON report is the digits of series). */
+static inline char *
+lt_buf_put_u64(char *p, uint64_t v)
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    size_t n = 1;
+    for (uint64_t x = v; x >= 10; x /= 10) {
+        n++;
+    }
+    char *end = p + n;
+    while (v >= 100) {
+        unsigned two = (unsigned)(v % 100);
+        v /= 100;
+        end -= 2;
+        memcpy(end, pairs + 2 * two, 2);
+    }
+    if (v >= 10) {
+        memcpy(p, pairs + 2 * v, 2);
+    }
+    else {
+        *p = (char)('0' + v);
+    }
+    return p + n;
+}
+
 /* The decimal digits of v. */
 static inline void
 lt_buf_u64(lt_buf *b, uint64_t v)
 {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    lt_buf_append(b, digits + sizeof(digits) - n, n);
+    if (lt_buf_reserve(b, LT_BUF_U64_MAX) == 0) {
+        b->len = (size_t)(lt_buf_put_u64(b->data + b->len, v) - b->data);
+    }
 }
 
 /* The decimal digits of v, with a minus sign when negative. */

@@ -208,12 +208,38 @@ put_series(writer_t *w, const lt_jfield *f, size_t row, size_t depth)
         return;
     }
     const uint64_t *values = (const uint64_t *)f->aux1.view.buf + r * f->npoints;
-    lt_buf_byte(&w->out, '[');
-    for (size_t i = 0; i < f->npoints; i++) {
-        put_item_start(w, i == 0, 2 * (depth + 1));
-        lt_buf_u64(&w->out, values[i]);
+    /* The items as put_item_start and put_close write them, with room made
+     * once for the longest: most of a report's bytes are series. */
+    size_t indent = w->compact ? 0 : 2 * (depth + 1), close = w->compact ? 0 : 2 * depth + 1;
+    size_t item = 2 + indent + LT_BUF_U64_MAX;
+    if (f->npoints > (SIZE_MAX / 2 - close - 2) / item ||
+        lt_buf_reserve(&w->out, f->npoints * item + close + 2) < 0) {
+        w->out.failed = 1;
+        return;
     }
-    put_close(w, 2 * depth, ']');
+    char *p = w->out.data + w->out.len;
+    *p++ = '[';
+    for (size_t i = 0; i < f->npoints; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+        if (!w->compact) {
+            *p++ = '\n';
+            memset(p, ' ', indent);
+            p += indent;
+        }
+        else if (i) {
+            *p++ = ' ';
+        }
+        p = lt_buf_put_u64(p, values[i]);
+    }
+    if (!w->compact) {
+        *p++ = '\n';
+        memset(p, ' ', close - 1);
+        p += close - 1;
+    }
+    *p++ = ']';
+    w->out.len = (size_t)(p - w->out.data);
 }
 
 static void put_object(writer_t *w, lt_jfield *fields, size_t n, size_t row, size_t depth);
