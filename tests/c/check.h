@@ -117,6 +117,10 @@ extern const test_case schedule_tests[];
 extern const test_case stackcache_tests[];
 extern const test_case verdicts_tests[];
 
+/* Makes a fresh, empty temporary file (in $TMPDIR, else /tmp) and writes its
+ * name to out; aborts the tests when none can be made. */
+void check_temp_path(char *out, size_t size);
+
 /* Writes the sample capture the round-trip tests use (also a fuzzing seed).
  * Returns 0 or -1. */
 int write_sample_capture(const char *path);

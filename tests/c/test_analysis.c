@@ -184,22 +184,10 @@ check_agree(const char *path, const uint8_t *data, size_t size, const char *what
 }
 
 static int
-temp_path(char *path, size_t size)
-{
-    snprintf(path, size, "/tmp/lt-test-analysis-XXXXXX");
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
-static int
 load_sample(char *path, size_t path_size, bytes *sample)
 {
-    if (temp_path(path, path_size) < 0 || write_sample_capture(path) < 0 ||
-        read_file(path, sample) < 0) {
+    check_temp_path(path, path_size);
+    if (write_sample_capture(path) < 0 || read_file(path, sample) < 0) {
         check_report(__FILE__, __LINE__, "cannot write the sample capture");
         return -1;
     }
@@ -280,19 +268,18 @@ test_analysis_record_larger_than_a_chunk(void)
     memcpy(data + n, snap, sizeof(snap));
     n += sizeof(snap);
     char path[64];
-    if (temp_path(path, sizeof(path)) == 0) {
-        CHECK(check_agree(path, data, n, "big string"));
-        lt_analysis a;
-        CHECK(analyse(&a, path) == 0);
-        CHECK_U64(a.nstrings, ==, 1);
-        CHECK_U64(a.strings[0].len, ==, big);
-        CHECK_U64(a.raw.nsites, ==, 1);
-        CHECK_U64(a.raw.sites[0].live_bytes, ==, 9);
-        CHECK(!a.complete);
-        CHECK_U64(a.valid_size, ==, n);
-        lt_analysis_free(&a);
-        unlink(path);
-    }
+    check_temp_path(path, sizeof(path));
+    CHECK(check_agree(path, data, n, "big string"));
+    lt_analysis a;
+    CHECK(analyse(&a, path) == 0);
+    CHECK_U64(a.nstrings, ==, 1);
+    CHECK_U64(a.strings[0].len, ==, big);
+    CHECK_U64(a.raw.nsites, ==, 1);
+    CHECK_U64(a.raw.sites[0].live_bytes, ==, 9);
+    CHECK(!a.complete);
+    CHECK_U64(a.valid_size, ==, n);
+    lt_analysis_free(&a);
+    unlink(path);
     free(data);
 }
 

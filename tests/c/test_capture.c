@@ -20,20 +20,6 @@
 
 /* ---- files ---- */
 
-/* A fresh temporary file name (the file exists, empty). */
-static void
-temp_path(char *out, size_t size)
-{
-    const char *dir = getenv("TMPDIR");
-    snprintf(out, size, "%s/lt_unit_XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(out);
-    if (fd < 0) {
-        perror("mkstemp");
-        abort();
-    }
-    close(fd);
-}
-
 /* Reads a whole file into a buffer of exactly its size (so that a read past
  * the end shows under ASan/valgrind). */
 static uint8_t *
@@ -363,7 +349,7 @@ static int
 sample_load(sample_file *f, int finish, uint32_t chain)
 {
     char path[4096];
-    temp_path(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     int r = sample_write(path, &f->s, finish, chain);
     CHECK(r == 0);
     f->data = read_file(path, &f->size);
@@ -393,7 +379,7 @@ test_capture_round_trip(void)
 {
     size_t start = lt_raw_current_bytes();
     char path[4096];
-    temp_path(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     sample s;
     CHECK(sample_write(path, &s, 1, 300) == 0);
     /* The writer returned its buffer; only the intern tables remain. */
@@ -433,7 +419,7 @@ test_capture_round_trip_many_nodes(void)
     /* A wider tree: node ids past 2^14 (three-byte deltas), most nodes not
      * sites, and one snapshot per step of growth. */
     char path[4096];
-    temp_path(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     lt_intern in;
     CHECK(lt_intern_init(&in) == 0);
     lt_writer w;
@@ -1169,7 +1155,7 @@ test_capture_open_errors(void)
     lt_reader_close(&cap);
 
     char path[4096];
-    temp_path(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     CHECK(lt_reader_open(&cap, path) < 0);
     CHECK_CONTAINS(cap.error, "is empty");
     lt_reader_close(&cap);
@@ -1217,7 +1203,7 @@ test_writer_errors(void)
     /* Abandoning discards what was never flushed, the header included: the
      * file stays empty rather than holding a record cut by the writer. */
     char path[4096];
-    temp_path(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     CHECK(lt_writer_open(&w, path) == 0);
     CHECK(lt_writer_meta(&w, LIT("k"), LIT("v")) == 0);
     lt_writer_abandon(&w); /* never flushed */
@@ -1236,7 +1222,7 @@ test_snapshot_extra(void)
 {
     /* Written by the writer after its snapshot, read back onto it. */
     char path[4096];
-    temp_path(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     lt_intern in;
     lt_writer w;
     CHECK(lt_intern_init(&in) == 0);

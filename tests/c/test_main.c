@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -17,6 +18,19 @@
 #define MAX_REPORTED_FAILURES 10
 
 unsigned long check_failures;
+
+void
+check_temp_path(char *out, size_t size)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(out, size, "%s/lt_unit_XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(out);
+    if (fd < 0) {
+        perror("mkstemp");
+        abort();
+    }
+    close(fd);
+}
 
 void
 check_report(const char *file, int line, const char *fmt, ...)

@@ -9,19 +9,6 @@
 #include "capture/lt_reader.h"
 #include "capture/lt_writer.h"
 
-static void
-temp_file(char *out, size_t size)
-{
-    const char *dir = getenv("TMPDIR");
-    snprintf(out, size, "%s/lt_native_XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(out);
-    if (fd < 0) {
-        perror("mkstemp");
-        abort();
-    }
-    close(fd);
-}
-
 /* Writes a capture with the given maps and one snapshot; returns 0 or -1. */
 static int
 write_with_maps(const char *path, const uint64_t (*ranges)[3], size_t n)
@@ -55,7 +42,7 @@ static void
 test_native_map_round_trip(void)
 {
     char path[4096];
-    temp_file(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     const uint64_t ranges[][3] = {{0x7f0000000000ull, 0x7f0000001000ull, 0x7f0000009000ull},
                                   {0, 0x400000, 0x600000}};
     CHECK(write_with_maps(path, ranges, 2) == 0);
@@ -80,7 +67,7 @@ static void
 test_native_map_end_before_start_is_rejected(void)
 {
     char path[4096];
-    temp_file(path, sizeof(path));
+    check_temp_path(path, sizeof(path));
     const uint64_t ranges[][3] = {{0, 0x2000, 0x1000}};
     CHECK(write_with_maps(path, ranges, 1) == 0);
     lt_capture cap;

@@ -416,13 +416,8 @@ test_sites_thin_like_python(void)
 static void
 test_sites_writer_writes_changes_only(void)
 {
-    char path[] = "/tmp/lt-test-sites-XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd < 0) {
-        return;
-    }
-    close(fd);
+    char path[256];
+    check_temp_path(path, sizeof(path));
     lt_intern in;
     lt_writer w;
     CHECK(lt_intern_init(&in) == 0);
@@ -483,13 +478,8 @@ static void
 test_sites_series_rows_across_tiles(void)
 {
     enum { SITES = 2 * LT_SITES_TILE + 3, SNAPSHOTS = 6 };
-    char path[] = "/tmp/lt-test-sites-XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd < 0) {
-        return;
-    }
-    close(fd);
+    char path[256];
+    check_temp_path(path, sizeof(path));
     lt_intern in;
     lt_writer w;
     CHECK(lt_intern_init(&in) == 0);
