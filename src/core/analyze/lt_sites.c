@@ -282,17 +282,66 @@ typedef struct {
     uint32_t first, site;
 } rank_entry;
 
-static int
-rank_order(const void *x, const void *y)
+/* Whether a ranks before b: most bytes, then most blocks, then the lowest
+ * capture node, then the lowest site (a total order: no tie is left to the
+ * sort). */
+static inline int
+ranks_before(const rank_entry *a, const rank_entry *b)
 {
-    const rank_entry *a = x, *b = y;
     if (a->bytes != b->bytes) {
-        return a->bytes > b->bytes ? -1 : 1;
+        return a->bytes > b->bytes;
     }
     if (a->count != b->count) {
-        return a->count > b->count ? -1 : 1;
+        return a->count > b->count;
     }
-    return a->first < b->first ? -1 : a->first > b->first;
+    if (a->first != b->first) {
+        return a->first < b->first;
+    }
+    return a->site < b->site;
+}
+
+#define RANK_RUN 16 /* entries sorted by insertion before the merges */
+
+/* Sorts v[0, n) by ranks_before, with tmp room for n more: runs of RANK_RUN
+ * by insertion, then merged pairwise from one array to the other. The
+ * comparison is inline (qsort's callback costs a call per comparison: a
+ * third of the time of ranking 200,000 sites). Returns the array that holds
+ * the result (v or tmp). */
+static rank_entry *
+sort_ranked(rank_entry *v, rank_entry *tmp, size_t n)
+{
+    for (size_t lo = 0; lo < n; lo += RANK_RUN) {
+        size_t hi = lo + RANK_RUN < n ? lo + RANK_RUN : n;
+        for (size_t i = lo + 1; i < hi; i++) {
+            rank_entry e = v[i];
+            size_t k = i;
+            for (; k > lo && ranks_before(&e, &v[k - 1]); k--) {
+                v[k] = v[k - 1];
+            }
+            v[k] = e;
+        }
+    }
+    rank_entry *from = v, *to = tmp;
+    for (size_t width = RANK_RUN; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                to[k++] = ranks_before(&from[j], &from[i]) ? from[j++] : from[i++];
+            }
+            while (i < mid) {
+                to[k++] = from[i++];
+            }
+            while (j < hi) {
+                to[k++] = from[j++];
+            }
+        }
+        rank_entry *t = from;
+        from = to;
+        to = t;
+    }
+    return from;
 }
 
 /* The sites alive in `alive` (NULL: at the last snapshot), ranked. */
@@ -300,7 +349,7 @@ static int
 rank(const lt_sites *s, const lt_alive *alive, size_t nalive, uint32_t **out, size_t *nout)
 {
     size_t n = 0;
-    rank_entry *entries = malloc((s->nsites ? s->nsites : 1) * sizeof(rank_entry));
+    rank_entry *entries = malloc((s->nsites ? s->nsites : 1) * 2 * sizeof(rank_entry));
     *out = malloc((s->nsites ? s->nsites : 1) * sizeof(uint32_t));
     if (!entries || !*out) {
         free(entries);
@@ -316,9 +365,9 @@ rank(const lt_sites *s, const lt_alive *alive, size_t nalive, uint32_t **out, si
             entries[n++] = (rank_entry){bytes, count, site->first_node, (uint32_t)g};
         }
     }
-    qsort(entries, n, sizeof(rank_entry), rank_order);
+    const rank_entry *sorted = sort_ranked(entries, entries + n, n);
     for (size_t i = 0; i < n; i++) {
-        (*out)[i] = entries[i].site;
+        (*out)[i] = sorted[i].site;
     }
     *nout = n;
     free(entries);
