@@ -561,9 +561,34 @@ lt_py_take(PyObject *module, PyObject *args)
     }
     char *out = PyBytes_AS_STRING(result);
     const char *in = values.buf;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(out + i * size, at[i] < count ? in + (size_t)at[i] * size : fill.buf, size);
+    /* The common widths copied as values (a memcpy call per item of a
+     * run-time size costs more than the gather itself). */
+#define GATHER(type)                                                                              \
+    do {                                                                                          \
+        type *dst = (type *)(void *)out, missing = 0;                                             \
+        const type *src = (const type *)(const void *)in;                                         \
+        if (fill.buf) {                                                                           \
+            memcpy(&missing, fill.buf, sizeof(type));                                             \
+        }                                                                                         \
+        for (size_t i = 0; i < n; i++) {                                                          \
+            dst[i] = at[i] < count ? src[at[i]] : missing;                                        \
+        }                                                                                         \
+    } while (0)
+    if (size == 1) {
+        GATHER(uint8_t);
     }
+    else if (size == 4 && ((uintptr_t)in | (uintptr_t)out) % 4 == 0) {
+        GATHER(uint32_t);
+    }
+    else if (size == 8 && ((uintptr_t)in | (uintptr_t)out) % 8 == 0) {
+        GATHER(uint64_t);
+    }
+    else {
+        for (size_t i = 0; i < n; i++) {
+            memcpy(out + i * size, at[i] < count ? in + (size_t)at[i] * size : fill.buf, size);
+        }
+    }
+#undef GATHER
 done:
     PyBuffer_Release(&indexes);
     PyBuffer_Release(&values);
