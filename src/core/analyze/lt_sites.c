@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/lt_array.h"
+#include "base/lt_sort.h"
 
 /* Block counts of a sampled capture, in whole blocks (rounded half up). */
 static uint64_t
@@ -283,8 +284,8 @@ typedef struct {
 } rank_entry;
 
 /* Whether a ranks before b: most bytes, then most blocks, then the lowest
- * capture node, then the lowest site (a total order: no tie is left to the
- * sort). */
+ * capture node, then the lowest site (a total order: the ranking does not
+ * depend on the sort). */
 static inline int
 ranks_before(const rank_entry *a, const rank_entry *b)
 {
@@ -300,49 +301,7 @@ ranks_before(const rank_entry *a, const rank_entry *b)
     return a->site < b->site;
 }
 
-#define RANK_RUN 16 /* entries sorted by insertion before the merges */
-
-/* Sorts v[0, n) by ranks_before, with tmp room for n more: runs of RANK_RUN
- * by insertion, then merged pairwise from one array to the other. The
- * comparison is inline (qsort's callback costs a call per comparison: a
- * third of the time of ranking 200,000 sites). Returns the array that holds
- * the result (v or tmp). */
-static rank_entry *
-sort_ranked(rank_entry *v, rank_entry *tmp, size_t n)
-{
-    for (size_t lo = 0; lo < n; lo += RANK_RUN) {
-        size_t hi = lo + RANK_RUN < n ? lo + RANK_RUN : n;
-        for (size_t i = lo + 1; i < hi; i++) {
-            rank_entry e = v[i];
-            size_t k = i;
-            for (; k > lo && ranks_before(&e, &v[k - 1]); k--) {
-                v[k] = v[k - 1];
-            }
-            v[k] = e;
-        }
-    }
-    rank_entry *from = v, *to = tmp;
-    for (size_t width = RANK_RUN; width < n; width *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * width) {
-            size_t mid = lo + width < n ? lo + width : n;
-            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-            size_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) {
-                to[k++] = ranks_before(&from[j], &from[i]) ? from[j++] : from[i++];
-            }
-            while (i < mid) {
-                to[k++] = from[i++];
-            }
-            while (j < hi) {
-                to[k++] = from[j++];
-            }
-        }
-        rank_entry *t = from;
-        from = to;
-        to = t;
-    }
-    return from;
-}
+LT_SORT_DEFINE(sort_ranked, rank_entry, ranks_before)
 
 /* The sites alive in `alive` (NULL: at the last snapshot), ranked. */
 static int
