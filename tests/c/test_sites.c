@@ -529,7 +529,62 @@ test_sites_series_rows_across_tiles(void)
     lt_analysis_free(&a);
 }
 
+/* Sites with few distinct sizes and counts (ties everywhere), some dead at
+ * the end: ranked are exactly the live ones, by most bytes, then most blocks,
+ * then lowest capture node, across many runs of the sort and its merges. */
+static void
+test_sites_ranked(void)
+{
+    enum { SITES = 333 };
+    char path[256];
+    check_temp_path(path, sizeof(path));
+    lt_intern in;
+    lt_writer w;
+    CHECK(lt_intern_init(&in) == 0);
+    CHECK(lt_writer_open(&w, path) == 0);
+    uint32_t file = lt_intern_string(&in, "app.py", 6);
+    size_t alive = 0;
+    for (uint32_t i = 0; i < SITES; i++) {
+        uint32_t frame = lt_intern_add_frame(&in, 0x10 + i, 0, 1, file, file, (int32_t)i + 1);
+        uint32_t node = lt_intern_node(&in, LT_ROOT_NODE, frame); /* may move in.nodes */
+        lt_node *n = &in.nodes[node];
+        uint32_t mix = (i * 2654435761u) >> 7;
+        n->live_count = i % 11 == 5 ? 0 : 1 + mix % 3;
+        n->live_bytes = n->live_count ? 64 * (1 + (mix >> 3) % 4) : 0;
+        n->alloc_count = n->live_count + 1;
+        n->alloc_bytes = n->live_bytes + 64;
+        alive += n->live_count > 0;
+    }
+    lt_snapshot_info info = {LT_SNAP_MARK, 1, LT_NO_ID, 0, 0};
+    CHECK(lt_writer_snapshot(&w, &in, &info) == 0);
+    CHECK(lt_writer_close(&w) == 0);
+    lt_intern_destroy(&in);
+    lt_analysis_options o = options(0);
+    o.npicks = 0;
+    lt_analysis a;
+    int r = lt_analysis_read(&a, path, &o);
+    unlink(path);
+    CHECK(r == 0);
+    if (r == 0) {
+        CHECK_U64(a.sites.nranked, ==, alive);
+        for (size_t k = 0; k < a.sites.nranked; k++) {
+            const lt_asite *g = &a.sites.site[a.sites.ranked[k]];
+            CHECK(g->live_count > 0);
+            if (k == 0) {
+                continue;
+            }
+            const lt_asite *f = &a.sites.site[a.sites.ranked[k - 1]];
+            int before = f->live_bytes != g->live_bytes   ? f->live_bytes > g->live_bytes
+                         : f->live_count != g->live_count ? f->live_count > g->live_count
+                                                          : f->first_node < g->first_node;
+            CHECK(before);
+        }
+    }
+    lt_analysis_free(&a);
+}
+
 const test_case sites_tests[] = {
+    {"sites_ranked", test_sites_ranked},
     {"sites_writer_writes_changes_only", test_sites_writer_writes_changes_only},
     {"sites_series_rows_across_tiles", test_sites_series_rows_across_tiles},
     {"sites_delta_snapshots", test_sites_delta_snapshots},

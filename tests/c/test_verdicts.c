@@ -1,5 +1,6 @@
 /* test_verdicts.c - the verdict of every site and the leak list's order
  * (lt_verdicts.h), on sites set up by hand. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "analyze/lt_verdicts.h"
@@ -105,7 +106,88 @@ test_verdicts_without_series(void)
     lt_verdicts_free(&v);
 }
 
+/* Many sites of every shape, classified in one part and in several: the same
+ * verdicts, column by column, and the same leak list. */
+static void
+test_verdicts_split(void)
+{
+    enum { N = 5000, P = 20 };
+    lt_asite *site = calloc(N, sizeof(lt_asite));
+    uint64_t *series = malloc(N * P * sizeof(uint64_t));
+    uint64_t *alloc = malloc(N * P * sizeof(uint64_t));
+    uint32_t *ranked = malloc(N * sizeof(uint32_t));
+    uint64_t points[P], work[P];
+    double seconds[P];
+    CHECK(site && series && alloc && ranked);
+    if (!site || !series || !alloc || !ranked) {
+        free(site), free(series), free(alloc), free(ranked);
+        return;
+    }
+    uint64_t state = 12345;
+    for (size_t i = 0; i < P; i++) {
+        points[i] = i;
+        work[i] = 1000000 * (i + 1);
+        seconds[i] = 0.5 * (double)i;
+    }
+    for (size_t g = 0; g < N; g++) {
+        site[g].row = g % 7 == 3 ? LT_NO_ROW : (uint32_t)g;
+        uint64_t live = 0, total = 0;
+        for (size_t i = 0; i < P; i++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            uint64_t r = state >> 33;
+            switch (g % 5) {
+            case 0: live += 64 * (r % 3); break;                  /* rises */
+            case 1: live = i < 5 ? 100 * i : 400; break;          /* plateaus */
+            case 2: live = (r % 4) * 32; break;                   /* noise */
+            case 3: live = i == P - 1 ? 0 : 100 * (i % 4); break; /* released */
+            default: live = i > P - 3 ? 64 : 0; break;            /* few points */
+            }
+            total += live + 16 * (r % 5);
+            series[g * P + i] = live;
+            alloc[g * P + i] = total;
+        }
+        ranked[g] = (uint32_t)(N - 1 - g);
+    }
+    lt_sites s;
+    memset(&s, 0, sizeof(s));
+    s.site = site;
+    s.nsites = N;
+    s.points = points;
+    s.work = work;
+    s.npoints = P;
+    s.series = series;
+    s.alloc_series = alloc;
+    s.nrows = N;
+    s.ranked = ranked;
+    s.nranked = N;
+    lt_verdicts one, split;
+    CHECK(lt_verdicts_make_split(&one, &s, seconds, 1) == 0);
+    size_t classes[LT_GROWTH_CLASS_COUNT] = {0};
+    for (size_t g = 0; g < N; g++) {
+        classes[one.cls[g]]++;
+    }
+    for (int c = 0; c < LT_GROWTH_CLASS_COUNT; c++) {
+        CHECK(classes[c] > 0); /* every class is among the sites split */
+    }
+    for (size_t parts = 2; parts <= LT_VERDICTS_MAX_THREADS + 1; parts++) {
+        CHECK(lt_verdicts_make_split(&split, &s, seconds, parts) == 0);
+        CHECK(memcmp(one.cls, split.cls, N) == 0);
+        CHECK(memcmp(one.reason, split.reason, N) == 0);
+        CHECK(memcmp(one.rate, split.rate, N * sizeof(double)) == 0);
+        CHECK(memcmp(one.rate_per_second, split.rate_per_second, N * sizeof(double)) == 0);
+        CHECK(memcmp(one.confidence, split.confidence, N * sizeof(double)) == 0);
+        CHECK(memcmp(one.points, split.points, N * sizeof(uint32_t)) == 0);
+        CHECK(memcmp(one.total, split.total, N * sizeof(int64_t)) == 0);
+        CHECK_U64(split.norder, ==, one.norder);
+        CHECK(memcmp(one.order, split.order, one.norder * sizeof(uint32_t)) == 0);
+        lt_verdicts_free(&split);
+    }
+    lt_verdicts_free(&one);
+    free(site), free(series), free(alloc), free(ranked);
+}
+
 const test_case verdicts_tests[] = {
+    {"verdicts: the same in one part and in several", test_verdicts_split},
     {"verdicts: by site, and the leak list's order", test_verdicts_by_site_and_order},
     {"verdicts: a capture without a series", test_verdicts_without_series},
     {NULL, NULL},

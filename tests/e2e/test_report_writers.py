@@ -240,6 +240,11 @@ def test_take_gathers_in_order() -> None:
     assert memoryview(filled).cast("d").tolist() == [1.5, -1.0]
     with pytest.raises(ValueError, match="one item"):
         _core.take(values, array("I", [0]), b"x")
+    # every width, copied as values (1, 4, 8 bytes) or by memcpy (2), with a fill
+    for code, fill in (("B", 7), ("H", 9), ("I", 2**32 - 1), ("Q", 2**64 - 2), ("q", -3)):
+        column = array(code, [1, 2, 3, 0])
+        taken = _core.take(column, array("I", [3, 9, 0, 2]), array(code, [fill]))
+        assert array(code, taken).tolist() == [0, fill, 1, 3], code
 
 
 # ---- profile formats ----

@@ -60,6 +60,21 @@ def test_tracked_processes_and_the_run_command_import_little() -> None:
     assert proc.stdout.strip() == "[]", proc.stdout
 
 
+def test_a_report_imports_only_its_own_format(tmp_path: Path, leaktrace_cli) -> None:
+    """report --format text checks its --format and renders without importing the other
+    formats' modules."""
+    capture, program = tmp_path / "c.ltc", tmp_path / "p.py"
+    program.write_text("kept = [bytearray(100) for _ in range(10)]\n")
+    assert leaktrace_cli("run", "-q", "-o", capture, program).returncode == 0
+    probe = (
+        "import sys; from leaktrace.cli import main;"
+        f"main(['report', {str(capture)!r}, '--format', 'text', '-o', {str(tmp_path / 'r')!r}]);"
+        "print(sorted(m for m in sys.modules if m.startswith('leaktrace.reports.')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "['leaktrace.reports.common', 'leaktrace.reports.text']"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -143,6 +158,9 @@ def test_report_registry_lists_every_format_once() -> None:
     assert reports.names() == ["text", "json", "pprof", "collapsed", "speedscope", "html"]
     assert reports.names("capture") == ["text", "json"]
     assert reports.get("pprof").binary and not reports.get("html").binary
+    # each format's module registers the format of its name (what names() lists
+    # without importing them)
+    assert all(reports.get(name).name == name for name in reports.names())
     with pytest.raises(ValueError, match="unknown report format 'nope'"):
         reports.get("nope")
     with pytest.raises(ValueError, match="registered twice"):

@@ -138,6 +138,13 @@ theil_sen(const double *xs, const uint64_t *ys, size_t from, size_t to, double *
 static double
 mann_kendall_p(const uint64_t *ys, size_t from, size_t to, double *sorted)
 {
+    size_t same = from;
+    while (same < to && ys[same] == ys[from]) {
+        same++;
+    }
+    if (same == to) {
+        return 1.0; /* a constant run (most sites' tails): S is 0 */
+    }
     int64_t s = 0;
     for (size_t i = from; i < to; i++) {
         for (size_t j = i + 1; j < to; j++) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/lt_array.h"
+#include "base/lt_sort.h"
 
 /* Block counts of a sampled capture, in whole blocks (rounded half up). */
 static uint64_t
@@ -282,25 +283,32 @@ typedef struct {
     uint32_t first, site;
 } rank_entry;
 
-static int
-rank_order(const void *x, const void *y)
+/* Whether a ranks before b: most bytes, then most blocks, then the lowest
+ * capture node, then the lowest site (a total order: the ranking does not
+ * depend on the sort). */
+static inline int
+ranks_before(const rank_entry *a, const rank_entry *b)
 {
-    const rank_entry *a = x, *b = y;
     if (a->bytes != b->bytes) {
-        return a->bytes > b->bytes ? -1 : 1;
+        return a->bytes > b->bytes;
     }
     if (a->count != b->count) {
-        return a->count > b->count ? -1 : 1;
+        return a->count > b->count;
     }
-    return a->first < b->first ? -1 : a->first > b->first;
+    if (a->first != b->first) {
+        return a->first < b->first;
+    }
+    return a->site < b->site;
 }
+
+LT_SORT_DEFINE(sort_ranked, rank_entry, ranks_before)
 
 /* The sites alive in `alive` (NULL: at the last snapshot), ranked. */
 static int
 rank(const lt_sites *s, const lt_alive *alive, size_t nalive, uint32_t **out, size_t *nout)
 {
     size_t n = 0;
-    rank_entry *entries = malloc((s->nsites ? s->nsites : 1) * sizeof(rank_entry));
+    rank_entry *entries = malloc((s->nsites ? s->nsites : 1) * 2 * sizeof(rank_entry));
     *out = malloc((s->nsites ? s->nsites : 1) * sizeof(uint32_t));
     if (!entries || !*out) {
         free(entries);
@@ -316,9 +324,9 @@ rank(const lt_sites *s, const lt_alive *alive, size_t nalive, uint32_t **out, si
             entries[n++] = (rank_entry){bytes, count, site->first_node, (uint32_t)g};
         }
     }
-    qsort(entries, n, sizeof(rank_entry), rank_order);
+    const rank_entry *sorted = sort_ranked(entries, entries + n, n);
     for (size_t i = 0; i < n; i++) {
-        (*out)[i] = entries[i].site;
+        (*out)[i] = sorted[i].site;
     }
     *nout = n;
     free(entries);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/lt_buf.h"
+#include "base/lt_sort.h"
 #include "module/lt_pyprofile.h"
 
 typedef struct {
@@ -41,34 +42,38 @@ compare_bytes(const char *a, size_t alen, const char *b, size_t blen)
     return c ? c : (alen > blen) - (alen < blen);
 }
 
-static int
-compare_labels(const void *pa, const void *pb)
+static inline int
+label_before(const label_t *a, const label_t *b)
 {
-    const label_t *a = pa, *b = pb;
     int c = compare_bytes(a->ptr, a->len, b->ptr, b->len);
-    return c ? c : (a->node > b->node) - (a->node < b->node);
+    return c ? c < 0 : a->node < b->node;
 }
 
-static int
-compare_by_text(const void *pa, const void *pb)
+/* Lines by value, descending, then by text (then node: a total order). */
+static inline int
+before_by_text(const line_t *a, const line_t *b)
 {
-    const line_t *a = pa, *b = pb;
     if (a->value != b->value) {
-        return a->value > b->value ? -1 : 1;
+        return a->value > b->value;
     }
     int c = compare_bytes(a->text, a->len, b->text, b->len);
-    return c ? c : (a->node > b->node) - (a->node < b->node);
+    return c ? c < 0 : a->node < b->node;
 }
 
-static int
-compare_by_rank(const void *pa, const void *pb)
+/* The same order when each line's place among the texts is known (ranks are
+ * distinct). */
+static inline int
+before_by_rank(const line_t *a, const line_t *b)
 {
-    const line_t *a = pa, *b = pb;
     if (a->value != b->value) {
-        return a->value > b->value ? -1 : 1;
+        return a->value > b->value;
     }
-    return (a->rank > b->rank) - (a->rank < b->rank);
+    return a->rank < b->rank;
 }
+
+LT_SORT_DEFINE(sort_labels, label_t, label_before)
+LT_SORT_DEFINE(sort_by_text, line_t, before_by_text)
+LT_SORT_DEFINE(sort_by_rank, line_t, before_by_rank)
 
 /* The place of every node's text in the order of texts, in rank (nnodes + 1
  * of them: node nnodes stands for the root's own line, a child of the root
@@ -81,9 +86,10 @@ rank_texts(const uint32_t *parent, const label_t *label_of, size_t nnodes, uint3
     size_t *offs = calloc(nnodes + 2, sizeof(size_t)),
            *pos = malloc((nnodes + 1) * sizeof(size_t));
     label_t *children = malloc((nnodes + 1) * sizeof(label_t));
+    label_t *spare = malloc((nnodes + 1) * sizeof(label_t)); /* the sort's */
     uint32_t *stack = malloc((nnodes + 1) * sizeof(uint32_t));
     int r = -1;
-    if (!offs || !pos || !children || !stack) {
+    if (!offs || !pos || !children || !spare || !stack) {
         goto done;
     }
     /* The children of each node in one array: p's at [offs[p], offs[p + 1]). */
@@ -101,7 +107,10 @@ rank_texts(const uint32_t *parent, const label_t *label_of, size_t nnodes, uint3
     for (size_t p = 0; p < nnodes; p++) {
         label_t *kids = children + offs[p];
         size_t count = offs[p + 1] - offs[p];
-        qsort(kids, count, sizeof(label_t), compare_labels);
+        const label_t *sorted = sort_labels(kids, spare, count);
+        if (sorted != kids) {
+            memcpy(kids, sorted, count * sizeof(label_t));
+        }
         for (size_t j = 0; j + 1 < count; j++) {
             if (kids[j].len <= kids[j + 1].len &&
                 !memcmp(kids[j].ptr, kids[j + 1].ptr, kids[j].len)) {
@@ -127,6 +136,7 @@ done:
     free(offs);
     free(pos);
     free(children);
+    free(spare);
     free(stack);
     return r;
 }
@@ -144,7 +154,7 @@ lt_py_folded(PyObject *module, PyObject *args)
     }
     lt_py_views v = {.nviews = 0};
     PyObject *result = NULL, *labels = NULL;
-    line_t *lines = NULL;
+    line_t *lines = NULL, *spare = NULL;
     label_t *label_of = NULL;
     uint32_t *path = NULL, *rank = NULL;
     lt_buf text = {0};
@@ -234,11 +244,16 @@ lt_py_folded(PyObject *module, PyObject *args)
     for (size_t i = 0; ranked && i < nlines; i++) {
         lines[i].text = text.data + lines[i].offset;
     }
-    qsort(lines, nlines, sizeof(line_t), ranked == 0 ? compare_by_rank : compare_by_text);
+    if (!(spare = malloc((nlines ? nlines : 1) * sizeof(line_t)))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const line_t *sorted = ranked == 0 ? sort_by_rank(lines, spare, nlines)
+                                       : sort_by_text(lines, spare, nlines);
     /* Written straight into the bytes object: the text can be tens of megabytes. */
     size_t total = 0;
     for (size_t i = 0; i < nlines; i++) {
-        total += lines[i].len + 2 + digits(lines[i].value);
+        total += sorted[i].len + 2 + digits(sorted[i].value);
     }
     if (!(result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total))) {
         goto done;
@@ -246,14 +261,14 @@ lt_py_folded(PyObject *module, PyObject *args)
     char *at = PyBytes_AS_STRING(result);
     for (size_t i = 0; i < nlines; i++) {
         if (ranked) {
-            memcpy(at, lines[i].text, lines[i].len);
+            memcpy(at, sorted[i].text, sorted[i].len);
         }
-        else if (lines[i].node == 0) {
+        else if (sorted[i].node == 0) {
             memcpy(at, root_label, (size_t)root_len);
         }
         else { /* the labels from the innermost, written from the line's end */
-            char *end = at + lines[i].len;
-            for (size_t n = lines[i].node; n; n = parent[n]) {
+            char *end = at + sorted[i].len;
+            for (size_t n = sorted[i].node; n; n = parent[n]) {
                 end -= label_of[n].len;
                 memcpy(end, label_of[n].ptr, label_of[n].len);
                 if (parent[n]) {
@@ -261,10 +276,10 @@ lt_py_folded(PyObject *module, PyObject *args)
                 }
             }
         }
-        at += lines[i].len;
+        at += sorted[i].len;
         *at++ = ' ';
-        size_t n = digits(lines[i].value);
-        for (uint64_t value = lines[i].value, k = n; k--; value /= 10) {
+        size_t n = digits(sorted[i].value);
+        for (uint64_t value = sorted[i].value, k = n; k--; value /= 10) {
             at[k] = (char)('0' + value % 10);
         }
         at += n;
@@ -272,6 +287,7 @@ lt_py_folded(PyObject *module, PyObject *args)
     }
 done:
     free(lines);
+    free(spare);
     free(path);
     free(label_of);
     free(rank);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/lt_buf.h"
+#include "base/lt_sort.h"
 
 /* profile.proto: Profile.sample (2) and Sample.location_id (1), .value (2),
  * all length-delimited (wire type 2). */
@@ -85,21 +86,24 @@ typedef struct {
     uint32_t node;
 } ranked_t;
 
-static int
-compare_ranked(const void *pa, const void *pb)
+/* Most live bytes, then most at the peak, then most allocated, then the
+ * lowest node (a total order). */
+static inline int
+ranked_before(const ranked_t *a, const ranked_t *b)
 {
-    const ranked_t *a = pa, *b = pb;
     if (a->live != b->live) {
-        return a->live > b->live ? -1 : 1;
+        return a->live > b->live;
     }
     if (a->peak != b->peak) {
-        return a->peak > b->peak ? -1 : 1;
+        return a->peak > b->peak;
     }
     if (a->alloc != b->alloc) {
-        return a->alloc > b->alloc ? -1 : 1;
+        return a->alloc > b->alloc;
     }
-    return (a->node > b->node) - (a->node < b->node);
+    return a->node < b->node;
 }
+
+LT_SORT_DEFINE(sort_ranked, ranked_t, ranked_before)
 
 PyObject *
 lt_py_rank_nodes(PyObject *module, PyObject *args)
@@ -127,7 +131,7 @@ lt_py_rank_nodes(PyObject *module, PyObject *args)
     if (!peak_count) {
         goto done;
     }
-    if (n > UINT32_MAX || !(rows = malloc((n ? n : 1) * sizeof(ranked_t)))) {
+    if (n > UINT32_MAX || !(rows = malloc((n ? n : 1) * 2 * sizeof(ranked_t)))) {
         PyErr_NoMemory();
         goto done;
     }
@@ -137,12 +141,12 @@ lt_py_rank_nodes(PyObject *module, PyObject *args)
             rows[kept++] = (ranked_t){live[i], peak[i], alloc[i], (uint32_t)i};
         }
     }
-    qsort(rows, kept, sizeof(ranked_t), compare_ranked);
+    const ranked_t *sorted = sort_ranked(rows, rows + kept, kept); /* rows has room twice */
     result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(kept * sizeof(uint32_t)));
     if (result) {
         uint32_t *out = (uint32_t *)PyBytes_AS_STRING(result);
         for (size_t i = 0; i < kept; i++) {
-            out[i] = rows[i].node;
+            out[i] = sorted[i].node;
         }
     }
 done:

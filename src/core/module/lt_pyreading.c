@@ -8,6 +8,8 @@
 #include "module/lt_pycapture.h"
 #include "module/lt_pyobj.h"
 
+#define NO_SITE UINT32_MAX
+
 /* The bytes of an array, for memoryview(...).cast() on the Python side. */
 static PyObject *
 array_bytes(const void *data, size_t count, size_t elsize)
@@ -41,6 +43,30 @@ site_rows(const lt_sites *s)
     uint32_t *rows = (uint32_t *)PyBytes_AS_STRING(out);
     for (size_t g = 0; g < s->nsites; g++) {
         rows[g] = s->site[g].row;
+    }
+    return out;
+}
+
+/* By capture node: the site whose node list (site_nodes) holds it, or
+ * NO_SITE when none does: what a search of the sites' nodes would find, in
+ * O(1). */
+static PyObject *
+node_sites(const lt_sites *s, size_t nnodes)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nnodes * sizeof(uint32_t)));
+    if (!out) {
+        return NULL;
+    }
+    uint32_t *site = (uint32_t *)PyBytes_AS_STRING(out);
+    for (size_t n = 0; n < nnodes; n++) {
+        site[n] = NO_SITE;
+    }
+    for (size_t g = 0; g < s->nsites; g++) {
+        for (uint32_t k = s->nodes_start[g]; k < s->nodes_start[g + 1]; k++) {
+            if (s->nodes[k] < nnodes) {
+                site[s->nodes[k]] = (uint32_t)g;
+            }
+        }
     }
     return out;
 }
@@ -344,6 +370,7 @@ build_reading(lt_analysis *a, int keep_raw)
         put(d, "rows", site_rows(s)) < 0 ||
         put(d, "site_nodes", array_bytes(s->nodes, s->nodes_start[s->nsites], 4)) < 0 ||
         put(d, "site_nodes_start", array_bytes(s->nodes_start, s->nsites + 1, 4)) < 0 ||
+        put(d, "node_site", node_sites(s, a->nnodes)) < 0 ||
         put(d, "ranked", array_bytes(s->ranked, s->nranked, 4)) < 0 ||
         put(d, "excluded", excluded) < 0 || put(d, "picks", picks_list(s)) < 0 ||
         put(d, "points", u64_list(s->points, s->npoints)) < 0 ||
@@ -534,9 +561,34 @@ lt_py_take(PyObject *module, PyObject *args)
     }
     char *out = PyBytes_AS_STRING(result);
     const char *in = values.buf;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(out + i * size, at[i] < count ? in + (size_t)at[i] * size : fill.buf, size);
+    /* The common widths copied as values (a memcpy call per item of a
+     * run-time size costs more than the gather itself). */
+#define GATHER(type)                                                                              \
+    do {                                                                                          \
+        type *dst = (type *)(void *)out, missing = 0;                                             \
+        const type *src = (const type *)(const void *)in;                                         \
+        if (fill.buf) {                                                                           \
+            memcpy(&missing, fill.buf, sizeof(type));                                             \
+        }                                                                                         \
+        for (size_t i = 0; i < n; i++) {                                                          \
+            dst[i] = at[i] < count ? src[at[i]] : missing;                                        \
+        }                                                                                         \
+    } while (0)
+    if (size == 1) {
+        GATHER(uint8_t);
     }
+    else if (size == 4 && ((uintptr_t)in | (uintptr_t)out) % 4 == 0) {
+        GATHER(uint32_t);
+    }
+    else if (size == 8 && ((uintptr_t)in | (uintptr_t)out) % 8 == 0) {
+        GATHER(uint64_t);
+    }
+    else {
+        for (size_t i = 0; i < n; i++) {
+            memcpy(out + i * size, at[i] < count ? in + (size_t)at[i] * size : fill.buf, size);
+        }
+    }
+#undef GATHER
 done:
     PyBuffer_Release(&indexes);
     PyBuffer_Release(&values);

@@ -29,6 +29,7 @@ PROGRESS_DELAY_S = 0.5
 NO_FRAME_ID = 0xFFFFFFFF  # the frame of the trimmed tree's root (and of the capture's)
 TRUNCATED_ID = 0xFFFFFFFE  # the frame of a truncation marker in the trimmed tree
 NO_ROW = 0xFFFFFFFF
+NO_SITE = 0xFFFFFFFF  # in node_site: a capture node that no site lists
 
 
 def _u64(data: bytes) -> memoryview:
@@ -135,6 +136,7 @@ class Analysis:
         self.rows = _u32(data["rows"])
         self.site_nodes = _u32(data["site_nodes"])
         self.site_nodes_start = _u32(data["site_nodes_start"])
+        self.node_site = _u32(data["node_site"])  # the inverse of site_nodes
         self.ranked = _u32(data["ranked"])
         self.excluded = _excluded(data["excluded"])
         # Each picked snapshot: (count, bytes, alloc_count, alloc_bytes) per site, and
@@ -211,6 +213,11 @@ class Analysis:
                 else:
                     cache[n] = ((self.frames[self.canonical[frame]], *frames), truncated)
         return cache[node]
+
+    def site_of_node(self, node: int) -> int | None:
+        """The site whose nodes (nodes_of) include this capture node, or None."""
+        site = self.node_site[node] if 0 <= node < len(self.node_site) else NO_SITE
+        return None if site == NO_SITE else site
 
     def nodes_of(self, site: int) -> list[int]:
         return list(self.site_nodes[self.site_nodes_start[site] : self.site_nodes_start[site + 1]])

@@ -20,7 +20,6 @@ first from that node to the root.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -136,19 +135,15 @@ class SiteTable:
             return out
         a = self._analysis
         assert a is not None
-        listed = array("I", a.site_nodes)
-        starts = a.site_nodes_start
+        by_site: dict[int, list[int]] = {}
         for n in nodes:
-            try:
-                at = listed.index(n)
-            except ValueError:  # not among the sites' nodes
-                continue
-            g = bisect_right(starts, at) - 1
-            try:
-                row = self.site_ids.index(g)
-            except ValueError:  # a site that is not in the list
-                continue
-            out.setdefault(row, []).append(n)
+            g = a.site_of_node(n)
+            if g is not None:  # else not among the sites' nodes
+                by_site.setdefault(g, []).append(n)
+        # one pass over the list, not a search of it per site
+        for row, g in enumerate(self.site_ids):
+            if g in by_site:
+                out[row] = by_site[g]
         return out
 
 
@@ -178,13 +173,10 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
         ids = _reordered(ids, moved, a)
     g = columns_of(a)
     kind, reason = _take(a.verdict_class, ids), _take(a.verdict_reason, ids)
-    rows = {}
-    for sid in held:
-        try:
-            rows[sid] = ids.index(sid)
-        except ValueError:  # a site left out of the list
-            continue
-        if sid in moved:
+    # the rows of the held sites (one pass over the list; a held site may be left out)
+    rows = {sid: row for row, sid in enumerate(ids) if sid in held} if held else {}
+    for sid in moved:
+        if sid in rows:
             kind[rows[sid]], reason[rows[sid]] = _PLATEAUED, _BOUNDED_HOLDER
     growth = GrowthColumns(
         kind,
@@ -221,15 +213,11 @@ def holders_by_site(retention: Retention, a: Analysis) -> dict[int, Holder]:
     explain, by site id."""
     if not retention.site_holders:
         return {}
-    listed = array("I", a.site_nodes)
-    starts = a.site_nodes_start
     nodes: dict[int, list[int]] = {}
     for n in retention.site_holders:
-        try:
-            at = listed.index(n)
-        except ValueError:  # not among the sites' nodes (an import's)
-            continue
-        nodes.setdefault(bisect_right(starts, at) - 1, []).append(n)
+        g = a.site_of_node(n)
+        if g is not None:  # else not among the sites' nodes (an import's)
+            nodes.setdefault(g, []).append(n)
     found = {g: retention.holder_for(ns) for g, ns in nodes.items()}
     return {g: h for g, h in found.items() if h is not None}
 

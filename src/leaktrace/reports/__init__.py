@@ -8,7 +8,9 @@ imported. It renders from one of the two readers of :mod:`leaktrace.reading`:
 * ``"profile"`` formats (pprof, collapsed, speedscope, html) get the
   :class:`~leaktrace.reading.Profile` of one streaming pass over the capture.
 
-The modules are imported on the first look-up, not with the package.
+A format's module has the format's name (``json.py`` registers ``json``). Modules are
+imported when they are looked up, not with the package: a report imports only its own
+format's module.
 """
 
 from __future__ import annotations
@@ -54,13 +56,27 @@ def register(fmt: ReportFormat) -> None:
     _registry[fmt.name] = fmt
 
 
+_modules: tuple[str, ...] | None = None
+
+
+def _format_modules() -> tuple[str, ...]:
+    """The names of this package's format modules, without importing them."""
+    global _modules
+    if _modules is None:
+        _modules = tuple(
+            m.name
+            for m in pkgutil.iter_modules(__path__)
+            if not m.ispkg and m.name not in _NOT_FORMATS
+        )
+    return _modules
+
+
 def _load() -> None:
     global _loaded
     if _loaded:
         return
-    for module in pkgutil.iter_modules(__path__):
-        if not module.ispkg and module.name not in _NOT_FORMATS:
-            importlib.import_module(f"{__name__}.{module.name}")
+    for name in _format_modules():
+        importlib.import_module(f"{__name__}.{name}")
     _loaded = True
 
 
@@ -69,14 +85,20 @@ _ORDER = ("text", "json", "pprof", "collapsed", "speedscope", "html")
 
 
 def names(source: Source | None = None) -> list[str]:
-    """The registered formats (of one source, or all), in the order of --format choices."""
-    _load()
-    found = [f.name for f in _registry.values() if source is None or f.source == source]
+    """The formats (of one source, or all), in the order of --format choices; every
+    format's module is imported only to tell the sources apart."""
+    if source is None:
+        found = list(_format_modules())
+    else:
+        _load()
+        found = [f.name for f in _registry.values() if f.source == source]
     return sorted(found, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
 
 
 def get(name: str) -> ReportFormat:
-    _load()
+    """The format `name`, its module imported if it was not yet."""
+    if name not in _registry and name in _format_modules():
+        importlib.import_module(f"{__name__}.{name}")
     try:
         return _registry[name]
     except KeyError:

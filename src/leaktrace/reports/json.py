@@ -152,9 +152,14 @@ def _growth_field(g: GrowthColumns) -> tuple[object, ...]:
     for points in range(most + 1):
         plural = "s" if points != 1 else ""
         texts.append(_string(f"seen at {points} snapshot{plural}, {MIN_POINTS} needed"))
-    explanation = array(
-        "I", [base + p if r == few else r for r, p in zip(g.reason, g.points, strict=True)]
-    )
+    explanation = array("I", g.reason)
+    # the rows of too few points, found by bytes.find (a third of a large capture's
+    # sites, where a loop over every row costs 20 ms at 200,000 sites)
+    reason_bytes, mark = bytes(g.reason), bytes([few])
+    at = reason_bytes.find(mark)
+    while at >= 0:
+        explanation[at] = base + g.points[at]
+        at = reason_bytes.find(mark, at + 1)
     fields = [
         ("class", "enum", g.kind, [_string(k) for k in CLASSES]),
         ("reason", "enum", g.reason, [_string(r) for r in reasons]),
