@@ -198,6 +198,36 @@ def test_json_rows_checks_its_input() -> None:
         assert text == "[\n" + ",\n".join("  " + r for r in rows) + "\n]"
 
 
+def test_json_rows_rounds_floats_as_python() -> None:
+    """repr(round(x, n)) byte for byte, where json_rows rounds in integers (0 <= n <= 4,
+    |x| < 1e11) and at the edges of that path: exact ties, the decimals either side of a
+    rounding boundary, negatives that round to -0.0, subnormals, the limit."""
+    from array import array
+
+    rng = random.Random(14)
+    values = [0.0005, 0.00049999999999999, 0.5, 1.5, 2.5, -2.5, 0.125, 0.375, -0.0625]
+    values += [2.675, 1.0005, 0.0001, 0.00005, -0.00004, -0.0, 0.0, 5e-324, -5e-324]
+    values += [2.2250738585072014e-308, 1e11, math.nextafter(1e11, 0), 99999999999.99995]
+    values += [123456789.98765, 1e15, 1e16, 9007199254740993.0, 1e300, -1e300]
+    # exact binary ties k / 2**j at every place, and their neighbours
+    for _ in range(3000):
+        tie = rng.randrange(-(10**9), 10**9) / 2 ** rng.randrange(1, 14)
+        values += [tie, math.nextafter(tie, math.inf), math.nextafter(tie, -math.inf)]
+    # the decimals of a boundary (k + 0.5) / 10**n read as doubles, and their neighbours
+    for n in range(6):
+        for _ in range(2000):
+            edge = (rng.randrange(-(10**11), 10**11) + 0.5) / 10**n
+            values += [edge, math.nextafter(edge, math.inf), math.nextafter(edge, -math.inf)]
+    # rates and confidences as the report has them, and every magnitude
+    values += [rng.uniform(0, 1000) for _ in range(5000)] + [rng.random() for _ in range(5000)]
+    values += [rng.choice((1, -1)) * 10 ** rng.uniform(-330, 20) for _ in range(5000)]
+    column = array("d", values)
+    for ndigits in range(7):
+        text = _core.json_rows(len(column), [("x", "float", column, ndigits)], 0, None, True)
+        rows = [json.dumps({"x": round(x, ndigits)}) for x in column]
+        assert text == "[\n" + ",\n".join("  " + r for r in rows) + "\n]", ndigits
+
+
 def test_frame_table_numbers_frames_as_the_stacks_first_meet_them() -> None:
     from array import array
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "base/lt_buf.h"
+
 #define MAX_NESTING 8
 #define NDIGITS_MAX 323 /* CPython's floatobject.c: rounding to more digits changes nothing */
 
@@ -80,6 +82,103 @@ get_texts(PyObject *seq, lt_jfield *f, lt_jparser *p)
 }
 
 static int parse_fields(PyObject *seq, lt_jfield **out, size_t *nout, lt_jparser *p, int nesting);
+
+/* Pads what b holds to a multiple of LT_JF_PAD (with zeros). */
+static void
+pad_lits(lt_buf *b)
+{
+    size_t pad = (LT_JF_PAD - b->len % LT_JF_PAD) % LT_JF_PAD;
+    if (pad && lt_buf_reserve(b, pad) == 0) {
+        memset(b->data + b->len, 0, pad);
+        b->len += pad;
+    }
+}
+
+static size_t
+padded(Py_ssize_t len)
+{
+    return ((size_t)len + LT_JF_PAD - 1) / LT_JF_PAD * LT_JF_PAD;
+}
+
+/* The texts the writer copies for field i of the n of an object at `level`
+ * (lt_pyjsonfields.h): lead, close, the enum texts or the sparse default,
+ * one after the other in f->lits, each padded; and f->room. */
+static int
+lay_out(lt_jfield *f, size_t i, size_t n, lt_jparser *p, size_t level)
+{
+    lt_buf b = {0};
+    lt_buf_puts(&b, i == 0 ? "{" : p->compact ? ", " : ",");
+    if (!p->compact) {
+        lt_buf_newline(&b, 2 * (level + 1));
+    }
+    lt_buf_byte(&b, '"');
+    lt_buf_append(&b, f->key, (size_t)f->key_len);
+    lt_buf_puts(&b, "\": ");
+    if (f->kind == K_CONST) {
+        lt_buf_append(&b, f->text.ptr, (size_t)f->text.len);
+    }
+    f->lead.len = (Py_ssize_t)b.len;
+    pad_lits(&b);
+    size_t at = b.len;
+    if (i + 1 == n) {
+        if (!p->compact) {
+            lt_buf_newline(&b, 2 * level);
+        }
+        lt_buf_byte(&b, '}');
+    }
+    f->close.len = (Py_ssize_t)(b.len - at);
+    pad_lits(&b);
+    size_t value = 0; /* the most bytes of the value written in the room made for the row */
+    switch (f->kind) {
+    case K_INT: value = LT_BUF_U64_MAX; break; /* an int64 has at most 19 digits */
+    case K_BOOL: value = 5; break;
+    case K_FLOAT: value = LT_JF_FLOAT_MAX; break;
+    case K_ENUM:
+        for (size_t k = 0; k < f->ntexts; k++) {
+            lt_buf_append(&b, f->texts[k].ptr, (size_t)f->texts[k].len);
+            pad_lits(&b);
+            value = (size_t)f->texts[k].len > value ? (size_t)f->texts[k].len : value;
+        }
+        break;
+    case K_CONST: break;
+    case K_SPARSE: /* a row's own text makes room for itself */
+        lt_buf_append(&b, f->text.ptr, (size_t)f->text.len);
+        pad_lits(&b);
+        value = (size_t)f->text.len;
+        break;
+    case K_STACK: /* "[]", or "[" and items that make room for themselves */
+    case K_SERIES: value = 2; break;
+    case K_OBJECT:
+        for (size_t k = 0; k < f->nsub; k++) {
+            value += f->sub[k].room;
+        }
+        value = value > 4 ? value : 4; /* or null, or {} */
+        break;
+    }
+    if (b.failed) {
+        lt_buf_free(&b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    f->lits = b.data;
+    f->room = (size_t)f->lead.len + (size_t)f->close.len + value;
+    /* The texts' places, now that the block no longer moves. */
+    char *text = b.data;
+    f->lead.ptr = text;
+    text += padded(f->lead.len);
+    f->close.ptr = text;
+    text += padded(f->close.len);
+    if (f->kind == K_ENUM) {
+        for (size_t k = 0; k < f->ntexts; k++) {
+            f->texts[k].ptr = text;
+            text += padded(f->texts[k].len);
+        }
+    }
+    else if (f->kind == K_SPARSE) {
+        f->text.ptr = text;
+    }
+    return 0;
+}
 
 static int
 parse_field(PyObject *desc, lt_jfield *f, lt_jparser *p, int nesting)
@@ -202,9 +301,12 @@ parse_fields(PyObject *seq, lt_jfield **out, size_t *nout, lt_jparser *p, int ne
         PyErr_NoMemory();
         return -1;
     }
+    size_t level = p->depth + 1 + (size_t)nesting;
     for (size_t i = 0; i < n; i++) {
-        if (parse_field(PySequence_Fast_GET_ITEM(fast, (Py_ssize_t)i), &(*out)[i], p, nesting) <
-            0) {
+        lt_jfield *f = &(*out)[i];
+        f->level = level;
+        if (parse_field(PySequence_Fast_GET_ITEM(fast, (Py_ssize_t)i), f, p, nesting) < 0 ||
+            lay_out(f, i, n, p, level) < 0) {
             Py_DECREF(fast);
             return -1;
         }
@@ -231,6 +333,7 @@ lt_jf_free(lt_jfield *fields, size_t n)
         lt_jf_release_column(&fields[i].aux2);
         lt_jf_release_column(&fields[i].aux3);
         PyMem_Free(fields[i].texts);
+        free(fields[i].lits);
         lt_jf_free(fields[i].sub, fields[i].nsub);
     }
     PyMem_Free(fields);

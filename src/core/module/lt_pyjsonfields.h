@@ -11,6 +11,16 @@
  * (formats, counts, key names) are those that need no row; the writer
  * checks indexes as it meets them. GIL held throughout; on failure -1 with
  * an exception, and what was parsed so far is still freed by lt_jf_free.
+ *
+ * The parser also lays out what the writer copies in every row, so that a
+ * field costs it one copy and no check: each field's `lead`, the text before
+ * its value (the comma and new line or space after the previous field, or
+ * the object's opening brace, then the quoted key and ": "; for a const the
+ * value too), the `close` of the object after its last field, and the enum
+ * and sparse default texts, are copied into the field's `lits` block, each
+ * padded to a multiple of LT_JF_PAD bytes (lt_jf_put_lit). `room` bounds
+ * the bytes a field writes without making room itself (all of them but a
+ * stack's items, a series and a sparse row's own text).
  */
 #ifndef LT_PYJSONFIELDS_H
 #define LT_PYJSONFIELDS_H
@@ -19,6 +29,7 @@
 #include <Python.h>
 
 #include <stdint.h>
+#include <string.h>
 
 typedef enum {
     K_INT,
@@ -37,6 +48,21 @@ typedef struct {
     Py_ssize_t len;
 } lt_jtext;
 
+/* Texts in a field's `lits` are padded to a multiple of this, and a writer
+ * copying them has this much room past their end. */
+#define LT_JF_PAD 16
+
+/* Copies t (a text of `lits`) to p in whole pieces of LT_JF_PAD bytes, which
+ * may write up to LT_JF_PAD - 1 bytes past its end; returns the end. */
+static inline char *
+lt_jf_put_lit(char *p, const lt_jtext *t)
+{
+    for (Py_ssize_t i = 0; i < t->len; i += LT_JF_PAD) {
+        memcpy(p + i, t->ptr + i, LT_JF_PAD);
+    }
+    return p + t->len;
+}
+
 /* A column: a buffer of one element type. */
 typedef struct {
     Py_buffer view;
@@ -53,18 +79,29 @@ typedef struct lt_jfield {
     lt_jcolumn aux1, aux2, aux3; /* stack: parent, frame, index; series: matrix */
     int ndigits;                 /* float: -1 for no rounding */
     size_t npoints;              /* series */
-    lt_jtext *texts;             /* enum, sparse */
+    lt_jtext *texts;             /* enum (in lits), sparse (borrowed) */
     size_t ntexts;
-    lt_jtext text;         /* const; sparse: the default */
+    lt_jtext text;         /* const (borrowed: lead ends with it); sparse: the default (in lits) */
     struct lt_jfield *sub; /* object */
     size_t nsub;
-    size_t cursor; /* sparse: the next of `col` to write */
+    size_t cursor;  /* sparse: the next of `col` to write */
+    size_t level;   /* the depth of the object it is in (that of a row: depth + 1) */
+    lt_jtext lead;  /* in lits: what precedes the value (see above) */
+    lt_jtext close; /* in lits, last field of an object: the object's end, else empty */
+    size_t room;    /* the most bytes it writes without making room (see above) */
+    char *lits;     /* lead, close, enum texts, sparse default (libc memory) */
 } lt_jfield;
 
 typedef struct {
     PyObject *keep; /* a list holding every object whose bytes are borrowed */
     size_t nrows;
+    size_t depth; /* json_rows's: how the leads are indented */
+    int compact;  /* json_rows's: leads with a space, not a new line */
 } lt_jparser;
+
+/* How many bytes a float is written in at most: repr() of a double is at
+ * most 24 ("-2.2250738585072014e-308"). */
+#define LT_JF_FLOAT_MAX 24
 
 /* The fields of a sequence of descriptions, for p->nrows rows: *out (n of
  * them) to free with lt_jf_free, also on failure. */
