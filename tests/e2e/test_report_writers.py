@@ -277,6 +277,18 @@ def test_take_gathers_in_order() -> None:
         assert array(code, taken).tolist() == [0, fill, 1, 3], code
 
 
+def test_positions_inverts_a_list_of_indexes() -> None:
+    from array import array
+
+    where = memoryview(_core.positions(array("I", [4, 0, 2, 9]), 6)).cast("I")
+    assert where.tolist() == [1, 0xFFFFFFFF, 2, 0xFFFFFFFF, 0, 0xFFFFFFFF]
+    assert _core.positions(array("I"), 0) == b""
+    with pytest.raises(TypeError, match="uint32"):
+        _core.positions(array("Q", [0]), 1)
+    with pytest.raises(ValueError, match="size"):
+        _core.positions(array("I"), -1)
+
+
 # ---- profile formats ----
 
 

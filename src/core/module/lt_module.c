@@ -137,6 +137,10 @@ static PyMethodDef core_methods[] = {
     {"take", lt_py_take, METH_VARARGS,
      "take(values, indexes)\n--\n\n"
      "The items of a buffer at uint32 indexes, as bytes (src/core/module/lt_pyreading.h)."},
+    {"positions", lt_py_positions, METH_VARARGS,
+     "positions(indexes, size)\n--\n\n"
+     "The position in indexes of each value below size, as uint32 bytes\n"
+     "(src/core/module/lt_pyreading.h)."},
     {"growth", lt_py_growth, METH_VARARGS,
      "growth(live, alloc, xs, seconds)\n--\n\n"
      "The growth verdict of each row of a series: class, reason, rates, confidence and\n"

@@ -597,3 +597,45 @@ done:
     }
     return result;
 }
+
+PyObject *
+lt_py_positions(PyObject *module, PyObject *args)
+{
+    PyObject *indexes_arg;
+    Py_ssize_t size;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "On:positions", &indexes_arg, &size)) {
+        return NULL;
+    }
+    if (size < 0 || (size_t)size > SIZE_MAX / sizeof(uint32_t)) {
+        PyErr_SetString(PyExc_ValueError, "positions: size out of range");
+        return NULL;
+    }
+    Py_buffer indexes;
+    if (PyObject_GetBuffer(indexes_arg, &indexes, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const char *fmt = indexes.format ? indexes.format : "B";
+    size_t n = (size_t)indexes.len / sizeof(uint32_t);
+    if (strcmp(fmt, "I") != 0 && strcmp(fmt, "=I") != 0 && strcmp(fmt, "@I") != 0) {
+        PyErr_SetString(PyExc_TypeError, "positions: indexes must be a uint32 ('I') buffer");
+    }
+    else if (n >= UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "positions: 2^32 - 1 indexes at most");
+    }
+    else if ((result = PyBytes_FromStringAndSize(NULL, size * (Py_ssize_t)sizeof(uint32_t)))) {
+        uint32_t *where = (uint32_t *)PyBytes_AS_STRING(result);
+        const uint32_t *at = indexes.buf;
+        for (Py_ssize_t v = 0; v < size; v++) {
+            where[v] = NO_SITE;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (at[i] < (size_t)size) {
+                where[at[i]] = (uint32_t)i;
+            }
+        }
+    }
+    PyBuffer_Release(&indexes);
+    return result;
+}

@@ -30,4 +30,10 @@ PyObject *lt_py_read(PyObject *module, PyObject *args, PyObject *kwargs);
  * read()'s arrays in its own order, or maps ids through a table. */
 PyObject *lt_py_take(PyObject *module, PyObject *args);
 
+/* positions(indexes, size) -> bytes: a uint32 array of `size` items, the
+ * position in `indexes` (uint32) of each value below size, 0xFFFFFFFF for a
+ * value it does not hold (the last position for one it holds twice). Where
+ * a report finds its rows of given sites in O(1). */
+PyObject *lt_py_positions(PyObject *module, PyObject *args);
+
 #endif

@@ -140,10 +140,11 @@ class SiteTable:
             g = a.site_of_node(n)
             if g is not None:  # else not among the sites' nodes
                 by_site.setdefault(g, []).append(n)
-        # one pass over the list, not a search of it per site
-        for row, g in enumerate(self.site_ids):
-            if g in by_site:
-                out[row] = by_site[g]
+        if by_site:
+            where = _positions(self.site_ids, len(a.live_bytes))
+            for g, held in by_site.items():
+                if where[g] != NO_ROW:  # else a site that is not in the list
+                    out[where[g]] = held
         return out
 
 
@@ -173,8 +174,9 @@ def _from_analysis(capture: Capture, a: Analysis) -> SiteTable:
         ids = _reordered(ids, moved, a)
     g = columns_of(a)
     kind, reason = _take(a.verdict_class, ids), _take(a.verdict_reason, ids)
-    # the rows of the held sites (one pass over the list; a held site may be left out)
-    rows = {sid: row for row, sid in enumerate(ids) if sid in held} if held else {}
+    where = _positions(ids, len(a.live_bytes)) if held else None
+    # the rows of the held sites (a held site may be left out of the list)
+    rows = {sid: where[sid] for sid in held if where[sid] != NO_ROW} if where is not None else {}
     for sid in moved:
         if sid in rows:
             kind[rows[sid]], reason[rows[sid]] = _PLATEAUED, _BOUNDED_HOLDER
@@ -237,6 +239,11 @@ def _reordered(ids: array[int], moved: set[int], a: Analysis) -> array[int]:
     start = next((i for i, g in enumerate(rest) if kinds[g] != _LEAKING), len(rest))
     block = sorted([*rest[start:], *moved], key=lambda g: (-live[g], -count[g]))
     return array("I", [*rest[:start], *block])
+
+
+def _positions(ids: array[int], size: int) -> memoryview:
+    """The row of each site id below size in ids, NO_ROW for one not there (in C)."""
+    return memoryview(_core.positions(ids, size)).cast("I")
 
 
 def _take(values: memoryview[Any], ids: array[int]) -> array[Any]:
