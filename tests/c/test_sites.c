@@ -410,6 +410,15 @@ test_sites_thin_like_python(void)
     CHECK_U64(lt_sites_thin(0, 128, out), ==, 0);
 }
 
+/* A temporary capture to write snapshots of `in` into with w. */
+static void
+open_capture(char *path, size_t size, lt_intern *in, lt_writer *w)
+{
+    check_temp_path(path, size);
+    CHECK(lt_intern_init(in) == 0);
+    CHECK(lt_writer_open(w, path) == 0);
+}
+
 /* The writer lists only the nodes whose counters moved: none for a snapshot
  * with nothing new, one after one node allocated or freed, every allocated
  * node again in a reopened file. */
@@ -417,11 +426,9 @@ static void
 test_sites_writer_writes_changes_only(void)
 {
     char path[256];
-    check_temp_path(path, sizeof(path));
     lt_intern in;
     lt_writer w;
-    CHECK(lt_intern_init(&in) == 0);
-    CHECK(lt_writer_open(&w, path) == 0);
+    open_capture(path, sizeof(path), &in, &w);
     uint32_t fn = lt_intern_string(&in, "f", 1);
     uint32_t frame = lt_intern_add_frame(&in, 0x10, 0, 1, fn, fn, 3);
     uint32_t nodes[50];
@@ -474,16 +481,28 @@ test_sites_writer_writes_changes_only(void)
 /* Series rows of sites born at different snapshots, more than a tile of
  * them (lt_sites keeps rows in tiles while it reads): each row holds its
  * site's bytes at every point, zero before the site held any. */
+/* Closes the capture the writer made of `in`, reads it back with no pick
+ * and deletes it; returns lt_analysis_read()'s result. */
+static int
+close_and_read(lt_writer *w, lt_intern *in, const char *path, lt_analysis *a)
+{
+    CHECK(lt_writer_close(w) == 0);
+    lt_intern_destroy(in);
+    lt_analysis_options o = options(0);
+    o.npicks = 0;
+    int r = lt_analysis_read(a, path, &o);
+    unlink(path);
+    return r;
+}
+
 static void
 test_sites_series_rows_across_tiles(void)
 {
     enum { SITES = 2 * LT_SITES_TILE + 3, SNAPSHOTS = 6 };
     char path[256];
-    check_temp_path(path, sizeof(path));
     lt_intern in;
     lt_writer w;
-    CHECK(lt_intern_init(&in) == 0);
-    CHECK(lt_writer_open(&w, path) == 0);
+    open_capture(path, sizeof(path), &in, &w);
     uint32_t file = lt_intern_string(&in, "app.py", 6);
     uint32_t nodes[SITES];
     for (uint32_t i = 0; i < SITES; i++) {
@@ -500,13 +519,8 @@ test_sites_series_rows_across_tiles(void)
         }
         CHECK(lt_writer_snapshot(&w, &in, &info) == 0);
     }
-    CHECK(lt_writer_close(&w) == 0);
-    lt_intern_destroy(&in);
-    lt_analysis_options o = options(0);
-    o.npicks = 0;
     lt_analysis a;
-    int r = lt_analysis_read(&a, path, &o);
-    unlink(path);
+    int r = close_and_read(&w, &in, path, &a);
     CHECK(r == 0);
     if (r == 0) {
         CHECK_U64(a.sites.npoints, ==, SNAPSHOTS);
@@ -537,11 +551,9 @@ test_sites_ranked(void)
 {
     enum { SITES = 333 };
     char path[256];
-    check_temp_path(path, sizeof(path));
     lt_intern in;
     lt_writer w;
-    CHECK(lt_intern_init(&in) == 0);
-    CHECK(lt_writer_open(&w, path) == 0);
+    open_capture(path, sizeof(path), &in, &w);
     uint32_t file = lt_intern_string(&in, "app.py", 6);
     size_t alive = 0;
     for (uint32_t i = 0; i < SITES; i++) {
@@ -557,13 +569,8 @@ test_sites_ranked(void)
     }
     lt_snapshot_info info = {LT_SNAP_MARK, 1, LT_NO_ID, 0, 0};
     CHECK(lt_writer_snapshot(&w, &in, &info) == 0);
-    CHECK(lt_writer_close(&w) == 0);
-    lt_intern_destroy(&in);
-    lt_analysis_options o = options(0);
-    o.npicks = 0;
     lt_analysis a;
-    int r = lt_analysis_read(&a, path, &o);
-    unlink(path);
+    int r = close_and_read(&w, &in, path, &a);
     CHECK(r == 0);
     if (r == 0) {
         CHECK_U64(a.sites.nranked, ==, alive);

@@ -148,18 +148,16 @@ test_verdicts_split(void)
         }
         ranked[g] = (uint32_t)(N - 1 - g);
     }
-    lt_sites s;
-    memset(&s, 0, sizeof(s));
-    s.site = site;
-    s.nsites = N;
-    s.points = points;
-    s.work = work;
-    s.npoints = P;
-    s.series = series;
-    s.alloc_series = alloc;
-    s.nrows = N;
-    s.ranked = ranked;
-    s.nranked = N;
+    lt_sites s = {.site = site,
+                  .nsites = N,
+                  .points = points,
+                  .work = work,
+                  .npoints = P,
+                  .series = series,
+                  .alloc_series = alloc,
+                  .nrows = N,
+                  .ranked = ranked,
+                  .nranked = N};
     lt_verdicts one, split;
     CHECK(lt_verdicts_make_split(&one, &s, seconds, 1) == 0);
     size_t classes[LT_GROWTH_CLASS_COUNT] = {0};
