@@ -200,7 +200,8 @@ def test_interval_leaves_the_reported_sites_alone(
     tmp_path: Path, leaktrace_cli: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     script = tmp_path / "steady.py"
-    script.write_text("import time\nkeep = [bytearray(100) for _ in range(100)]\ntime.sleep(0.1)\n")
+    # half a second of 10 ms ticks: a busy machine may delay ticks, not take all but 3
+    script.write_text("import time\nkeep = [bytearray(100) for _ in range(100)]\ntime.sleep(0.5)\n")
     plain, timed = tmp_path / "plain.ltc", tmp_path / "timed.ltc"
     for out, extra in ((plain, []), (timed, ["--interval", "0.01"])):
         proc = leaktrace_cli("run", "-q", *extra, "-o", str(out), str(script))
