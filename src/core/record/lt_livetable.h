@@ -13,6 +13,16 @@
  * blocks); lookups meanwhile try both arrays. A resize that finds no memory
  * leaves the table as it was (an insert into a full table then fails).
  *
+ * In front of the table, a nursery: a small direct-mapped array, indexed by
+ * other bits of the same hash, where every new block is put. Many blocks of a
+ * Python program are freed soon after their birth (temporaries), and such a
+ * block is removed from its nursery slot without a probe or a shift; a block
+ * still live when a newer one needs its slot moves (is evicted) into the
+ * table. An address lives in exactly one place, the nursery or the
+ * table: an insert looks for it in both first (the "replaced" case), and every
+ * lookup, walk and count sees both. The nursery is allocated at init, never
+ * resized, and counts in lt_livetable_memory.
+ *
  * Sizes up to 4 GiB - 2 are stored inline; larger blocks are marked inline and
  * their size kept in a side table searched linearly: blocks of 4 GiB are few
  * (a process has room for a handful), so a hash there would be dead weight.
@@ -41,10 +51,14 @@ typedef struct {
     uint64_t size;
 } lt_big_entry;
 
+/* The nursery's size in the tracker (64 KiB); at most LT_LIVE_MAX_NURSERY. */
+#define LT_LIVE_NURSERY_SLOTS 4096
+#define LT_LIVE_MAX_NURSERY ((size_t)1 << 24)
+
 typedef struct {
     lt_live_entry *slots;
     size_t mask;         /* capacity - 1; capacity is a power of two */
-    size_t count;        /* live entries, in both arrays */
+    size_t count;        /* live entries: nursery and both arrays */
     lt_live_entry *old;  /* while resizing: the array being drained, else NULL */
     size_t old_mask;     /* its capacity - 1 */
     size_t old_count;    /* live entries still in it */
@@ -54,10 +68,14 @@ typedef struct {
     lt_big_entry *big;   /* unsorted array of blocks of LT_LIVE_BIG_SIZE bytes or more */
     size_t nbig;
     size_t big_capacity;
+    lt_live_entry *nursery;
+    size_t nursery_mask;  /* its slots - 1; a power of two */
+    size_t nursery_count; /* live entries in it */
 } lt_livetable;
 
-/* Returns 0, or -1 when memory is short. */
-int lt_livetable_init(lt_livetable *table, size_t initial_capacity);
+/* nursery_slots is rounded up to a power of two, at least 1 and at most
+ * LT_LIVE_MAX_NURSERY. Returns 0, or -1 when memory is short. */
+int lt_livetable_init(lt_livetable *table, size_t initial_capacity, size_t nursery_slots);
 void lt_livetable_destroy(lt_livetable *table);
 void lt_livetable_clear(lt_livetable *table);
 
@@ -87,14 +105,19 @@ typedef struct {
 int lt_livetable_settle(lt_livetable *table, size_t nslots);
 
 /* Copies the blocks of at least min_size bytes found in the current array's
- * slots (settle a resize first, or blocks still in its old array are missed) from
- * *cursor on into out (room for max), looking at nslots slots at most and
- * stopping early when out is full; *cursor moves past the slots looked at
- * (it equals the capacity, mask + 1, when the table is done). For walking
- * the table in chunks, releasing the caller's lock between them. Returns how
- * many blocks were copied. */
+ * slots, then the nursery's (settle a resize first, or blocks still in its old
+ * array are missed), from *cursor on into out (room for max), looking at
+ * nslots slots at most and stopping early when out is full; *cursor moves
+ * past the slots looked at (it equals lt_livetable_scan_end when the table is
+ * done). For walking the table in chunks, releasing the caller's lock between
+ * them (a block evicted from the nursery meanwhile may be missed or seen
+ * twice). Returns how many blocks were copied. */
 size_t lt_livetable_scan(lt_livetable *table, size_t *cursor, size_t nslots, uint64_t min_size,
                          lt_live_block *out, size_t max);
+
+/* The cursor of a finished scan: the current array's capacity plus the
+ * nursery's. */
+size_t lt_livetable_scan_end(const lt_livetable *table);
 
 /* Bytes of memory the table occupies. */
 size_t lt_livetable_memory(const lt_livetable *table);
