@@ -26,12 +26,12 @@ slot_of(const lt_livetable *t, uintptr_t addr)
     return -1;
 }
 
-/* Whether addr is in the nursery (any slot). */
+/* Whether addr is live in the nursery (any slot; free marks do not count). */
 static int
 in_nursery(const lt_livetable *t, uintptr_t addr)
 {
     for (size_t i = 0; i <= t->nursery_mask; i++) {
-        if (t->nursery[i].addr == addr) {
+        if (t->nursery[i].addr == addr && t->nursery[i].size != LT_LIVE_FREED) {
             return 1;
         }
     }
@@ -288,7 +288,7 @@ check_layout(const lt_livetable *t, const pool_entry *pool, size_t npool)
     }
     for (size_t j = 0; j <= t->nursery_mask; j++) {
         const lt_live_entry *e = &t->nursery[j];
-        if (!e->addr) {
+        if (!e->addr || e->size == LT_LIVE_FREED) {
             continue;
         }
         occupied++;
@@ -847,11 +847,75 @@ test_livetable_replace_nursery_and_array(void)
     CHECK_U64(lt_raw_current_bytes(), ==, start);
 }
 
+/* Free marks: a free leaves one in the block's nursery slot unless a live
+ * block holds it; it answers "absent" for its address only, and a new block
+ * takes its slot without evicting anything. */
+static void
+test_livetable_free_marks(void)
+{
+    size_t start = lt_raw_current_bytes();
+    lt_livetable t;
+    uint64_t size = 0;
+    uint32_t node = 0;
+    CHECK(lt_livetable_init(&t, 0, 1) == 0);
+    const uintptr_t a = 0x7f0000001000, b = 0x7f0000002000, c = 0x7f0000003000, d = 0x7f0000004000;
+    const lt_live_entry *slot = &t.nursery[0];
+
+    CHECK(lt_livetable_insert(&t, a, 10, 1, &size, &node) == 0);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK(slot->addr == a && slot->size == LT_LIVE_FREED);
+    CHECK_U64(t.count, ==, 0);
+    CHECK_U64(t.nursery_count, ==, 0);
+    CHECK(lt_livetable_find(&t, a, &size, &node) == 0);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 0);
+    lt_live_block out[4];
+    size_t cursor = 0;
+    CHECK_U64(lt_livetable_scan(&t, &cursor, lt_livetable_scan_end(&t), 0, out, 4), ==, 0);
+    CHECK(lt_livetable_insert(&t, a, 11, 2, &size, &node) == 0); /* new, not replaced */
+    CHECK_U64(t.count, ==, 1);
+
+    /* Removed from the array while a live block holds the slot: no mark. */
+    CHECK(lt_livetable_insert(&t, b, 20, 3, &size, &node) == 0); /* a to the array */
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK_U64(size, ==, 11);
+    CHECK(slot->addr == b && slot->size == 20);
+    /* A mark is overwritten by a new block, which evicts nothing. */
+    CHECK(lt_livetable_remove(&t, b, &size, &node) == 1);
+    CHECK(lt_livetable_insert(&t, c, 30, 4, &size, &node) == 0);
+    CHECK(slot_of(&t, b) < 0);
+    CHECK_U64(t.count, ==, 1);
+    CHECK_U64(t.count - t.nursery_count, ==, 0);
+
+    /* Removed from the array with a mark in the slot: the mark is its own. */
+    CHECK(lt_livetable_insert(&t, d, 40, 5, &size, &node) == 0); /* c to the array */
+    CHECK(lt_livetable_remove(&t, d, &size, &node) == 1);        /* d's mark */
+    CHECK(lt_livetable_remove(&t, c, &size, &node) == 1);
+    CHECK_U64(size, ==, 30);
+    CHECK(slot->addr == c && slot->size == LT_LIVE_FREED);
+    CHECK(lt_livetable_insert(&t, c, 31, 6, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 1);
+
+    /* Another address's mark says nothing of a stale entry in the array. */
+    CHECK(lt_livetable_insert(&t, a, 12, 7, &size, &node) == 0); /* c to the array */
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);        /* a's mark */
+    CHECK(lt_livetable_insert(&t, c, 32, 8, &size, &node) == 1);
+    CHECK_U64(size, ==, 31);
+    CHECK_U64(node, ==, 6);
+    CHECK_U64(t.count, ==, 1);
+    CHECK(lt_livetable_remove(&t, c, &size, &node) == 1);
+    CHECK_U64(size, ==, 32);
+    CHECK(lt_livetable_remove(&t, c, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 0);
+    lt_livetable_destroy(&t);
+    CHECK_U64(lt_raw_current_bytes(), ==, start);
+}
+
 const test_case livetable_tests[] = {
     {"livetable_scan_in_chunks", test_livetable_scan_in_chunks},
     {"livetable_init_capacity", test_livetable_init_capacity},
     {"livetable_insert_remove_replace", test_livetable_insert_remove_replace},
     {"livetable_replace_nursery_and_array", test_livetable_replace_nursery_and_array},
+    {"livetable_free_marks", test_livetable_free_marks},
     {"livetable_million_addresses", test_livetable_million_addresses},
     {"livetable_churn_colliding", test_livetable_churn_colliding},
     {"livetable_big_sizes", test_livetable_big_sizes},

@@ -312,16 +312,18 @@ lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t
     uint64_t h = hash_of(addr);
     uint32_t inline_size = size >= LT_LIVE_BIG_SIZE ? LT_LIVE_BIG_SIZE : (uint32_t)size;
     lt_live_entry *n = nursery_slot(table, h);
-    if (n->addr == addr) {
+    if (n->addr == addr && n->size != LT_LIVE_FREED) {
         return replace(table, n, size, inline_size, node, replaced_size, replaced_node);
     }
-    lt_live_entry *e = find_in_arrays(table, addr, h);
-    if (e) {
-        return replace(table, e, size, inline_size, node, replaced_size, replaced_node);
+    if (n->addr != addr) { /* without the slot's free mark, addr may be in an array */
+        lt_live_entry *e = find_in_arrays(table, addr, h);
+        if (e) {
+            return replace(table, e, size, inline_size, node, replaced_size, replaced_node);
+        }
     }
     /* A new block goes to the nursery; the slot's block, if any, has lived
      * long enough to move to the table. */
-    if (n->addr && evict(table, n) < 0) {
+    if (n->addr && n->size != LT_LIVE_FREED && evict(table, n) < 0) {
         return -1;
     }
     if (inline_size == LT_LIVE_BIG_SIZE && put_big(table, addr, size) < 0) {
@@ -352,16 +354,29 @@ remove_old(lt_livetable *table, uintptr_t addr, uint64_t h, uint64_t *size, uint
     return 1;
 }
 
+/* Leaves the free mark of addr in its nursery slot n, unless a live block is there. */
+static inline void
+mark_freed(lt_live_entry *n, uintptr_t addr)
+{
+    if (!n->addr || n->size == LT_LIVE_FREED) {
+        n->addr = addr;
+        n->size = LT_LIVE_FREED;
+    }
+}
+
 int
 lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t *node)
 {
     uint64_t h = hash_of(addr);
     lt_live_entry *n = nursery_slot(table, h);
     if (n->addr == addr) {
+        if (n->size == LT_LIVE_FREED) {
+            return 0; /* freed already, and in no array */
+        }
         /* A short-lived block: no probe, no shift. */
         *size = n->size == LT_LIVE_BIG_SIZE ? take_big(table, addr) : n->size;
         *node = n->node;
-        n->addr = 0;
+        n->size = LT_LIVE_FREED;
         table->nursery_count--;
         table->count--;
         return 1;
@@ -374,13 +389,18 @@ lt_livetable_remove(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_
     for (;;) {
         lt_live_entry *e = &table->slots[i];
         if (!e->addr) {
-            return remove_old(table, addr, h, size, node);
+            if (!remove_old(table, addr, h, size, node)) {
+                return 0;
+            }
+            mark_freed(n, addr);
+            return 1;
         }
         if (e->addr == addr) {
             break;
         }
         i = (i + 1) & mask;
     }
+    mark_freed(n, addr);
     lt_live_entry *hole = &table->slots[i];
     *size = hole->size == LT_LIVE_BIG_SIZE ? take_big(table, addr) : hole->size;
     *node = hole->node;
@@ -425,6 +445,9 @@ lt_livetable_find(lt_livetable *table, uintptr_t addr, uint64_t *size, uint32_t 
 {
     uint64_t h = hash_of(addr);
     lt_live_entry *e = nursery_slot(table, h);
+    if (e->addr == addr && e->size == LT_LIVE_FREED) {
+        return 0;
+    }
     if (e->addr != addr) {
         e = find_in_arrays(table, addr, h);
         if (!e) {
@@ -460,7 +483,7 @@ lt_livetable_scan(lt_livetable *table, size_t *cursor, size_t nslots, uint64_t m
     size_t end = nslots < last - i ? i + nslots : last;
     for (; i < end && n < max; i++) {
         const lt_live_entry *e = i < capacity ? &table->slots[i] : &table->nursery[i - capacity];
-        if (!e->addr || e->size < min_size) {
+        if (!e->addr || e->size < min_size || e->size == LT_LIVE_FREED) {
             continue;
         }
         lt_big_entry *big = e->size == LT_LIVE_BIG_SIZE ? find_big(table, e->addr) : NULL;

@@ -23,7 +23,14 @@
  * lookup, walk and count sees both. The nursery is allocated at init, never
  * resized, and counts in lt_livetable_memory.
  *
- * Sizes up to 4 GiB - 2 are stored inline; larger blocks are marked inline and
+ * A free leaves a mark in the block's nursery slot when that slot holds no
+ * live block: the freed address and LT_LIVE_FREED for its size. The mark says
+ * that the address is in no array (an insert of it would have overwritten the
+ * mark), so the next insert at that address, commonly the next allocation of
+ * its size (allocators reuse the last freed block first), skips the search of
+ * the arrays for a stale entry.
+ *
+ * Sizes up to 4 GiB - 3 are stored inline; larger blocks are marked inline and
  * their size kept in a side table searched linearly: blocks of 4 GiB are few
  * (a process has room for a handful), so a hash there would be dead weight.
  *
@@ -44,7 +51,8 @@ typedef struct {
     uint32_t size;  /* LT_LIVE_BIG_SIZE: look in the big-size side table */
 } lt_live_entry;
 
-#define LT_LIVE_BIG_SIZE UINT32_MAX
+#define LT_LIVE_BIG_SIZE (UINT32_MAX - 1)
+#define LT_LIVE_FREED UINT32_MAX /* the size of a nursery slot's free mark */
 
 typedef struct {
     uintptr_t addr;
