@@ -910,12 +910,51 @@ test_livetable_free_marks(void)
     CHECK_U64(lt_raw_current_bytes(), ==, start);
 }
 
+/* A table of more than LT_LIVE_NURSERY_TABLE_LIMIT slots takes new blocks
+ * itself; a free mark left meanwhile goes when its address comes back. */
+static void
+test_livetable_large_table_bypasses_nursery(void)
+{
+    size_t start = lt_raw_current_bytes();
+    lt_livetable t;
+    uint64_t size = 0;
+    uint32_t node = 0;
+    CHECK(lt_livetable_init(&t, 2 * LT_LIVE_NURSERY_TABLE_LIMIT, 1) == 0);
+    const uintptr_t a = 0x7f0000001000, b = 0x7f0000002000;
+    const lt_live_entry *slot = &t.nursery[0];
+
+    CHECK(lt_livetable_insert(&t, a, 10, 1, &size, &node) == 0);
+    CHECK(slot_of(&t, a) >= 0 && !in_nursery(&t, a));
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK(slot->addr == a && slot->size == LT_LIVE_FREED); /* marked */
+    CHECK(lt_livetable_insert(&t, a, 11, 2, &size, &node) == 0);
+    CHECK(slot_of(&t, a) >= 0);
+    CHECK(slot->addr == 0); /* the mark is gone with a in the table */
+    CHECK(lt_livetable_find(&t, a, &size, &node) == 1);
+    CHECK_U64(size, ==, 11);
+    CHECK(lt_livetable_insert(&t, a, 12, 3, &size, &node) == 1);
+    CHECK_U64(size, ==, 11);
+    CHECK_U64(node, ==, 2);
+    CHECK(lt_livetable_insert(&t, b, 20, 4, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 2);
+    CHECK_U64(t.nursery_count, ==, 0);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK_U64(size, ==, 12);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 0);
+    CHECK(lt_livetable_remove(&t, b, &size, &node) == 1);
+    CHECK(lt_livetable_find(&t, b, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 0);
+    lt_livetable_destroy(&t);
+    CHECK_U64(lt_raw_current_bytes(), ==, start);
+}
+
 const test_case livetable_tests[] = {
     {"livetable_scan_in_chunks", test_livetable_scan_in_chunks},
     {"livetable_init_capacity", test_livetable_init_capacity},
     {"livetable_insert_remove_replace", test_livetable_insert_remove_replace},
     {"livetable_replace_nursery_and_array", test_livetable_replace_nursery_and_array},
     {"livetable_free_marks", test_livetable_free_marks},
+    {"livetable_large_table_bypasses_nursery", test_livetable_large_table_bypasses_nursery},
     {"livetable_million_addresses", test_livetable_million_addresses},
     {"livetable_churn_colliding", test_livetable_churn_colliding},
     {"livetable_big_sizes", test_livetable_big_sizes},

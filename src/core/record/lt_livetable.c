@@ -285,11 +285,11 @@ replace(lt_livetable *table, lt_live_entry *e, uint64_t size, uint32_t inline_si
     return 1;
 }
 
-/* Moves the nursery entry n into the current array, growing the table first
- * when it would pass three quarters full. Returns -1, changing nothing, when
- * the growth finds no memory. */
+/* Before an entry is placed into the current array: grows the table when the
+ * entry would make it more than three quarters full, and moves a step of a
+ * resize. Returns -1, changing nothing, when the growth finds no memory. */
 static int
-evict(lt_livetable *table, lt_live_entry *n)
+make_room(lt_livetable *table)
 {
     size_t capacity = table->mask + 1;
     if ((table->count - table->nursery_count - table->old_count + 1) * 4 > capacity * 3 &&
@@ -299,9 +299,37 @@ evict(lt_livetable *table, lt_live_entry *n)
     if (migrating(table)) {
         migrate(table, table->step);
     }
+    return 0;
+}
+
+/* Moves the nursery entry n into the current array. Returns -1, changing
+ * nothing, when the table cannot grow. */
+static int
+evict(lt_livetable *table, lt_live_entry *n)
+{
+    if (make_room(table) < 0) {
+        return -1;
+    }
     place(table, n);
     n->addr = 0;
     table->nursery_count--;
+    return 0;
+}
+
+/* Puts a new block (in no array) straight into the current array. */
+static int
+put_in_table(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t inline_size,
+             uint32_t node)
+{
+    if (make_room(table) < 0) {
+        return -1;
+    }
+    if (inline_size == LT_LIVE_BIG_SIZE && put_big(table, addr, size) < 0) {
+        return -1;
+    }
+    lt_live_entry e = {addr, node, inline_size};
+    place(table, &e);
+    table->count++;
     return 0;
 }
 
@@ -315,11 +343,22 @@ lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t
     if (n->addr == addr && n->size != LT_LIVE_FREED) {
         return replace(table, n, size, inline_size, node, replaced_size, replaced_node);
     }
-    if (n->addr != addr) { /* without the slot's free mark, addr may be in an array */
+    int marked = n->addr == addr; /* the slot holds addr's free mark */
+    if (!marked) {                /* addr may be in an array */
         lt_live_entry *e = find_in_arrays(table, addr, h);
         if (e) {
             return replace(table, e, size, inline_size, node, replaced_size, replaced_node);
         }
+    }
+    if (table->mask >= LT_LIVE_NURSERY_TABLE_LIMIT) {
+        /* A large table: the block goes straight there (see the header). */
+        if (put_in_table(table, addr, size, inline_size, node) < 0) {
+            return -1;
+        }
+        if (marked) {
+            n->addr = 0; /* the mark would say addr is in no array */
+        }
+        return 0;
     }
     /* A new block goes to the nursery; the slot's block, if any, has lived
      * long enough to move to the table. */
@@ -479,10 +518,12 @@ size_t
 lt_livetable_scan(lt_livetable *table, size_t *cursor, size_t nslots, uint64_t min_size,
                   lt_live_block *out, size_t max)
 {
-    size_t capacity = table->mask + 1, last = lt_livetable_scan_end(table), n = 0, i = *cursor;
-    size_t end = nslots < last - i ? i + nslots : last;
+    /* The nursery first: a block that moves while the caller's lock is released
+     * goes from the nursery to the array, so it is seen twice, never missed. */
+    size_t first = table->nursery_mask + 1, last = lt_livetable_scan_end(table), n = 0;
+    size_t i = *cursor, end = nslots < last - i ? i + nslots : last;
     for (; i < end && n < max; i++) {
-        const lt_live_entry *e = i < capacity ? &table->slots[i] : &table->nursery[i - capacity];
+        const lt_live_entry *e = i < first ? &table->nursery[i] : &table->slots[i - first];
         if (!e->addr || e->size < min_size || e->size == LT_LIVE_FREED) {
             continue;
         }

@@ -30,6 +30,12 @@
  * its size (allocators reuse the last freed block first), skips the search of
  * the arrays for a stale entry.
  *
+ * A table of more than LT_LIVE_NURSERY_TABLE_LIMIT slots (16 MiB) takes new
+ * blocks directly, as if there were no nursery (which its lookups still
+ * check, and its frees still mark): out of the cache, a survivor's move from
+ * the nursery is a second cache miss at insert time, which cost more time
+ * than the nursery saved (bigheap, docs/benchmarks.md).
+ *
  * Sizes up to 4 GiB - 3 are stored inline; larger blocks are marked inline and
  * their size kept in a side table searched linearly: blocks of 4 GiB are few
  * (a process has room for a handful), so a hash there would be dead weight.
@@ -62,6 +68,7 @@ typedef struct {
 /* The nursery's size in the tracker (64 KiB); at most LT_LIVE_MAX_NURSERY. */
 #define LT_LIVE_NURSERY_SLOTS 4096
 #define LT_LIVE_MAX_NURSERY ((size_t)1 << 24)
+#define LT_LIVE_NURSERY_TABLE_LIMIT ((size_t)1 << 20)
 
 typedef struct {
     lt_live_entry *slots;
@@ -112,19 +119,19 @@ typedef struct {
  * lt_livetable_scan needs, since it walks the current array only. */
 int lt_livetable_settle(lt_livetable *table, size_t nslots);
 
-/* Copies the blocks of at least min_size bytes found in the current array's
- * slots, then the nursery's (settle a resize first, or blocks still in its old
+/* Copies the blocks of at least min_size bytes found in the nursery's slots,
+ * then the current array's (settle a resize first, or blocks still in its old
  * array are missed), from *cursor on into out (room for max), looking at
  * nslots slots at most and stopping early when out is full; *cursor moves
  * past the slots looked at (it equals lt_livetable_scan_end when the table is
  * done). For walking the table in chunks, releasing the caller's lock between
- * them (a block evicted from the nursery meanwhile may be missed or seen
- * twice). Returns how many blocks were copied. */
+ * them: a block evicted from the nursery meanwhile is then seen twice.
+ * Returns how many blocks were copied. */
 size_t lt_livetable_scan(lt_livetable *table, size_t *cursor, size_t nslots, uint64_t min_size,
                          lt_live_block *out, size_t max);
 
-/* The cursor of a finished scan: the current array's capacity plus the
- * nursery's. */
+/* The cursor of a finished scan: the nursery's slots plus the current
+ * array's capacity. */
 size_t lt_livetable_scan_end(const lt_livetable *table);
 
 /* Bytes of memory the table occupies. */
