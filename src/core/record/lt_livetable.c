@@ -24,8 +24,8 @@ home_slot(uintptr_t addr, size_t mask)
     return slot_of_hash(hash_of(addr), mask);
 }
 
-/* The nursery's slot takes other bits of the product than the home slot (the
- * nursery is smaller than the table, so its blocks would all share a few homes). */
+/* The nursery's slot: bits of the product above those of a small table's home
+ * slot, so that the blocks of one nursery slot spread over the table. */
 static inline lt_live_entry *
 nursery_slot(const lt_livetable *table, uint64_t h)
 {

@@ -1,8 +1,8 @@
 /* lt_livetable.h - the live table: address -> (size, stack node).
  *
  * One entry per live tracked block, 16 bytes each, in an open-addressing
- * table with linear probing and backward-shift deletion (no tombstones, so
- * lookups of absent addresses stay short after heavy churn). The table grows
+ * table with linear probing and backward-shift deletion (no tombstones in the
+ * table, so lookups of absent addresses stay short after heavy churn). The table grows
  * by doubling when it is three quarters full and halves when less than an
  * eighth full, never below its initial capacity, so its size follows the
  * number of live blocks: memory taken by a burst of them is given back. A
@@ -14,13 +14,13 @@
  * leaves the table as it was (an insert into a full table then fails).
  *
  * In front of the table, a nursery: a small direct-mapped array, indexed by
- * other bits of the same hash, where every new block is put. Many blocks of a
+ * other bits of the same hash, where new blocks are put. Many blocks of a
  * Python program are freed soon after their birth (temporaries), and such a
  * block is removed from its nursery slot without a probe or a shift; a block
  * still live when a newer one needs its slot moves (is evicted) into the
- * table. An address lives in exactly one place, the nursery or the
- * table: an insert looks for it in both first (the "replaced" case), and every
- * lookup, walk and count sees both. The nursery is allocated at init, never
+ * table. An address lives in exactly one place, the nursery or the table: an
+ * insert looks for it in both first (the "replaced" case), and every lookup,
+ * walk and count sees both. The nursery is allocated at init, never
  * resized, and counts in lt_livetable_memory.
  *
  * A free leaves a mark in the block's nursery slot when that slot holds no
