@@ -316,21 +316,36 @@ evict(lt_livetable *table, lt_live_entry *n)
     return 0;
 }
 
-/* Puts a new block (in no array) straight into the current array. */
+/* Inserts addr (h its hash, not in the nursery) straight into the arrays: one
+ * probe run finds its stale entry or the empty slot to fill. */
 static int
-put_in_table(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t inline_size,
-             uint32_t node)
+insert_in_arrays(lt_livetable *table, uintptr_t addr, uint64_t h, uint64_t size,
+                 uint32_t inline_size, uint32_t node, uint64_t *replaced_size,
+                 uint32_t *replaced_node)
 {
     if (make_room(table) < 0) {
         return -1;
     }
-    if (inline_size == LT_LIVE_BIG_SIZE && put_big(table, addr, size) < 0) {
-        return -1;
+    lt_live_entry *old = find_old(table, addr, h);
+    if (old) {
+        return replace(table, old, size, inline_size, node, replaced_size, replaced_node);
     }
-    lt_live_entry e = {addr, node, inline_size};
-    place(table, &e);
-    table->count++;
-    return 0;
+    for (size_t i = slot_of_hash(h, table->mask);; i = (i + 1) & table->mask) {
+        lt_live_entry *e = &table->slots[i];
+        if (e->addr == addr) {
+            return replace(table, e, size, inline_size, node, replaced_size, replaced_node);
+        }
+        if (!e->addr) {
+            if (inline_size == LT_LIVE_BIG_SIZE && put_big(table, addr, size) < 0) {
+                return -1;
+            }
+            e->addr = addr;
+            e->size = inline_size;
+            e->node = node;
+            table->count++;
+            return 0;
+        }
+    }
 }
 
 int
@@ -344,21 +359,20 @@ lt_livetable_insert(lt_livetable *table, uintptr_t addr, uint64_t size, uint32_t
         return replace(table, n, size, inline_size, node, replaced_size, replaced_node);
     }
     int marked = n->addr == addr; /* the slot holds addr's free mark */
-    if (!marked) {                /* addr may be in an array */
+    if (table->mask >= LT_LIVE_NURSERY_TABLE_LIMIT) {
+        /* A large table: the block goes straight there (see the header). */
+        int r = insert_in_arrays(table, addr, h, size, inline_size, node, replaced_size,
+                                 replaced_node);
+        if (r >= 0 && marked) {
+            n->addr = 0; /* the mark would say addr is in no array */
+        }
+        return r;
+    }
+    if (!marked) { /* addr may be in an array */
         lt_live_entry *e = find_in_arrays(table, addr, h);
         if (e) {
             return replace(table, e, size, inline_size, node, replaced_size, replaced_node);
         }
-    }
-    if (table->mask >= LT_LIVE_NURSERY_TABLE_LIMIT) {
-        /* A large table: the block goes straight there (see the header). */
-        if (put_in_table(table, addr, size, inline_size, node) < 0) {
-            return -1;
-        }
-        if (marked) {
-            n->addr = 0; /* the mark would say addr is in no array */
-        }
-        return 0;
     }
     /* A new block goes to the nursery; the slot's block, if any, has lived
      * long enough to move to the table. */
