@@ -13,8 +13,8 @@ heap_address(uint64_t i)
     return (uintptr_t)(0x7f3a00000000ull + ((i * 2654435761ull) & 0xFFFFFFFull) * 16);
 }
 
-/* The slot holding addr, or -1. Reads the table's slots directly: the tests
- * check the layout, not only what the API returns. */
+/* The slot of the current array holding addr, or -1. Reads the table's slots
+ * directly: the tests check the layout, not only what the API returns. */
 static long
 slot_of(const lt_livetable *t, uintptr_t addr)
 {
@@ -26,8 +26,21 @@ slot_of(const lt_livetable *t, uintptr_t addr)
     return -1;
 }
 
+/* Whether addr is live in the nursery (any slot; free marks do not count). */
+static int
+in_nursery(const lt_livetable *t, uintptr_t addr)
+{
+    for (size_t i = 0; i <= t->nursery_mask; i++) {
+        if (t->nursery[i].addr == addr && t->nursery[i].size != LT_LIVE_FREED) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The home slot of addr in a table of the scratch table's capacity, found by
- * inserting it alone into that (empty) table: with no other entry it lands
+ * inserting it alone into that (empty) table, whose nursery has one slot: a
+ * second insert evicts it into the array, where with no other entry it lands
  * exactly on its home. This keeps the hash function out of the tests. */
 static size_t
 home_of(lt_livetable *scratch, uintptr_t addr)
@@ -35,10 +48,13 @@ home_of(lt_livetable *scratch, uintptr_t addr)
     uint64_t size = 0;
     uint32_t node = 0;
     CHECK(scratch->count == 0);
+    CHECK(scratch->nursery_mask == 0);
     CHECK(lt_livetable_insert(scratch, addr, 1, 0, &size, &node) == 0);
+    CHECK(lt_livetable_insert(scratch, addr + 16, 1, 0, &size, &node) == 0);
     long slot = slot_of(scratch, addr);
     CHECK(slot >= 0);
     CHECK(lt_livetable_remove(scratch, addr, &size, &node) == 1);
+    CHECK(lt_livetable_remove(scratch, addr + 16, &size, &node) == 1);
     return slot < 0 ? 0 : (size_t)slot;
 }
 
@@ -48,16 +64,24 @@ test_livetable_init_capacity(void)
     size_t start = lt_raw_current_bytes();
     const size_t asked[] = {0, 1, 1024, 1025, 5000};
     const size_t capacity[] = {1024, 1024, 1024, 2048, 8192};
+    const size_t asked_nursery[] = {0, 1, 3, 4096, 5000};
+    const size_t nursery[] = {1, 1, 4, 4096, 8192};
     for (size_t i = 0; i < sizeof(asked) / sizeof(asked[0]); i++) {
         lt_livetable t;
-        CHECK(lt_livetable_init(&t, asked[i]) == 0);
+        CHECK(lt_livetable_init(&t, asked[i], asked_nursery[i]) == 0);
         CHECK_U64(t.mask + 1, ==, capacity[i]);
+        CHECK_U64(t.nursery_mask + 1, ==, nursery[i]);
         CHECK_U64(t.count, ==, 0);
+        CHECK_U64(t.nursery_count, ==, 0);
         CHECK_U64(t.nbig, ==, 0);
-        CHECK_U64(lt_livetable_memory(&t), ==, capacity[i] * sizeof(lt_live_entry));
+        CHECK_U64(lt_livetable_memory(&t), ==, (capacity[i] + nursery[i]) * sizeof(lt_live_entry));
+        CHECK_U64(lt_livetable_scan_end(&t), ==, capacity[i] + nursery[i]);
         CHECK_U64(lt_raw_current_bytes() - start, ==, lt_livetable_memory(&t));
         for (size_t s = 0; s <= t.mask; s++) {
             CHECK(t.slots[s].addr == 0);
+        }
+        for (size_t s = 0; s <= t.nursery_mask; s++) {
+            CHECK(t.nursery[s].addr == 0);
         }
         lt_livetable_destroy(&t);
         CHECK_U64(lt_raw_current_bytes(), ==, start);
@@ -69,7 +93,7 @@ test_livetable_insert_remove_replace(void)
 {
     size_t start = lt_raw_current_bytes();
     lt_livetable t;
-    CHECK(lt_livetable_init(&t, 0) == 0);
+    CHECK(lt_livetable_init(&t, 0, LT_LIVE_NURSERY_SLOTS) == 0);
     uint64_t size = 12345;
     uint32_t node = 777;
 
@@ -111,6 +135,7 @@ test_livetable_insert_remove_replace(void)
     for (size_t s = 0; s <= t.mask; s++) {
         CHECK(t.slots[s].addr == 0);
     }
+    CHECK_U64(t.nursery_count, ==, 0);
     lt_livetable_destroy(&t);
     CHECK_U64(lt_raw_current_bytes(), ==, start);
 }
@@ -175,7 +200,7 @@ test_livetable_million_addresses(void)
     size_t start = lt_raw_current_bytes();
     model_entry *model = calloc(N, sizeof(model_entry));
     lt_livetable t;
-    CHECK(lt_livetable_init(&t, 0) == 0);
+    CHECK(lt_livetable_init(&t, 0, LT_LIVE_NURSERY_SLOTS) == 0);
     test_rng rng = {3};
     uint64_t size = 0;
     uint32_t node = 0;
@@ -192,10 +217,11 @@ test_livetable_million_addresses(void)
             resizes++;
             last_mask = t.mask;
         }
-        /* Never fuller than three quarters. */
-        CHECK_U64(t.count * 4, <=, (t.mask + 1) * 3);
+        /* The array never fuller than three quarters; the nursery full soon. */
+        CHECK_U64((t.count - t.nursery_count) * 4, <=, (t.mask + 1) * 3);
     }
     CHECK_U64(t.count, ==, N);
+    CHECK_U64(t.nursery_count, >, LT_LIVE_NURSERY_SLOTS / 2);
     CHECK_U64(resizes, >=, 10);
     CHECK_U64(lt_raw_current_bytes() - start, ==, lt_livetable_memory(&t));
 
@@ -249,9 +275,10 @@ typedef struct {
     size_t home;
 } pool_entry;
 
-/* Checks the whole table against the pool: the same entries, each reachable
- * from its home slot without crossing an empty slot (what backward-shift
- * deletion must preserve, since lookups stop at the first empty slot). */
+/* Checks the whole table against the pool: the same entries, each in the
+ * array reachable from its home slot without crossing an empty slot (what
+ * backward-shift deletion must preserve, since lookups stop at the first empty
+ * slot), or in the nursery. */
 static void
 check_layout(const lt_livetable *t, const pool_entry *pool, size_t npool)
 {
@@ -259,6 +286,17 @@ check_layout(const lt_livetable *t, const pool_entry *pool, size_t npool)
     for (size_t i = 0; i < npool; i++) {
         present += pool[i].m.present;
     }
+    for (size_t j = 0; j <= t->nursery_mask; j++) {
+        const lt_live_entry *e = &t->nursery[j];
+        if (!e->addr || e->size == LT_LIVE_FREED) {
+            continue;
+        }
+        occupied++;
+        size_t idx = e->node >> 8;
+        CHECK(idx < npool && pool[idx].m.addr == e->addr && pool[idx].m.present);
+        CHECK(slot_of(t, e->addr) < 0); /* in one place only */
+    }
+    CHECK_U64(occupied, ==, t->nursery_count);
     for (size_t j = 0; j <= t->mask; j++) {
         const lt_live_entry *e = &t->slots[j];
         if (!e->addr) {
@@ -292,8 +330,10 @@ test_livetable_churn_colliding(void)
     const size_t targets[TARGETS] = {1019, 1020, 1022, 1023, 0, 1, 512};
     size_t start = lt_raw_current_bytes();
     lt_livetable scratch, t;
-    CHECK(lt_livetable_init(&scratch, 1024) == 0);
-    CHECK(lt_livetable_init(&t, 1024) == 0);
+    /* One nursery slot: nearly every entry is in the array, whose layout is
+     * what this test checks. */
+    CHECK(lt_livetable_init(&scratch, 1024, 1) == 0);
+    CHECK(lt_livetable_init(&t, 1024, 1) == 0);
     size_t capacity = t.mask + 1;
 
     pool_entry *pool = calloc(TARGETS * PER_TARGET + FILLERS, sizeof(pool_entry));
@@ -366,11 +406,11 @@ test_livetable_churn_colliding(void)
 }
 
 static void
-test_livetable_big_sizes(void)
+big_sizes(size_t nursery_slots)
 {
     size_t start = lt_raw_current_bytes();
     lt_livetable t;
-    CHECK(lt_livetable_init(&t, 0) == 0);
+    CHECK(lt_livetable_init(&t, 0, nursery_slots) == 0);
     uint64_t size = 0;
     uint32_t node = 0;
     const uint64_t sizes[] = {
@@ -447,12 +487,21 @@ test_livetable_big_sizes(void)
     CHECK_U64(lt_raw_current_bytes(), ==, start);
 }
 
+/* Big sizes with the blocks in the nursery (the first ones at least), and in
+ * the array (nearly all evicted). */
+static void
+test_livetable_big_sizes(void)
+{
+    big_sizes(LT_LIVE_NURSERY_SLOTS);
+    big_sizes(1);
+}
+
 static void
 test_livetable_clear(void)
 {
     size_t start = lt_raw_current_bytes();
     lt_livetable t;
-    CHECK(lt_livetable_init(&t, 0) == 0);
+    CHECK(lt_livetable_init(&t, 0, 256) == 0);
     uint64_t size = 0;
     uint32_t node = 0;
     for (uint32_t i = 0; i < 3000; i++) {
@@ -460,8 +509,10 @@ test_livetable_clear(void)
         CHECK(lt_livetable_insert(&t, heap_address(i), s, i, &size, &node) == 0);
     }
     size_t memory = lt_livetable_memory(&t);
+    CHECK_U64(t.nursery_count, >, 0);
     lt_livetable_clear(&t);
     CHECK_U64(t.count, ==, 0);
+    CHECK_U64(t.nursery_count, ==, 0);
     CHECK_U64(t.nbig, ==, 0);
     /* Clearing keeps the capacity it grew to. */
     CHECK_U64(lt_livetable_memory(&t), ==, memory);
@@ -518,7 +569,7 @@ test_livetable_shrinks_with_live_blocks(void)
     enum { N = 100000, KEEP = 50 };
     size_t start = lt_raw_current_bytes();
     lt_livetable t;
-    CHECK(lt_livetable_init(&t, 2048) == 0);
+    CHECK(lt_livetable_init(&t, 2048, 1) == 0); /* the capacities below are exact */
     uint64_t size = 0;
     uint32_t node = 0;
     for (uint32_t i = 0; i < N; i++) {
@@ -567,7 +618,7 @@ test_livetable_scan_in_chunks(void)
     lt_livetable t;
     uint64_t size;
     uint32_t node;
-    CHECK(lt_livetable_init(&t, 0) == 0);
+    CHECK(lt_livetable_init(&t, 0, 1024) == 0);
     enum { N = 5000 };
     for (uint32_t i = 0; i < N; i++) {
         CHECK(lt_livetable_insert(&t, 0x10000 + 16 * (uintptr_t)i, i % 100, i, &size, &node) == 0);
@@ -576,11 +627,13 @@ test_livetable_scan_in_chunks(void)
     CHECK(lt_livetable_insert(&t, 0x900000, big, 7, &size, &node) == 0);
     static lt_live_block out[N + 1];
     size_t n = 0, cursor = 0, chunks = 0;
-    while (cursor < t.mask + 1) {
+    CHECK_U64(t.nursery_count, >, 0); /* blocks in both places */
+    while (cursor < lt_livetable_scan_end(&t)) {
         n += lt_livetable_scan(&t, &cursor, 1000, 60, out + n, N + 1 - n);
         chunks++;
     }
-    CHECK_U64(chunks, ==, (t.mask + 1 + 999) / 1000);
+    CHECK_U64(cursor, ==, lt_livetable_scan_end(&t));
+    CHECK_U64(chunks, ==, (t.mask + 1 + t.nursery_mask + 1 + 999) / 1000);
     CHECK_U64(n, ==, N / 100 * 40 + 1); /* sizes 60..99 of every hundred, and the big one */
     int saw_big = 0;
     for (size_t k = 0; k < n; k++) {
@@ -605,14 +658,14 @@ test_livetable_scan_in_chunks(void)
     CHECK(t.old == NULL);
     n = 0;
     cursor = 0;
-    while (cursor < t.mask + 1) {
+    while (cursor < lt_livetable_scan_end(&t)) {
         n += lt_livetable_scan(&t, &cursor, 1000, 200, out + n, N + 1 - n);
     }
     CHECK_U64(n, ==, N + 1); /* the new blocks, and the big one */
     /* A full output stops the walk early, where it can resume. */
     cursor = 0;
-    CHECK_U64(lt_livetable_scan(&t, &cursor, t.mask + 1, 0, out, 3), ==, 3);
-    CHECK_U64(cursor, <, t.mask + 1);
+    CHECK_U64(lt_livetable_scan(&t, &cursor, lt_livetable_scan_end(&t), 0, out, 3), ==, 3);
+    CHECK_U64(cursor, <, lt_livetable_scan_end(&t));
     lt_livetable_destroy(&t);
 }
 
@@ -629,7 +682,7 @@ test_livetable_incremental_resize(void)
         m[i].addr = heap_address(i + 777);
     }
     lt_livetable t;
-    CHECK(lt_livetable_init(&t, 1024) == 0);
+    CHECK(lt_livetable_init(&t, 1024, 256) == 0);
     test_rng rng = {99};
     size_t live = 0, steps_migrating = 0, resizes = 0;
     for (int wave = 0; wave < WAVES; wave++) {
@@ -682,10 +735,226 @@ test_livetable_incremental_resize(void)
     free(m);
 }
 
+/* A block whose free went unseen is replaced wherever its stale entry sits:
+ * in the nursery, or in the array after an eviction; afterwards it is in one
+ * place only, and every reader sees the entries of both. */
+static void
+test_livetable_replace_nursery_and_array(void)
+{
+    size_t start = lt_raw_current_bytes();
+    lt_livetable t;
+    uint64_t size = 0;
+    uint32_t node = 0;
+    /* One nursery slot: each new block evicts the one before. */
+    CHECK(lt_livetable_init(&t, 0, 1) == 0);
+    const uintptr_t a = 0x7f0000001000, b = 0x7f0000002000, c = 0x7f0000003000;
+
+    CHECK(lt_livetable_insert(&t, a, 10, 1, &size, &node) == 0);
+    CHECK(in_nursery(&t, a) && slot_of(&t, a) < 0);
+    CHECK(lt_livetable_insert(&t, a, 11, 2, &size, &node) == 1); /* stale in the nursery */
+    CHECK_U64(size, ==, 10);
+    CHECK_U64(node, ==, 1);
+    CHECK_U64(t.count, ==, 1);
+
+    CHECK(lt_livetable_insert(&t, b, 20, 3, &size, &node) == 0);
+    CHECK(slot_of(&t, a) >= 0 && !in_nursery(&t, a)); /* evicted */
+    CHECK(in_nursery(&t, b));
+    CHECK(lt_livetable_insert(&t, a, 12, 4, &size, &node) == 1); /* stale in the array */
+    CHECK_U64(size, ==, 11);
+    CHECK_U64(node, ==, 2);
+    CHECK_U64(t.count, ==, 2);
+    CHECK(slot_of(&t, a) >= 0 && !in_nursery(&t, a)); /* still one entry */
+    CHECK(lt_livetable_find(&t, a, &size, &node) == 1);
+    CHECK_U64(size, ==, 12);
+    CHECK_U64(node, ==, 4);
+    CHECK(lt_livetable_find(&t, b, &size, &node) == 1);
+    CHECK_U64(size, ==, 20);
+
+    /* Big sizes through both places. */
+    CHECK(lt_livetable_insert(&t, c, 5ull << 32, 5, &size, &node) == 0); /* evicts b */
+    CHECK(lt_livetable_insert(&t, b, 6ull << 32, 6, &size, &node) == 1); /* small -> big */
+    CHECK_U64(size, ==, 20);
+    CHECK_U64(t.nbig, ==, 2);
+    CHECK(lt_livetable_insert(&t, c, 7, 7, &size, &node) == 1); /* big -> small, nursery */
+    CHECK_U64(size, ==, 5ull << 32);
+    CHECK_U64(t.nbig, ==, 1);
+    CHECK(lt_livetable_find(&t, b, &size, &node) == 1);
+    CHECK_U64(size, ==, 6ull << 32);
+
+    lt_live_block out[4];
+    size_t cursor = 0;
+    size_t n = lt_livetable_scan(&t, &cursor, lt_livetable_scan_end(&t), 0, out, 4);
+    CHECK_U64(n, ==, 3);
+    CHECK_U64(cursor, ==, lt_livetable_scan_end(&t));
+
+    /* Each removal returns the newest values, once. */
+    const uintptr_t addrs[] = {a, b, c};
+    const uint64_t sizes[] = {12, 6ull << 32, 7};
+    const uint32_t nodes[] = {4, 6, 7};
+    for (int i = 0; i < 3; i++) {
+        CHECK(lt_livetable_remove(&t, addrs[i], &size, &node) == 1);
+        CHECK_U64(size, ==, sizes[i]);
+        CHECK_U64(node, ==, nodes[i]);
+        CHECK(lt_livetable_remove(&t, addrs[i], &size, &node) == 0);
+        CHECK(lt_livetable_find(&t, addrs[i], &size, &node) == 0);
+    }
+    CHECK_U64(t.count, ==, 0);
+    CHECK_U64(t.nursery_count, ==, 0);
+    CHECK_U64(t.nbig, ==, 0);
+    lt_livetable_destroy(&t);
+
+    /* The tracker's nursery, with more blocks than it holds: every block is
+     * replaced once (the old values come back, the count stays), wherever it
+     * was, and a scan then finds each once with its new values. */
+    enum { N = 3 * LT_LIVE_NURSERY_SLOTS };
+    CHECK(lt_livetable_init(&t, 0, LT_LIVE_NURSERY_SLOTS) == 0);
+    for (uint32_t i = 0; i < N; i++) {
+        CHECK(lt_livetable_insert(&t, heap_address(i), i, i, &size, &node) == 0);
+    }
+    CHECK_U64(t.nursery_count, >, 0);
+    CHECK_U64(t.nursery_count, <, N / 2);
+    size_t in_array = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        in_array += slot_of(&t, heap_address(i)) >= 0;
+        CHECK(lt_livetable_insert(&t, heap_address(i), i + 1, N + i, &size, &node) == 1);
+        CHECK_U64(size, ==, i);
+        CHECK_U64(node, ==, i);
+    }
+    CHECK_U64(in_array, >=, N / 2);
+    CHECK_U64(t.count, ==, N);
+    static lt_live_block all[N + 1];
+    cursor = 0;
+    n = 0;
+    while (cursor < lt_livetable_scan_end(&t)) {
+        n += lt_livetable_scan(&t, &cursor, 1000, 0, all + n, N + 1 - n);
+    }
+    CHECK_U64(n, ==, N);
+    static unsigned char seen[N];
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = all[k].node - N;
+        CHECK(i < N && !seen[i] && all[k].addr == heap_address(i));
+        CHECK_U64(all[k].size, ==, i + 1);
+        seen[i < N ? i : 0] = 1;
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        CHECK(lt_livetable_remove(&t, heap_address(i), &size, &node) == 1);
+        CHECK_U64(node, ==, N + i);
+        CHECK(lt_livetable_remove(&t, heap_address(i), &size, &node) == 0);
+    }
+    CHECK_U64(t.count, ==, 0);
+    CHECK_U64(t.nursery_count, ==, 0);
+    lt_livetable_destroy(&t);
+    CHECK_U64(lt_raw_current_bytes(), ==, start);
+}
+
+/* Free marks: a free leaves one in the block's nursery slot unless a live
+ * block holds it; it answers "absent" for its address only, and a new block
+ * takes its slot without evicting anything. */
+static void
+test_livetable_free_marks(void)
+{
+    size_t start = lt_raw_current_bytes();
+    lt_livetable t;
+    uint64_t size = 0;
+    uint32_t node = 0;
+    CHECK(lt_livetable_init(&t, 0, 1) == 0);
+    const uintptr_t a = 0x7f0000001000, b = 0x7f0000002000, c = 0x7f0000003000, d = 0x7f0000004000;
+    const lt_live_entry *slot = &t.nursery[0];
+
+    CHECK(lt_livetable_insert(&t, a, 10, 1, &size, &node) == 0);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK(slot->addr == a && slot->size == LT_LIVE_FREED);
+    CHECK_U64(t.count, ==, 0);
+    CHECK_U64(t.nursery_count, ==, 0);
+    CHECK(lt_livetable_find(&t, a, &size, &node) == 0);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 0);
+    lt_live_block out[4];
+    size_t cursor = 0;
+    CHECK_U64(lt_livetable_scan(&t, &cursor, lt_livetable_scan_end(&t), 0, out, 4), ==, 0);
+    CHECK(lt_livetable_insert(&t, a, 11, 2, &size, &node) == 0); /* new, not replaced */
+    CHECK_U64(t.count, ==, 1);
+
+    /* Removed from the array while a live block holds the slot: no mark. */
+    CHECK(lt_livetable_insert(&t, b, 20, 3, &size, &node) == 0); /* a to the array */
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK_U64(size, ==, 11);
+    CHECK(slot->addr == b && slot->size == 20);
+    /* A mark is overwritten by a new block, which evicts nothing. */
+    CHECK(lt_livetable_remove(&t, b, &size, &node) == 1);
+    CHECK(lt_livetable_insert(&t, c, 30, 4, &size, &node) == 0);
+    CHECK(slot_of(&t, b) < 0);
+    CHECK_U64(t.count, ==, 1);
+    CHECK_U64(t.count - t.nursery_count, ==, 0);
+
+    /* Removed from the array with a mark in the slot: the mark is its own. */
+    CHECK(lt_livetable_insert(&t, d, 40, 5, &size, &node) == 0); /* c to the array */
+    CHECK(lt_livetable_remove(&t, d, &size, &node) == 1);        /* d's mark */
+    CHECK(lt_livetable_remove(&t, c, &size, &node) == 1);
+    CHECK_U64(size, ==, 30);
+    CHECK(slot->addr == c && slot->size == LT_LIVE_FREED);
+    CHECK(lt_livetable_insert(&t, c, 31, 6, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 1);
+
+    /* Another address's mark says nothing of a stale entry in the array. */
+    CHECK(lt_livetable_insert(&t, a, 12, 7, &size, &node) == 0); /* c to the array */
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);        /* a's mark */
+    CHECK(lt_livetable_insert(&t, c, 32, 8, &size, &node) == 1);
+    CHECK_U64(size, ==, 31);
+    CHECK_U64(node, ==, 6);
+    CHECK_U64(t.count, ==, 1);
+    CHECK(lt_livetable_remove(&t, c, &size, &node) == 1);
+    CHECK_U64(size, ==, 32);
+    CHECK(lt_livetable_remove(&t, c, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 0);
+    lt_livetable_destroy(&t);
+    CHECK_U64(lt_raw_current_bytes(), ==, start);
+}
+
+/* A table of more than LT_LIVE_NURSERY_TABLE_LIMIT slots takes new blocks
+ * itself; a free mark left meanwhile goes when its address comes back. */
+static void
+test_livetable_large_table_bypasses_nursery(void)
+{
+    size_t start = lt_raw_current_bytes();
+    lt_livetable t;
+    uint64_t size = 0;
+    uint32_t node = 0;
+    CHECK(lt_livetable_init(&t, 2 * LT_LIVE_NURSERY_TABLE_LIMIT, 1) == 0);
+    const uintptr_t a = 0x7f0000001000, b = 0x7f0000002000;
+    const lt_live_entry *slot = &t.nursery[0];
+
+    CHECK(lt_livetable_insert(&t, a, 10, 1, &size, &node) == 0);
+    CHECK(slot_of(&t, a) >= 0 && !in_nursery(&t, a));
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK(slot->addr == a && slot->size == LT_LIVE_FREED); /* marked */
+    CHECK(lt_livetable_insert(&t, a, 11, 2, &size, &node) == 0);
+    CHECK(slot_of(&t, a) >= 0);
+    CHECK(slot->addr == 0); /* the mark is gone with a in the table */
+    CHECK(lt_livetable_find(&t, a, &size, &node) == 1);
+    CHECK_U64(size, ==, 11);
+    CHECK(lt_livetable_insert(&t, a, 12, 3, &size, &node) == 1);
+    CHECK_U64(size, ==, 11);
+    CHECK_U64(node, ==, 2);
+    CHECK(lt_livetable_insert(&t, b, 20, 4, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 2);
+    CHECK_U64(t.nursery_count, ==, 0);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 1);
+    CHECK_U64(size, ==, 12);
+    CHECK(lt_livetable_remove(&t, a, &size, &node) == 0);
+    CHECK(lt_livetable_remove(&t, b, &size, &node) == 1);
+    CHECK(lt_livetable_find(&t, b, &size, &node) == 0);
+    CHECK_U64(t.count, ==, 0);
+    lt_livetable_destroy(&t);
+    CHECK_U64(lt_raw_current_bytes(), ==, start);
+}
+
 const test_case livetable_tests[] = {
     {"livetable_scan_in_chunks", test_livetable_scan_in_chunks},
     {"livetable_init_capacity", test_livetable_init_capacity},
     {"livetable_insert_remove_replace", test_livetable_insert_remove_replace},
+    {"livetable_replace_nursery_and_array", test_livetable_replace_nursery_and_array},
+    {"livetable_free_marks", test_livetable_free_marks},
+    {"livetable_large_table_bypasses_nursery", test_livetable_large_table_bypasses_nursery},
     {"livetable_million_addresses", test_livetable_million_addresses},
     {"livetable_churn_colliding", test_livetable_churn_colliding},
     {"livetable_big_sizes", test_livetable_big_sizes},

@@ -311,7 +311,7 @@ lt_tracker_start(int depth)
     /* No hook reaches the tables until have_data is set below. */
     lt_livetable newlive;
     lt_intern newintern;
-    if (lt_livetable_init(&newlive, 1024) < 0) {
+    if (lt_livetable_init(&newlive, 1024, LT_LIVE_NURSERY_SLOTS) < 0) {
         return LT_START_NO_MEMORY;
     }
     if (lt_intern_init(&newintern) < 0) {
@@ -522,27 +522,27 @@ lt_tracker_block(const void *block, uint64_t *size, uint32_t *node)
 size_t
 lt_tracker_blocks(uint64_t min_size, lt_live_block *out, size_t max)
 {
-    size_t n = 0, cursor = 0, capacity = SIZE_MAX;
+    size_t n = 0, cursor = 0, end = SIZE_MAX;
     int restarts = 0;
     while (n < max) {
         lt_lock_acquire(&TRACKER_LOCK);
-        if (!have_data || (live.mask + 1 != capacity && restarts++ < 8)) {
+        if (!have_data || (lt_livetable_scan_end(&live) != end && restarts++ < 8)) {
             /* First chunk, or the table was resized since: start again
              * (a few times; then the walk goes on in the new table). */
             cursor = n = 0;
         }
-        capacity = have_data ? live.mask + 1 : 0;
+        end = have_data ? lt_livetable_scan_end(&live) : 0;
         if (have_data && lt_livetable_settle(&live, 4096)) {
             /* A resize is draining: its old array moves a chunk at a time (the
              * lock is held for no longer than a scan's chunk), then the walk
              * starts over the settled array. */
             cursor = n = 0;
         }
-        else if (cursor < capacity) {
+        else if (cursor < end) {
             n += lt_livetable_scan(&live, &cursor, 4096, min_size, out + n, max - n);
         }
         lt_lock_release(&TRACKER_LOCK);
-        if (cursor >= capacity) {
+        if (cursor >= end) {
             break;
         }
     }

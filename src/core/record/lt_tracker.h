@@ -92,7 +92,8 @@ int lt_tracker_block(const void *block, uint64_t *size, uint32_t *node);
  * min_size bytes, in table order, and returns how many. The table is walked
  * in chunks of 4096 slots, TRACKER_LOCK taken once per chunk; while the hooks
  * are active a block allocated or freed meanwhile may be missed or appear
- * twice (a resize starts the walk again). */
+ * twice, and one moved from the live table's nursery meanwhile appears twice
+ * (a resize starts the walk again). */
 size_t lt_tracker_blocks(uint64_t min_size, lt_live_block *out, size_t max);
 
 /* Copies up to max bytes of the tracked live block that starts at block into
